@@ -1,0 +1,86 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ContentTypeJSON is the [Envelope.ContentType] of every payload this package
+// produces.
+const ContentTypeJSON = "application/json"
+
+// Envelope is a [DomainEvent] flattened into plain data with its payload
+// already marshalled: the unit the outbox table stores, the CDC reader
+// decodes and the relay publishes. Those layers handle envelopes without
+// knowing any aggregate. Field meanings match [DomainEvent].
+//
+// Marshalling once, at the point the event is created, means the bytes
+// written in the batch are the bytes published, however often the relay
+// retries.
+type Envelope struct {
+	EventID       uuid.UUID
+	EventType     string
+	AggregateType string
+	AggregateID   uuid.UUID
+	Sequence      int64
+	OccurredAt    time.Time
+	// ContentType describes Payload; [NewEnvelope] sets [ContentTypeJSON].
+	ContentType string
+	// TraceParent is an optional W3C Trace Context traceparent header
+	// value ("00-<trace-id>-<parent-id>-<flags>") linking the publish to
+	// the request that caused the change. Empty when untraced. The domain
+	// never sets or interprets it; the caller assigns it after
+	// [NewEnvelope] and the relay copies it into a Kafka header.
+	TraceParent string
+	// Payload is the marshalled event body, encoded as ContentType says.
+	Payload []byte
+}
+
+// NewEnvelope marshals e and copies its metadata. It validates what it copies
+// because e may come from any aggregate: a nil event id, empty type names,
+// a nil aggregate id, a sequence below 1, an unrepresentable time or a payload
+// that is not valid JSON is a [*ValidationError] wrapping [ErrInvalidEvent]
+// (Field is the Envelope field in snake_case). A failing Payload is returned
+// wrapped. OccurredAt is normalised to UTC milliseconds.
+func NewEnvelope(e DomainEvent) (Envelope, error) {
+	if e == nil {
+		return Envelope{}, invalid("event", "must not be nil", ErrInvalidEvent)
+	}
+	switch {
+	case e.EventID() == uuid.Nil:
+		return Envelope{}, invalid("event_id", "must not be the nil UUID", ErrInvalidEvent)
+	case e.EventType() == "":
+		return Envelope{}, invalid("event_type", "must not be empty", ErrInvalidEvent)
+	case e.AggregateType() == "":
+		return Envelope{}, invalid("aggregate_type", "must not be empty", ErrInvalidEvent)
+	case e.AggregateID() == uuid.Nil:
+		return Envelope{}, invalid("aggregate_id", "must not be the nil UUID", ErrInvalidEvent)
+	case e.Sequence() < 1:
+		return Envelope{}, invalid("sequence", "must be at least 1, got "+strconv.FormatInt(e.Sequence(), 10), ErrInvalidEvent)
+	}
+	at, err := normalizeTime("occurred_at", e.OccurredAt(), ErrInvalidEvent)
+	if err != nil {
+		return Envelope{}, err
+	}
+	payload, err := e.Payload()
+	if err != nil {
+		return Envelope{}, fmt.Errorf("domain: marshal %s payload: %w", e.EventType(), err)
+	}
+	if !json.Valid(payload) {
+		return Envelope{}, invalid("payload", "must be valid JSON", ErrInvalidEvent)
+	}
+	return Envelope{
+		EventID:       e.EventID(),
+		EventType:     e.EventType(),
+		AggregateType: e.AggregateType(),
+		AggregateID:   e.AggregateID(),
+		Sequence:      e.Sequence(),
+		OccurredAt:    at,
+		ContentType:   ContentTypeJSON,
+		Payload:       payload,
+	}, nil
+}
