@@ -1,5 +1,7 @@
 package cql
 
+import "strings"
+
 // isReserved reports whether an unquoted, lower-cased word can never be an
 // identifier. Every other keyword is recognised by position only, which is
 // how Cql.g's unreserved_keyword rule lets system tables have columns named
@@ -37,4 +39,50 @@ func isReserved(w string) bool {
 		return true
 	}
 	return false
+}
+
+// keywords interns the lower-case spelling of every CQL keyword, so the
+// upper-case keywords most statements are written in cost no allocation.
+var keywords = func() map[string]string {
+	m := make(map[string]string)
+	for _, w := range strings.Fields(`
+		add aggregate aggregates all allow alter and ann apply as asc ascii
+		attach attached authorize batch begin bigint blob boolean by bypass
+		cache called cast clustering cluster columnfamilies columnfamily
+		compact concurrency contains count counter create custom date
+		decimal default delete desc describe detach distinct double drop
+		duration effective empty entries execute exists false filtering
+		finalfunc float for from frozen full function functions grant group
+		hashed if in index inet infinity initcond input insert int internals
+		into is json key keys keyspace keyspaces language level levels like
+		limit list login map materialized modify nan nologin norecursive
+		nosuperuser not null of on only options or order partition password
+		passwords per permission permissions primary prune reducefunc rename
+		replace returns revoke role roles schema select service set sfunc
+		shares smallint static storage stype superuser table tables text time
+		timeout timestamp timeuuid tinyint to token trigger true truncate ttl
+		tuple type types unlogged unset update use user users using uuid
+		values varchar varint vector view where with writetime`) {
+		m[w] = w
+	}
+	return m
+}()
+
+// lowerWord lower-cases an ASCII identifier containing upper-case letters.
+func lowerWord(s string) string {
+	var buf [24]byte
+	if len(s) <= len(buf) {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		// The compiler does not allocate for a map index by string(bytes).
+		if kw, ok := keywords[string(buf[:len(s)])]; ok {
+			return kw
+		}
+	}
+	return strings.ToLower(s)
 }

@@ -32,7 +32,13 @@ type token struct {
 // immediately: the parser reports whichever problem comes first in the text,
 // which is what ANTLR's streaming lexer does too.
 func lex(src string) []token {
-	toks := make([]token, 0, len(src)/4+2)
+	// CQL averages three to five bytes per token; the cap keeps a huge
+	// blob or string literal from reserving a huge token slice.
+	est := len(src)/3 + 8
+	if est > 1024 {
+		est = 1024
+	}
+	toks := make([]token, 0, est)
 	i, n := 0, len(src)
 	for {
 		// Whitespace and comments.
@@ -90,7 +96,7 @@ func lex(src string) []token {
 			}
 			text := src[i:j]
 			if upper {
-				text = strings.ToLower(text)
+				text = lowerWord(text)
 			}
 			toks = append(toks, token{kind: tkWord, text: text, start: i, end: j})
 			i = j

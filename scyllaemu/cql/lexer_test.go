@@ -86,3 +86,29 @@ func TestLexOffsets(t *testing.T) {
 		t.Errorf("raw quoted token = %q", got)
 	}
 }
+
+func TestLowerWord(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT": "select", "ColumnFamilies": "columnfamilies", "MyTable": "mytable",
+		"A_VERY_LONG_IDENTIFIER_NAME_INDEED": "a_very_long_identifier_name_indeed", "CDC$Time": "cdc$time",
+	} {
+		if got := lowerWord(in); got != want {
+			t.Errorf("lowerWord(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { lowerWord("SELECT") }); n != 0 {
+		t.Errorf("lowerWord allocates %v times for a keyword", n)
+	}
+}
+
+func TestDepthRestoredAfterBacktrack(t *testing.T) {
+	p := parser{src: "", toks: lex("")}
+	for i := 0; i < maxNesting+5; i++ {
+		if p.enter(p.peek()) != nil {
+			break
+		}
+	}
+	if p.depth != maxNesting {
+		t.Fatalf("depth = %d after overflow, want %d", p.depth, maxNesting)
+	}
+}

@@ -119,10 +119,11 @@ func kwName(k string) string {
 }
 
 func (p *parser) enter(t *token) error {
-	p.depth++
-	if p.depth > maxNesting {
+	if p.depth >= maxNesting {
+		// Callers only defer leave() after a successful enter.
 		return p.errAt(t, "expression nested too deeply")
 	}
+	p.depth++
 	return nil
 }
 

@@ -62,8 +62,13 @@ type Partition struct {
 	Token    int64
 	Deletion int64
 	Static   *Row
-	rows     *btree.BTreeG[*Row]
-	ranges   []RangeTombstone
+	// Tables without clustering columns hold their one row in single; the
+	// others get a rows tree on first write. Most partitions of a
+	// key-value table are tiny, and a tree per partition would triple
+	// their memory.
+	single *Row
+	rows   *btree.BTreeG[*Row]
+	ranges []RangeTombstone
 }
 
 func partitionLess(a, b *Partition) bool {
@@ -97,7 +102,6 @@ func (t *Table) partitionForWrite(key []byte) *Partition {
 	}
 	probe.Key = append([]byte(nil), key...)
 	probe.Deletion = NoDeletion
-	probe.rows = btree.NewG(16, t.rowLess)
 	t.parts.ReplaceOrInsert(probe)
 	return probe
 }
@@ -191,11 +195,54 @@ func (t *Table) InRange(ck []([]byte), start, end Bound) bool {
 }
 
 // Rows returns the number of clustering rows held, live or not.
-func (p *Partition) Rows() int { return p.rows.Len() }
+func (p *Partition) Rows() int {
+	switch {
+	case p.rows != nil:
+		return p.rows.Len()
+	case p.single != nil:
+		return 1
+	}
+	return 0
+}
+
+// ascend visits every clustering row in order until fn returns false.
+func (p *Partition) ascend(fn func(*Row) bool) {
+	switch {
+	case p.rows != nil:
+		p.rows.Ascend(fn)
+	case p.single != nil:
+		fn(p.single)
+	}
+}
+
+func (t *Table) insertRow(p *Partition, r *Row) {
+	if len(t.CK) == 0 {
+		p.single = r
+		return
+	}
+	if p.rows == nil {
+		p.rows = btree.NewWithFreeListG(16, t.rowLess, t.rowFree)
+	}
+	p.rows.ReplaceOrInsert(r)
+}
+
+func (p *Partition) deleteRow(r *Row) {
+	if p.rows != nil {
+		p.rows.Delete(r)
+	} else if p.single == r {
+		p.single = nil
+	}
+}
 
 // ScanRows calls fn for the partition's clustering rows within [start, end]
 // in clustering order (reversed when reverse) until fn returns false.
 func (t *Table) ScanRows(p *Partition, start, end Bound, reverse bool, fn func(*Row) bool) {
+	if p.rows == nil {
+		if p.single != nil {
+			fn(p.single)
+		}
+		return
+	}
 	if !reverse {
 		visit := func(r *Row) bool {
 			if len(end.Prefix) > 0 {
@@ -289,6 +336,12 @@ func (t *Table) StaticLive(p *Partition, now int64) bool {
 
 // Row returns the clustering row with exactly ck, or nil.
 func (p *Partition) Row(ck [][]byte) *Row {
+	if p.rows == nil {
+		if len(ck) == 0 {
+			return p.single
+		}
+		return nil
+	}
 	r, _ := p.rows.Get(&Row{CK: ck})
 	return r
 }
@@ -296,7 +349,7 @@ func (p *Partition) Row(ck [][]byte) *Row {
 // HasLiveRow reports whether any clustering row of p is live at now.
 func (t *Table) HasLiveRow(p *Partition, now int64) bool {
 	live := false
-	p.rows.Ascend(func(r *Row) bool {
+	p.ascend(func(r *Row) bool {
 		live = t.RowLive(p, r, now)
 		return !live
 	})

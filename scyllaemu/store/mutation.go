@@ -122,7 +122,7 @@ func (t *Table) Apply(m *Mutation, now int64) {
 			r = p.Row(rw.CK)
 			if r == nil {
 				r = &Row{CK: cloneKey(rw.CK), Deletion: NoDeletion}
-				p.rows.ReplaceOrInsert(r)
+				t.insertRow(p, r)
 			}
 		}
 		if rw.Delete && m.TS > r.Deletion {
@@ -275,16 +275,16 @@ func (t *Table) Purge(now int64) {
 	var emptyParts []*Partition
 	t.parts.Ascend(func(p *Partition) bool {
 		var dead []*Row
-		p.rows.Ascend(func(r *Row) bool {
+		p.ascend(func(r *Row) bool {
 			if r.Deletion == NoDeletion && !t.RowLive(p, r, now) && !hasTombstone(r) {
 				dead = append(dead, r)
 			}
 			return true
 		})
 		for _, r := range dead {
-			p.rows.Delete(r)
+			p.deleteRow(r)
 		}
-		if p.rows.Len() == 0 && p.Deletion == NoDeletion && len(p.ranges) == 0 &&
+		if p.Rows() == 0 && p.Deletion == NoDeletion && len(p.ranges) == 0 &&
 			(p.Static == nil || (!t.RowLive(p, p.Static, now) && !hasTombstone(p.Static))) {
 			emptyParts = append(emptyParts, p)
 		}

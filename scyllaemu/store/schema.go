@@ -147,9 +147,10 @@ type Table struct {
 	CDCLog *Table
 	Base   *Table
 
-	byName map[string]*Column
-	parts  *btree.BTreeG[*Partition]
-	hasTTL bool
+	byName  map[string]*Column
+	parts   *btree.BTreeG[*Partition]
+	rowFree *btree.FreeListG[*Row]
+	hasTTL  bool
 }
 
 // NewTable builds a table. pk and ck name columns of cols in key order; desc
@@ -183,6 +184,7 @@ func NewTable(keyspace, name string, id [16]byte, cols []*Column) *Table {
 	}
 	t.rebuildColumns()
 	t.parts = btree.NewG(16, partitionLess)
+	t.rowFree = btree.NewFreeListG[*Row](btree.DefaultFreeListSize)
 	return t
 }
 

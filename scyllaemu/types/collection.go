@@ -9,9 +9,10 @@ import (
 )
 
 // PackCollection serializes a list, set or map of type t in the protocol v4
-// layout ([int n] followed by n [int len][bytes] elements) from elements
-// that are already serialized values of the element types. elems are not
-// validated; a nil (NULL) element is an error, a 0-byte element is kept.
+// layout (an [int n] count, then n elements, each an [int len] followed by
+// len bytes) from elements that are already serialized values of the
+// element types. elems are not validated; a nil (NULL) element is an error,
+// a 0-byte element is kept.
 //
 //   - list: the order of elems is kept;
 //   - set: elems are sorted with the element type's comparator
@@ -75,7 +76,8 @@ func PackCollection(t *Type, elems [][]byte) ([]byte, error) {
 	}
 }
 
-// packElems writes [int count] followed by each element as [int len][bytes].
+// packElems writes [int count] followed by each element as an [int len]
+// and the element's bytes.
 func packElems(elems [][]byte, count int) ([]byte, error) {
 	if count > math.MaxInt32 {
 		return nil, errors.New("too many collection elements")
@@ -149,8 +151,9 @@ func UnpackCollection(v []byte) ([][]byte, error) {
 	return nil, fmt.Errorf("%d bytes remaining after reading all %d collection elements", len(v)-off, n)
 }
 
-// PackTuple serializes tuple components: each as [int len][bytes], a nil
-// component (NULL) as length -1. The components are not validated.
+// PackTuple serializes tuple components, each as an [int len] followed by
+// len bytes, a nil component (NULL) as length -1. The components are not
+// validated.
 func PackTuple(elems [][]byte) []byte {
 	size := 0
 	for _, e := range elems {

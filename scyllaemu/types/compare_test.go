@@ -2,6 +2,7 @@ package types
 
 import (
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -345,5 +346,56 @@ func BenchmarkValidate(b *testing.B) {
 				_ = ty.Validate(c.v)
 			}
 		})
+	}
+}
+
+// Varint and decimal comparison agree with math/big on random values,
+// including non-minimal encodings and decimals of different scales.
+func TestCompareNumericAgainstBig(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	randVarint := func() []byte {
+		b := make([]byte, 1+r.IntN(12))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if r.IntN(4) == 0 { // small magnitudes collide more often
+			b = b[len(b)-1:]
+		}
+		if r.IntN(4) == 0 { // non-minimal sign extension
+			pad := byte(0)
+			if b[0]&0x80 != 0 {
+				pad = 0xff
+			}
+			b = append([]byte{pad, pad}, b...)
+		}
+		return b
+	}
+	vt, dt := MustParse("varint"), MustParse("decimal")
+	for i := 0; i < 20000; i++ {
+		a, b := randVarint(), randVarint()
+		if got, want := vt.Compare(a, b), bigFromVarint(a).Cmp(bigFromVarint(b)); got != want {
+			t.Fatalf("varint Compare(%x, %x) = %d, want %d", a, b, got, want)
+		}
+		sa, sb := int32(r.IntN(41)-20), int32(r.IntN(41)-20)
+		if r.IntN(3) == 0 {
+			sb = sa
+		}
+		da, db := dec(sa, a), dec(sb, b)
+		ra := new(big.Rat).SetFrac(bigFromVarint(a), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sa, 0))), nil))
+		ra.Mul(ra, new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(-sa, 0))), nil), big.NewInt(1)))
+		rb := new(big.Rat).SetFrac(bigFromVarint(b), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sb, 0))), nil))
+		rb.Mul(rb, new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(-sb, 0))), nil), big.NewInt(1)))
+		if got, want := dt.Compare(da, db), ra.Cmp(rb); got != want {
+			t.Fatalf("decimal Compare(%x, %x) = %d, want %d", da, db, got, want)
+		}
+		// Format is exact: the text parses back to an equal decimal.
+		back, err := dt.FromLiteral(LitFloat, dt.Format(da))
+		if err != nil || dt.Compare(back, da) != 0 {
+			t.Fatalf("decimal %x formats as %q which reads back as %x, %v", da, dt.Format(da), back, err)
+		}
+		back, err = vt.FromLiteral(LitInteger, vt.Format(a))
+		if err != nil || vt.Compare(back, a) != 0 {
+			t.Fatalf("varint %x formats as %q which reads back as %x, %v", a, vt.Format(a), back, err)
+		}
 	}
 }

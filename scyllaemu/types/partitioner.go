@@ -144,7 +144,8 @@ func murmur3H1(data []byte) uint64 {
 // PartitionKeyBytes returns the serialized partition key made of the given
 // serialized partition-key column values, in partition-key order: for a
 // single column, the value itself (not copied); for several, Cassandra's
-// CompositeType encoding, each component as [uint16 length][bytes][0x00].
+// CompositeType encoding, each component as a big-endian uint16 length,
+// the component's bytes and a 0x00 end-of-component byte.
 // This is byte for byte what gocql builds as the routing key
 // (createRoutingKey) and what [Murmur3Token] hashes.
 //

@@ -28,12 +28,12 @@ const MaxTime = 86399999999999
 //     valid UTF-8; time must be within [0, MaxTime];
 //   - duration is exactly three vints with months and days within 32 bits
 //     and all three components of the same sign;
-//   - list and set: [int n] then n elements of [int len][bytes], each
+//   - list and set: [int n] then n elements, each an [int len] and len bytes,
 //     validated as the element type; map likewise with key then value;
 //     NULL (len < 0) elements are rejected, as are trailing bytes;
-//   - tuple: a sequence of [int len][bytes] components, len -1 being a NULL
-//     component; fewer components than the type has are allowed (the rest
-//     read as NULL), more are an error.
+//   - tuple: a sequence of components, each an [int len] and len bytes,
+//     len -1 being a NULL component; fewer components than the type has
+//     are allowed (the rest read as NULL), more are an error.
 //
 // Validate does not allocate unless it returns an error.
 func (t *Type) Validate(v []byte) error {
@@ -140,9 +140,9 @@ func readInt(b []byte, off int) (int32, bool) {
 	return int32(binary.BigEndian.Uint32(b[off:])), true
 }
 
-// nextElem reads one [int len][bytes] element at b[off:] and returns it and
-// the offset after it. A negative length is returned as a nil element with
-// ok true; a truncated element gives ok false.
+// nextElem reads one element ([int len] and len bytes) at b[off:] and
+// returns it and the offset after it. A negative length is returned as a
+// nil element with ok true; a truncated element gives ok false.
 func nextElem(b []byte, off int) (elem []byte, next int, ok bool) {
 	n, ok := readInt(b, off)
 	if !ok {

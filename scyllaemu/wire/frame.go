@@ -131,11 +131,15 @@ func (e *ProtocolVersionError) AppendResponse(dst []byte) []byte {
 // ignore; the warning flag is response-only and ignored on requests, as
 // Cassandra does. maxBody <= 0 means DefaultMaxBody.
 //
+// Header.Stream is returned as sent; rejecting negative (server-reserved)
+// stream ids is left to the server.
+//
 // Errors: *ProtocolVersionError for a version other than 4; *FrameError for a
 // response-direction frame, a negative or too-long body length, a compressed
 // body (we never negotiate compression) or a malformed custom payload; I/O
 // errors wrapped with %w (errors.Is(err, io.EOF) means the peer closed
-// cleanly between frames).
+// cleanly between frames). The body is nil on every error, so keep the
+// previous buffer for the next call.
 func ReadFrame(r io.Reader, buf []byte, maxBody int) (Header, []byte, error) {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
@@ -154,11 +158,13 @@ func ReadFrame(r io.Reader, buf []byte, maxBody int) (Header, []byte, error) {
 	}
 	version := hb[0] &^ ResponseBit
 	if version != ProtocolVersion {
-		stream := int16(binary.BigEndian.Uint16(hb[2:4]))
+		// Report the stream (and opcode) where that version keeps them so
+		// the reply reaches the request that provoked it.
+		stream, op := int16(binary.BigEndian.Uint16(hb[2:4])), hb[4]
 		if version < 3 {
-			stream = int16(int8(hb[2]))
+			stream, op = int16(int8(hb[2])), hb[3]
 		}
-		h := Header{Version: version, Flags: hb[1], Stream: stream}
+		h := Header{Version: version, Flags: hb[1], Stream: stream, Opcode: op}
 		return h, nil, &ProtocolVersionError{Version: version, Stream: stream}
 	}
 	if n == 8 {

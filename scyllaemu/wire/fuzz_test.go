@@ -15,7 +15,7 @@ import (
 // total. Anything proportional to the input is fine (maps, value slices);
 // what must never happen is an allocation sized by a forged length or count.
 // The constant covers ReadFrame's 64 KiB first chunk and fixed overheads.
-func allocBudget(n int) uint64 { return 256<<10 + 64*uint64(n) }
+func allocBudget(n int) uint64 { return 256<<10 + 128*uint64(n) }
 
 // checkAllocs runs fn and fails if it allocated more than the input warrants.
 // TotalAlloc is process-wide, but each fuzz worker runs inputs one at a time,
@@ -173,7 +173,7 @@ func frameSeeds() [][]byte {
 		{4, 0, 0, 0, OpQuery, 0xff, 0xff, 0xff, 0xff},         // negative length
 		{4, FlagCompression, 0, 0, OpQuery, 0, 0, 0, 1, 0xff}, // compressed
 		{4, FlagCustomPayload, 0, 0, OpQuery, 0, 0, 0, 2, 0xff, 0xff},
-		{4, 0, 0, 0, OpQuery, 0, 0, 4, 1, 0}, // odd length: 1 KiB maxBody, 1025-byte claim
+		{4, 0, 0, 0, OpQuery, 0, 0, 4, 1, 0, 0}, // odd length: 1 KiB maxBody, 1025-byte claim
 		[]byte("GET / HTTP/1.1\r\n\r\n"),
 	}
 	return seeds

@@ -52,7 +52,9 @@ func clampShort(s string) string {
 	return s[:n]
 }
 
-// AppendString appends a [string]; see the truncation note above.
+// AppendString appends a [string]. A string longer than 65535 bytes is
+// truncated at a UTF-8 boundary rather than wrapping the 16-bit length, which
+// would desynchronise the client's parser for the rest of the connection.
 func AppendString(dst []byte, s string) []byte {
 	s = clampShort(s)
 	dst = AppendShort(dst, uint16(len(s)))
@@ -65,8 +67,8 @@ func AppendLongString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// AppendBytes appends a [bytes]; a nil b is written as null (length -1),
-// an empty non-nil b as a zero-length value.
+// AppendBytes appends the spec's "bytes" notation ([int] n, n bytes). A nil b
+// is written as null (n = -1), an empty non-nil b as a zero-length value.
 func AppendBytes(dst []byte, b []byte) []byte {
 	if b == nil {
 		return AppendInt(dst, -1)
@@ -299,8 +301,9 @@ func (r *Reader) LongStringBytes() []byte {
 // LongStringCopy reads a [long string] into a new string.
 func (r *Reader) LongStringCopy() string { return string(r.LongStringBytes()) }
 
-// Bytes reads a [bytes]; a negative length yields nil (null). A zero length
-// yields an empty non-nil slice, so null and empty stay distinguishable.
+// Bytes reads the spec's "bytes" notation ([int] n, n bytes). A negative n
+// yields nil (null); n = 0 yields an empty non-nil slice, so null and empty
+// stay distinguishable.
 func (r *Reader) Bytes() []byte {
 	n := r.Int()
 	if n < 0 {

@@ -111,7 +111,7 @@ func DecodeRegister(body []byte) ([]string, error) {
 	return l, opErr(&r, "REGISTER")
 }
 
-// DecodeAuthResponse decodes an AUTH_RESPONSE body (a [bytes] token, nil if
+// DecodeAuthResponse decodes an AUTH_RESPONSE body (a "bytes" token, nil if
 // null). The token aliases the body.
 func DecodeAuthResponse(body []byte) ([]byte, error) {
 	r := NewReader(body)

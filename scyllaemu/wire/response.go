@@ -206,12 +206,12 @@ func AppendAuthenticate(dst []byte, class string) []byte {
 	return AppendString(dst, class)
 }
 
-// AppendAuthChallenge appends an AUTH_CHALLENGE body ([bytes] token).
+// AppendAuthChallenge appends an AUTH_CHALLENGE body (a "bytes" token).
 func AppendAuthChallenge(dst []byte, token []byte) []byte {
 	return AppendBytes(dst, token)
 }
 
-// AppendAuthSuccess appends an AUTH_SUCCESS body ([bytes] token; nil is
+// AppendAuthSuccess appends an AUTH_SUCCESS body (a "bytes" token; nil is
 // null, which is what PasswordAuthenticator sends).
 func AppendAuthSuccess(dst []byte, token []byte) []byte {
 	return AppendBytes(dst, token)
@@ -369,7 +369,7 @@ func AppendRowsHeader(dst []byte, md RowsMetadata, rowCount int) []byte {
 	return AppendInt(dst, int32(rowCount))
 }
 
-// AppendCell appends one cell as [bytes]: nil is null, an empty non-nil
+// AppendCell appends one cell in "bytes" notation: nil is null, an empty non-nil
 // slice is an empty value (the executor must keep the two apart).
 func AppendCell(dst []byte, v []byte) []byte {
 	return AppendBytes(dst, v)
