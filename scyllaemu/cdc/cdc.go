@@ -26,17 +26,17 @@ const Partitioner = "com.scylladb.dht.CDCPartitioner"
 
 // Operation codes of the cdc$operation column.
 const (
-	OpPreimage          int8 = 0
-	OpUpdate            int8 = 1
-	OpInsert            int8 = 2
-	OpRowDelete         int8 = 3
-	OpPartitionDelete   int8 = 4
-	OpRangeStartIncl    int8 = 5
-	OpRangeStartExcl    int8 = 6
-	OpRangeEndIncl      int8 = 7
-	OpRangeEndExcl      int8 = 8
-	OpPostimage         int8 = 9
-	futureWriteTolerance     = 5 * time.Second
+	OpPreimage           int8 = 0
+	OpUpdate             int8 = 1
+	OpInsert             int8 = 2
+	OpRowDelete          int8 = 3
+	OpPartitionDelete    int8 = 4
+	OpRangeStartIncl     int8 = 5
+	OpRangeStartExcl     int8 = 6
+	OpRangeEndIncl       int8 = 7
+	OpRangeEndExcl       int8 = 8
+	OpPostimage          int8 = 9
+	futureWriteTolerance      = 5 * time.Second
 )
 
 // Vnode is one token range (previous vnode's End, End] and its stream.

@@ -24,7 +24,9 @@ type boundFn struct {
 	incl bool
 }
 
-func (r *colRestriction) isEqOrIn() bool { return r != nil && (r.eq != nil || r.in != nil || r.inList != nil) }
+func (r *colRestriction) isEqOrIn() bool {
+	return r != nil && (r.eq != nil || r.in != nil || r.inList != nil)
+}
 
 // values returns the =/IN values of the restriction, deduplicated and in
 // the column type's order (as ScyllaDB returns IN results).
@@ -565,9 +567,9 @@ func (w *where) fullCK() bool {
 
 // rowValue returns column c's value in a row of partition key pk.
 type rowSource struct {
-	t    *store.Table
-	p    *store.Partition
-	pk   [][]byte
+	t   *store.Table
+	p   *store.Partition
+	pk  [][]byte
 	r   *store.Row // nil for a static-only row
 	now int64
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
 )
 
@@ -15,13 +14,13 @@ import (
 type CellOp uint8
 
 const (
-	OpSet       CellOp = iota // overwrite (NULL value: delete)
-	OpAppend                  // list + v, set/map union
-	OpPrepend                 // v + list
-	OpRemove                  // list/set minus values, map minus keys
-	OpSetIndex                // list[Index] = v
-	OpDelIndex                // DELETE list[Index]
-	OpPutKey                  // map[Key] = v (NULL value: delete the key)
+	OpSet      CellOp = iota // overwrite (NULL value: delete)
+	OpAppend                 // list + v, set/map union
+	OpPrepend                // v + list
+	OpRemove                 // list/set minus values, map minus keys
+	OpSetIndex               // list[Index] = v
+	OpDelIndex               // DELETE list[Index]
+	OpPutKey                 // map[Key] = v (NULL value: delete the key)
 )
 
 // CellWrite is one column of a RowWrite.
