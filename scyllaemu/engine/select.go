@@ -160,6 +160,8 @@ func compileSelector(t *store.Table, expr cql.SelectExpr) (selector, error) {
 		return selector{kind: selColumn, col: c, name: c.Name, typ: c.Type}, nil
 	case *cql.CountStar:
 		return selector{kind: selCountStar, name: "count", typ: typBigint}, nil
+	case *cql.SelectCast:
+		return selector{}, invalidf("CAST in a selection is not supported by scyllaemu")
 	case *cql.SelectFunc:
 		name := strings.TrimPrefix(x.Name, "system.")
 		argCol := func() (*store.Column, error) {

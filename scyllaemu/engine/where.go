@@ -135,7 +135,13 @@ func (e *Engine) compileWhere(t *store.Table, rels []cql.Relation, b *binder) (*
 		if c == nil {
 			return nil, invalidf("Undefined name %s in where clause ('%s')", rel.Columns[0], relString(rel))
 		}
-		if !c.IsKey() || rel.Op == cql.OpNeq || rel.Op == cql.OpContains || rel.Op == cql.OpContainsKey || rel.Op == cql.OpLike || rel.Op == cql.OpIsNotNull {
+		if rel.Key != nil {
+			return nil, invalidf("Restrictions on collection elements (%s[...]) are not supported by scyllaemu", c.Name)
+		}
+		if rel.Op == cql.OpNotIn && c.IsKey() {
+			return nil, invalidf("NOT IN is not supported on PRIMARY KEY column %s", c.Name)
+		}
+		if !c.IsKey() || rel.Op == cql.OpNotIn || rel.Op == cql.OpNeq || rel.Op == cql.OpContains || rel.Op == cql.OpContainsKey || rel.Op == cql.OpLike || rel.Op == cql.OpIsNotNull {
 			f, err := e.compileFilter(c, rel, b)
 			if err != nil {
 				return nil, err
@@ -275,7 +281,7 @@ func (e *Engine) compileFilter(c *store.Column, rel *cql.Relation, b *binder) (f
 	var err error
 	switch rel.Op {
 	case cql.OpIsNotNull:
-	case cql.OpIn:
+	case cql.OpIn, cql.OpNotIn:
 		if rel.Value != nil {
 			lt := &types.Type{Kind: types.List, Elems: []*types.Type{c.Type}, Frozen: true}
 			f.fn, err = e.compileTerm(rel.Value, lt, "in("+c.Name+")", b)
@@ -629,28 +635,10 @@ func (f *filter) match(x *execCtx, v []byte) (bool, error) {
 	if f.op == cql.OpIsNotNull {
 		return v != nil, nil
 	}
-	if f.op == cql.OpIn {
-		var vals [][]byte
-		if f.fn != nil {
-			lv, _, err := f.fn(x)
-			if err != nil {
-				return false, err
-			}
-			vals, _ = types.UnpackCollection(lv)
-		}
-		for _, fn := range f.in {
-			iv, _, err := fn(x)
-			if err != nil {
-				return false, err
-			}
-			vals = append(vals, iv)
-		}
-		for _, iv := range vals {
-			if v != nil && t.Compare(v, iv) == 0 {
-				return true, nil
-			}
-		}
-		return false, nil
+	if f.op == cql.OpIn || f.op == cql.OpNotIn {
+		in, err := f.matchIn(x, v)
+		// A NULL value matches neither IN nor NOT IN.
+		return v != nil && in == (f.op == cql.OpIn), err
 	}
 	want, unset, err := f.fn(x)
 	if err != nil {
@@ -780,4 +768,30 @@ func (f *tupleFilter) match(x *execCtx, s *rowSource) (bool, error) {
 		return false, err
 	}
 	return compareOp(f.op, c), nil
+}
+
+// matchIn reports whether v is one of the IN values.
+func (f *filter) matchIn(x *execCtx, v []byte) (bool, error) {
+	t := f.col.Type
+	var vals [][]byte
+	if f.fn != nil {
+		lv, _, err := f.fn(x)
+		if err != nil {
+			return false, err
+		}
+		vals, _ = types.UnpackCollection(lv)
+	}
+	for _, fn := range f.in {
+		iv, _, err := fn(x)
+		if err != nil {
+			return false, err
+		}
+		vals = append(vals, iv)
+	}
+	for _, iv := range vals {
+		if v != nil && t.Compare(v, iv) == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }

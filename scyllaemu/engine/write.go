@@ -247,6 +247,9 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 		if c.IsKey() {
 			return nil, invalidf("Invalid identifier %s for deletion (should not be a PRIMARY KEY part)", c.Name)
 		}
+		if d.Field != "" {
+			return nil, invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", c.Name, d.Field)
+		}
 		if c.Kind == store.Regular {
 			p.rowLevel = true
 		}
@@ -379,6 +382,9 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 		if col.IsKey() {
 			return invalidf("PRIMARY KEY column '%s' cannot have IF conditions", col.Name)
 		}
+		if c.Field != "" {
+			return invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", col.Name, c.Field)
+		}
 		cd := condition{col: col, op: c.Op}
 		vt := col.Type
 		var err error
@@ -398,7 +404,7 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 				return invalidf("Invalid element access on non-collection column %s", col.Name)
 			}
 		}
-		if c.Op == cql.OpIn {
+		if c.Op == cql.OpIn || c.Op == cql.OpNotIn {
 			for _, v := range c.In {
 				fn, err := e.compileTerm(v, vt, col.Name, b)
 				if err != nil {
@@ -843,28 +849,9 @@ func (c *condition) holds(x *execCtx, cur []byte) (bool, error) {
 			t = t.Elems[0]
 		}
 	}
-	if c.op == cql.OpIn {
-		var vals [][]byte
-		if c.val != nil {
-			lv, _, err := c.val(x)
-			if err != nil {
-				return false, err
-			}
-			vals, _ = types.UnpackCollection(lv)
-		}
-		for _, fn := range c.in {
-			v, _, err := fn(x)
-			if err != nil {
-				return false, err
-			}
-			vals = append(vals, v)
-		}
-		for _, v := range vals {
-			if (v == nil && cur == nil) || (v != nil && cur != nil && t.Compare(cur, v) == 0) {
-				return true, nil
-			}
-		}
-		return false, nil
+	if c.op == cql.OpIn || c.op == cql.OpNotIn {
+		in, err := c.matchIn(x, t, cur)
+		return in == (c.op == cql.OpIn), err
 	}
 	want, unset, err := c.val(x)
 	if err != nil {
@@ -926,4 +913,29 @@ func consistencyName(cl uint16) string {
 		return n
 	}
 	return fmt.Sprint(cl)
+}
+
+// matchIn reports whether cur is one of the IN values (NULL matches NULL).
+func (c *condition) matchIn(x *execCtx, t *types.Type, cur []byte) (bool, error) {
+	var vals [][]byte
+	if c.val != nil {
+		lv, _, err := c.val(x)
+		if err != nil {
+			return false, err
+		}
+		vals, _ = types.UnpackCollection(lv)
+	}
+	for _, fn := range c.in {
+		v, _, err := fn(x)
+		if err != nil {
+			return false, err
+		}
+		vals = append(vals, v)
+	}
+	for _, v := range vals {
+		if (v == nil && cur == nil) || (v != nil && cur != nil && t.Compare(cur, v) == 0) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -1,0 +1,43 @@
+# scylla-outbox — everything runs on the embedded stack (scyllaemu + kfake);
+# no Docker, ScyllaDB or Kafka needed.
+GO      ?= go
+PKGS    ?= ./...
+RACE    ?= -race
+
+.PHONY: all build test unit conformance lint fuzz bench-emu clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## test: the whole suite, as CI runs it (unit + integration with -race, then
+## scylla-cdc-go's own tests against cmd/scyllaemu).
+test: unit conformance
+
+unit:
+	$(GO) test $(RACE) -count=1 -timeout 8m $(PKGS)
+
+## conformance: unmodified scylla-cdc-go v1.2.0 tests against a fresh scyllaemu.
+conformance:
+	./scripts/conformance.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fuzz: a short run of each fuzz target (FUZZTIME per target).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./scyllaemu/cql -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./scyllaemu/wire -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
+	$(GO) test ./scyllaemu/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./scyllaemu/types -run '^$$' -fuzz FuzzValidateCompare -fuzztime $(FUZZTIME)
+
+## bench-emu: emulator throughput (16 gocql goroutines) and memory for 1M rows.
+bench-emu:
+	$(GO) test ./scyllaemu -run '^$$' -bench 'InsertCDC|SelectPartition' -benchtime 100000x
+	$(GO) test ./scyllaemu -run '^$$' -bench MemoryMillionRows -benchtime 1x
+
+clean:
+	rm -rf bin
