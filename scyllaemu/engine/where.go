@@ -125,7 +125,7 @@ func (e *Engine) compileWhere(t *store.Table, rels []cql.Relation, b *binder) (*
 			}
 			continue
 		}
-		if len(rel.Columns) > 1 {
+		if len(rel.Columns) > 1 || isTupleOnScalar(t, rel) {
 			if err := e.compileTupleRelation(w, rel, b, get); err != nil {
 				return nil, err
 			}
@@ -794,4 +794,14 @@ func (f *filter) matchIn(x *execCtx, v []byte) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// isTupleOnScalar spots the one-element multi-column form `(c) > (v)`,
+// which the parser cannot tell from `c > (v)` on a tuple column.
+func isTupleOnScalar(t *store.Table, rel *cql.Relation) bool {
+	if _, ok := rel.Value.(*cql.TupleLit); !ok || len(rel.Columns) != 1 {
+		return false
+	}
+	c := t.Column(rel.Columns[0])
+	return c != nil && c.Kind == store.Clustering && c.Type.Kind != types.Tuple
 }
