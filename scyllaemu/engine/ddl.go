@@ -334,8 +334,11 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 		case "compression":
 			opts.Compression, err = propMap(prop)
 		case "cdc":
+			// Like ScyllaDB, the map replaces every CDC option: keys left
+			// out take their defaults rather than keeping old values.
 			var m map[string]string
 			if m, err = propMap(prop); err == nil {
+				opts.CDC = store.CDCOptions{}
 				err = applyCDCOptions(&opts.CDC, m)
 			}
 		case "paxos_grace_seconds", "tombstone_gc", "synchronous_updates", "id", "in_memory":

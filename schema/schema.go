@@ -1,0 +1,446 @@
+package schema
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Table names. They are unqualified; qualify them with the keyspace.
+const (
+	TableOrders                = "orders"
+	TableOutboxMessages        = "outbox_messages"
+	TableOutboxByBucket        = "outbox_by_bucket"
+	TableDeadLetterQueue       = "dead_letter_queue"
+	TableDeadLetterByAggregate = "dead_letter_by_aggregate"
+	TableOrderLeases           = "order_leases"
+	TableRelayCursor           = "relay_cursor"
+	TableRelayPublished        = "relay_published"
+	TableCDCProgress           = "cdc_progress"
+
+	// TableOutboxCDCLog is the CDC log of outbox_messages, created and
+	// dropped by ScyllaDB together with CDC on its base table.
+	TableOutboxCDCLog = TableOutboxMessages + "_scylla_cdc_log"
+)
+
+// Defaults for the zero values of [Options].
+const (
+	DefaultCDCLogTTL = 24 * time.Hour
+	DefaultOutboxTTL = 7 * 24 * time.Hour
+	// PublishedTTL is the fixed retention of relay_published rows.
+	PublishedTTL = 24 * time.Hour
+)
+
+// NoTTL, given as a TTL option, keeps rows forever (CQL TTL 0). The zero
+// value cannot mean that because it selects the default, so that a
+// forgotten setting never turns into unbounded growth.
+const NoTTL time.Duration = -1
+
+// MaxTTL is the largest TTL ScyllaDB accepts: 20 years.
+const MaxTTL = 20 * 365 * 24 * time.Hour
+
+// Options configure [Apply]. Only Keyspace is required.
+type Options struct {
+	// Keyspace is created if missing. It must be an unquoted CQL
+	// identifier in lower case (a letter, then letters, digits or '_', at
+	// most 48 in all) so that it means the same thing quoted or not, and
+	// must not start with "system", which ScyllaDB reserves.
+	Keyspace string
+	// Replication is the keyspace replication map, used only when the
+	// keyspace is created. It must name a "class"; every other value is a
+	// replication factor (a non-negative integer). Default:
+	// {"class": "SimpleStrategy", "replication_factor": "1"}, suitable for
+	// development only; production wants NetworkTopologyStrategy with a
+	// factor per data centre.
+	Replication map[string]string
+	// CDCLogTTL is how long ScyllaDB keeps outbox_messages' CDC log rows
+	// (the cdc 'ttl' option), and so how long the CDC relay may fall behind
+	// before it loses events. Default [DefaultCDCLogTTL]; [NoTTL] keeps
+	// them forever. Whole seconds.
+	CDCLogTTL time.Duration
+	// OutboxTTL is the default_time_to_live of outbox_messages and
+	// outbox_by_bucket, and so how long the polling relay may fall behind.
+	// Default [DefaultOutboxTTL]; [NoTTL] keeps rows forever. Whole seconds.
+	OutboxTTL time.Duration
+	// DeadLetterTTL is the default_time_to_live of dead_letter_queue and
+	// dead_letter_by_aggregate. Default (zero) and [NoTTL] keep entries
+	// forever, because an expired entry is an event nobody will ever
+	// replay. Whole seconds.
+	DeadLetterTTL time.Duration
+}
+
+var identifier = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+
+// resolved is Options validated and defaulted, in the shapes the templates
+// and the reconciler need.
+type resolved struct {
+	Keyspace      string
+	Replication   string // a CQL map literal
+	CDCLogTTL     int64  // seconds
+	OutboxTTL     int64
+	DeadLetterTTL int64
+	PublishedTTL  int64
+	OutboxCDC     string // a CQL map literal for outbox_messages' cdc option
+}
+
+// Validate reports the first invalid option, as an error starting
+// "schema: ".
+func (o Options) Validate() error {
+	_, err := o.resolve()
+	return err
+}
+
+func (o Options) resolve() (resolved, error) {
+	r := resolved{Keyspace: o.Keyspace, PublishedTTL: int64(PublishedTTL / time.Second)}
+	switch {
+	case o.Keyspace == "":
+		return r, errors.New("schema: Keyspace must be set")
+	case !identifier.MatchString(o.Keyspace):
+		return r, fmt.Errorf("schema: Keyspace %q must be a lower-case CQL identifier: a letter, then letters, digits or '_', at most 48 characters", o.Keyspace)
+	case strings.HasPrefix(o.Keyspace, "system"):
+		return r, fmt.Errorf("schema: Keyspace %q is reserved: names starting with \"system\" belong to ScyllaDB", o.Keyspace)
+	}
+	var err error
+	if r.Replication, err = replicationLiteral(o.Replication); err != nil {
+		return r, err
+	}
+	if r.CDCLogTTL, err = ttlSeconds("CDCLogTTL", o.CDCLogTTL, DefaultCDCLogTTL); err != nil {
+		return r, err
+	}
+	if r.OutboxTTL, err = ttlSeconds("OutboxTTL", o.OutboxTTL, DefaultOutboxTTL); err != nil {
+		return r, err
+	}
+	if r.DeadLetterTTL, err = ttlSeconds("DeadLetterTTL", o.DeadLetterTTL, NoTTL); err != nil {
+		return r, err
+	}
+	r.OutboxCDC = mapLiteral(wantCDC(r.CDCLogTTL))
+	return r, nil
+}
+
+// ttlSeconds turns a TTL option into CQL seconds: zero selects def, NoTTL
+// is 0 (forever).
+func ttlSeconds(field string, d, def time.Duration) (int64, error) {
+	if d == 0 {
+		d = def
+	}
+	switch {
+	case d == NoTTL:
+		return 0, nil
+	case d < 0:
+		return 0, fmt.Errorf("schema: %s must not be negative (use schema.NoTTL to keep rows forever), got %v", field, d)
+	case d%time.Second != 0:
+		// CQL TTLs are whole seconds; rounding silently would make the
+		// value read back from system_schema differ from the setting.
+		return 0, fmt.Errorf("schema: %s must be a whole number of seconds, got %v", field, d)
+	case d > MaxTTL:
+		return 0, fmt.Errorf("schema: %s must be at most %v (20 years, ScyllaDB's limit), got %v", field, MaxTTL, d)
+	}
+	return int64(d / time.Second), nil
+}
+
+func replicationLiteral(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		m = map[string]string{"class": "SimpleStrategy", "replication_factor": "1"}
+	}
+	if m["class"] == "" {
+		return "", errors.New(`schema: Replication must name a "class", e.g. NetworkTopologyStrategy`)
+	}
+	for k, v := range m {
+		if k == "" || strings.ContainsFunc(k+v, isControl) {
+			return "", fmt.Errorf("schema: Replication key %q or value %q is empty or contains control characters", k, v)
+		}
+		if k == "class" {
+			continue
+		}
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return "", fmt.Errorf("schema: Replication[%q] must be a non-negative replication factor, got %q", k, v)
+		}
+	}
+	return mapLiteral(m), nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// mapLiteral renders a CQL map of strings with sorted keys, so the same
+// options always render the same statement.
+func mapLiteral(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quote(k))
+		b.WriteString(": ")
+		b.WriteString(quote(m[k]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// quote renders a CQL string literal; a quote is escaped by doubling it.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// wantCDC is the cdc option of outbox_messages. Every key is spelled out,
+// also on ALTER, so the result never depends on whether ScyllaDB merges a
+// partial map with the current options or resets the rest to defaults.
+func wantCDC(ttl int64) map[string]string {
+	return map[string]string{
+		"enabled":   "true",
+		"preimage":  "false",
+		"postimage": "false",
+		"ttl":       strconv.FormatInt(ttl, 10),
+	}
+}
+
+//go:embed cql/*.cql
+var cqlFiles embed.FS
+
+// templates are the embedded statements in file-name order: the keyspace
+// first, then the tables.
+var templates = mustParseTemplates()
+
+func mustParseTemplates() []*template.Template {
+	names, err := fs.Glob(cqlFiles, "cql/*.cql")
+	if err != nil {
+		panic(err)
+	}
+	slices.Sort(names)
+	out := make([]*template.Template, 0, len(names))
+	for _, name := range names {
+		src, err := cqlFiles.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		t := template.Must(template.New(name).Option("missingkey=error").Parse(string(src)))
+		out = append(out, t)
+	}
+	return out
+}
+
+// Statements returns the CREATE statements [Apply] runs for o, in order,
+// without comments: for review, or for operators who apply schema by hand.
+// They do not include the ALTERs Apply issues for drifted options.
+func Statements(o Options) ([]string, error) {
+	r, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return r.statements()
+}
+
+func (r resolved) statements() ([]string, error) {
+	out := make([]string, 0, len(templates))
+	for _, t := range templates {
+		var b bytes.Buffer
+		if err := t.Execute(&b, r); err != nil {
+			return nil, fmt.Errorf("schema: render %s: %w", t.Name(), err)
+		}
+		out = append(out, stripComments(b.String()))
+	}
+	return out, nil
+}
+
+// stripComments drops "--" comment lines. The comments document the files;
+// sending them would only make statements in server logs and driver
+// heuristics (which look at a statement's first word) harder to read.
+func stripComments(s string) string {
+	lines := strings.Split(s, "\n")
+	kept := lines[:0]
+	for _, l := range lines {
+		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return strings.Join(kept, "\n")
+}
+
+// managed lists the table options Apply keeps at their configured values.
+type managed struct {
+	table string
+	ttl   int64             // default_time_to_live
+	cdc   map[string]string // nil: CDC not managed (and not enabled)
+}
+
+func (r resolved) managed() []managed {
+	return []managed{
+		{table: TableOutboxMessages, ttl: r.OutboxTTL, cdc: wantCDC(r.CDCLogTTL)},
+		{table: TableOutboxByBucket, ttl: r.OutboxTTL},
+		{table: TableDeadLetterQueue, ttl: r.DeadLetterTTL},
+		{table: TableDeadLetterByAggregate, ttl: r.DeadLetterTTL},
+		{table: TableRelayPublished, ttl: r.PublishedTTL},
+	}
+}
+
+// Apply creates the keyspace and every table if missing, then alters the
+// managed TTL options of existing tables that differ from o. It is
+// idempotent and safe to run from every process at start-up; concurrent
+// runs converge on the same schema. Errors name the statement that failed
+// and wrap the driver's error.
+func Apply(ctx context.Context, s *gocql.Session, o Options) error {
+	r, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return errors.New("schema: nil session")
+	}
+	stmts, err := r.statements()
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("schema: %s: %w", firstLine(stmt), err)
+		}
+	}
+	alters, err := r.alters(ctx, s)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range alters {
+		if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("schema: %s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "("))
+}
+
+// alters returns the ALTER TABLE statements that bring the managed options
+// of existing tables to r. Options are compared with what system_schema
+// reports, so an unchanged configuration issues no schema change at all:
+// every ALTER is a cluster-wide schema change, and many processes starting
+// together should not each make one.
+func (r resolved) alters(ctx context.Context, s *gocql.Session) ([]string, error) {
+	var out []string
+	for _, m := range r.managed() {
+		cur, err := readOptions(ctx, s, r.Keyspace, m.table)
+		if err != nil {
+			return nil, err
+		}
+		var clauses []string
+		if m.cdc != nil && !cdcMatches(cur.cdc, m.cdc) {
+			clauses = append(clauses, "cdc = "+mapLiteral(m.cdc))
+		}
+		if !cur.known || cur.ttl != m.ttl {
+			clauses = append(clauses, "default_time_to_live = "+strconv.FormatInt(m.ttl, 10))
+		}
+		if len(clauses) > 0 {
+			out = append(out, fmt.Sprintf("ALTER TABLE %s.%s WITH %s", r.Keyspace, m.table, strings.Join(clauses, " AND ")))
+		}
+	}
+	return out, nil
+}
+
+type tableOptions struct {
+	known bool // the table's row was found
+	ttl   int64
+	cdc   map[string]string // nil when unknown or disabled
+}
+
+// readOptions reads a table's default_time_to_live and CDC options.
+// ScyllaDB has kept the CDC options in two places over its versions: the
+// "cdc" schema extension in system_schema.tables and the cdc column of
+// system_schema.scylla_tables. Both are consulted; when neither says
+// anything the options count as different and Apply re-states them, which
+// is harmless.
+func readOptions(ctx context.Context, s *gocql.Session, ks, table string) (tableOptions, error) {
+	var (
+		ttl int
+		ext map[string][]byte
+		out tableOptions
+	)
+	err := s.Query(`SELECT default_time_to_live, extensions FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).
+		WithContext(ctx).Scan(&ttl, &ext)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return out, nil
+	case err != nil:
+		return out, fmt.Errorf("schema: read options of %s.%s: %w", ks, table, err)
+	}
+	out.known, out.ttl = true, int64(ttl)
+	if raw, ok := ext["cdc"]; ok {
+		out.cdc = decodeExtensionMap(raw)
+	}
+	if out.cdc == nil {
+		var cdc map[string]string
+		// Older or newer versions may lack the column or the table; that
+		// only means the extension was the place to look.
+		if err := s.Query(`SELECT cdc FROM system_schema.scylla_tables WHERE keyspace_name = ? AND table_name = ?`, ks, table).
+			WithContext(ctx).Scan(&cdc); err == nil && len(cdc) > 0 {
+			out.cdc = cdc
+		}
+	}
+	return out, nil
+}
+
+// decodeExtensionMap decodes ScyllaDB's serialisation of a map-valued schema
+// extension: a little-endian uint32 count, then for each entry a
+// length-prefixed key and value (uint32 little-endian lengths). It returns
+// nil for anything malformed.
+func decodeExtensionMap(b []byte) map[string]string {
+	next := func() (string, bool) {
+		if len(b) < 4 {
+			return "", false
+		}
+		n := binary.LittleEndian.Uint32(b)
+		b = b[4:]
+		if uint64(len(b)) < uint64(n) {
+			return "", false
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s, true
+	}
+	if len(b) < 4 {
+		return nil
+	}
+	count := binary.LittleEndian.Uint32(b)
+	b = b[4:]
+	if count > uint32(len(b)/8) {
+		return nil
+	}
+	m := make(map[string]string, count)
+	for range count {
+		k, ok1 := next()
+		v, ok2 := next()
+		if !ok1 || !ok2 {
+			return nil
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// cdcMatches reports whether the current CDC options have every wanted
+// value. Keys ScyllaDB adds on its own (such as delta) are not compared.
+func cdcMatches(cur, want map[string]string) bool {
+	if cur == nil {
+		return false
+	}
+	for k, v := range want {
+		if !strings.EqualFold(cur[k], v) {
+			return false
+		}
+	}
+	return true
+}
