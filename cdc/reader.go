@@ -1,0 +1,151 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+)
+
+// ReaderConfig configures the outbox CDC reader. The windows bound latency:
+// a change committed at T is read no earlier than T + ConfidenceWindow, and
+// then within one poll delay (PostNonEmptyQueryDelay while there is traffic,
+// PostEmptyQueryDelay when idle). The library's defaults (30 s window, 10 s
+// / 30 s delays) give 30–60 s; LowLatency gives well under a second.
+type ReaderConfig struct {
+	// Keyspace and Table name the base table (outbox_messages), not its log.
+	Keyspace, Table string
+	// ProgressTable is the table-backed progress table (cdc_progress) and
+	// Application the name progress is saved under: two relays with the same
+	// name share progress, so run one active relay per name.
+	ProgressTable, Application string
+	// ProgressTTL, if positive, expires saved per-stream progress rows.
+	ProgressTTL time.Duration
+	// Consistency of log reads; default LOCAL_QUORUM, ONE on the emulator.
+	Consistency gocql.Consistency
+	// ConfidenceWindow is how old a change must be before it is read.
+	// ScyllaDB may make a write visible in the log after a later one
+	// (clock skew between coordinators, write timeouts and retries); a
+	// change younger than the window may still be joined by an earlier
+	// one, and reading past it risks skipping that earlier change for
+	// good. Shrink it only where writes come from one coordinator with
+	// synchronised clocks (the embedded stack), never below the clock skew
+	// plus the write timeout of a real cluster.
+	ConfidenceWindow time.Duration
+	// QueryWindow is the width of the time range one log query covers.
+	QueryWindow time.Duration
+	// PostNonEmptyQueryDelay and PostEmptyQueryDelay pause a stream group
+	// after a query that returned rows, or none.
+	PostNonEmptyQueryDelay, PostEmptyQueryDelay time.Duration
+	// PostFailedQueryDelay pauses after a failed log query.
+	PostFailedQueryDelay time.Duration
+	// ChangeAgeLimit is how far back a relay with no saved progress starts.
+	ChangeAgeLimit time.Duration
+	// StartFrom, if set, makes a relay with no saved progress for a stream
+	// start at this time instead of now − ChangeAgeLimit. Saved per-stream
+	// progress always wins, so a restart resumes where it stopped.
+	StartFrom time.Time
+	// Logger receives the library's debug output; nil discards it.
+	Logger scyllacdc.Logger
+}
+
+// LowLatency returns windows suited to one coordinator with one clock (the
+// embedded stack): read changes 100 ms after commit, poll every 50 ms.
+func LowLatency(c ReaderConfig) ReaderConfig {
+	c.ConfidenceWindow = 100 * time.Millisecond
+	c.QueryWindow = 5 * time.Second
+	c.PostNonEmptyQueryDelay = 20 * time.Millisecond
+	c.PostEmptyQueryDelay = 50 * time.Millisecond
+	c.PostFailedQueryDelay = 200 * time.Millisecond
+	return c
+}
+
+// Validate rejects settings that cannot work, naming the setting.
+func (c ReaderConfig) Validate() error {
+	switch {
+	case c.Keyspace == "" || c.Table == "":
+		return errors.New("cdc: keyspace and table are required")
+	case c.ProgressTable == "" || c.Application == "":
+		return errors.New("cdc: progress table and application name are required")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"confidence window", c.ConfidenceWindow}, {"query window", c.QueryWindow},
+		{"post-non-empty query delay", c.PostNonEmptyQueryDelay}, {"post-empty query delay", c.PostEmptyQueryDelay},
+		{"post-failed query delay", c.PostFailedQueryDelay}, {"change age limit", c.ChangeAgeLimit},
+		{"progress TTL", c.ProgressTTL},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("cdc: %s must not be negative, got %s", d.name, d.v)
+		}
+	}
+	return nil
+}
+
+// Reader reads the outbox CDC log into a ConsumerFactory.
+type Reader struct {
+	r *scyllacdc.Reader
+}
+
+// NewReader prepares a reader; it starts reading on Run. The session must
+// not have a keyspace-scoped pool issue: any gocql session to the cluster.
+func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, factory *ConsumerFactory) (*Reader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pm, err := scyllacdc.NewTableBackedProgressManager(session, cfg.Keyspace+"."+cfg.ProgressTable, cfg.Application)
+	if err != nil {
+		return nil, fmt.Errorf("cdc: progress manager: %w", err)
+	}
+	if cfg.ProgressTTL > 0 {
+		pm.SetTTL(int32(cfg.ProgressTTL / time.Second))
+	}
+	if !cfg.StartFrom.IsZero() {
+		start, err := pm.GetApplicationReadStartTime(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cdc: reading the saved start time: %w", err)
+		}
+		if start.IsZero() {
+			if err := pm.SaveApplicationReadStartTime(ctx, cfg.StartFrom); err != nil {
+				return nil, fmt.Errorf("cdc: saving the start time: %w", err)
+			}
+		}
+	}
+	consistency := cfg.Consistency
+	if consistency == 0 {
+		consistency = gocql.LocalQuorum
+	}
+	r, err := scyllacdc.NewReader(ctx, &scyllacdc.ReaderConfig{
+		Session:               session,
+		TableNames:            []string{cfg.Keyspace + "." + cfg.Table},
+		Consistency:           consistency,
+		ChangeConsumerFactory: factory,
+		ProgressManager:       pm,
+		Logger:                cfg.Logger,
+		Advanced: scyllacdc.AdvancedReaderConfig{
+			ConfidenceWindowSize:   cfg.ConfidenceWindow,
+			QueryTimeWindowSize:    cfg.QueryWindow,
+			PostNonEmptyQueryDelay: cfg.PostNonEmptyQueryDelay,
+			PostEmptyQueryDelay:    cfg.PostEmptyQueryDelay,
+			PostFailedQueryDelay:   cfg.PostFailedQueryDelay,
+			ChangeAgeLimit:         cfg.ChangeAgeLimit,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cdc: creating the reader: %w", err)
+	}
+	return &Reader{r: r}, nil
+}
+
+// Run reads until ctx is cancelled or Stop is called; it returns nil after
+// a Stop and ctx's error after a cancel.
+func (r *Reader) Run(ctx context.Context) error { return r.r.Run(ctx) }
+
+// Stop makes Run return after it has read what is already committed up to
+// now (the library's graceful stop).
+func (r *Reader) Stop() { r.r.Stop() }
