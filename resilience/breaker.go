@@ -145,6 +145,14 @@ func (b *Breaker) Release() {
 	}
 }
 
+// ResetProbes forgets half-open probes whose outcome will never be
+// reported (their owner restarted).
+func (b *Breaker) ResetProbes() {
+	if b.state == HalfOpen {
+		b.inFlight = 0
+	}
+}
+
 func (b *Breaker) open(now time.Time) {
 	b.openedAt = now
 	b.transition(Open)
