@@ -1,0 +1,114 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/google/uuid"
+	"github.com/scylladb/gocqlx/v2"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+)
+
+// PollingStore is what the polling relay reads and writes: the time-ordered
+// outbox_by_bucket layout (read one minute-bucket partition at a time, never
+// with ALLOW FILTERING), its persisted cursor, and the set of event ids it
+// has published recently.
+type PollingStore struct {
+	s         gocqlx.Session
+	byBucket  string
+	cursor    string
+	published string
+}
+
+// NewPollingStore returns a store for the keyspace.
+func NewPollingStore(s gocqlx.Session, keyspace string) *PollingStore {
+	return &PollingStore{s: s,
+		byBucket:  qualified(keyspace, schema.TableOutboxByBucket),
+		cursor:    qualified(keyspace, schema.TableRelayCursor),
+		published: qualified(keyspace, schema.TableRelayPublished)}
+}
+
+// Scan calls fn for the events committed after `after` and no later than
+// `until`, bucket by bucket in commit order, stopping early when fn returns
+// false. The bound is inclusive of after's millisecond: callers re-reading a
+// window deduplicate by event id.
+func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error {
+	stmt := `SELECT committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload, content_type, trace_parent, occurred_at FROM ` +
+		st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at <= ?`
+	lo, hi := gocql.MinTimeUUID(after), gocql.MaxTimeUUID(until)
+	for b := BucketOf(after); b <= BucketOf(until); b++ {
+		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(1000).Iter()
+		var committed gocql.UUID
+		var rec outbox.Record
+		for iter.Scan(&committed, &rec.EventID, &rec.AggregateID, &rec.Sequence, &rec.AggregateType, &rec.EventType,
+			&rec.Payload, &rec.ContentType, &rec.TraceParent, &rec.OccurredAt) {
+			rec.CommittedAt = committed.Time()
+			if rec.ContentType == "" {
+				rec.ContentType = domain.ContentTypeJSON
+			}
+			if !fn(rec) {
+				return iter.Close()
+			}
+			rec = outbox.Record{}
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("storage: scan bucket %d: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// Cursor returns the saved position of the named relay.
+func (st *PollingStore) Cursor(ctx context.Context, name string) (time.Time, bool, error) {
+	var at gocql.UUID
+	err := st.s.Session.Query(`SELECT committed_at FROM `+st.cursor+` WHERE name = ?`, name).WithContext(ctx).Scan(&at)
+	if errors.Is(err, gocql.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("storage: relay cursor %q: %w", name, err)
+	}
+	return at.Time(), true, nil
+}
+
+// SaveCursor records that every event committed up to at is finished.
+func (st *PollingStore) SaveCursor(ctx context.Context, name string, at time.Time) error {
+	err := st.s.Session.Query(`INSERT INTO `+st.cursor+` (name, bucket, committed_at, updated_at) VALUES (?, ?, ?, ?)`,
+		name, BucketOf(at), gocql.MinTimeUUID(at), time.Now()).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("storage: save relay cursor %q: %w", name, err)
+	}
+	return nil
+}
+
+// MarkPublished remembers an event as published (for the re-read window).
+func (st *PollingStore) MarkPublished(ctx context.Context, id uuid.UUID) error {
+	err := st.s.Session.Query(`INSERT INTO `+st.published+` (event_id, published_at) VALUES (?, ?)`, id, time.Now()).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("storage: mark %s published: %w", id, err)
+	}
+	return nil
+}
+
+// Published returns which of ids were marked published.
+func (st *PollingStore) Published(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := make(map[uuid.UUID]bool, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		chunk := ids[start:min(start+100, len(ids))]
+		iter := st.s.Session.Query(`SELECT event_id FROM `+st.published+` WHERE event_id IN ?`, chunk).WithContext(ctx).Iter()
+		var id uuid.UUID
+		for iter.Scan(&id) {
+			out[id] = true
+		}
+		if err := iter.Close(); err != nil {
+			return nil, fmt.Errorf("storage: published lookup: %w", err)
+		}
+	}
+	return out, nil
+}

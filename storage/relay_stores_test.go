@@ -1,0 +1,139 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+)
+
+func TestDeadLetterStoreLifecycle(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dlq := NewDeadLetterStore(e.s, testKeyspace)
+	agg := uuid.New()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	mk := func(seq int64, typ, kind string) DeadLetter {
+		return DeadLetter{
+			Record: outbox.Record{Envelope: domain.Envelope{EventID: uuid.New(), AggregateID: agg, AggregateType: "Order",
+				EventType: typ, Sequence: seq, Payload: []byte(`{}`), ContentType: "application/json", OccurredAt: now}},
+			Error: "boom", ErrorKind: kind, FailureCount: 3, FirstFailureAt: now, LastFailureAt: now.Add(time.Duration(seq) * time.Second), Processor: "cdc",
+		}
+	}
+	entries := []DeadLetter{mk(2, "OrderUpdated", "held"), mk(1, "OrderCreated", "permanent"), mk(3, "OrderCancelled", "held")}
+	for _, d := range entries {
+		if err := dlq.Put(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := dlq.Put(ctx, d); err != nil { // idempotent
+			t.Fatal(err)
+		}
+	}
+	if n, err := dlq.Count(ctx); err != nil || n != 3 {
+		t.Fatalf("count %d %v", n, err)
+	}
+	all, err := dlq.List(ctx, DeadLetterFilter{})
+	if err != nil || len(all) != 3 || all[0].Sequence != 1 || all[2].Sequence != 3 {
+		t.Fatalf("list must be in replay order: %+v %v", all, err)
+	}
+	tests := []struct {
+		name string
+		f    DeadLetterFilter
+		want int
+	}{
+		{"by type", DeadLetterFilter{EventType: "OrderUpdated"}, 1},
+		{"by kind", DeadLetterFilter{Kind: "held"}, 2},
+		{"by aggregate", DeadLetterFilter{AggregateID: agg}, 3},
+		{"other aggregate", DeadLetterFilter{AggregateID: uuid.New()}, 0},
+		{"since", DeadLetterFilter{Since: now.Add(2 * time.Second)}, 2},
+		{"until", DeadLetterFilter{Until: now.Add(2 * time.Second)}, 1},
+	}
+	for _, tc := range tests {
+		got, err := dlq.List(ctx, tc.f)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("%s: %d entries, want %d (%v)", tc.name, len(got), tc.want, err)
+		}
+	}
+	held, err := dlq.HeldAggregates(ctx)
+	if err != nil || len(held) != 1 || held[0] != agg {
+		t.Fatalf("held %v %v", held, err)
+	}
+	if err := dlq.SetReplayCount(ctx, all[0].EventID, 2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dlq.Get(ctx, all[0].EventID)
+	if err != nil || got.ReplayCount != 2 || got.ErrorKind != "permanent" || string(got.Payload) != "{}" {
+		t.Fatalf("get %+v %v", got, err)
+	}
+	for _, d := range all {
+		if err := dlq.Delete(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dlq.Get(ctx, all[0].EventID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if held, _ := dlq.HeldAggregates(ctx); len(held) != 0 {
+		t.Fatalf("index rows left: %v", held)
+	}
+}
+
+func TestPollingStoreScanCursorAndPublished(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st := e.store()
+	start := time.Now().Add(-time.Second)
+	var ids []uuid.UUID
+	for i := 0; i < 5; i++ {
+		o, created := newOrder(t)
+		if err := st.Save(ctx, o, created); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, created.EventID())
+	}
+	ps := NewPollingStore(e.s, testKeyspace)
+	var got []outbox.Record
+	if err := ps.Scan(ctx, start, time.Now().Add(time.Second), func(r outbox.Record) bool {
+		got = append(got, r)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Fatalf("scanned %d events, want 5", len(got))
+	}
+	for i, r := range got {
+		if r.EventID != ids[i] || r.CommittedAt.IsZero() || r.Sequence != 1 {
+			t.Fatalf("event %d: %+v, want id %s in commit order", i, r, ids[i])
+		}
+	}
+	var stopped int
+	ps.Scan(ctx, start, time.Now().Add(time.Second), func(outbox.Record) bool { stopped++; return stopped < 2 })
+	if stopped != 2 {
+		t.Fatalf("scan must stop when fn says so, visited %d", stopped)
+	}
+
+	if _, ok, err := ps.Cursor(ctx, "relay-a"); ok || err != nil {
+		t.Fatalf("fresh cursor: ok=%v err=%v", ok, err)
+	}
+	at := got[2].CommittedAt
+	if err := ps.SaveCursor(ctx, "relay-a", at); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok, err := ps.Cursor(ctx, "relay-a"); !ok || err != nil || c.UnixMilli() != at.UnixMilli() {
+		t.Fatalf("cursor %v ok=%v err=%v, want %v", c, ok, err, at)
+	}
+
+	if err := ps.MarkPublished(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ps.Published(ctx, ids)
+	if err != nil || len(pub) != 1 || !pub[ids[0]] {
+		t.Fatalf("published %v %v", pub, err)
+	}
+}
