@@ -37,6 +37,8 @@ type Sink interface {
 // scyllacdc.ChangeConsumerFactory.
 type ConsumerFactory struct {
 	sink Sink
+	mu   sync.Mutex
+	live []*consumer
 	// onProgress, if set, observes every saved progress point (tests, lag).
 	onProgress func(stream string, at time.Time)
 	// onDecodeError reports a log row that is not a valid outbox event;
@@ -51,7 +53,26 @@ func NewConsumerFactory(sink Sink, onDecodeError func(error), onProgress func(st
 
 // CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
 func (f *ConsumerFactory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
-	return &consumer{factory: f, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}, nil
+	c := &consumer{factory: f, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}
+	f.mu.Lock()
+	f.live = append(f.live, c)
+	f.mu.Unlock()
+	return c, nil
+}
+
+// Flush saves every stream's progress over its finished records now,
+// rather than at the stream's next poll: a graceful shutdown calls it after
+// the in-flight records finished, so a restart re-reads nothing.
+func (f *ConsumerFactory) Flush(ctx context.Context) error {
+	f.mu.Lock()
+	live := append([]*consumer(nil), f.live...)
+	f.mu.Unlock()
+	for _, c := range live {
+		if err := c.save(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // consumer follows one stream. The library calls Consume, Empty and End
@@ -131,7 +152,17 @@ func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
 // End saves what is complete; records still in flight will be re-read
 // after a restart, which is why consumers must deduplicate by event id.
 func (c *consumer) End() error {
-	return c.save(context.Background())
+	err := c.save(context.Background())
+	f := c.factory
+	f.mu.Lock()
+	for i, live := range f.live {
+		if live == c {
+			f.live = append(f.live[:i], f.live[i+1:]...)
+			break
+		}
+	}
+	f.mu.Unlock()
+	return err
 }
 
 func (c *consumer) acker(p *pendingChange) func() {

@@ -170,6 +170,15 @@ func New(cfg Config, fx Effects, obs Observer, now func() time.Time, rnd *rand.R
 // InFlight is the number of offered events not yet finished.
 func (p *Pipeline) InFlight() int { return len(p.entries) }
 
+// Offers is how many times the event was offered and not yet finished
+// (0 when it is not in flight).
+func (p *Pipeline) Offers(eventID uuid.UUID) int {
+	if e := p.entries[eventID]; e != nil {
+		return e.offers
+	}
+	return 0
+}
+
 // Breaker is the breaker's state.
 func (p *Pipeline) Breaker() resilience.BreakerState { return p.breaker.State() }
 

@@ -87,11 +87,19 @@ func (st *PollingStore) SaveCursor(ctx context.Context, name string, at time.Tim
 	return nil
 }
 
-// MarkPublished remembers an event as published (for the re-read window).
-func (st *PollingStore) MarkPublished(ctx context.Context, id uuid.UUID) error {
-	err := st.s.Session.Query(`INSERT INTO `+st.published+` (event_id, published_at) VALUES (?, ?)`, id, time.Now()).WithContext(ctx).Exec()
-	if err != nil {
-		return fmt.Errorf("storage: mark %s published: %w", id, err)
+// MarkPublished remembers events as published (for the re-read window),
+// in unlogged batches: the rows are independent and losing one costs at
+// most a duplicate, never an event.
+func (st *PollingStore) MarkPublished(ctx context.Context, ids ...uuid.UUID) error {
+	now := time.Now()
+	for start := 0; start < len(ids); start += 100 {
+		b := st.s.Session.BatchWithContext(ctx, gocql.UnloggedBatch)
+		for _, id := range ids[start:min(start+100, len(ids))] {
+			b.Query(`INSERT INTO `+st.published+` (event_id, published_at) VALUES (?, ?)`, id, now)
+		}
+		if err := st.s.ExecuteBatch(b); err != nil {
+			return fmt.Errorf("storage: mark %d events published: %w", len(ids), err)
+		}
 	}
 	return nil
 }

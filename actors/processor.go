@@ -1,0 +1,463 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/scheduler"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/scylla-outbox/scylla-outbox/metrics"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/relay"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
+)
+
+// Publisher sends records to the broker; *messaging.Publisher satisfies
+// it. done is called exactly once, from any goroutine, with nil on the
+// broker's acknowledgement.
+type Publisher interface {
+	Publish(rec outbox.Record, done func(error))
+}
+
+// HeldAggregates lists aggregates with dead-letter entries, for the Hold
+// policy; *storage.DeadLetterStore satisfies it.
+type HeldAggregates interface {
+	HeldAggregates(ctx context.Context) ([]uuid.UUID, error)
+}
+
+// Processor names, the `processor` metric label and DLQ column.
+const (
+	ProcessorCDC     = "cdc"
+	ProcessorPolling = "polling"
+)
+
+// ProcessorConfig configures the CDC and polling processors alike: they
+// differ only in where records come from.
+type ProcessorConfig struct {
+	Publisher Publisher
+	// DLQ is the DlqActor's pid.
+	DLQ *actor.PID
+	// Metrics is the MetricsActor's pid; nil reports nothing.
+	Metrics *actor.PID
+	Retry   resilience.RetryPolicy
+	Breaker resilience.BreakerConfig
+	// Policy is what happens to later events of an aggregate with a
+	// dead-lettered event (relay.Continue or relay.Hold).
+	Policy relay.Policy
+	// Held loads held aggregates at start and every HeldRefresh (Hold
+	// policy only), so a replayed or discarded DLQ entry releases its
+	// aggregate without a restart.
+	Held        HeldAggregates
+	HeldRefresh time.Duration
+	// Permanent classifies publish errors (messaging.IsPermanent).
+	Permanent func(error) bool
+	// MaxInFlight bounds records read but not finished. When it is reached
+	// the reader blocks: that is the backpressure that keeps a relay
+	// facing a dead broker from reading the whole log into memory.
+	MaxInFlight int
+	// DrainTimeout bounds how long a graceful shutdown waits for in-flight
+	// records; unfinished ones are not acknowledged, so their source
+	// delivers them again after the restart.
+	DrainTimeout time.Duration
+	// PanicOn, if set, is asked about every record and the processor
+	// panics when it says yes: fault injection for tests and the demo. The
+	// record is not lost: the restarted processor recovers it.
+	PanicOn func(outbox.Record) bool
+	Logger  *zap.Logger
+	Clock   func() time.Time
+}
+
+func (c *ProcessorConfig) withDefaults() error {
+	if c.Publisher == nil || c.DLQ == nil {
+		return fmt.Errorf("actors: processor needs a publisher and a DLQ actor")
+	}
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry, _ = resilience.RetryPreset("default")
+	}
+	if err := c.Retry.Validate(); err != nil {
+		return err
+	}
+	if c.Breaker.FailureThreshold == 0 {
+		c.Breaker = resilience.DefaultBreaker()
+	}
+	if err := c.Breaker.Validate(); err != nil {
+		return err
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1000
+	}
+	if c.HeldRefresh <= 0 {
+		c.HeldRefresh = 10 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return nil
+}
+
+// ledger is what the processor owes its source: for every record delivered
+// and not yet finished, the acknowledgements to call. It lives outside the
+// actor instance (and is guarded by a mutex, since sources deliver from
+// their own goroutines) so that a restarted processor can find records
+// whose delivery message died with the old instance.
+type ledger struct {
+	mu        sync.Mutex
+	recs      map[uuid.UUID]outbox.Record
+	acks      map[uuid.UUID][]ledgerAck
+	credits   chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// ledgerAck is one delivery's acknowledgement; credited deliveries hold one
+// of the ledger's credits until settled.
+type ledgerAck struct {
+	fn       func()
+	credited bool
+}
+
+func newLedger(capacity int) *ledger {
+	return &ledger{recs: map[uuid.UUID]outbox.Record{}, acks: map[uuid.UUID][]ledgerAck{},
+		credits: make(chan struct{}, capacity), closed: make(chan struct{})}
+}
+
+// close stops admitting records (graceful shutdown): a source blocked in
+// admit gets ErrShuttingDown and stops reading.
+func (l *ledger) close() { l.closeOnce.Do(func() { close(l.closed) }) }
+
+// admit blocks until the record may be taken (backpressure) and records its
+// acknowledgement.
+func (l *ledger) admit(ctx context.Context, rec outbox.Record, ack func()) error {
+	select {
+	case <-l.closed:
+		return ErrShuttingDown
+	default:
+	}
+	select {
+	case l.credits <- struct{}{}:
+	case <-l.closed:
+		return ErrShuttingDown
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	l.recs[rec.EventID] = rec
+	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack, credited: true})
+	l.mu.Unlock()
+	return nil
+}
+
+// track records a delivery whose admission the caller controls itself (the
+// polling processor takes only what fits), so it holds no credit.
+func (l *ledger) track(rec outbox.Record, ack func()) {
+	l.mu.Lock()
+	l.recs[rec.EventID] = rec
+	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack})
+	l.mu.Unlock()
+}
+
+// settle acknowledges one delivery of the event.
+func (l *ledger) settle(id uuid.UUID) {
+	l.mu.Lock()
+	acks := l.acks[id]
+	var ack ledgerAck
+	if len(acks) > 0 {
+		ack, acks = acks[0], acks[1:]
+	}
+	if len(acks) == 0 {
+		delete(l.acks, id)
+		delete(l.recs, id)
+	} else {
+		l.acks[id] = acks
+	}
+	l.mu.Unlock()
+	if ack.fn != nil {
+		ack.fn()
+	}
+	if ack.credited {
+		<-l.credits
+	}
+}
+
+// outstanding returns each unsettled record with its number of deliveries.
+func (l *ledger) outstanding() map[uuid.UUID]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[uuid.UUID]int, len(l.acks))
+	for id, acks := range l.acks {
+		out[id] = len(acks)
+	}
+	return out
+}
+
+func (l *ledger) record(id uuid.UUID) outbox.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.recs[id]
+}
+
+// processorCore is a processor's state that survives restarts of its actor:
+// the pipeline, the ledger and the hooks. Only the actor's goroutine touches
+// the pipeline.
+type processorCore struct {
+	name    string
+	cfg     ProcessorConfig
+	self    *actor.PID
+	root    *actor.RootContext
+	sched   *scheduler.TimerScheduler
+	ledger  *ledger
+	pipe    *relay.Pipeline
+	started bool
+	// onFinished lets the polling processor track its cursor.
+	onFinished func(rec outbox.Record, published bool)
+	// draining callers, answered when nothing is in flight.
+	drainers []*actor.PID
+	lastPub  *outbox.Record
+	// bg tracks I/O the actor started off its goroutine; Stopping waits for
+	// it so nothing outlives the actor.
+	bg sync.WaitGroup
+}
+
+// background runs fn off the actor's goroutine, tracked for shutdown.
+func (c *processorCore) background(fn func()) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		fn()
+	}()
+}
+
+// waitBackground waits (bounded) for background work at shutdown.
+func (c *processorCore) waitBackground(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		c.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		c.cfg.Logger.Warn("background work still running at shutdown", zap.String("actor", c.name))
+	}
+}
+
+func newProcessorCore(name string, cfg ProcessorConfig) *processorCore {
+	return &processorCore{name: name, cfg: cfg, ledger: newLedger(cfg.MaxInFlight)}
+}
+
+// start runs on the actor's first Started; on a later Started (a restart)
+// it recovers what the dead instance may have dropped.
+func (c *processorCore) start(ctx actor.Context) {
+	if c.started {
+		c.recover()
+		return
+	}
+	c.started = true
+	c.self = ctx.Self()
+	c.root = ctx.ActorSystem().Root
+	c.sched = scheduler.NewTimerScheduler(c.root)
+	c.pipe = relay.New(relay.Config{Retry: c.cfg.Retry, Breaker: c.cfg.Breaker, Policy: c.cfg.Policy, Permanent: c.cfg.Permanent},
+		c, c, c.cfg.Clock, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)))
+	if c.cfg.Policy == relay.Hold && c.cfg.Held != nil {
+		c.refreshHeld()
+	}
+}
+
+// recover re-offers records whose delivery message was lost and re-issues
+// effects whose outcome may have been lost.
+func (c *processorCore) recover() {
+	c.pipe.Recover()
+	for id, n := range c.ledger.outstanding() {
+		for i := c.pipe.Offers(id); i < n; i++ {
+			c.pipe.Offer(c.ledger.record(id))
+		}
+	}
+	c.cfg.Logger.Warn("processor recovered after restart", zap.String("actor", c.name), zap.Int("in_flight", c.pipe.InFlight()))
+}
+
+func (c *processorCore) metric(m any) {
+	if c.cfg.Metrics != nil {
+		c.root.Send(c.cfg.Metrics, m)
+	}
+}
+
+// receive handles the messages every processor shares; it reports whether
+// msg was one of them.
+func (c *processorCore) receive(ctx actor.Context) bool {
+	switch m := ctx.Message().(type) {
+	case *recordArrived:
+		if c.cfg.PanicOn != nil && c.cfg.PanicOn(m.rec) {
+			panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, m.rec.EventID))
+		}
+		c.pipe.Offer(m.rec)
+	case *publishResult:
+		c.pipe.OnPublished(m.eventID, m.err)
+	case *retryDue:
+		c.pipe.OnRetryDue(m.eventID)
+	case *probeDue:
+		c.pipe.OnProbeDue()
+	case *DeadLetterWritten:
+		c.pipe.OnDeadLettered(m.EventID)
+	case *heldRefreshed:
+		for _, id := range c.pipe.Held() {
+			c.pipe.SetHeld(id, false)
+		}
+		for _, id := range m.aggregates {
+			c.pipe.SetHeld(id, true)
+		}
+	case *refreshHeld:
+		c.refreshHeld()
+	case *GetProcessorStatus:
+		ctx.Respond(c.status())
+	default:
+		return false
+	}
+	c.metric(&InFlight{N: c.pipe.InFlight()})
+	c.answerDrainers()
+	return true
+}
+
+// refreshHeld loads held aggregates off the actor's goroutine and
+// schedules the next refresh.
+func (c *processorCore) refreshHeld() {
+	c.background(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ids, err := c.cfg.Held.HeldAggregates(ctx)
+		if err != nil {
+			c.cfg.Logger.Warn("loading held aggregates failed", zap.String("actor", c.name), zap.Error(err))
+		} else {
+			c.root.Send(c.self, &heldRefreshed{aggregates: ids})
+		}
+		c.sched.SendOnce(c.cfg.HeldRefresh, c.self, &refreshHeld{})
+	})
+}
+
+func (c *processorCore) status() *ProcessorStatus {
+	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String()}
+	if c.lastPub != nil {
+		st.LastPublished = &PublishedEvent{EventID: c.lastPub.EventID, AggregateID: c.lastPub.AggregateID,
+			Sequence: c.lastPub.Sequence, EventType: c.lastPub.EventType, CommittedAt: c.lastPub.CommittedAt}
+		st.Lag = c.cfg.Clock().Sub(c.lastPub.CommittedAt)
+	}
+	return st
+}
+
+// drain answers once nothing is in flight, or when the drain timeout ends.
+func (c *processorCore) drain(ctx actor.Context) {
+	c.drainers = append(c.drainers, ctx.Sender())
+	c.sched.SendOnce(c.cfg.DrainTimeout, c.self, &drainTimeout{})
+	c.answerDrainers()
+}
+
+func (c *processorCore) answerDrainers() {
+	if len(c.drainers) == 0 || c.pipe.InFlight() > 0 {
+		return
+	}
+	c.flushDrainers()
+}
+
+func (c *processorCore) flushDrainers() {
+	for _, pid := range c.drainers {
+		if pid != nil {
+			c.root.Send(pid, &Drained{})
+		}
+	}
+	c.drainers = nil
+}
+
+// sink is the records' way in: it blocks on the ledger's credits, then hands
+// the record to the actor.
+type sink struct{ core *processorCore }
+
+func (s sink) Deliver(ctx context.Context, rec outbox.Record, ack func()) error {
+	if err := s.core.ledger.admit(ctx, rec, ack); err != nil {
+		return err
+	}
+	s.core.root.Send(s.core.self, &recordArrived{rec: rec})
+	return nil
+}
+
+// relay.Effects, called on the actor's goroutine.
+
+func (c *processorCore) Publish(rec outbox.Record) {
+	self, root := c.self, c.root
+	c.cfg.Publisher.Publish(rec, func(err error) {
+		root.Send(self, &publishResult{eventID: rec.EventID, err: err})
+	})
+}
+
+func (c *processorCore) ScheduleRetry(id uuid.UUID, after time.Duration) {
+	c.sched.SendOnce(after, c.self, &retryDue{eventID: id})
+}
+
+func (c *processorCore) ScheduleProbe(after time.Duration) {
+	c.sched.SendOnce(after, c.self, &probeDue{})
+}
+
+func (c *processorCore) DeadLetter(rec outbox.Record, f relay.Failure) {
+	c.root.Send(c.cfg.DLQ, &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self})
+}
+
+func (c *processorCore) Finished(rec outbox.Record, published bool) {
+	c.ledger.settle(rec.EventID)
+	if c.onFinished != nil {
+		c.onFinished(rec, published)
+	}
+}
+
+// relay.Observer: metrics and logs.
+
+func (c *processorCore) Published(rec outbox.Record, attempts int) {
+	now := c.cfg.Clock()
+	r := rec
+	c.lastPub = &r
+	c.metric(&EventPublished{Processor: c.name, EventType: rec.EventType, CommittedAt: rec.CommittedAt, AckedAt: now})
+	c.metric(&EventProcessed{EventType: rec.EventType, Duration: now.Sub(rec.CommittedAt)})
+	if attempts > 1 {
+		c.metric(&RetrySucceeded{EventType: rec.EventType})
+	}
+}
+
+func (c *processorCore) PublishFailed(rec outbox.Record, attempt int, err error, permanent bool) {
+	c.cfg.Logger.Warn("publish failed", zap.String("actor", c.name), zap.Stringer("event_id", rec.EventID),
+		zap.Stringer("order_id", rec.AggregateID), zap.String("event_type", rec.EventType),
+		zap.Int("attempt", attempt), zap.Bool("permanent", permanent), zap.Error(err))
+}
+
+func (c *processorCore) Retrying(rec outbox.Record, attempt int, delay time.Duration) {
+	c.metric(&RetryAttempted{EventType: rec.EventType})
+	c.cfg.Logger.Info("publish retry scheduled", zap.String("actor", c.name), zap.Stringer("event_id", rec.EventID),
+		zap.String("event_type", rec.EventType), zap.Int("attempt", attempt), zap.Duration("delay", delay))
+}
+
+func (c *processorCore) DeadLettered(rec outbox.Record, f relay.Failure) {
+	c.metric(&EventFailed{EventType: rec.EventType})
+	if f.Kind == relay.KindExhausted {
+		c.metric(&RetryExhausted{EventType: rec.EventType})
+	}
+	c.cfg.Logger.Warn("event goes to the dead-letter queue", zap.String("actor", c.name), zap.Stringer("event_id", rec.EventID),
+		zap.Stringer("order_id", rec.AggregateID), zap.String("event_type", rec.EventType), zap.String("kind", f.Kind),
+		zap.Int("attempt", f.Attempts), zap.Error(f.Err))
+}
+
+func (c *processorCore) BreakerChanged(from, to resilience.BreakerState) {
+	c.metric(&BreakerTransition{From: metrics.BreakerState(from), To: metrics.BreakerState(to)})
+	c.cfg.Logger.Warn("circuit breaker "+to.String(), zap.String("actor", c.name), zap.String("from", from.String()), zap.String("to", to.String()))
+}
+
+func (c *processorCore) Duplicate(rec outbox.Record) {
+	c.metric(&DuplicateSkipped{})
+}

@@ -1,0 +1,64 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+)
+
+// Messages shared by the CDC and polling processors
+// ([NewCdcProcessorProps], [NewPollingProcessorProps]).
+//
+// Received from outside:
+//   - [*GetProcessorStatus]: reply [*ProcessorStatus].
+//   - [*Drain] (from [System.Shutdown]): stop intake, finish in-flight
+//     records within the drain timeout, save progress; reply [*Drained].
+//   - [*DeadLetterWritten] (from the DlqActor): the record is durably in
+//     the DLQ and finishes.
+//
+// The rest are the processor's own: records from its source, publisher
+// callbacks and timers, all funnelled through its mailbox so the pipeline
+// is only ever touched by the actor.
+
+// GetProcessorStatus asks for a snapshot. Reply: [*ProcessorStatus].
+type GetProcessorStatus struct{}
+
+// ProcessorStatus is a processor's state, as /status shows it.
+type ProcessorStatus struct {
+	Processor string `json:"processor"`
+	InFlight  int    `json:"in_flight"`
+	Breaker   string `json:"breaker"`
+	// Lag is now minus the commit time of the last published event.
+	Lag           time.Duration   `json:"lag_ns"`
+	LastPublished *PublishedEvent `json:"last_published,omitempty"`
+	// Reading is false while the source is down (CDC reader restarting).
+	Reading bool `json:"reading"`
+}
+
+// PublishedEvent identifies the last published event.
+type PublishedEvent struct {
+	EventID     uuid.UUID `json:"event_id"`
+	AggregateID uuid.UUID `json:"aggregate_id"`
+	Sequence    int64     `json:"sequence"`
+	EventType   string    `json:"event_type"`
+	CommittedAt time.Time `json:"committed_at"`
+}
+
+type recordArrived struct{ rec outbox.Record }
+
+type publishResult struct {
+	eventID uuid.UUID
+	err     error
+}
+
+type retryDue struct{ eventID uuid.UUID }
+
+type probeDue struct{}
+
+type refreshHeld struct{}
+
+type heldRefreshed struct{ aggregates []uuid.UUID }
+
+type drainTimeout struct{}

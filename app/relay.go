@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gocql/gocql"
+	"github.com/scylladb/gocqlx/v2"
+	"go.uber.org/zap"
+
+	"github.com/scylla-outbox/scylla-outbox/actors"
+	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/relay"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// Processor kinds selectable with --processor.
+const (
+	ProcessorCDC     = actors.ProcessorCDC
+	ProcessorPolling = actors.ProcessorPolling
+)
+
+// RelayConfig configures a relay: which processor reads the outbox and how
+// it publishes. Only the chosen processor is started.
+type RelayConfig struct {
+	// Processor is "cdc" (read the outbox table's CDC log) or "polling"
+	// (read outbox_by_bucket).
+	Processor string
+	Keyspace  string
+	// Name keys saved progress (CDC application name, polling cursor).
+	// Run one relay per name. Default "outbox-relay".
+	Name    string
+	Retry   resilience.RetryPolicy
+	Breaker resilience.BreakerConfig
+	Policy  relay.Policy
+	// MaxInFlight bounds records read but not finished (backpressure).
+	MaxInFlight int
+	// DrainTimeout bounds a graceful stop's wait for in-flight records.
+	DrainTimeout time.Duration
+	// CDC holds the CDC reader's windows; names are filled in.
+	CDC cdc.ReaderConfig
+	// Polling holds the polling processor's windows; store and name are
+	// filled in.
+	Polling actors.PollingSource
+	// Consistency of relay reads; default LOCAL_QUORUM.
+	Consistency gocql.Consistency
+	// PanicOnce makes the processor panic on its first record (fault
+	// injection: the supervisor restarts it and nothing is lost).
+	PanicOnce bool
+	Logger    *zap.Logger
+}
+
+// ErrUnknownProcessor is returned for a processor other than cdc or polling.
+var ErrUnknownProcessor = errors.New(`unknown processor: want "cdc" or "polling"`)
+
+// Relay is a running relay inside an actor system.
+type Relay struct {
+	cfg       RelayConfig
+	sys       *actors.System
+	processor *actor.PID
+	dlq       *actor.PID
+	DLQ       *storage.DeadLetterStore
+}
+
+// StartRelay spawns the DlqActor and the configured processor into sys.
+// session must be a session to the cluster holding the schema; metrics may
+// be nil.
+func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session, pub actors.Publisher, metricsPID *actor.PID, cfg RelayConfig) (*Relay, error) {
+	if cfg.Processor != ProcessorCDC && cfg.Processor != ProcessorPolling {
+		return nil, fmt.Errorf("relay: %w, got %q", ErrUnknownProcessor, cfg.Processor)
+	}
+	if cfg.Name == "" {
+		cfg.Name = "outbox-relay"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Consistency == 0 {
+		cfg.Consistency = gocql.LocalQuorum
+	}
+	r := &Relay{cfg: cfg, sys: sys, DLQ: storage.NewDeadLetterStore(session, cfg.Keyspace)}
+	dlqProps, err := actors.NewDlqProps(actors.DlqConfig{Store: r.DLQ, Metrics: metricsPID, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if r.dlq, err = sys.Spawn(dlqProps, "dlq"); err != nil {
+		return nil, err
+	}
+	pcfg := actors.ProcessorConfig{
+		Publisher:    pub,
+		DLQ:          r.dlq,
+		Metrics:      metricsPID,
+		Retry:        cfg.Retry,
+		Breaker:      cfg.Breaker,
+		Policy:       cfg.Policy,
+		Held:         r.DLQ,
+		Permanent:    func(err error) bool { return messaging.Classify(err) == messaging.Permanent },
+		MaxInFlight:  cfg.MaxInFlight,
+		DrainTimeout: cfg.DrainTimeout,
+		Logger:       cfg.Logger,
+	}
+	if cfg.PanicOnce {
+		var fired atomic.Bool
+		pcfg.PanicOn = func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
+	}
+	var props *actor.Props
+	switch cfg.Processor {
+	case ProcessorCDC:
+		rc := cfg.CDC
+		rc.Keyspace, rc.Table = cfg.Keyspace, schema.TableOutboxMessages
+		rc.ProgressTable, rc.Application = schema.TableCDCProgress, cfg.Name
+		rc.Consistency = cfg.Consistency
+		props, err = actors.NewCdcProcessorProps(pcfg, actors.CdcSource{Session: session.Session, Reader: rc})
+	case ProcessorPolling:
+		src := cfg.Polling
+		src.Store = storage.NewPollingStore(session, cfg.Keyspace)
+		src.Name = cfg.Name
+		props, err = actors.NewPollingProcessorProps(pcfg, src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.processor, err = sys.Spawn(props, cfg.Processor+"-processor", actors.Drainable()); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Status asks the processor for its state.
+func (r *Relay) Status(ctx context.Context) (*actors.ProcessorStatus, error) {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	res, err := r.sys.Root().RequestFuture(r.processor, &actors.GetProcessorStatus{}, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("relay: status: %w", err)
+	}
+	st, ok := res.(*actors.ProcessorStatus)
+	if !ok {
+		return nil, fmt.Errorf("relay: status: unexpected reply %T", res)
+	}
+	return st, nil
+}
+
+// Processor is the processor actor's pid (for fault injection in tests).
+func (r *Relay) Processor() *actor.PID { return r.processor }
