@@ -1,0 +1,339 @@
+package messaging
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Defaults applied by [Config] to zero-valued fields.
+const (
+	// DefaultClientID is the Kafka client.id the relay identifies with in
+	// broker logs and quotas.
+	DefaultClientID = "scylla-outbox-relay"
+	// DefaultTopicTemplate routes each event to a topic per aggregate type,
+	// as Debezium's outbox event router does ("outbox.event.<type>").
+	DefaultTopicTemplate = "outbox.event.{{.AggregateType}}"
+	// DefaultKafkaVersion is the protocol version the producer speaks. 2.8
+	// is sarama's fully covered version and is understood by every broker
+	// the relay targets (Kafka 2.8+, Redpanda, kfake).
+	DefaultKafkaVersion = "2.8.0"
+	// DefaultMaxMessageBytes is the producer-side record limit, matching
+	// the broker default message.max.bytes (1 MiB plus batch overhead).
+	DefaultMaxMessageBytes = 1 << 20
+	// DefaultTimeout bounds one broker request (dial, write, read).
+	DefaultTimeout = 10 * time.Second
+
+	// minTimeout keeps the broker-side produce timeout, derived from
+	// Timeout and sent in milliseconds, meaningfully above zero.
+	minTimeout = 10 * time.Millisecond
+)
+
+// Producer retry policy handed to sarama. It is deliberately modest: the
+// processor actor owns retries and the circuit breaker, and needs to hear
+// about an outage within seconds. Three quick retries are enough to ride out
+// a leader election or a dropped connection without surfacing it.
+const (
+	producerRetryMax     = 3
+	producerRetryBackoff = 100 * time.Millisecond
+)
+
+// minKafkaVersion is the oldest protocol version with record headers and the
+// idempotent producer, both of which the publisher requires.
+var minKafkaVersion = sarama.V0_11_0_0
+
+// validClientID mirrors sarama's (and Kafka's pre-1.0) client.id rule, so a
+// bad id is reported against Config.ClientID rather than from deep inside
+// sarama.
+var validClientID = regexp.MustCompile(`\A[A-Za-z0-9._-]+\z`)
+
+// ErrInvalidConfig is wrapped by every error [Config.Validate] returns.
+var ErrInvalidConfig = errors.New("messaging: invalid config")
+
+// ConfigError reports one invalid [Config] field. Field is the Go path of the
+// field, for example "SASL.User" or "Brokers[2]".
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return "messaging: invalid Config." + e.Field + ": " + e.Reason
+}
+
+// Unwrap returns [ErrInvalidConfig], so errors.Is(err, ErrInvalidConfig)
+// holds for every validation failure.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// Config configures a [Publisher]. The zero value of every field except
+// Brokers selects the documented default; [Config.Validate] reports the
+// fields that cannot work.
+type Config struct {
+	// Brokers are the bootstrap addresses ("host:port"). The producer
+	// discovers the rest of the cluster from them. Required.
+	Brokers []string
+
+	// ClientID is the Kafka client.id (default [DefaultClientID]). It may
+	// contain ASCII letters, digits, '.', '_' and '-'.
+	ClientID string
+
+	// TopicTemplate is a text/template rendered against each
+	// [outbox.Record] to choose its topic (default [DefaultTopicTemplate]).
+	// Any Record field may be used, for example {{.AggregateType}} or
+	// {{.EventType}}, together with the functions lower, upper and replace
+	// (strings.ToLower, strings.ToUpper, strings.ReplaceAll). The template
+	// is parsed once; a rendering error or a result that is not a legal
+	// Kafka topic name fails that record with a Permanent error.
+	TopicTemplate string
+
+	// KafkaVersion is the broker protocol version to speak, as
+	// "major.minor.patch" (default [DefaultKafkaVersion]). It must be at
+	// least 0.11.0, the first with headers and idempotent producers.
+	KafkaVersion string
+
+	// MaxMessageBytes is the producer-side size limit of one record and
+	// of one request batch (default [DefaultMaxMessageBytes]). Set it to at
+	// most the broker's or topic's max.message.bytes: an oversized record
+	// is then rejected on its own before it is sent. If the broker's limit
+	// is lower, the broker rejects whole batches; the publisher resends
+	// the rejected records one at a time to tell the oversized record from
+	// its innocent batch mates, which costs latency.
+	MaxMessageBytes int
+
+	// Timeout bounds one broker request: it is the dial, write and read
+	// deadline and the metadata refresh budget, and three quarters of it is
+	// the broker-side acks wait (so the broker answers before the client
+	// gives up). Default [DefaultTimeout]; at least 10ms. It also bounds how
+	// quickly an outage surfaces: sarama retries a failed batch 3 times,
+	// each attempt costing at most a dial plus a metadata refresh, so a
+	// record fails within about 4 × 2 × Timeout of the broker vanishing,
+	// and much sooner when connections are refused outright.
+	Timeout time.Duration
+
+	// TLS enables TLS to the brokers when non-nil.
+	TLS *TLSConfig
+
+	// SASL enables SASL authentication when non-nil.
+	SASL *SASLConfig
+}
+
+// TLSConfig configures TLS to the brokers. The zero value verifies the
+// broker against the system roots.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of roots to trust instead of the system roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and key for
+	// mutual TLS; set both or neither.
+	CertFile string
+	KeyFile  string
+	// ServerName overrides the name verified in the broker certificate.
+	ServerName string
+	// InsecureSkipVerify disables certificate verification. For local
+	// testing only.
+	InsecureSkipVerify bool
+}
+
+// SASLMechanismPlain is the only supported [SASLConfig.Mechanism]. Without
+// TLS it sends the password in clear text.
+const SASLMechanismPlain = "PLAIN"
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	// Mechanism must be [SASLMechanismPlain] (the default when empty).
+	Mechanism string
+	// User and Password are required.
+	User     string
+	Password string
+}
+
+// withDefaults returns c with every zero-valued optional field set to its
+// default.
+func (c Config) withDefaults() Config {
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.TopicTemplate == "" {
+		c.TopicTemplate = DefaultTopicTemplate
+	}
+	if c.KafkaVersion == "" {
+		c.KafkaVersion = DefaultKafkaVersion
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.SASL != nil && c.SASL.Mechanism == "" {
+		s := *c.SASL
+		s.Mechanism = SASLMechanismPlain
+		c.SASL = &s
+	}
+	return c
+}
+
+// Validate reports every field of c (after defaults) that cannot work, as
+// [*ConfigError]s joined with [errors.Join]; each wraps [ErrInvalidConfig].
+// It performs no I/O: TLS files are read by [NewPublisher].
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+
+	if len(c.Brokers) == 0 {
+		bad("Brokers", "at least one broker address is required")
+	}
+	for i, addr := range c.Brokers {
+		if err := checkHostPort(addr); err != nil {
+			bad("Brokers["+strconv.Itoa(i)+"]", "%q: %v", addr, err)
+		}
+	}
+	if !validClientID.MatchString(c.ClientID) {
+		bad("ClientID", "%q: only ASCII letters, digits, '.', '_' and '-' are allowed", c.ClientID)
+	}
+	if _, err := newTopicRouter(c.TopicTemplate); err != nil {
+		bad("TopicTemplate", "%v", err)
+	}
+	if v, err := sarama.ParseKafkaVersion(c.KafkaVersion); err != nil {
+		bad("KafkaVersion", "%q is not a version like %q", c.KafkaVersion, DefaultKafkaVersion)
+	} else if !v.IsAtLeast(minKafkaVersion) {
+		bad("KafkaVersion", "%q is older than %s, the first version with headers and idempotent producers", c.KafkaVersion, minKafkaVersion)
+	}
+	if c.MaxMessageBytes < 0 {
+		bad("MaxMessageBytes", "must not be negative, got %d", c.MaxMessageBytes)
+	}
+	if c.Timeout < minTimeout {
+		bad("Timeout", "must be at least %s, got %s", minTimeout, c.Timeout)
+	}
+	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		bad("TLS", "CertFile and KeyFile must be set together")
+	}
+	if s := c.SASL; s != nil {
+		if s.Mechanism != SASLMechanismPlain {
+			bad("SASL.Mechanism", "%q is not supported (only %s)", s.Mechanism, SASLMechanismPlain)
+		}
+		if s.User == "" {
+			bad("SASL.User", "must not be empty")
+		}
+		if s.Password == "" {
+			bad("SASL.Password", "must not be empty")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port")
+	}
+	if host == "" {
+		return errors.New("empty host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return errors.New("port must be 1..65535")
+	}
+	return nil
+}
+
+// saramaConfig builds the producer configuration from a validated,
+// defaulted c. Every setting that matters for correctness is spelled out
+// here instead of relying on sarama's defaults, which have changed between
+// releases.
+func (c Config) saramaConfig() (*sarama.Config, error) {
+	version, err := sarama.ParseKafkaVersion(c.KafkaVersion)
+	if err != nil {
+		return nil, &ConfigError{Field: "KafkaVersion", Reason: err.Error()}
+	}
+	sc := sarama.NewConfig()
+	sc.ClientID = c.ClientID
+	sc.Version = version
+
+	// Ordering under retries: with more than one request in flight a
+	// retried batch could land behind a later one. Idempotence lets the
+	// broker drop the duplicates that retries create and requires acks
+	// from all in-sync replicas.
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Idempotent = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	// The key is the aggregate id, so hashing it keeps an aggregate on one
+	// partition. (sarama hashes with FNV-1a, not Java's murmur2: a Java
+	// producer writing the same keys would choose other partitions.)
+	sc.Producer.Partitioner = sarama.NewHashPartitioner
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	sc.Producer.Retry.Max = producerRetryMax
+	sc.Producer.Retry.Backoff = producerRetryBackoff
+	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
+
+	sc.Net.DialTimeout = c.Timeout
+	sc.Net.ReadTimeout = c.Timeout
+	sc.Net.WriteTimeout = c.Timeout
+	sc.Producer.Timeout = c.Timeout * 3 / 4
+	// Bound a whole metadata refresh (all its retries), or a dead cluster
+	// keeps the producer in metadata retries for minutes.
+	sc.Metadata.Timeout = c.Timeout
+	// sarama asks the broker to auto-create unknown topics; brokers that
+	// allow it (Kafka's default) then behave as Debezium users expect,
+	// and brokers that do not answer UnknownTopicOrPartition, which is
+	// Permanent (see Classify).
+	sc.Metadata.AllowAutoTopicCreation = true
+
+	if c.TLS != nil {
+		tc, err := c.TLS.build()
+		if err != nil {
+			return nil, err
+		}
+		sc.Net.TLS.Enable = true
+		sc.Net.TLS.Config = tc
+	}
+	if c.SASL != nil {
+		sc.Net.SASL.Enable = true
+		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+		sc.Net.SASL.User = c.SASL.User
+		sc.Net.SASL.Password = c.SASL.Password
+		sc.Net.SASL.Handshake = true
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("messaging: sarama rejected the derived config: %w", err)
+	}
+	return sc, nil
+}
+
+func (t *TLSConfig) build() (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // opt-in, documented as test-only
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, &ConfigError{Field: "TLS.CAFile", Reason: err.Error()}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &ConfigError{Field: "TLS.CAFile", Reason: "no PEM certificates in " + strings.TrimSpace(t.CAFile)}
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, &ConfigError{Field: "TLS.CertFile", Reason: err.Error()}
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,141 @@
+package messaging
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Brokers: []string{"localhost:9092"}}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		// fields are the Config fields the error must name; none means valid.
+		fields []string
+	}{
+		{"defaults", func(*Config) {}, nil},
+		{"everything set", func(c *Config) {
+			c.Brokers = []string{"kafka-1:9092", "10.0.0.2:9093", "[::1]:9094"}
+			c.ClientID = "relay-1"
+			c.TopicTemplate = "events.{{lower .AggregateType}}"
+			c.KafkaVersion = "3.6.0"
+			c.MaxMessageBytes = 4 << 20
+			c.Timeout = time.Second
+			c.TLS = &TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}
+			c.SASL = &SASLConfig{User: "u", Password: "p"}
+		}, nil},
+		{"constant topic", func(c *Config) { c.TopicTemplate = "all-events" }, nil},
+		{"oldest allowed version", func(c *Config) { c.KafkaVersion = "0.11.0.0" }, nil},
+		{"no brokers", func(c *Config) { c.Brokers = nil }, []string{"Brokers"}},
+		{"broker without port", func(c *Config) { c.Brokers = []string{"ok:1", "kafka"} }, []string{"Brokers[1]"}},
+		{"broker bad port", func(c *Config) { c.Brokers = []string{"kafka:99999"} }, []string{"Brokers[0]"}},
+		{"broker empty host", func(c *Config) { c.Brokers = []string{":9092"} }, []string{"Brokers[0]"}},
+		{"client id", func(c *Config) { c.ClientID = "relay 1" }, []string{"ClientID"}},
+		{"template syntax", func(c *Config) { c.TopicTemplate = "outbox.{{.AggregateType" }, []string{"TopicTemplate"}},
+		{"template unknown field", func(c *Config) { c.TopicTemplate = "outbox.{{.Nope}}" }, []string{"TopicTemplate"}},
+		{"template unknown func", func(c *Config) { c.TopicTemplate = "outbox.{{snake .AggregateType}}" }, []string{"TopicTemplate"}},
+		{"constant topic illegal", func(c *Config) { c.TopicTemplate = "outbox events" }, []string{"TopicTemplate"}},
+		{"version syntax", func(c *Config) { c.KafkaVersion = "latest" }, []string{"KafkaVersion"}},
+		{"version too old", func(c *Config) { c.KafkaVersion = "0.10.2.0" }, []string{"KafkaVersion"}},
+		{"negative max bytes", func(c *Config) { c.MaxMessageBytes = -1 }, []string{"MaxMessageBytes"}},
+		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, []string{"Timeout"}},
+		{"tiny timeout", func(c *Config) { c.Timeout = time.Millisecond }, []string{"Timeout"}},
+		{"tls cert without key", func(c *Config) { c.TLS = &TLSConfig{CertFile: "c.pem"} }, []string{"TLS"}},
+		{"sasl mechanism", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"} }, []string{"SASL.Mechanism"}},
+		{"sasl missing credentials", func(c *Config) { c.SASL = &SASLConfig{} }, []string{"SASL.User", "SASL.Password"}},
+		{"several at once", func(c *Config) { c.Brokers = nil; c.Timeout = -1 }, []string{"Brokers", "Timeout"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.mutate(&c)
+			err := c.Validate()
+			if len(tc.fields) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if _, err := c.withDefaults().saramaConfig(); err != nil && c.TLS == nil {
+					t.Fatalf("valid config rejected by sarama: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
+			}
+			for _, f := range tc.fields {
+				if !strings.Contains(err.Error(), "Config."+f+":") {
+					t.Errorf("Validate() = %q, want it to name Config.%s", err, f)
+				}
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tc.fields[0] {
+				t.Errorf("first *ConfigError = %+v, want Field %q", ce, tc.fields[0])
+			}
+		})
+	}
+}
+
+func TestConfigDefaultsAndSarama(t *testing.T) {
+	c := Config{Brokers: []string{"localhost:9092"}, SASL: &SASLConfig{User: "u", Password: "p"}}.withDefaults()
+	if c.ClientID != DefaultClientID || c.TopicTemplate != DefaultTopicTemplate || c.KafkaVersion != DefaultKafkaVersion ||
+		c.MaxMessageBytes != DefaultMaxMessageBytes || c.Timeout != DefaultTimeout || c.SASL.Mechanism != SASLMechanismPlain {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	sc, err := c.saramaConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ordering contract: pin it so nobody "tunes" it away.
+	switch {
+	case !sc.Producer.Idempotent,
+		sc.Producer.RequiredAcks != sarama.WaitForAll,
+		sc.Net.MaxOpenRequests != 1,
+		!sc.Version.IsAtLeast(sarama.V0_11_0_0),
+		sc.Version != sarama.V2_8_0_0,
+		!sc.Producer.Return.Successes || !sc.Producer.Return.Errors,
+		sc.Producer.Retry.Max != producerRetryMax,
+		sc.Producer.MaxMessageBytes != DefaultMaxMessageBytes,
+		sc.Producer.Timeout >= sc.Net.ReadTimeout,
+		!sc.Net.SASL.Enable || sc.Net.SASL.Mechanism != sarama.SASLTypePlaintext:
+		t.Errorf("sarama config does not match the contract: %+v", sc.Producer)
+	}
+	// Hash partitioner: same key, same partition.
+	part := sc.Producer.Partitioner("t")
+	if !part.RequiresConsistency() {
+		t.Error("partitioner does not require consistency")
+	}
+	msg := &sarama.ProducerMessage{Key: sarama.StringEncoder("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")}
+	p1, _ := part.Partition(msg, 12)
+	p2, _ := part.Partition(msg, 12)
+	if p1 != p2 {
+		t.Errorf("same key on partitions %d and %d", p1, p2)
+	}
+}
+
+func TestValidateTopicName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"outbox.event.Order":     true,
+		"a":                      true,
+		"A-b_c.9":                true,
+		strings.Repeat("x", 249): true,
+		"":                       false,
+		".":                      false,
+		"..":                     false,
+		strings.Repeat("x", 250): false,
+		"has space":              false,
+		"slash/topic":            false,
+		"ünicode":                false,
+	} {
+		err := ValidateTopicName(name)
+		if (err == nil) != ok {
+			t.Errorf("ValidateTopicName(%q) = %v, want ok=%v", name, err, ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidTopic) {
+			t.Errorf("ValidateTopicName(%q) = %v, want ErrInvalidTopic", name, err)
+		}
+	}
+}

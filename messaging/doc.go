@@ -1,0 +1,51 @@
+// Package messaging owns the relay's side of Kafka: turning a committed
+// [outbox.Record] into a Kafka record (topic, key, value, headers), sending it
+// with an idempotent, ordered producer, and telling the caller — exactly once
+// per record — whether the broker acknowledged it or why not, classified as
+// [Transient] or [Permanent]. It also offers [Consume], a small reader used by
+// tests and the demo to read topics back.
+//
+// The package does not retry across calls, keep a circuit breaker or write a
+// dead-letter queue: the processor actor owns those policies. The split is
+// deliberate: sarama's own retry loop is kept short (see [Config]) so that a
+// broker outage surfaces quickly as a Transient error, which the actor's
+// breaker turns into "stop sending and wait", instead of being hidden inside
+// the producer for minutes while the actor believes records are in flight.
+//
+// # Records on the wire
+//
+// The record key is the aggregate id (its canonical UUID string), so every
+// event of one aggregate hashes to one partition and Kafka keeps them in
+// order. The value is the envelope payload, byte for byte as written in the
+// outbox batch. Metadata travels in headers, named by the Header* constants:
+// consumers deduplicate on [HeaderEventID] and may drop any event whose
+// [HeaderSequence] is not above the last one they applied. The topic comes
+// from [Config.TopicTemplate], by default "outbox.event.{{.AggregateType}}",
+// as Debezium's outbox event router does.
+//
+// The Kafka record timestamp is left to the producer (publish time) on
+// purpose: time-based retention and the broker's timestamp checks apply to
+// it, and a record replayed from the dead-letter queue days later must not be
+// born already expired. The event time is in [HeaderOccurredAt].
+//
+// # Ordering
+//
+// The producer is configured the way Kafka requires for ordering under
+// retries: idempotence on, acks from all in-sync replicas, one request in
+// flight per broker connection. Records of one aggregate published in order
+// are therefore written in order as long as they succeed. After a failure,
+// records published behind the failed one may still be written, so a caller
+// that needs strict per-aggregate order keeps at most one record of an
+// aggregate in flight, or stops the aggregate at its first error; the
+// processor actor does the former.
+//
+// # Errors
+//
+// Every failure a caller sees is a [*PublishError] whose Kind is the result
+// of [Classify] (refined by the publisher where the error alone is
+// ambiguous). Transient means the broker or the connection is unable right
+// now and the same record will succeed later: retry, and let the breaker stop
+// traffic while it lasts. Permanent means the record or its destination topic
+// is at fault and retrying cannot help: park the record in the dead-letter
+// queue and move on. See [Classify] for the full table.
+package messaging

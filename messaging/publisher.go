@@ -1,0 +1,397 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/eapache/go-resiliency/breaker"
+	"github.com/rcrowley/go-metrics"
+	"go.uber.org/zap"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+)
+
+// init turns off rcrowley/go-metrics, which sarama feeds. Every go-metrics
+// meter is ticked by a package-global goroutine that is started on first use
+// and never stops: a leak per process (and per test binary), plus work on
+// every tick for meters nobody reads — the relay exports its own Prometheus
+// metrics. UseNilMetrics is a plain variable of another library, read
+// without synchronisation whenever sarama builds a client, so it must be
+// written before any goroutine can build one; package initialisation is the
+// only point this package can guarantee that (it happens before main and
+// before any test). The side effect is process-wide: every sarama client in
+// the binary gets no-op go-metrics, which is what this project wants.
+func init() {
+	metrics.UseNilMetrics = true
+}
+
+// recordVersion is the record batch format the producer writes (magic 2,
+// Kafka 0.11+); sizes are computed for it.
+const recordVersion = 2
+
+// Publisher publishes outbox records to Kafka through one idempotent sarama
+// AsyncProducer (see the package documentation for the wire format and the
+// ordering guarantees). It is safe for concurrent use.
+//
+// Every record handed to [Publisher.Publish] gets exactly one callback, on
+// success or failure, including records still buffered when [Publisher.Close]
+// is called. Callbacks run one at a time on the publisher's result goroutine,
+// in the order results were decided, never inside Publish itself; they may
+// call Publish. A slow callback delays later callbacks but never the
+// producer.
+type Publisher struct {
+	cfg      Config
+	log      *zap.Logger
+	router   *topicRouter
+	producer sarama.AsyncProducer
+	lane     *isolationLane
+
+	// mu orders Publish against Close: Publish holds it shared while it
+	// hands a message to sarama, Close takes it exclusively to stop new
+	// sends before closing sarama's input (sending on it afterwards would
+	// panic).
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{} // closed first by Close, to release Publish calls blocked on sarama's input
+
+	// pending holds every record accepted and not yet resolved, so Close
+	// can fail whatever sarama did not report (it should report all).
+	pmu     sync.Mutex
+	pending map[*pending]struct{}
+
+	callbacks *callbackQueue
+	drained   chan struct{} // closed when drain has seen both sarama result channels close
+
+	// topicFailure is the kind of the last topic-level or Transient failure
+	// per topic, cleared by a success; only drain touches it. See onError.
+	topicFailure map[string]ErrorKind
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewPublisher validates cfg, connects to the cluster and starts the
+// producer. It fails if no broker answers (the error is Transient by
+// [Classify]: retry later) or if cfg is invalid ([ErrInvalidConfig]). A nil
+// logger discards logs.
+func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	router, err := newTopicRouter(cfg.TopicTemplate)
+	if err != nil { // unreachable after Validate; kept for safety
+		return nil, &ConfigError{Field: "TopicTemplate", Reason: err.Error()}
+	}
+	sc, err := cfg.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	producer, err := sarama.NewAsyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("messaging: start producer for %v: %w", cfg.Brokers, err)
+	}
+	log := logger.Named("publisher")
+	p := &Publisher{
+		cfg:          cfg,
+		log:          log,
+		router:       router,
+		producer:     producer,
+		closing:      make(chan struct{}),
+		pending:      make(map[*pending]struct{}),
+		callbacks:    newCallbackQueue(log),
+		drained:      make(chan struct{}),
+		topicFailure: make(map[string]ErrorKind),
+	}
+	p.lane = newIsolationLane(p)
+	go p.drain()
+	log.Info("messaging: publisher started",
+		zap.Strings("brokers", cfg.Brokers), zap.String("topic_template", cfg.TopicTemplate),
+		zap.String("kafka_version", cfg.KafkaVersion), zap.Int("max_message_bytes", cfg.MaxMessageBytes))
+	return p, nil
+}
+
+// Publish sends rec asynchronously and calls done exactly once with its
+// outcome: nil when the broker acknowledged it (acks from all in-sync
+// replicas), otherwise a [*PublishError] whose Kind says whether to retry.
+// A nil done is allowed and ignored.
+//
+// The producer keeps a reference to rec.Payload until done is called: the
+// caller must not modify it before then.
+//
+// Publish returns as soon as the record is queued in the producer; it blocks
+// only while the producer's input buffer is full, which is backpressure
+// from a slow or unreachable broker. A record that cannot be sent at all —
+// invalid, larger than [Config.MaxMessageBytes], or with a topic the template
+// cannot produce — fails with a Permanent error through done, like any
+// other failure. After [Publisher.Close], done receives a Transient error
+// wrapping [ErrClosed], from a new goroutine.
+func (p *Publisher) Publish(rec outbox.Record, done func(error)) {
+	p.publish(nil, rec, done)
+}
+
+// PublishSync publishes rec and waits for the outcome: nil when the broker
+// acknowledged it, otherwise the [*PublishError] that [Publisher.Publish]
+// would pass to its callback. It uses the same topic, key and headers as
+// Publish. If ctx ends first, PublishSync returns ctx.Err() and the outcome
+// is unknown: the record may still be written, which consumers tolerate
+// because they deduplicate on [HeaderEventID].
+func (p *Publisher) PublishSync(ctx context.Context, rec outbox.Record) error {
+	result := make(chan error, 1)
+	p.publish(ctx.Done(), rec, func(err error) { result <- err })
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// publish is Publish with an optional abort channel for PublishSync.
+func (p *Publisher) publish(abort <-chan struct{}, rec outbox.Record, done func(error)) {
+	if done == nil {
+		done = func(error) {}
+	}
+	pd := &pending{done: done, eventID: rec.EventID}
+	msg, buildErr := p.message(&rec, pd)
+
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		err := &PublishError{Kind: Transient, Err: ErrClosed, Topic: pd.topic, EventID: pd.eventID}
+		go invoke(p.log, done, err, pd.eventID)
+		return
+	}
+	p.track(pd)
+	if buildErr != nil {
+		p.fail(pd, Permanent, buildErr)
+		return
+	}
+	select {
+	case p.producer.Input() <- msg:
+	case <-p.closing:
+		p.fail(pd, Transient, ErrClosed)
+	case <-abort:
+		p.fail(pd, Transient, context.Canceled)
+	}
+}
+
+// message builds the Kafka record for rec. Errors are Permanent.
+func (p *Publisher) message(rec *outbox.Record, pd *pending) (*sarama.ProducerMessage, error) {
+	if err := checkRecord(rec); err != nil {
+		return nil, err
+	}
+	topic, err := p.router.topic(rec)
+	if err != nil {
+		return nil, err
+	}
+	pd.topic = topic
+	contentType := rec.ContentType
+	if contentType == "" {
+		// Records written before ContentType existed carry JSON, the
+		// only encoding the domain produces.
+		contentType = domain.ContentTypeJSON
+	}
+	aggregateID := rec.AggregateID.String()
+	headers := make([]sarama.RecordHeader, 0, 8)
+	add := func(k, v string) {
+		headers = append(headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	add(HeaderEventID, rec.EventID.String())
+	add(HeaderEventType, rec.EventType)
+	add(HeaderAggregateType, rec.AggregateType)
+	add(HeaderAggregateID, aggregateID)
+	add(HeaderSequence, strconv.FormatInt(rec.Sequence, 10))
+	add(HeaderOccurredAt, rec.OccurredAt.UTC().Format(time.RFC3339Nano))
+	add(HeaderContentType, contentType)
+	if rec.TraceParent != "" {
+		add(HeaderTraceParent, rec.TraceParent)
+	}
+	msg := &sarama.ProducerMessage{
+		Topic:    topic,
+		Key:      sarama.StringEncoder(aggregateID),
+		Value:    sarama.ByteEncoder(rec.Payload),
+		Headers:  headers,
+		Metadata: pd,
+	}
+	// sarama makes the same check, but reports it as a ConfigurationError;
+	// checking here gives the caller the record's size and a clear cause.
+	if size := msg.ByteSize(recordVersion); size > p.cfg.MaxMessageBytes {
+		return nil, fmt.Errorf("%w: %d bytes encoded, Config.MaxMessageBytes is %d", ErrRecordTooLarge, size, p.cfg.MaxMessageBytes)
+	}
+	return msg, nil
+}
+
+// checkRecord rejects records the wire format cannot represent faithfully.
+func checkRecord(rec *outbox.Record) error {
+	switch {
+	case rec.EventID == [16]byte{}:
+		return fmt.Errorf("%w: nil event id (consumers deduplicate on it)", ErrInvalidRecord)
+	case rec.AggregateID == [16]byte{}:
+		return fmt.Errorf("%w: event %s has a nil aggregate id (it is the ordering key)", ErrInvalidRecord, rec.EventID)
+	case rec.EventType == "":
+		return fmt.Errorf("%w: event %s has no event type", ErrInvalidRecord, rec.EventID)
+	case rec.AggregateType == "":
+		return fmt.Errorf("%w: event %s has no aggregate type", ErrInvalidRecord, rec.EventID)
+	case len(rec.Payload) == 0:
+		// An empty value would be published as null: a tombstone, which
+		// deletes the aggregate's key from a compacted topic.
+		return fmt.Errorf("%w: event %s has an empty payload (it would be a tombstone)", ErrInvalidRecord, rec.EventID)
+	}
+	return nil
+}
+
+func (p *Publisher) track(pd *pending) {
+	p.pmu.Lock()
+	p.pending[pd] = struct{}{}
+	p.pmu.Unlock()
+}
+
+// resolve decides pd's outcome once and queues its callback.
+func (p *Publisher) resolve(pd *pending, err error) {
+	if !pd.fired.CompareAndSwap(false, true) {
+		return
+	}
+	p.pmu.Lock()
+	delete(p.pending, pd)
+	p.pmu.Unlock()
+	if !p.callbacks.push(completion{p: pd, err: err}) {
+		// Unreachable: the queue closes only after every record is
+		// resolved. Never drop a callback all the same.
+		go invoke(p.log, pd.done, err, pd.eventID)
+	}
+}
+
+func (p *Publisher) fail(pd *pending, kind ErrorKind, err error) {
+	perr := &PublishError{Kind: kind, Err: err, Topic: pd.topic, EventID: pd.eventID}
+	p.logFailure(perr)
+	p.resolve(pd, perr)
+}
+
+func (p *Publisher) logFailure(e *PublishError) {
+	fields := []zap.Field{zap.Stringer("event_id", e.EventID), zap.String("topic", e.Topic), zap.Error(e.Err)}
+	switch {
+	case e.Kind == Permanent:
+		p.log.Warn("messaging: publish failed permanently", fields...)
+	case errors.Is(e.Err, ErrClosed) || isBrokerUnavailable(e.Err):
+		// An outage fails every record; the breaker reports it once.
+		p.log.Debug("messaging: publish failed, broker unavailable", fields...)
+	default:
+		p.log.Warn("messaging: publish failed with an unclassified error, treated as transient", fields...)
+	}
+}
+
+// drain reads sarama's results until both channels close (after AsyncClose
+// has flushed everything).
+func (p *Publisher) drain() {
+	defer close(p.drained)
+	successes, errs := p.producer.Successes(), p.producer.Errors()
+	for successes != nil || errs != nil {
+		select {
+		case msg, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			delete(p.topicFailure, msg.Topic)
+			if pd, ok := msg.Metadata.(*pending); ok {
+				p.resolve(pd, nil)
+			}
+		case perr, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			p.onError(perr)
+		}
+	}
+}
+
+func (p *Publisher) onError(perr *sarama.ProducerError) {
+	pd, ok := perr.Msg.Metadata.(*pending)
+	if !ok {
+		p.log.Error("messaging: producer returned a message without publish state", zap.Error(perr))
+		return
+	}
+	err := perr.Err
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		// The broker checks whole batches, so every record batched with
+		// an oversized one gets this error too. Resend each alone to find
+		// out which record is really too large.
+		p.lane.submit(pd, perr.Msg)
+		return
+	}
+	kind := Classify(err)
+	topic := perr.Msg.Topic
+	if errors.Is(err, breaker.ErrBreakerOpen) {
+		// sarama's per-topic breaker opens after three failed partition
+		// or leader lookups, whatever their cause: an outage (Transient)
+		// or a missing topic (Permanent). Report the kind of the failures
+		// that opened it, so a missing topic does not look like an outage
+		// and trip the processor's breaker for every other topic.
+		if k, seen := p.topicFailure[topic]; seen {
+			kind = k
+		}
+	} else if kind == Transient || isTopicLevel(err) {
+		p.topicFailure[topic] = kind
+	}
+	p.fail(pd, kind, err)
+}
+
+// InFlight returns the number of records published and not yet resolved
+// (their callbacks may still be queued).
+func (p *Publisher) InFlight() int {
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	return len(p.pending)
+}
+
+// Close flushes the producer and stops the publisher. Records already
+// handed to sarama are sent and reported as usual; records it cannot
+// deliver get their error once sarama's retries are spent. During an outage
+// that takes about a second per retry when connections are refused, and up
+// to about 2 × [Config.Timeout] per retry (a dial plus a metadata refresh)
+// when the broker host silently drops packets. Records still waiting to enter the
+// producer and records still waiting to be resent alone fail with a
+// Transient error wrapping [ErrClosed]. Close returns after every callback
+// has run. It is idempotent; later calls return the first result.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+
+		// AsyncClose, not Close: sarama's Close drains the result
+		// channels itself, which would swallow the results our drain
+		// goroutine must turn into callbacks.
+		p.producer.AsyncClose()
+		<-p.drained
+		p.closeErr = p.lane.close()
+
+		p.pmu.Lock()
+		left := make([]*pending, 0, len(p.pending))
+		for pd := range p.pending {
+			left = append(left, pd)
+		}
+		p.pmu.Unlock()
+		if len(left) > 0 {
+			p.log.Warn("messaging: records unresolved at close", zap.Int("count", len(left)))
+		}
+		for _, pd := range left {
+			p.fail(pd, Transient, ErrClosed)
+		}
+		p.callbacks.close()
+		p.log.Info("messaging: publisher closed")
+	})
+	return p.closeErr
+}
