@@ -133,8 +133,10 @@ func newLedger(capacity int) *ledger {
 		credits: make(chan struct{}, capacity), closed: make(chan struct{})}
 }
 
-// close stops admitting records (graceful shutdown): a source blocked in
-// admit gets ErrShuttingDown and stops reading.
+// close stops admitting records (graceful shutdown). A source blocked in
+// admit stays blocked until its context ends: returning an error would end
+// the CDC reader's stream group at once, and with it the consumers that
+// still have to save the progress of records finishing during the drain.
 func (l *ledger) close() { l.closeOnce.Do(func() { close(l.closed) }) }
 
 // admit blocks until the record may be taken (backpressure) and records its
@@ -142,13 +144,15 @@ func (l *ledger) close() { l.closeOnce.Do(func() { close(l.closed) }) }
 func (l *ledger) admit(ctx context.Context, rec outbox.Record, ack func()) error {
 	select {
 	case <-l.closed:
-		return ErrShuttingDown
+		<-ctx.Done()
+		return ctx.Err()
 	default:
 	}
 	select {
 	case l.credits <- struct{}{}:
 	case <-l.closed:
-		return ErrShuttingDown
+		<-ctx.Done()
+		return ctx.Err()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -200,6 +204,13 @@ func (l *ledger) outstanding() map[uuid.UUID]int {
 		out[id] = len(acks)
 	}
 	return out
+}
+
+// size is the number of events with unsettled deliveries.
+func (l *ledger) size() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acks)
 }
 
 func (l *ledger) record(id uuid.UUID) outbox.Record {
@@ -362,8 +373,11 @@ func (c *processorCore) drain(ctx actor.Context) {
 	c.answerDrainers()
 }
 
+// answerDrainers replies once nothing is in flight — including records
+// admitted by the source whose delivery message is still queued: the
+// source's progress may only be saved past them once they finish.
 func (c *processorCore) answerDrainers() {
-	if len(c.drainers) == 0 || c.pipe.InFlight() > 0 {
+	if len(c.drainers) == 0 || c.pipe.InFlight() > 0 || c.ledger.size() > 0 {
 		return
 	}
 	c.flushDrainers()

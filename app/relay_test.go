@@ -329,7 +329,7 @@ func TestRelayHappyPath(t *testing.T) {
 	for _, proc := range processors {
 		t.Run(proc, func(t *testing.T) {
 			s := newStack(t, 0)
-			s.startRelay(t, relayConfig(proc), nil)
+			rr := s.startRelay(t, relayConfig(proc), nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := s.consume(t, ctx)
@@ -337,6 +337,9 @@ func TestRelayHappyPath(t *testing.T) {
 			s.waitAll(t, r, time.Minute)
 			if r.dupes != 0 {
 				t.Fatalf("%d duplicates on the happy path", r.dupes)
+			}
+			if n := counterValue(t, rr.reg, "outbox_events_published_total", map[string]string{"processor": proc}); n != 2000 {
+				t.Fatalf("outbox_events_published_total = %v, want 2000", n)
 			}
 			p50, p99, maxLat := r.latencies()
 			t.Logf("%s: 2000 events, end-to-end latency p50=%s p99=%s max=%s", proc, p50, p99, maxLat)
@@ -562,6 +565,36 @@ func TestRelayCrashAndRestart(t *testing.T) {
 			s.waitAll(t, r, time.Minute)
 			t.Logf("%s: killed after %d of %d events; all %d arrived with %d duplicates (detectable by event id)",
 				proc, killedAt, s.total(), s.total(), r.dupes)
+		})
+	}
+}
+
+// A graceful stop finishes in-flight events and saves progress: the next
+// relay publishes nothing twice.
+func TestRelayGracefulRestartHasNoDuplicates(t *testing.T) {
+	for _, proc := range processors {
+		t.Run(proc, func(t *testing.T) {
+			s := newStack(t, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := s.consume(t, ctx)
+			first := s.startRelay(t, relayConfig(proc), nil)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				s.writeOrders(t, 50, 20, nil)
+			}()
+			for r.unique() < 300 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			first.stop()
+			stoppedAt := r.unique()
+			<-done
+			s.startRelay(t, relayConfig(proc), nil)
+			s.waitAll(t, r, time.Minute)
+			if r.dupes != 0 {
+				t.Fatalf("%d duplicates after a graceful restart (stopped after %d events)", r.dupes, stoppedAt)
+			}
 		})
 	}
 }

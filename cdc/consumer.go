@@ -82,6 +82,9 @@ type consumer struct {
 	reporter *scyllacdc.ProgressReporter
 	stream   string
 
+	// saveMu orders saves: two overlapping saves could otherwise write an
+	// older position after a newer one.
+	saveMu  sync.Mutex
 	mu      sync.Mutex
 	pending []*pendingChange // in cdc$time order
 	// idle is the newest window end known to hold nothing undelivered,
@@ -180,6 +183,8 @@ func (c *consumer) acker(p *pendingChange) func() {
 // pending changes. Progress is a cdc$time the reader resumes after, so it
 // must never pass a change with a record still in flight.
 func (c *consumer) save(ctx context.Context) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
 	c.mu.Lock()
 	var upTo *gocql.UUID
 	done := 0
