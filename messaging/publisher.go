@@ -49,6 +49,7 @@ type Publisher struct {
 	cfg      Config
 	log      *zap.Logger
 	router   *topicRouter
+	client   sarama.Client
 	producer sarama.AsyncProducer
 	lane     *isolationLane
 
@@ -96,8 +97,15 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	producer, err := sarama.NewAsyncProducer(cfg.Brokers, sc)
+	// The producer gets its own client so readiness checks can ask the
+	// same connections the producer uses.
+	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
+		return nil, fmt.Errorf("messaging: start producer for %v: %w", cfg.Brokers, err)
+	}
+	producer, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
 		return nil, fmt.Errorf("messaging: start producer for %v: %w", cfg.Brokers, err)
 	}
 	log := logger.Named("publisher")
@@ -105,6 +113,7 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 		cfg:          cfg,
 		log:          log,
 		router:       router,
+		client:       client,
 		producer:     producer,
 		closing:      make(chan struct{}),
 		pending:      make(map[*pending]struct{}),
@@ -355,6 +364,15 @@ func (p *Publisher) InFlight() int {
 	return len(p.pending)
 }
 
+// Healthy reports whether the cluster answers a metadata request on the
+// producer's client: the readiness check of the relay.
+func (p *Publisher) Healthy() error {
+	if err := p.client.RefreshMetadata(); err != nil {
+		return fmt.Errorf("messaging: brokers %v: %w", p.cfg.Brokers, err)
+	}
+	return nil
+}
+
 // Close flushes the producer and stops the publisher. Records already
 // handed to sarama are sent and reported as usual; records it cannot
 // deliver get their error once sarama's retries are spent. During an outage
@@ -391,6 +409,9 @@ func (p *Publisher) Close() error {
 			p.fail(pd, Transient, ErrClosed)
 		}
 		p.callbacks.close()
+		if err := p.client.Close(); err != nil && p.closeErr == nil && !errors.Is(err, sarama.ErrClosedClient) {
+			p.closeErr = err
+		}
 		p.log.Info("messaging: publisher closed")
 	})
 	return p.closeErr
