@@ -1,0 +1,237 @@
+package dlqtool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// DefaultMaxReplays is the replay limit when ReplayOptions.MaxReplays is 0.
+const DefaultMaxReplays = 3
+
+// ReplayOptions selects and controls a replay. Entries are selected by
+// Filter and, when EventIDs is not empty, restricted to those ids (each of
+// which must exist and match Filter). A zero Filter and no ids select the
+// whole queue.
+type ReplayOptions struct {
+	Filter   storage.DeadLetterFilter
+	EventIDs []uuid.UUID
+	// DryRun prints what would be replayed, refused or blocked, and
+	// changes nothing: no replay count, no publish, no delete.
+	DryRun bool
+	// MaxReplays refuses entries whose replay_count has reached it
+	// (default [DefaultMaxReplays]; negative is invalid).
+	MaxReplays int
+	// Progress receives one line per entry, or a single-line progress
+	// bar when it is a terminal or more than 20 entries are selected
+	// (refusals and failures are still printed in full), then a summary.
+	// A dry run always prints one line per entry. Nil prints nothing.
+	Progress io.Writer
+}
+
+// ReplayReport counts what a replay did; Selected is the sum of the other
+// counts. In a dry run the counts say what a replay would do if every
+// publish succeeded.
+type ReplayReport struct {
+	Selected int
+	// Published entries were acknowledged by the broker and removed from
+	// the queue.
+	Published int
+	// Skipped entries were refused because their replay_count reached
+	// the limit; they stay in the queue unchanged.
+	Skipped int
+	// Failed entries stay in the queue with their replay_count
+	// incremented; Failures says why.
+	Failed int
+	// Blocked entries were not attempted because an earlier event of the
+	// same aggregate is still in the queue (failed, refused, or not
+	// selected): publishing them would overtake it.
+	Blocked int
+	// Gone entries had left the queue between selection and replay
+	// (replayed or discarded by someone else).
+	Gone int
+	// Failures has one error per failed entry, naming it and wrapping the
+	// cause (for example a *messaging.PublishError).
+	Failures []error
+}
+
+// Err joins Failures: nil when every attempted publish succeeded.
+func (r ReplayReport) Err() error { return errors.Join(r.Failures...) }
+
+func (r *ReplayReport) counts() string {
+	s := fmt.Sprintf("published %d, skipped %d, failed %d, blocked %d", r.Published, r.Skipped, r.Failed, r.Blocked)
+	if r.Gone > 0 {
+		s += fmt.Sprintf(", gone %d", r.Gone)
+	}
+	return s
+}
+
+// Replay publishes the selected entries again through pub, which must be
+// the relay's publisher so the records get the same topic, key and
+// headers.
+//
+// Entries are handled aggregate by aggregate, in sequence order. For each
+// one, Replay re-reads it (it may have been replayed or discarded since it
+// was listed), refuses it if its replay_count has reached the limit, then
+// increments replay_count BEFORE publishing — so a crash mid-replay still
+// counts towards the limit — publishes it and waits for the broker's
+// acknowledgement, and only then deletes it from the queue. Nothing is
+// removed from the queue until its replay is acknowledged.
+//
+// The first entry of an aggregate that is not published (refused, failed,
+// or behind an earlier entry of the aggregate that was not selected) stops
+// that aggregate: its later entries are counted as Blocked and stay in the
+// queue, so consumers never see them before the earlier event. Other
+// aggregates carry on.
+//
+// The error is non-nil only when the replay could not run to its end: an
+// invalid option, the selection failing (for example an unknown event id;
+// nothing is changed then), or ctx ending (the report counts what was done
+// before). Per-entry failures are in the report; see [ReplayReport.Err].
+func Replay(ctx context.Context, store Store, pub Publisher, opts ReplayOptions) (ReplayReport, error) {
+	var rep ReplayReport
+	limit := opts.MaxReplays
+	switch {
+	case limit == 0:
+		limit = DefaultMaxReplays
+	case limit < 0:
+		return rep, fmt.Errorf("dlqtool: MaxReplays must not be negative, got %d", limit)
+	}
+	if pub == nil && !opts.DryRun {
+		return rep, errors.New("dlqtool: replay needs a publisher")
+	}
+	sel, err := selectEntries(ctx, store, opts.Filter, opts.EventIDs)
+	if err != nil {
+		return rep, err
+	}
+	rep.Selected = len(sel)
+	blockers, err := unselectedBlockers(ctx, store, opts, sel)
+	if err != nil {
+		return rep, err
+	}
+
+	verb := "replay"
+	if opts.DryRun {
+		verb = "replay (dry run)"
+	}
+	p := newProgress(opts.Progress, verb, len(sel), opts.DryRun, rep.counts)
+	// stopped holds, per aggregate, why its remaining entries are blocked.
+	stopped := map[uuid.UUID]string{}
+	stop := func(d storage.DeadLetter, why string) {
+		stopped[d.AggregateID] = fmt.Sprintf("earlier event %s (seq %d) %s", d.EventID, d.Sequence, why)
+	}
+	fail := func(d storage.DeadLetter, err error) {
+		err = fmt.Errorf("dlqtool: replay %s: %w", describe(d), err)
+		rep.Failed++
+		rep.Failures = append(rep.Failures, err)
+		stop(d, "failed to replay")
+		p.step(true, "failed   %s", err)
+	}
+
+	for _, d := range sel {
+		if err := ctx.Err(); err != nil {
+			p.finish()
+			return rep, fmt.Errorf("dlqtool: replay interrupted after %d of %d entries: %w", p.done, len(sel), err)
+		}
+		if why, ok := stopped[d.AggregateID]; ok {
+			rep.Blocked++
+			p.step(true, "blocked  %s: %s", describe(d), why)
+			continue
+		}
+		if b, ok := blockers[d.AggregateID]; ok && b.Sequence < d.Sequence {
+			stop(b, "is still in the queue and not selected")
+			rep.Blocked++
+			p.step(true, "blocked  %s: %s", describe(d), stopped[d.AggregateID])
+			continue
+		}
+
+		cur := d
+		if !opts.DryRun {
+			// Re-read: the listing may be minutes old, and
+			// SetReplayCount on an entry deleted meanwhile would
+			// recreate it as a ghost row (a CQL UPDATE is an upsert).
+			cur, err = store.Get(ctx, d.EventID)
+			if errors.Is(err, storage.ErrNotFound) {
+				rep.Gone++
+				p.step(true, "gone     %s: no longer in the queue (replayed or discarded meanwhile)", describe(d))
+				continue
+			}
+			if err != nil {
+				fail(d, fmt.Errorf("re-read entry: %w", err))
+				continue
+			}
+		}
+		if cur.ReplayCount >= limit {
+			rep.Skipped++
+			stop(cur, "was refused at the replay limit")
+			p.step(true, "skipped  %s: replayed %d times, limit is %d; fix the cause and raise the limit, or discard it",
+				describe(cur), cur.ReplayCount, limit)
+			continue
+		}
+		if opts.DryRun {
+			rep.Published++
+			p.step(true, "would replay %s (replay %d of %d)", describe(cur), cur.ReplayCount+1, limit)
+			continue
+		}
+
+		if err := store.SetReplayCount(ctx, cur.EventID, cur.ReplayCount+1); err != nil {
+			fail(cur, fmt.Errorf("record replay attempt (nothing published): %w", err))
+			continue
+		}
+		if err := pub.PublishSync(ctx, cur.Record); err != nil {
+			fail(cur, fmt.Errorf("publish (entry kept, replay count %d): %w", cur.ReplayCount+1, err))
+			continue
+		}
+		// Acknowledged: only now may the entry leave the queue.
+		if err := store.Delete(ctx, cur); err != nil {
+			fail(cur, fmt.Errorf("published, but not removed from the queue (a later replay publishes a duplicate, "+
+				"which consumers drop by event id): %w", err))
+			continue
+		}
+		rep.Published++
+		p.step(false, "published %s (replay %d of %d)", describe(cur), cur.ReplayCount+1, limit)
+	}
+	p.finish()
+	if opts.DryRun {
+		p.note("dry run: %d selected: %s; nothing changed", rep.Selected, rep.counts())
+	} else {
+		p.note("replay: %d selected: %s", rep.Selected, rep.counts())
+	}
+	return rep, nil
+}
+
+// unselectedBlockers returns, per aggregate of the selection, its earliest
+// queue entry that is not selected. A selected entry after it must not be
+// published: that would overtake an event still in the queue, which is
+// exactly what the Hold policy exists to prevent. The whole queue is read
+// only when the selection is partial.
+func unselectedBlockers(ctx context.Context, store Store, opts ReplayOptions, sel []storage.DeadLetter) (map[uuid.UUID]storage.DeadLetter, error) {
+	out := map[uuid.UUID]storage.DeadLetter{}
+	if opts.Filter == (storage.DeadLetterFilter{}) && len(opts.EventIDs) == 0 {
+		return out, nil
+	}
+	selected := make(map[uuid.UUID]bool, len(sel))
+	aggs := map[uuid.UUID]bool{}
+	for _, d := range sel {
+		selected[d.EventID] = true
+		aggs[d.AggregateID] = true
+	}
+	all, err := store.List(ctx, storage.DeadLetterFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("dlqtool: list dead letters: %w", err)
+	}
+	for _, d := range all {
+		if selected[d.EventID] || !aggs[d.AggregateID] {
+			continue
+		}
+		if cur, ok := out[d.AggregateID]; !ok || d.Sequence < cur.Sequence {
+			out[d.AggregateID] = d
+		}
+	}
+	return out, nil
+}
