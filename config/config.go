@@ -1,0 +1,352 @@
+package config
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/scylla-outbox/scylla-outbox/actors"
+	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/relay"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// The struct tags below are the settings table: yaml is the key (and so the
+// flag and environment variable names), help the one-line documentation
+// shown by --help and Reference (which append the default from Default, so
+// help texts state units and meaning but never repeat a default), secret
+// masks the value, and alias adds extra flag names. Every leaf field must
+// be a string, []string, int, float64, bool or time.Duration; a test fails
+// otherwise.
+
+// Config is the configuration of every service of the outbox binary. Each
+// service reads the sections it needs.
+type Config struct {
+	Processor string          `yaml:"processor" help:"Which relay processor reads the outbox: cdc (the outbox table's CDC log) or polling (the outbox_by_bucket table)."`
+	Scylla    ScyllaConfig    `yaml:"scylla"`
+	Kafka     KafkaConfig     `yaml:"kafka"`
+	Relay     RelaySettings   `yaml:"relay"`
+	CDC       CDCSettings     `yaml:"cdc"`
+	Polling   PollingSettings `yaml:"polling"`
+	Schema    SchemaSettings  `yaml:"schema"`
+	HTTP      HTTPSettings    `yaml:"http"`
+	Log       LogSettings     `yaml:"log"`
+}
+
+// ScyllaConfig is how services connect to ScyllaDB.
+type ScyllaConfig struct {
+	Hosts             []string      `yaml:"hosts" alias:"scylla-hosts" help:"Contact points, comma-separated host or host:port (port 9042 when omitted; bracket IPv6 addresses that carry a port). The driver discovers the rest of the cluster from them."`
+	Keyspace          string        `yaml:"keyspace" help:"Keyspace of the outbox tables: a lower-case CQL identifier of at most 48 characters, not starting with system."`
+	Consistency       string        `yaml:"consistency" help:"Consistency level of reads and writes as ScyllaDB spells it (LOCAL_QUORUM, QUORUM, ONE, ...)."`
+	Username          string        `yaml:"username" help:"User name for password authentication; set together with scylla.password. Empty: no authentication."`
+	Password          string        `yaml:"password" secret:"true" help:"Password of scylla.username. Secret: masked in output; prefer the environment variable or file to the flag, which other users can see in the process list."`
+	TLS               TLSSettings   `yaml:"tls"`
+	Timeout           time.Duration `yaml:"timeout" help:"Time limit of each request, a duration."`
+	ConnectTimeout    time.Duration `yaml:"connect_timeout" help:"Time limit of dialling and the connection handshake, a duration; it bounds start-up when hosts are unreachable."`
+	LocalDC           string        `yaml:"local_dc" help:"Data centre whose nodes serve queries (other data centres are not queried). Empty: all nodes. migrate also puts the replicas of a new keyspace there."`
+	ReplicationFactor int           `yaml:"replication_factor" help:"Number of replicas of each row, used only by migrate when it creates the keyspace (SimpleStrategy, or NetworkTopologyStrategy in scylla.local_dc when that is set)."`
+}
+
+// TLSSettings configures TLS to ScyllaDB or to Kafka. TLS is on when
+// Enabled is true or any other field is set, so that naming a CA file is
+// enough to turn it on.
+type TLSSettings struct {
+	Enabled            bool   `yaml:"enabled" help:"Encrypt connections with TLS, verifying the server against the system's CAs unless a CA file is given. Implied by the other TLS settings."`
+	CAFile             string `yaml:"ca_file" help:"Path of a PEM bundle of CAs to trust instead of the system's."`
+	CertFile           string `yaml:"cert_file" help:"Path of a PEM client certificate, for servers that require client authentication; set together with the key file."`
+	KeyFile            string `yaml:"key_file" help:"Path of the PEM private key of the client certificate."`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" help:"Skip verification of the server's certificate and host name. For tests only: it allows interception."`
+}
+
+// KafkaConfig is how the relay publishes to Kafka (or Redpanda).
+type KafkaConfig struct {
+	Brokers         []string      `yaml:"brokers" alias:"kafka-brokers" help:"Bootstrap brokers, comma-separated host:port. The producer discovers the rest of the cluster from them."`
+	ClientID        string        `yaml:"client_id" help:"Kafka client.id shown in broker logs and used for quotas: ASCII letters, digits, '.', '_' and '-'."`
+	TopicTemplate   string        `yaml:"topic_template" help:"Go text/template choosing each event's topic from its record fields ({{.AggregateType}}, {{.EventType}}, ...; functions lower, upper, replace)."`
+	MaxMessageBytes int           `yaml:"max_message_bytes" help:"Largest record the producer sends, in bytes; set it to at most the broker's or topic's max.message.bytes so oversized events fail alone."`
+	Timeout         time.Duration `yaml:"timeout" help:"Time limit of one broker request (dial, write, read), a duration of at least 10ms; a vanished broker surfaces within about 8 times this."`
+	TLS             TLSSettings   `yaml:"tls"`
+	SASL            SASLSettings  `yaml:"sasl"`
+}
+
+// SASLSettings configures SASL authentication to Kafka; it is on when User
+// or Password is set.
+type SASLSettings struct {
+	Mechanism string `yaml:"mechanism" help:"SASL mechanism; only PLAIN is supported (it sends the password in clear text unless TLS is on)."`
+	User      string `yaml:"user" help:"SASL user name; set together with kafka.sasl.password. Empty: no SASL."`
+	Password  string `yaml:"password" secret:"true" help:"SASL password. Secret: masked in output; prefer the environment variable or file to the flag."`
+}
+
+// RelaySettings is how the relay publishes: retries, the circuit breaker,
+// poison events and backpressure.
+type RelaySettings struct {
+	Name           string          `yaml:"name" help:"Name the relay's progress (CDC position or polling cursor) is saved under; two relays with one name share progress, so run one active relay per name."`
+	RetryPreset    string          `yaml:"retry_preset" help:"Retry schedule of a failing publish: default (3 attempts, 100ms doubling to 10s), aggressive (5, 50ms to 30s), conservative (2, 200ms to 5s), or custom (the relay.max_attempts ... relay.jitter settings)."`
+	MaxAttempts    int             `yaml:"max_attempts" help:"Custom preset only: publish attempts of an event, the first included, before it is dead-lettered; a count."`
+	InitialBackoff time.Duration   `yaml:"initial_backoff" help:"Custom preset only: delay before the second attempt, a duration."`
+	MaxBackoff     time.Duration   `yaml:"max_backoff" help:"Custom preset only: cap on every retry delay, a duration."`
+	Multiplier     float64         `yaml:"multiplier" help:"Custom preset only: factor (at least 1) by which the delay grows after each failed attempt."`
+	Jitter         float64         `yaml:"jitter" help:"Custom preset only: fraction (0 to 1) of each delay that is randomised, so retries of many events do not hit a recovering broker at once."`
+	Breaker        BreakerSettings `yaml:"breaker"`
+	PoisonPolicy   string          `yaml:"poison_policy" help:"What happens to an aggregate's later events once one is dead-lettered: continue (publish them; consumers see a gap) or hold (dead-letter them too, in order, until the entry is replayed)."`
+	MaxInFlight    int             `yaml:"max_in_flight" help:"Most events read but not yet finished, a count; reading pauses at the limit, which keeps a relay facing a dead broker from reading the whole log into memory."`
+	DrainTimeout   time.Duration   `yaml:"drain_timeout" help:"How long a graceful stop waits for in-flight events, a duration; unfinished ones are read again after the restart."`
+}
+
+// BreakerSettings configures the relay's circuit breaker.
+type BreakerSettings struct {
+	FailureThreshold int           `yaml:"failure_threshold" help:"Consecutive transient publish failures that open the circuit breaker, a count. While open, nothing is published and no retry attempts are spent."`
+	OpenTimeout      time.Duration `yaml:"open_timeout" help:"How long the breaker stays open before probing the broker, a duration."`
+	HalfOpenProbes   int           `yaml:"half_open_probes" help:"Probe publishes allowed while half-open, and successes in a row that close the breaker; a count."`
+}
+
+// CDCSettings configures the CDC processor's reader. The windows trade
+// latency against safety; see [cdc.ReaderConfig].
+type CDCSettings struct {
+	Profile                string        `yaml:"profile" help:"Base reader windows: default (scylla-cdc-go's: 30s confidence window, 10s/30s poll delays; changes arrive 30-60s after commit) or low-latency (100ms window, 20ms/50ms delays; ONLY for one coordinator with one clock, such as the embedded stack). The settings below override single windows."`
+	ConfidenceWindow       time.Duration `yaml:"confidence_window" help:"How old a change must be before it is read, a duration; 0 takes the profile's. Never below a real cluster's clock skew plus write timeout, or late-visible changes are skipped for good."`
+	QueryWindow            time.Duration `yaml:"query_window" help:"Time range one CDC log query covers, a duration; 0 takes the profile's."`
+	PostNonEmptyQueryDelay time.Duration `yaml:"post_non_empty_query_delay" help:"Pause after a log query that returned changes, a duration; 0 takes the profile's."`
+	PostEmptyQueryDelay    time.Duration `yaml:"post_empty_query_delay" help:"Pause after a log query that returned nothing, a duration; 0 takes the profile's."`
+	PostFailedQueryDelay   time.Duration `yaml:"post_failed_query_delay" help:"Pause after a failed log query, a duration; 0 takes the profile's."`
+	ChangeAgeLimit         time.Duration `yaml:"change_age_limit" help:"How far back a relay without saved progress starts reading, a duration; 0 takes scylla-cdc-go's (1m)."`
+	ProgressTTL            time.Duration `yaml:"progress_ttl" help:"Expiry of saved per-stream progress, a duration in whole seconds; 0 takes scylla-cdc-go's (7 days). A relay stopped longer loses its position."`
+	StartFrom              string        `yaml:"start_from" help:"RFC 3339 time (e.g. 2024-05-01T12:00:00Z) where a relay without saved progress starts, instead of now minus cdc.change_age_limit. Empty: not used. Saved progress always wins."`
+}
+
+// PollingSettings configures the polling processor.
+type PollingSettings struct {
+	Interval     time.Duration `yaml:"interval" help:"Time between polls of outbox_by_bucket, a duration."`
+	SafetyWindow time.Duration `yaml:"safety_window" help:"How far behind its cursor each poll re-reads, a duration; it must exceed the worst delay between a write's timestamp and its visibility, or late events are missed."`
+	Batch        int           `yaml:"batch" help:"Most events taken per poll, a count."`
+	StartFrom    string        `yaml:"start_from" help:"RFC 3339 time where a relay without a saved cursor starts. Empty: one minute before its first start."`
+}
+
+// SchemaSettings are the retention options migrate applies.
+type SchemaSettings struct {
+	CDCLogTTL     time.Duration `yaml:"cdc_log_ttl" help:"How long ScyllaDB keeps the outbox CDC log, and so how long the CDC relay may be down without losing events; a duration in whole seconds, at most 20 years; 0 keeps rows forever."`
+	OutboxTTL     time.Duration `yaml:"outbox_ttl" help:"Expiry of outbox rows, and so how long the polling relay may be down; a duration in whole seconds, at most 20 years; 0 keeps rows forever."`
+	DeadLetterTTL time.Duration `yaml:"dead_letter_ttl" help:"Expiry of dead-letter entries, a duration in whole seconds, at most 20 years; 0 (the schema default) keeps them forever, since an expired entry is an event nobody will replay."`
+}
+
+// HTTPSettings configures the HTTP listener (metrics and health).
+type HTTPSettings struct {
+	Listen string `yaml:"listen" help:"host:port of the HTTP server for /metrics and health checks (:0 picks a free port); empty disables it."`
+}
+
+// LogSettings configures logging.
+type LogSettings struct {
+	Level  string `yaml:"level" help:"Least severe log level written: debug, info, warn or error."`
+	Format string `yaml:"format" help:"Log format: console (human-readable) or json (one object per line)."`
+}
+
+// Processors, CDC profiles and retry presets.
+const (
+	ProcessorCDC     = actors.ProcessorCDC
+	ProcessorPolling = actors.ProcessorPolling
+
+	ProfileDefault    = "default"
+	ProfileLowLatency = "low-latency"
+
+	PresetCustom = "custom"
+)
+
+// Default returns the configuration used where no source sets a value.
+func Default() Config {
+	retry, _ := resilience.RetryPreset("default")
+	breaker := resilience.DefaultBreaker()
+	return Config{
+		Processor: ProcessorCDC,
+		Scylla: ScyllaConfig{
+			Hosts:             []string{"127.0.0.1:9042"},
+			Keyspace:          "outbox",
+			Consistency:       storage.DefaultConsistency,
+			Timeout:           storage.DefaultTimeout,
+			ConnectTimeout:    storage.DefaultConnectTimeout,
+			ReplicationFactor: 1,
+		},
+		Kafka: KafkaConfig{
+			Brokers:         []string{"127.0.0.1:9092"},
+			ClientID:        messaging.DefaultClientID,
+			TopicTemplate:   messaging.DefaultTopicTemplate,
+			MaxMessageBytes: messaging.DefaultMaxMessageBytes,
+			Timeout:         messaging.DefaultTimeout,
+			SASL:            SASLSettings{Mechanism: messaging.SASLMechanismPlain},
+		},
+		Relay: RelaySettings{
+			Name:        "outbox-relay",
+			RetryPreset: "default",
+			// The custom fields start as the default preset, so "custom"
+			// changes only what is set, and so that Validate can tell
+			// a custom field set under another preset (which would be
+			// ignored) from an untouched one.
+			MaxAttempts:    retry.MaxAttempts,
+			InitialBackoff: retry.InitialBackoff,
+			MaxBackoff:     retry.MaxBackoff,
+			Multiplier:     retry.Multiplier,
+			Jitter:         retry.Jitter,
+			Breaker: BreakerSettings{
+				FailureThreshold: breaker.FailureThreshold,
+				OpenTimeout:      breaker.OpenTimeout,
+				HalfOpenProbes:   breaker.HalfOpenProbes,
+			},
+			PoisonPolicy: relay.Continue.String(),
+			MaxInFlight:  1000,
+			DrainTimeout: 10 * time.Second,
+		},
+		CDC: CDCSettings{Profile: ProfileDefault},
+		Polling: PollingSettings{
+			Interval:     time.Second,
+			SafetyWindow: 5 * time.Second,
+			Batch:        1000,
+		},
+		Schema: SchemaSettings{
+			CDCLogTTL: schema.DefaultCDCLogTTL,
+			OutboxTTL: schema.DefaultOutboxTTL,
+		},
+		HTTP: HTTPSettings{Listen: ":8080"},
+		Log:  LogSettings{Level: "info", Format: "console"},
+	}
+}
+
+// on reports whether TLS is to be used.
+func (t TLSSettings) on() bool {
+	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify
+}
+
+// StorageConfig is the ScyllaDB connection. Its Keyspace is the session's
+// default keyspace, which must exist: migrate, which may create it, clears
+// Keyspace for its own session.
+func (c Config) StorageConfig() storage.Config {
+	s := c.Scylla
+	sc := storage.Config{
+		Hosts:          append([]string(nil), s.Hosts...),
+		Keyspace:       s.Keyspace,
+		Consistency:    s.Consistency,
+		Timeout:        s.Timeout,
+		ConnectTimeout: s.ConnectTimeout,
+		LocalDC:        s.LocalDC,
+		Username:       s.Username,
+		Password:       s.Password,
+	}
+	if s.TLS.on() {
+		sc.TLS = &storage.TLSConfig{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, InsecureSkipVerify: s.TLS.InsecureSkipVerify}
+	}
+	return sc
+}
+
+// MessagingConfig is the Kafka publisher's configuration.
+func (c Config) MessagingConfig() messaging.Config {
+	k := c.Kafka
+	mc := messaging.Config{
+		Brokers:         append([]string(nil), k.Brokers...),
+		ClientID:        k.ClientID,
+		TopicTemplate:   k.TopicTemplate,
+		MaxMessageBytes: k.MaxMessageBytes,
+		Timeout:         k.Timeout,
+	}
+	if k.TLS.on() {
+		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
+	}
+	if k.SASL.User != "" || k.SASL.Password != "" {
+		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password}
+	}
+	return mc
+}
+
+// RetryPolicy is the relay's retry schedule: the named preset, or the
+// custom fields under preset custom. It fails only for an unknown preset.
+func (c Config) RetryPolicy() (resilience.RetryPolicy, error) {
+	r := c.Relay
+	if r.RetryPreset == PresetCustom {
+		return resilience.RetryPolicy{MaxAttempts: r.MaxAttempts, InitialBackoff: r.InitialBackoff, MaxBackoff: r.MaxBackoff, Multiplier: r.Multiplier, Jitter: r.Jitter}, nil
+	}
+	return resilience.RetryPreset(r.RetryPreset)
+}
+
+// BreakerConfig is the relay's circuit breaker.
+func (c Config) BreakerConfig() resilience.BreakerConfig {
+	b := c.Relay.Breaker
+	return resilience.BreakerConfig{FailureThreshold: b.FailureThreshold, OpenTimeout: b.OpenTimeout, HalfOpenProbes: b.HalfOpenProbes}
+}
+
+// Policy is the relay's poison policy.
+func (c Config) Policy() (relay.Policy, error) {
+	return relay.ParsePolicy(c.Relay.PoisonPolicy)
+}
+
+// ReaderConfig is the CDC reader's windows: the profile's, overridden by
+// every non-zero window setting, plus the progress TTL and start time. The
+// caller fills in keyspace, tables, application name and consistency. An
+// unparsable StartFrom is left zero; Validate reports it.
+func (c Config) ReaderConfig() cdc.ReaderConfig {
+	s := c.CDC
+	var rc cdc.ReaderConfig
+	if s.Profile == ProfileLowLatency {
+		rc = cdc.LowLatency(rc)
+	}
+	for _, o := range []struct {
+		dst *time.Duration
+		v   time.Duration
+	}{
+		{&rc.ConfidenceWindow, s.ConfidenceWindow},
+		{&rc.QueryWindow, s.QueryWindow},
+		{&rc.PostNonEmptyQueryDelay, s.PostNonEmptyQueryDelay},
+		{&rc.PostEmptyQueryDelay, s.PostEmptyQueryDelay},
+		{&rc.PostFailedQueryDelay, s.PostFailedQueryDelay},
+		{&rc.ChangeAgeLimit, s.ChangeAgeLimit},
+	} {
+		if o.v != 0 {
+			*o.dst = o.v
+		}
+	}
+	rc.ProgressTTL = s.ProgressTTL
+	rc.StartFrom, _ = parseTime(s.StartFrom)
+	return rc
+}
+
+// PollingSource is the polling processor's windows; the caller fills in
+// the store and the name. An unparsable StartFrom is left zero; Validate
+// reports it.
+func (c Config) PollingSource() actors.PollingSource {
+	p := c.Polling
+	start, _ := parseTime(p.StartFrom)
+	return actors.PollingSource{Interval: p.Interval, SafetyWindow: p.SafetyWindow, Batch: p.Batch, StartFrom: start}
+}
+
+// SchemaOptions is what migrate applies. A TTL of 0 means "forever" here,
+// as in CQL, whereas schema.Options reserves 0 for its default; there is no
+// forgotten-setting risk to guard against because Default fills every TTL.
+// Replication is SimpleStrategy, or NetworkTopologyStrategy in
+// scylla.local_dc when that is set, since SimpleStrategy ignores data
+// centres and is unsuitable for a multi-DC cluster.
+func (c Config) SchemaOptions() schema.Options {
+	ttl := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return schema.NoTTL
+		}
+		return d
+	}
+	rf := strconv.Itoa(c.Scylla.ReplicationFactor)
+	repl := map[string]string{"class": "SimpleStrategy", "replication_factor": rf}
+	if c.Scylla.LocalDC != "" {
+		repl = map[string]string{"class": "NetworkTopologyStrategy", c.Scylla.LocalDC: rf}
+	}
+	return schema.Options{
+		Keyspace:      c.Scylla.Keyspace,
+		Replication:   repl,
+		CDCLogTTL:     ttl(c.Schema.CDCLogTTL),
+		OutboxTTL:     ttl(c.Schema.OutboxTTL),
+		DeadLetterTTL: ttl(c.Schema.DeadLetterTTL),
+	}
+}
+
+// parseTime parses an optional RFC 3339 time; empty is the zero time.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}

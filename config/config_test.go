@@ -1,0 +1,378 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/relay"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/config-reference.md from Reference()")
+
+const goldenReference = "docs/config-reference.md"
+
+// The README's configuration reference embeds this file; it must match the
+// settings table.
+func TestReferenceUpToDate(t *testing.T) {
+	got := Reference()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(goldenReference), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(goldenReference, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(goldenReference)
+	if err != nil {
+		t.Fatalf("%v (create it with go test ./config -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s is out of date; regenerate it with go test ./config -update", goldenReference)
+	}
+}
+
+func TestTable(t *testing.T) {
+	if len(table) < 50 {
+		t.Fatalf("only %d settings", len(table))
+	}
+	ref := Reference()
+	for _, s := range table {
+		if !strings.HasSuffix(s.help, ".") || len(s.help) < 20 {
+			t.Errorf("%s: help %q should be a sentence", s.key(), s.help)
+		}
+		if !strings.Contains(ref, "`"+s.env()+"`") {
+			t.Errorf("%s missing from Reference", s.env())
+		}
+	}
+	s := byKey["cdc.post_non_empty_query_delay"]
+	if s == nil || s.flag() != "cdc.post-non-empty-query-delay" || s.env() != "OUTBOX_CDC_POST_NON_EMPTY_QUERY_DELAY" || s.kind != kindDuration {
+		t.Errorf("derived names wrong: %+v", s)
+	}
+	var secrets []string
+	for _, s := range table {
+		if s.secret {
+			secrets = append(secrets, s.key())
+		}
+	}
+	if want := []string{"scylla.password", "kafka.sasl.password"}; !reflect.DeepEqual(secrets, want) {
+		t.Errorf("secrets %v, want %v", secrets, want)
+	}
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c := mustLoad(t, nil, nil); !reflect.DeepEqual(c, Default()) {
+		t.Errorf("Load with no sources differs from Default")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(pem, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string // one fragment per expected error line
+	}{
+		{"processor", func(c *Config) { c.Processor = "foo" },
+			[]string{`config: processor: "foo" is not a processor (want cdc or polling)`}},
+		{"no hosts", func(c *Config) { c.Scylla.Hosts = nil },
+			[]string{"config: scylla.hosts: must list at least one contact point"}},
+		{"bad hosts", func(c *Config) {
+			c.Scylla.Hosts = []string{"10.0.0.1:99999", "db:", "ok", "[::1]:9042", "::1", "http://x:9042"}
+		},
+			[]string{
+				`config: scylla.hosts: 10.0.0.1:99999: invalid port "99999" (want 1-65535)`,
+				`config: scylla.hosts: db:: invalid port "" (want 1-65535)`,
+				`config: scylla.hosts: "http://x:9042" is not host:port`,
+			}},
+		{"keyspace", func(c *Config) { c.Scylla.Keyspace = "Outbox" },
+			[]string{`config: scylla.keyspace: "Outbox" is not a keyspace name`}},
+		{"reserved keyspace", func(c *Config) { c.Scylla.Keyspace = "system_x" },
+			[]string{`config: scylla.keyspace: "system_x" is reserved`}},
+		{"consistency", func(c *Config) { c.Scylla.Consistency = "MOST" },
+			[]string{`config: scylla.consistency: "MOST" is not a consistency level`}},
+		{"password without user", func(c *Config) { c.Scylla.Password = "s3cret" },
+			[]string{"config: scylla.username: must be set with scylla.password"}},
+		{"timeouts", func(c *Config) { c.Scylla.Timeout = 0; c.Scylla.ConnectTimeout = -time.Second },
+			[]string{"config: scylla.timeout: must be positive, got 0s", "config: scylla.connect_timeout: must be positive, got -1s"}},
+		{"local dc", func(c *Config) { c.Scylla.LocalDC = " dc1" },
+			[]string{`config: scylla.local_dc: " dc1" has surrounding spaces`}},
+		{"replication factor", func(c *Config) { c.Scylla.ReplicationFactor = 0 },
+			[]string{"config: scylla.replication_factor: must be at least 1, got 0"}},
+		{"tls files", func(c *Config) {
+			c.Scylla.TLS.CAFile = filepath.Join(dir, "missing.pem")
+			c.Scylla.TLS.CertFile = dir
+		}, []string{
+			"config: scylla.tls.cert_file: must be set together with scylla.tls.key_file",
+			"config: scylla.tls.ca_file: " + filepath.Join(dir, "missing.pem") + ": no such file or directory",
+			"config: scylla.tls.cert_file: " + dir + " is a directory, not a PEM file",
+		}},
+		{"existing tls file", func(c *Config) { c.Kafka.TLS.CAFile = pem }, nil},
+		{"no brokers", func(c *Config) { c.Kafka.Brokers = []string{} },
+			[]string{"config: kafka.brokers: must list at least one broker"}},
+		{"bad brokers", func(c *Config) { c.Kafka.Brokers = []string{"kafka", ":9092", "k:0"} },
+			[]string{
+				"config: kafka.brokers: kafka: missing :port",
+				"config: kafka.brokers: :9092: missing host",
+				`config: kafka.brokers: k:0: invalid port "0" (want 1-65535)`,
+			}},
+		{"kafka fields via messaging", func(c *Config) {
+			c.Kafka.ClientID = "a b"
+			c.Kafka.TopicTemplate = "{{.Nope"
+			c.Kafka.Timeout = time.Millisecond
+		}, []string{
+			`config: kafka.client_id: "a b": only ASCII letters`,
+			"config: kafka.topic_template: ",
+			"config: kafka.timeout: must be at least 10ms, got 1ms",
+		}},
+		{"max message bytes", func(c *Config) { c.Kafka.MaxMessageBytes = 0 },
+			[]string{"config: kafka.max_message_bytes: must be at least 1, got 0"}},
+		{"sasl", func(c *Config) { c.Kafka.SASL.Mechanism = "SCRAM-SHA-512"; c.Kafka.SASL.User = "u" },
+			[]string{
+				`config: kafka.sasl.mechanism: "SCRAM-SHA-512" is not supported (want PLAIN)`,
+				"config: kafka.sasl.password: must not be empty",
+			}},
+		{"relay name", func(c *Config) { c.Relay.Name = " " },
+			[]string{"config: relay.name: must not be empty"}},
+		{"retry preset", func(c *Config) { c.Relay.RetryPreset = "fast" },
+			[]string{`config: relay.retry_preset: "fast" is not a retry preset (want default, aggressive, conservative or custom)`}},
+		{"custom field under a named preset", func(c *Config) { c.Relay.RetryPreset = "aggressive"; c.Relay.MaxAttempts = 9 },
+			[]string{`config: relay.max_attempts: is used only with relay.retry_preset custom, but the preset is "aggressive"`}},
+		{"custom retry", func(c *Config) {
+			c.Relay.RetryPreset = PresetCustom
+			c.Relay.MaxAttempts = 0
+			c.Relay.InitialBackoff = time.Second
+			c.Relay.MaxBackoff = time.Millisecond
+			c.Relay.Multiplier = 0.5
+			c.Relay.Jitter = 2
+		}, []string{
+			"config: relay.max_attempts: must be at least 1, got 0",
+			"config: relay.max_backoff: 1ms is below relay.initial_backoff 1s",
+			"config: relay.multiplier: must be at least 1, got 0.5",
+			"config: relay.jitter: must be within 0 and 1, got 2",
+		}},
+		{"custom retry zero backoff", func(c *Config) { c.Relay.RetryPreset = PresetCustom; c.Relay.InitialBackoff = 0 },
+			[]string{"config: relay.initial_backoff: must be positive, got 0s"}},
+		{"valid custom retry", func(c *Config) { c.Relay.RetryPreset = PresetCustom; c.Relay.Jitter = 0; c.Relay.MaxAttempts = 10 }, nil},
+		{"breaker", func(c *Config) {
+			c.Relay.Breaker = BreakerSettings{FailureThreshold: 0, OpenTimeout: 0, HalfOpenProbes: -1}
+		}, []string{
+			"config: relay.breaker.failure_threshold: must be at least 1, got 0",
+			"config: relay.breaker.open_timeout: must be positive, got 0s",
+			"config: relay.breaker.half_open_probes: must be at least 1, got -1",
+		}},
+		{"poison policy", func(c *Config) { c.Relay.PoisonPolicy = "skip" },
+			[]string{`config: relay.poison_policy: "skip" is not a poison policy (want continue or hold)`}},
+		{"empty poison policy", func(c *Config) { c.Relay.PoisonPolicy = "" },
+			[]string{`config: relay.poison_policy: "" is not a poison policy`}},
+		{"in flight and drain", func(c *Config) { c.Relay.MaxInFlight = 0; c.Relay.DrainTimeout = 0 },
+			[]string{"config: relay.max_in_flight: must be at least 1, got 0", "config: relay.drain_timeout: must be positive, got 0s"}},
+		{"cdc profile", func(c *Config) { c.CDC.Profile = "fast" },
+			[]string{`config: cdc.profile: "fast" is not a CDC profile (want default or low-latency)`}},
+		{"cdc windows", func(c *Config) {
+			c.CDC.ConfidenceWindow = -time.Second
+			c.CDC.QueryWindow = -time.Second
+			c.CDC.PostNonEmptyQueryDelay = -time.Second
+			c.CDC.PostEmptyQueryDelay = -time.Second
+			c.CDC.PostFailedQueryDelay = -time.Second
+			c.CDC.ChangeAgeLimit = -time.Minute
+		}, []string{
+			"config: cdc.confidence_window: must not be negative, got -1s",
+			"config: cdc.query_window: must not be negative, got -1s",
+			"config: cdc.post_non_empty_query_delay: must not be negative, got -1s",
+			"config: cdc.post_empty_query_delay: must not be negative, got -1s",
+			"config: cdc.post_failed_query_delay: must not be negative, got -1s",
+			"config: cdc.change_age_limit: must not be negative, got -1m",
+		}},
+		{"cdc progress ttl", func(c *Config) { c.CDC.ProgressTTL = 500 * time.Millisecond },
+			[]string{"config: cdc.progress_ttl: must be a whole number of seconds, got 500ms"}},
+		{"cdc progress ttl negative", func(c *Config) { c.CDC.ProgressTTL = -time.Hour },
+			[]string{"config: cdc.progress_ttl: must not be negative, got -1h (0 takes scylla-cdc-go's 7 days)"}},
+		{"start times", func(c *Config) { c.CDC.StartFrom = "yesterday"; c.Polling.StartFrom = "2024-05-01 12:00" },
+			[]string{
+				`config: cdc.start_from: "yesterday" is not an RFC 3339 time (e.g. 2024-05-01T12:00:00Z)`,
+				`config: polling.start_from: "2024-05-01 12:00" is not an RFC 3339 time`,
+			}},
+		{"polling", func(c *Config) { c.Polling.Interval = 0; c.Polling.SafetyWindow = -time.Second; c.Polling.Batch = 0 },
+			[]string{
+				"config: polling.interval: must be positive, got 0s",
+				"config: polling.safety_window: must be positive, got -1s",
+				"config: polling.batch: must be at least 1, got 0",
+			}},
+		{"schema ttls", func(c *Config) {
+			c.Schema.CDCLogTTL = -time.Hour
+			c.Schema.OutboxTTL = 1500 * time.Millisecond
+			c.Schema.DeadLetterTTL = 21 * 365 * 24 * time.Hour
+		}, []string{
+			"config: schema.cdc_log_ttl: must not be negative, got -1h (0 keeps rows forever)",
+			"config: schema.outbox_ttl: must be a whole number of seconds, got 1.5s",
+			"config: schema.dead_letter_ttl: must be at most 175200h (20 years, ScyllaDB's limit), got 183960h",
+		}},
+		{"ttls forever", func(c *Config) { c.Schema.CDCLogTTL = 0; c.Schema.OutboxTTL = 0 }, nil},
+		{"http listen", func(c *Config) { c.HTTP.Listen = "8080" },
+			[]string{`config: http.listen: 8080: missing :port (e.g. :8080 or 127.0.0.1:8080; empty disables HTTP)`}},
+		{"http listen port", func(c *Config) { c.HTTP.Listen = "localhost:http" },
+			[]string{`config: http.listen: localhost:http: invalid port "http" (want 0-65535)`}},
+		{"http disabled or random port", func(c *Config) { c.HTTP.Listen = "" }, nil},
+		{"http random port", func(c *Config) { c.HTTP.Listen = "127.0.0.1:0" }, nil},
+		{"log", func(c *Config) { c.Log.Level = "verbose"; c.Log.Format = "text" },
+			[]string{
+				`config: log.level: "verbose" is not a log level (want debug, info, warn or error)`,
+				`config: log.format: "text" is not a log format (want console or json)`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			checkLines(t, err, tt.want)
+		})
+	}
+}
+
+func TestSecretsMasked(t *testing.T) {
+	c := Default()
+	c.Scylla.Username, c.Scylla.Password = "app", "scylla-s3cret"
+	c.Kafka.SASL.User, c.Kafka.SASL.Password = "relay", "kafka-s3cret"
+	out, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"YAML": string(out), "String": c.String(), "%v": fmtV(c), "Redacted": fmtV(c.Redacted())} {
+		if strings.Contains(text, "s3cret") {
+			t.Errorf("%s leaks a secret:\n%s", name, text)
+		}
+		if strings.Count(text, Masked)%2 != 0 || !strings.Contains(text, Masked) {
+			t.Errorf("%s: want 2 masked values:\n%s", name, text)
+		}
+	}
+	r := c.Redacted()
+	if r.Scylla.Password != Masked || r.Kafka.SASL.Password != Masked || r.Scylla.Username != "app" {
+		t.Errorf("Redacted: %+v %+v", r.Scylla, r.Kafka.SASL)
+	}
+	if c.Scylla.Password != "scylla-s3cret" {
+		t.Error("Redacted changed its receiver")
+	}
+	// An unset secret stays visibly unset.
+	if d := Default().Redacted(); d.Scylla.Password != "" {
+		t.Errorf("empty secret masked: %q", d.Scylla.Password)
+	}
+}
+
+// fmtV is how a careless log line would print a Config.
+func fmtV(c Config) string { return fmt.Sprintf("%v %+v", c, c) }
+
+func TestConverters(t *testing.T) {
+	c := Default()
+	c.Scylla.Hosts = []string{"db1", "db2:19042"}
+	c.Scylla.Username, c.Scylla.Password = "u", "p"
+	c.Scylla.TLS.CAFile = "/ca.pem" // implies TLS
+	c.Scylla.LocalDC = "dc1"
+	c.Scylla.ReplicationFactor = 3
+	c.Kafka.SASL.User, c.Kafka.SASL.Password = "ku", "kp"
+	c.Relay.PoisonPolicy = "hold"
+	c.CDC.Profile = ProfileLowLatency
+	c.CDC.PostEmptyQueryDelay = time.Second
+	c.CDC.ProgressTTL = time.Hour
+	c.CDC.StartFrom = "2024-05-01T12:00:00Z"
+	c.Polling.StartFrom = "2024-05-01T13:00:00+01:00"
+	c.Schema.CDCLogTTL = 0
+	c.Schema.DeadLetterTTL = 48 * time.Hour
+
+	sc := c.StorageConfig()
+	if want := (storage.Config{
+		Hosts: []string{"db1", "db2:19042"}, Keyspace: "outbox", Consistency: "LOCAL_QUORUM",
+		Timeout: 5 * time.Second, ConnectTimeout: 5 * time.Second, LocalDC: "dc1",
+		Username: "u", Password: "p", TLS: &storage.TLSConfig{CAFile: "/ca.pem"},
+	}); !reflect.DeepEqual(sc, want) {
+		t.Errorf("StorageConfig:\n got %+v\nwant %+v", sc, want)
+	}
+	if Default().StorageConfig().TLS != nil || Default().MessagingConfig().TLS != nil || Default().MessagingConfig().SASL != nil {
+		t.Error("TLS or SASL on by default")
+	}
+
+	mc := c.MessagingConfig()
+	if mc.SASL == nil || mc.SASL.Mechanism != "PLAIN" || mc.SASL.User != "ku" || mc.SASL.Password != "kp" ||
+		!reflect.DeepEqual(mc.Brokers, []string{"127.0.0.1:9092"}) || mc.Timeout != 10*time.Second {
+		t.Errorf("MessagingConfig: %+v", mc)
+	}
+	if err := mc.Validate(); err != nil {
+		t.Errorf("MessagingConfig invalid: %v", err)
+	}
+
+	rp, err := c.RetryPolicy()
+	if want, _ := resilience.RetryPreset("default"); err != nil || rp != want {
+		t.Errorf("RetryPolicy: %+v %v", rp, err)
+	}
+	c.Relay.RetryPreset = "aggressive"
+	if rp, _ = c.RetryPolicy(); rp.MaxAttempts != 5 {
+		t.Errorf("aggressive: %+v", rp)
+	}
+	c.Relay.RetryPreset = PresetCustom
+	c.Relay.MaxAttempts, c.Relay.Jitter = 7, 0
+	if rp, _ = c.RetryPolicy(); rp != (resilience.RetryPolicy{MaxAttempts: 7, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2}) {
+		t.Errorf("custom: %+v", rp)
+	}
+	if b := c.BreakerConfig(); b != resilience.DefaultBreaker() {
+		t.Errorf("BreakerConfig: %+v", b)
+	}
+	if p, err := c.Policy(); err != nil || p != relay.Hold {
+		t.Errorf("Policy: %v %v", p, err)
+	}
+
+	want := cdc.LowLatency(cdc.ReaderConfig{})
+	want.PostEmptyQueryDelay = time.Second
+	want.ProgressTTL = time.Hour
+	want.StartFrom = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	if rc := c.ReaderConfig(); !reflect.DeepEqual(rc, want) {
+		t.Errorf("ReaderConfig:\n got %+v\nwant %+v", rc, want)
+	}
+	if rc := Default().ReaderConfig(); !reflect.DeepEqual(rc, cdc.ReaderConfig{}) {
+		t.Errorf("default profile must leave windows to scylla-cdc-go: %+v", rc)
+	}
+
+	ps := c.PollingSource()
+	if ps.Interval != time.Second || ps.SafetyWindow != 5*time.Second || ps.Batch != 1000 || !ps.StartFrom.Equal(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("PollingSource: %+v", ps)
+	}
+
+	so := c.SchemaOptions()
+	if want := (schema.Options{
+		Keyspace:    "outbox",
+		Replication: map[string]string{"class": "NetworkTopologyStrategy", "dc1": "3"},
+		CDCLogTTL:   schema.NoTTL, OutboxTTL: schema.DefaultOutboxTTL, DeadLetterTTL: 48 * time.Hour,
+	}); !reflect.DeepEqual(so, want) {
+		t.Errorf("SchemaOptions:\n got %+v\nwant %+v", so, want)
+	}
+	if err := so.Validate(); err != nil {
+		t.Errorf("SchemaOptions invalid: %v", err)
+	}
+	so = Default().SchemaOptions()
+	if so.Replication["class"] != "SimpleStrategy" || so.Replication["replication_factor"] != "1" || so.DeadLetterTTL != schema.NoTTL {
+		t.Errorf("default SchemaOptions: %+v", so)
+	}
+}
