@@ -42,7 +42,7 @@ func Migrate(ctx context.Context, s Settings) error {
 	cfg.Keyspace = "" // the keyspace may not exist yet
 	session, err := storage.NewSession(ctx, cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("scylla.hosts %v: %w", cfg.Hosts, err)
 	}
 	defer session.Close()
 	if err := schema.Apply(ctx, session.Session, s.Schema); err != nil {
@@ -95,13 +95,13 @@ func Run(ctx context.Context, s Settings, o RunOptions) (rt *Runtime, err error)
 		}
 	}()
 	if rt.Session, err = storage.NewSession(ctx, s.Storage); err != nil {
-		return rt, err
+		return rt, fmt.Errorf("scylla.hosts %v: %w", s.Storage.Hosts, err)
 	}
 	if err := rt.Session.Query(fmt.Sprintf("SELECT event_id FROM %s.%s LIMIT 1", s.Relay.Keyspace, schema.TableDeadLetterQueue), nil).WithContext(ctx).Exec(); err != nil {
 		return rt, fmt.Errorf("%w (%v)", ErrSchemaMissing, err)
 	}
 	if rt.pub, err = messaging.NewPublisher(s.Messaging, logger); err != nil {
-		return rt, fmt.Errorf("kafka: %w", err)
+		return rt, fmt.Errorf("kafka.brokers %v: %w", s.Messaging.Brokers, err)
 	}
 	rt.Registry = prometheus.NewRegistry()
 	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -148,7 +148,7 @@ func (rt *Runtime) serveHTTP(addr string) error {
 		DLQSize:  rt.Relay.DLQ.Count,
 		Checks: []httpapi.Check{
 			{Name: "scylla", Fn: func(ctx context.Context) error {
-				return rt.Session.Query("SELECT now() FROM system.local", nil).WithContext(ctx).Exec()
+				return rt.Session.Query("SELECT release_version FROM system.local WHERE key = 'local'", nil).WithContext(ctx).Exec()
 			}},
 			{Name: "kafka", Fn: func(context.Context) error { return rt.pub.Healthy() }},
 		},

@@ -1,0 +1,349 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/scylladb/gocqlx/v2"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// syncBuf is an output sink safe for the command's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testEnv(vars map[string]string) (Env, *syncBuf, *syncBuf) {
+	out, errOut := &syncBuf{}, &syncBuf{}
+	var environ []string
+	for k, v := range vars {
+		environ = append(environ, k+"="+v)
+	}
+	return Env{Stdout: out, Stderr: errOut, Getenv: func(k string) string { return vars[k] }, Environ: environ}, out, errOut
+}
+
+// Bad configuration exits non-zero with one clear line naming the setting.
+func TestBadConfigurationExitsWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	badYAML := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("processor: cdc\ncdc:\n  confidence_window: [1, 2\n"), 0o600)
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknownKey, []byte("relay:\n  max_in_flihgt: 5\n"), 0o600)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		code    int
+		setting string
+	}{
+		{"unknown processor", []string{"relay", "--processor", "magic"}, nil, ExitUsage, "processor"},
+		{"negative window", []string{"relay", "--cdc.confidence-window", "-1s"}, nil, ExitUsage, "cdc.confidence_window"},
+		{"negative window from env", []string{"relay"}, map[string]string{"OUTBOX_POLLING_SAFETY_WINDOW": "-5s"}, ExitUsage, "polling.safety_window"},
+		{"bad YAML", []string{"relay", "--config", badYAML}, nil, ExitUsage, "bad.yaml line"},
+		{"unknown YAML key", []string{"relay", "--config", unknownKey}, nil, ExitUsage, "max_in_flihgt"},
+		{"bad port", []string{"relay", "--scylla-hosts", "127.0.0.1:99999"}, nil, ExitUsage, "scylla.hosts"},
+		{"unreachable hosts", []string{"relay", "--scylla-hosts", "127.0.0.1:1", "--scylla.connect-timeout", "300ms"}, nil, ExitFailure, "scylla.hosts"},
+		{"unknown flag", []string{"relay", "--proccessor", "cdc"}, nil, ExitUsage, "--proccessor"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env, _, errOut := testEnv(tc.env)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			code := Run(ctx, env, tc.args)
+			lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
+			if code != tc.code || len(lines) != 1 || !strings.Contains(lines[0], tc.setting) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming %q", code, tc.code, errOut.String(), tc.setting)
+			}
+		})
+	}
+}
+
+func TestPrintConfigMasksSecrets(t *testing.T) {
+	env, out, _ := testEnv(map[string]string{"OUTBOX_SCYLLA_PASSWORD": "hunter2", "OUTBOX_SCYLLA_USERNAME": "app"})
+	if code := Run(context.Background(), env, []string{"relay", "--print-config", "--processor", "polling"}); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "processor: polling") {
+		t.Fatalf("print-config output:\n%s", out.String())
+	}
+}
+
+// waitFor polls the command's stdout for a pattern and returns its first
+// submatch.
+func waitFor(t *testing.T, out *syncBuf, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q in output:\n%s", re, out.String())
+	return ""
+}
+
+// `outbox dev` driven through its HTTP API; the events are read back with
+// a Kafka client.
+func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
+	env, out, errOut := testEnv(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, env, []string{"dev", "--cql-listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0", "--http.listen", "127.0.0.1:0", "--log.level", "warn"})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("dev exited %d: %s", code, errOut.String())
+		}
+	}()
+	httpAddr := waitFor(t, out, regexp.MustCompile(`http:\s+http://(\S+)`))
+	kafkaAddr := waitFor(t, out, regexp.MustCompile(`kafka:\s+(\S+)`))
+
+	call := func(method, path, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+httpAddr+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		json.NewDecoder(resp.Body).Decode(&doc)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, doc, want)
+		}
+		return doc
+	}
+	item := `{"items":[{"product_id":"sku-1","quantity":2,"unit_price_minor":450,"currency":"EUR"}]`
+	created := call("POST", "/orders", item+`,"customer_id":"`+uuid.NewString()+`"}`, http.StatusCreated)
+	id := created["id"].(string)
+	call("PUT", "/orders/"+id, `{"items":[{"product_id":"sku-1","quantity":3,"unit_price_minor":450,"currency":"EUR"}]}`, http.StatusOK)
+	call("POST", "/orders/"+id+"/cancel", `{"reason":"changed my mind"}`, http.StatusOK)
+	call("PUT", "/orders/"+id, item+`}`, http.StatusConflict) // cancelled
+	call("POST", "/orders", `{"items":[]}`, http.StatusUnprocessableEntity)
+	got := call("GET", "/orders/"+id, "", http.StatusOK)
+	if got["status"] != "cancelled" || got["version"].(float64) != 3 {
+		t.Fatalf("order: %v", got)
+	}
+	call("GET", "/healthz", "", http.StatusOK)
+
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	var seqs []string
+	messaging.Consume(cctx, []string{kafkaAddr}, []string{"outbox.event.Order"}, func(m messaging.Message) error {
+		if m.Headers[messaging.HeaderAggregateID] == id {
+			seqs = append(seqs, m.Headers[messaging.HeaderEventType]+"#"+m.Headers[messaging.HeaderSequence])
+			if len(seqs) == 3 {
+				ccancel()
+			}
+		}
+		return nil
+	})
+	if strings.Join(seqs, ",") != "OrderCreated#1,OrderUpdated#2,OrderCancelled#3" {
+		t.Fatalf("events in Kafka: %v", seqs)
+	}
+	status := call("GET", "/status", "", http.StatusOK)
+	if status["processor"] != "cdc" || status["dlq_size"].(float64) != 0 {
+		t.Fatalf("status: %v", status)
+	}
+	call("GET", "/readyz", "", http.StatusOK)
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(metrics, []byte(`outbox_events_published_total{event_type="OrderCreated",processor="cdc"}`)) {
+		t.Fatalf("metrics lack the published counter:\n%s", metrics)
+	}
+}
+
+// A dead-lettered event (its topic did not exist) reaches Kafka through
+// `outbox dlq replay` once the cause is fixed.
+func TestDLQReplayAfterTheCauseIsFixed(t *testing.T) {
+	ctx := context.Background()
+	db, err := scyllaemu.Start(ctx, scyllaemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE", "--log.level", "warn"}
+	env, out, errOut := testEnv(nil)
+	if code := Run(ctx, env, append([]string{"migrate"}, common...)); code != ExitOK {
+		t.Fatalf("migrate: %d %s", code, errOut.String())
+	}
+	// Route events to a per-type topic that does not exist yet: the broker
+	// rejects them, which is permanent, so they go to the DLQ.
+	relayArgs := append([]string{"relay", "--kafka.topic-template", "orders.{{.EventType}}", "--cdc.profile", "low-latency", "--http.listen", ""}, common...)
+	rctx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan int, 1)
+	renv, _, rerr := testEnv(nil)
+	go func() { relayDone <- Run(rctx, renv, relayArgs) }()
+
+	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{db.Addr()}, Keyspace: "outbox", Consistency: "ONE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	writeOneOrder(t, s)
+	dlq := storage.NewDeadLetterStore(s, "outbox")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if n, _ := dlq.Count(ctx); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no DLQ entry; relay stderr:\n%s", rerr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopRelay()
+	if code := <-relayDone; code != ExitOK {
+		t.Fatalf("relay exit %d: %s", code, rerr.String())
+	}
+
+	out.b.Reset()
+	if code := Run(ctx, env, append([]string{"dlq", "list"}, common...)); code != ExitOK || !strings.Contains(out.String(), "OrderCreated") {
+		t.Fatalf("dlq list: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	// Fix the cause, then replay through the same publisher configuration.
+	if err := broker.CreateTopic("orders.OrderCreated", 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	replay := append([]string{"dlq", "replay", "--kafka.topic-template", "orders.{{.EventType}}"}, common...)
+	if code := Run(ctx, env, replay); code != ExitOK {
+		t.Fatalf("dlq replay: %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if n, _ := dlq.Count(ctx); n != 0 {
+		t.Fatalf("DLQ still has %d entries after an acknowledged replay", n)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var got []messaging.Message
+	messaging.Consume(cctx, broker.Brokers(), []string{"orders.OrderCreated"}, func(m messaging.Message) error {
+		got = append(got, m)
+		cancel()
+		return nil
+	})
+	if len(got) != 1 || got[0].Headers[messaging.HeaderEventType] != "OrderCreated" || got[0].Headers[messaging.HeaderSequence] != "1" {
+		t.Fatalf("replayed record: %+v", got)
+	}
+}
+
+func writeOneOrder(t *testing.T, s gocqlx.Session) {
+	t.Helper()
+	items := []domain.Item{{ProductID: "sku-1", Quantity: 1, UnitPrice: domain.Money{Minor: 100, Currency: "EUR"}}}
+	o, ev, err := domain.NewOrder(uuid.New(), uuid.New(), items, time.Now(), domain.NewUUIDv7Generator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.NewOrderStore(s, storage.OrderStoreOptions{Keyspace: "outbox"}).Save(context.Background(), o, ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMain lets a test run this binary as the `outbox` command in a child
+// process, to send it real signals.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("CLI_TEST_CHILD_ARGS"); args != "" {
+		ctx, stop := SignalContext()
+		code := Run(ctx, OSEnv(), strings.Split(args, "\x1f"))
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// `outbox relay` stops gracefully on SIGTERM: intake stops, in-flight
+// events finish, progress is saved, and it exits 0.
+func TestRelayStopsGracefullyOnSIGTERM(t *testing.T) {
+	ctx := context.Background()
+	db, err := scyllaemu.Start(ctx, scyllaemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE"}
+	env, _, errOut := testEnv(nil)
+	if code := Run(ctx, env, append([]string{"migrate"}, common...)); code != ExitOK {
+		t.Fatalf("migrate: %s", errOut.String())
+	}
+	args := append([]string{"relay", "--cdc.profile", "low-latency", "--http.listen", "127.0.0.1:0"}, common...)
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), "CLI_TEST_CHILD_ARGS="+strings.Join(args, "\x1f"))
+	var stderr syncBuf
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "relay running") {
+		if time.Now().After(deadline) {
+			child.Process.Kill()
+			t.Fatalf("relay did not start:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{db.Addr()}, Keyspace: "outbox", Consistency: "ONE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	writeOneOrder(t, s)
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("relay exit: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"shutting down", "shutdown complete"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Fatalf("no %q in the relay's log:\n%s", want, stderr.String())
+		}
+	}
+}
