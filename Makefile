@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race
 
-.PHONY: all build test unit conformance lint fuzz bench-emu clean
+.PHONY: all build test unit conformance lint fuzz bench-emu clean demo dev integration-test metrics
 
 all: build
 
@@ -21,6 +21,30 @@ unit:
 ## conformance: unmodified scylla-cdc-go v1.2.0 tests against a fresh scyllaemu.
 conformance:
 	./scripts/conformance.sh
+
+## demo: the whole pipeline on the embedded stack, once per processor; fails
+## unless every seeded event is published. PROCESSORS=polling for one.
+PROCESSORS ?= cdc polling
+demo:
+	@for p in $(PROCESSORS); do \
+		echo "=== outbox demo --processor $$p"; \
+		$(GO) run ./cmd/outbox demo --processor $$p || exit 1; \
+	done
+
+## dev: embedded ScyllaDB (9042) + Kafka (9092) + relay + HTTP API (8080), until Ctrl-C.
+dev:
+	$(GO) run ./cmd/outbox dev
+
+## integration-test: the relay's failure scenarios on the embedded stack
+## (happy path, 20 s broker outage, crash, poison event, panic, graceful restart).
+integration-test:
+	$(GO) test $(RACE) -count=1 -v -run 'TestRelay|TestDemo' ./app
+	$(GO) test $(RACE) -count=1 -v ./cli
+
+## metrics: the relay's metrics from a running `make dev` (or relay).
+METRICS_URL ?= http://localhost:8080/metrics
+metrics:
+	@curl -fsS $(METRICS_URL) | grep -E '^(cdc_|outbox_|circuit_breaker|dlq_|retry_|actor_restarts|orders_)'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
