@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"time"
 
@@ -116,6 +117,8 @@ type ledger struct {
 	mu        sync.Mutex
 	recs      map[uuid.UUID]outbox.Record
 	acks      map[uuid.UUID][]ledgerAck
+	order     map[uuid.UUID]uint64 // admission order, for recovery
+	next      uint64
 	credits   chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -129,7 +132,7 @@ type ledgerAck struct {
 }
 
 func newLedger(capacity int) *ledger {
-	return &ledger{recs: map[uuid.UUID]outbox.Record{}, acks: map[uuid.UUID][]ledgerAck{},
+	return &ledger{recs: map[uuid.UUID]outbox.Record{}, acks: map[uuid.UUID][]ledgerAck{}, order: map[uuid.UUID]uint64{},
 		credits: make(chan struct{}, capacity), closed: make(chan struct{})}
 }
 
@@ -157,17 +160,26 @@ func (l *ledger) admit(ctx context.Context, rec outbox.Record, ack func()) error
 		return ctx.Err()
 	}
 	l.mu.Lock()
-	l.recs[rec.EventID] = rec
+	l.remember(rec)
 	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack, credited: true})
 	l.mu.Unlock()
 	return nil
+}
+
+// remember records rec and its admission order; the caller holds mu.
+func (l *ledger) remember(rec outbox.Record) {
+	if _, ok := l.order[rec.EventID]; !ok {
+		l.next++
+		l.order[rec.EventID] = l.next
+	}
+	l.recs[rec.EventID] = rec
 }
 
 // track records a delivery whose admission the caller controls itself (the
 // polling processor takes only what fits), so it holds no credit.
 func (l *ledger) track(rec outbox.Record, ack func()) {
 	l.mu.Lock()
-	l.recs[rec.EventID] = rec
+	l.remember(rec)
 	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack})
 	l.mu.Unlock()
 }
@@ -183,6 +195,7 @@ func (l *ledger) settle(id uuid.UUID) {
 	if len(acks) == 0 {
 		delete(l.acks, id)
 		delete(l.recs, id)
+		delete(l.order, id)
 	} else {
 		l.acks[id] = acks
 	}
@@ -195,14 +208,22 @@ func (l *ledger) settle(id uuid.UUID) {
 	}
 }
 
-// outstanding returns each unsettled record with its number of deliveries.
-func (l *ledger) outstanding() map[uuid.UUID]int {
+// unsettled is a record with deliveries not yet acknowledged.
+type unsettled struct {
+	rec        outbox.Record
+	deliveries int
+}
+
+// outstanding returns the unsettled records in admission order, which is
+// each aggregate's sequence order: recovery must offer them that way.
+func (l *ledger) outstanding() []unsettled {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[uuid.UUID]int, len(l.acks))
+	out := make([]unsettled, 0, len(l.acks))
 	for id, acks := range l.acks {
-		out[id] = len(acks)
+		out = append(out, unsettled{rec: l.recs[id], deliveries: len(acks)})
 	}
+	sort.Slice(out, func(i, j int) bool { return l.order[out[i].rec.EventID] < l.order[out[j].rec.EventID] })
 	return out
 }
 
@@ -211,12 +232,6 @@ func (l *ledger) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.acks)
-}
-
-func (l *ledger) record(id uuid.UUID) outbox.Record {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.recs[id]
 }
 
 // processorCore is a processor's state that survives restarts of its actor:
@@ -290,9 +305,11 @@ func (c *processorCore) start(ctx actor.Context) {
 // effects whose outcome may have been lost.
 func (c *processorCore) recover() {
 	c.pipe.Recover()
-	for id, n := range c.ledger.outstanding() {
-		for i := c.pipe.Offers(id); i < n; i++ {
-			c.pipe.Offer(c.ledger.record(id))
+	// Records whose delivery message is still queued are offered now and
+	// again when it arrives; the pipeline treats the second as a duplicate.
+	for _, u := range c.ledger.outstanding() {
+		for i := c.pipe.Offers(u.rec.EventID); i < u.deliveries; i++ {
+			c.pipe.Offer(u.rec)
 		}
 	}
 	c.cfg.Logger.Warn("processor recovered after restart", zap.String("actor", c.name), zap.Int("in_flight", c.pipe.InFlight()))
