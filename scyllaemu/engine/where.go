@@ -733,20 +733,9 @@ func (f *tupleFilter) match(x *execCtx, s *rowSource) (bool, error) {
 		return 0, nil
 	}
 	if f.op == cql.OpIn {
-		var vals [][]byte
-		if f.list != nil {
-			lv, _, err := f.list(x)
-			if err != nil {
-				return false, err
-			}
-			vals, _ = types.UnpackCollection(lv)
-		}
-		for _, fn := range f.in {
-			v, _, err := fn(x)
-			if err != nil {
-				return false, err
-			}
-			vals = append(vals, v)
+		vals, err := inValues(x, f.list, f.in)
+		if err != nil {
+			return false, err
 		}
 		for _, v := range vals {
 			c, err := cmp(v)
@@ -773,20 +762,9 @@ func (f *tupleFilter) match(x *execCtx, s *rowSource) (bool, error) {
 // matchIn reports whether v is one of the IN values.
 func (f *filter) matchIn(x *execCtx, v []byte) (bool, error) {
 	t := f.col.Type
-	var vals [][]byte
-	if f.fn != nil {
-		lv, _, err := f.fn(x)
-		if err != nil {
-			return false, err
-		}
-		vals, _ = types.UnpackCollection(lv)
-	}
-	for _, fn := range f.in {
-		iv, _, err := fn(x)
-		if err != nil {
-			return false, err
-		}
-		vals = append(vals, iv)
+	vals, err := inValues(x, f.fn, f.in)
+	if err != nil {
+		return false, err
 	}
 	for _, iv := range vals {
 		if v != nil && t.Compare(v, iv) == 0 {
@@ -804,4 +782,24 @@ func isTupleOnScalar(t *store.Table, rel *cql.Relation) bool {
 	}
 	c := t.Column(rel.Columns[0])
 	return c != nil && c.Kind == store.Clustering && c.Type.Kind != types.Tuple
+}
+
+// inValues evaluates an IN list: a bound list (`IN ?`) and/or literal items.
+func inValues(x *execCtx, list termFn, items []termFn) ([][]byte, error) {
+	var vals [][]byte
+	if list != nil {
+		lv, _, err := list(x)
+		if err != nil {
+			return nil, err
+		}
+		vals, _ = types.UnpackCollection(lv)
+	}
+	for _, fn := range items {
+		v, _, err := fn(x)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, v)
+	}
+	return vals, nil
 }

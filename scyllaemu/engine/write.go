@@ -917,20 +917,9 @@ func consistencyName(cl uint16) string {
 
 // matchIn reports whether cur is one of the IN values (NULL matches NULL).
 func (c *condition) matchIn(x *execCtx, t *types.Type, cur []byte) (bool, error) {
-	var vals [][]byte
-	if c.val != nil {
-		lv, _, err := c.val(x)
-		if err != nil {
-			return false, err
-		}
-		vals, _ = types.UnpackCollection(lv)
-	}
-	for _, fn := range c.in {
-		v, _, err := fn(x)
-		if err != nil {
-			return false, err
-		}
-		vals = append(vals, v)
+	vals, err := inValues(x, c.val, c.in)
+	if err != nil {
+		return false, err
 	}
 	for _, v := range vals {
 		if (v == nil && cur == nil) || (v != nil && cur != nil && t.Compare(cur, v) == 0) {
