@@ -102,6 +102,7 @@ func (e *Engine) compileTerm(t cql.Term, typ *types.Type, name string, b *binder
 	case *cql.Marker:
 		b.bind(t, name, typ)
 		idx := t.Index
+		canonical := typ.IsCollection() || typ.Kind == types.Tuple
 		return func(x *execCtx) ([]byte, bool, error) {
 			v := x.binds[idx]
 			if v.Unset {
@@ -112,6 +113,13 @@ func (e *Engine) compileTerm(t cql.Term, typ *types.Type, name string, b *binder
 			}
 			if err := typ.Validate(v.Bytes); err != nil {
 				return nil, false, invalidf("Exception while binding column %s: %v", name, err)
+			}
+			if canonical {
+				c, err := types.Canonical(typ, v.Bytes)
+				if err != nil {
+					return nil, false, invalidf("Exception while binding column %s: %v", name, err)
+				}
+				return c, false, nil
 			}
 			return v.Bytes, false, nil
 		}, nil

@@ -203,3 +203,59 @@ func UnpackTuple(t *Type, v []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Canonical returns v (a valid, non-null value of t) in the form the
+// server stores: set elements and map keys sorted and deduplicated, at
+// every nesting level. A client may serialize a set or map in any order
+// (gocql marshals Go maps in iteration order); ScyllaDB re-serializes bound
+// collections, so equal values compare, hash and route equal. Values of
+// other types are returned unchanged.
+func Canonical(t *Type, v []byte) ([]byte, error) {
+	if v == nil || len(v) == 0 || !t.hasCollection() {
+		return v, nil
+	}
+	switch t.Kind {
+	case List, Set, Map:
+		elems, err := UnpackCollection(v)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range elems {
+			et := t.Elems[0]
+			if t.Kind == Map && i%2 == 1 {
+				et = t.Elems[1]
+			}
+			if elems[i], err = Canonical(et, e); err != nil {
+				return nil, err
+			}
+		}
+		return PackCollection(t, elems)
+	case Tuple:
+		parts, err := UnpackTuple(t, v)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range parts {
+			if i < len(t.Elems) {
+				if parts[i], err = Canonical(t.Elems[i], p); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return PackTuple(parts), nil
+	}
+	return v, nil
+}
+
+// hasCollection reports whether t is or contains a collection.
+func (t *Type) hasCollection() bool {
+	if t.IsCollection() {
+		return true
+	}
+	for _, e := range t.Elems {
+		if e.hasCollection() {
+			return true
+		}
+	}
+	return false
+}
