@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race
 
-.PHONY: all build test unit conformance lint fuzz bench-emu clean demo dev integration-test metrics
+.PHONY: all build test unit conformance lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
 
 all: build
 
@@ -57,6 +57,18 @@ fuzz:
 	$(GO) test ./scyllaemu/wire -run '^$$' -fuzz FuzzReadFrame -fuzztime $(FUZZTIME)
 	$(GO) test ./scyllaemu/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./scyllaemu/types -run '^$$' -fuzz FuzzValidateCompare -fuzztime $(FUZZTIME)
+
+## bench: the relay benchmark (steady 1,000 events/s for 30 s, 100,000-event
+## backlog, raw-producer baseline; both processors). Writes bench-report.json
+## and bench-latency.svg. The built binary runs, not `go run`: the relay it
+## measures is a child process of the same binary.
+bench:
+	$(GO) build -o bin/outbox ./cmd/outbox
+	bin/outbox bench
+
+bench-quick:
+	$(GO) build -o bin/outbox ./cmd/outbox
+	bin/outbox bench --quick
 
 ## bench-emu: emulator throughput (16 gocql goroutines) and memory for 1M rows.
 bench-emu:

@@ -82,12 +82,14 @@ func (a *metricsActor) Receive(ctx actor.Context) {
 		a.shutdown()
 	case *GetMetricsAddr:
 		ctx.Respond(&MetricsAddr{Addr: a.addr})
-	case *EventProcessed:
-		m.EventProcessed(msg.EventType, msg.Duration)
 	case *EventFailed:
 		m.EventFailed(msg.EventType)
 	case *EventPublished:
 		m.EventPublished(msg.Processor, msg.EventType, msg.CommittedAt, msg.AckedAt)
+		if !msg.CommittedAt.IsZero() {
+			// One message feeds both: the relay sends one per event.
+			m.EventProcessed(msg.EventType, msg.AckedAt.Sub(msg.CommittedAt))
+		}
 	case *DuplicateSkipped:
 		m.DuplicateSkipped()
 	case *RetryAttempted:

@@ -14,20 +14,15 @@ import (
 // [metrics.EventTypeLabel]); the other string fields must come from code
 // constants so that label sets stay small.
 
-// EventProcessed reports that the CDC consumer finished with an event
-// (published or skipped as a duplicate) after Duration.
-type EventProcessed struct {
-	EventType string
-	Duration  time.Duration
-}
-
 // EventFailed reports that the CDC consumer gave up publishing an event.
 type EventFailed struct {
 	EventType string
 }
 
 // EventPublished reports a broker acknowledgement. CommittedAt is the outbox
-// row's commit time (zero if unknown); AckedAt the acknowledgement time.
+// row's commit time (zero if unknown); AckedAt the acknowledgement time. It
+// also counts the event as processed (cdc_events_processed_total and
+// cdc_processing_duration_seconds, the tutorial's names).
 type EventPublished struct {
 	Processor   string
 	EventType   string

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"sort"
@@ -58,6 +59,7 @@ type pollState struct {
 	saved     time.Time
 	saving    bool
 	pending   map[uuid.UUID]time.Time // offered, unfinished: id → committed
+	oldest    pendingHeap             // pending by commit time, stale entries skipped lazily
 	frontier  time.Time               // where the last poll stopped taking records
 	recent    map[uuid.UUID]time.Time // finished recently: id → committed
 	toMark    []uuid.UUID             // published, not yet in relay_published
@@ -209,6 +211,7 @@ func (st *pollState) poll() {
 	}
 	st.saveCursor()
 	st.flushPublished()
+	st.forget()
 	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
 	if room <= 0 {
 		return
@@ -290,6 +293,7 @@ func (st *pollState) take(ctx actor.Context, m *pollResult) {
 	}
 	for _, rec := range sorted {
 		st.pending[rec.EventID] = rec.CommittedAt
+		heap.Push(&st.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
 		id := rec.EventID
 		st.core.ledger.track(rec, func() { delete(st.pending, id) })
 		if st.core.cfg.PanicOn != nil && st.core.cfg.PanicOn(rec) {
@@ -299,7 +303,6 @@ func (st *pollState) take(ctx actor.Context, m *pollResult) {
 	}
 	st.frontier = m.until
 	st.advance()
-	st.core.metric(&InFlight{N: st.core.pipe.InFlight()})
 }
 
 // finished is the core's hook: a finished event no longer holds the cursor.
@@ -310,24 +313,53 @@ func (st *pollState) finished(rec outbox.Record, published bool) {
 }
 
 // advance moves the cursor to the oldest unfinished event, or to where the
-// last poll stopped, and forgets finished events that fell out of the
-// re-read window.
+// last poll stopped. It runs for every finished event, so it must not walk
+// the pending set: the heap gives the oldest in O(log n).
 func (st *pollState) advance() {
 	next := st.frontier
-	for _, at := range st.pending {
-		if at.Before(next) {
-			next = at
+	for st.oldest.Len() > 0 {
+		top := st.oldest[0]
+		if at, ok := st.pending[top.id]; ok && at.Equal(top.at) {
+			if top.at.Before(next) {
+				next = top.at
+			}
+			break
 		}
+		heap.Pop(&st.oldest)
 	}
 	if next.After(st.cursor) {
 		st.cursor = next
 	}
+}
+
+// forget drops finished events that fell out of the re-read window; once
+// per poll, not per event.
+func (st *pollState) forget() {
 	horizon := st.cursor.Add(-2 * st.src.SafetyWindow)
 	for id, at := range st.recent {
 		if at.Before(horizon) {
 			delete(st.recent, id)
 		}
 	}
+}
+
+// pendingAt is a heap entry: an offered event and its commit time.
+type pendingAt struct {
+	at time.Time
+	id uuid.UUID
+}
+
+type pendingHeap []pendingAt
+
+func (h pendingHeap) Len() int           { return len(h) }
+func (h pendingHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(pendingAt)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (st *pollState) saveCursor() {

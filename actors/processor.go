@@ -253,7 +253,8 @@ type processorCore struct {
 	lastPub  *outbox.Record
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
-	bg sync.WaitGroup
+	bg         sync.WaitGroup
+	stopGauges scheduler.CancelFunc
 }
 
 // background runs fn off the actor's goroutine, tracked for shutdown.
@@ -265,8 +266,12 @@ func (c *processorCore) background(fn func()) {
 	}()
 }
 
-// waitBackground waits (bounded) for background work at shutdown.
+// waitBackground stops the gauge timer and waits (bounded) for background
+// work at shutdown.
 func (c *processorCore) waitBackground(timeout time.Duration) {
+	if c.stopGauges != nil {
+		c.stopGauges()
+	}
 	done := make(chan struct{})
 	go func() {
 		c.bg.Wait()
@@ -299,7 +304,13 @@ func (c *processorCore) start(ctx actor.Context) {
 	if c.cfg.Policy == relay.Hold && c.cfg.Held != nil {
 		c.refreshHeld()
 	}
+	// Gauges are sampled, not sent per event: a message to the metrics
+	// actor for every event would double the relay's actor traffic.
+	c.stopGauges = c.sched.SendRepeatedly(gaugeInterval, gaugeInterval, c.self, &reportGauges{})
 }
+
+// gaugeInterval is how often the in-flight gauge is sampled.
+const gaugeInterval = 250 * time.Millisecond
 
 // recover re-offers records whose delivery message was lost and re-issues
 // effects whose outcome may have been lost.
@@ -349,10 +360,11 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 		c.refreshHeld()
 	case *GetProcessorStatus:
 		ctx.Respond(c.status())
+	case *reportGauges:
+		c.metric(&InFlight{N: c.pipe.InFlight()})
 	default:
 		return false
 	}
-	c.metric(&InFlight{N: c.pipe.InFlight()})
 	c.answerDrainers()
 	return true
 }
@@ -456,7 +468,6 @@ func (c *processorCore) Published(rec outbox.Record, attempts int) {
 	r := rec
 	c.lastPub = &r
 	c.metric(&EventPublished{Processor: c.name, EventType: rec.EventType, CommittedAt: rec.CommittedAt, AckedAt: now})
-	c.metric(&EventProcessed{EventType: rec.EventType, Duration: now.Sub(rec.CommittedAt)})
 	if attempts > 1 {
 		c.metric(&RetrySucceeded{EventType: rec.EventType})
 	}

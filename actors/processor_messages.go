@@ -62,3 +62,5 @@ type refreshHeld struct{}
 type heldRefreshed struct{ aggregates []uuid.UUID }
 
 type drainTimeout struct{}
+
+type reportGauges struct{}

@@ -55,6 +55,7 @@ func commands() []command {
 		{"migrate", "apply the schema (idempotent)", runMigrate},
 		{"cql", `run one CQL statement and print the rows: outbox cql "SELECT * FROM outbox.orders"`, runCQL},
 		{"dlq", "inspect and repair the dead-letter queue: list | show | replay | discard", runDLQ},
+		{"bench", "measure relay throughput, latency and cost against a raw producer (--quick: under 2 minutes)", runBench},
 	}
 }
 

@@ -32,6 +32,15 @@ func (p *ddlPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 		e.writeSchemaVersion()
 	}
 	e.st.Unlock()
+	if len(changes) > 0 {
+		// Stale plans point at the old tables: dropping them lets a
+		// dropped table's data be collected (plans recompile on use).
+		e.mu.Lock()
+		for _, ps := range e.prepared {
+			ps.plan = nil
+		}
+		e.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}

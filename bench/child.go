@@ -1,0 +1,357 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gocql/gocql"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scylla-outbox/scylla-outbox/actors"
+	"github.com/scylla-outbox/scylla-outbox/app"
+	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// Environment of a relay child. The bench sets them on the command
+// Options.RelayCommand returns; [RunRelayChild] reads them.
+const (
+	// EnvChild marks a relay child: a main (or TestMain) that sees it set
+	// must call [RunRelayChild] instead of doing its usual work.
+	EnvChild       = "OUTBOX_BENCH_CHILD"
+	envProcessor   = "OUTBOX_BENCH_PROCESSOR"
+	envScylla      = "OUTBOX_BENCH_SCYLLA_HOSTS"
+	envKafka       = "OUTBOX_BENCH_KAFKA_BROKERS"
+	envKeyspace    = "OUTBOX_BENCH_KEYSPACE"
+	envTopic       = "OUTBOX_BENCH_TOPIC"
+	envConsistency = "OUTBOX_BENCH_CONSISTENCY"
+	envMaxInFlight = "OUTBOX_BENCH_MAX_IN_FLIGHT"
+	envStartFrom   = "OUTBOX_BENCH_START_FROM"
+	envPollEvery   = "OUTBOX_BENCH_POLL_INTERVAL"
+	envPollSafety  = "OUTBOX_BENCH_POLL_SAFETY_WINDOW"
+	envPollBatch   = "OUTBOX_BENCH_POLL_BATCH"
+	// envCPUProfile names a file the child writes a CPU profile to, from
+	// start to shutdown: the evidence behind the tuning notes.
+	envCPUProfile = "OUTBOX_BENCH_CPUPROFILE"
+)
+
+// readyPrefix starts the line a child prints on stdout once the relay runs;
+// the rest of the line is its effective [RelaySettings] as JSON.
+const readyPrefix = "OUTBOX_BENCH_READY "
+
+// IsRelayChild reports whether this process was started by the bench as a
+// relay child.
+func IsRelayChild() bool { return os.Getenv(EnvChild) != "" }
+
+// SelfCommand returns an Options.RelayCommand that re-executes the running
+// binary with args. The binary's main must call [RunRelayChild] when
+// [IsRelayChild] holds. It runs the binary itself, not through `go run`,
+// so the pid the bench measures is the relay's.
+func SelfCommand(args ...string) func(ctx context.Context, env []string) *exec.Cmd {
+	return func(ctx context.Context, env []string) *exec.Cmd {
+		exe, err := os.Executable()
+		if err != nil {
+			exe = os.Args[0]
+		}
+		cmd := exec.CommandContext(ctx, exe, args...)
+		cmd.Env = env
+		// An interrupted bench stops its relay gracefully, not with the
+		// SIGKILL CommandContext sends by default.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 30 * time.Second
+		return cmd
+	}
+}
+
+// RelaySettings are what one relay child runs with. The bench sends them
+// through the environment; the child applies the low-latency profile and
+// echoes the effective values back, and those are what the report shows.
+type RelaySettings struct {
+	Processor    string   `json:"processor,omitempty"`
+	ScyllaHosts  []string `json:"scylla_hosts"`
+	KafkaBrokers []string `json:"kafka_brokers"`
+	Keyspace     string   `json:"keyspace,omitempty"`
+	Topic        string   `json:"topic,omitempty"`
+	Consistency  string   `json:"consistency"`
+	// MaxInFlight is the relay's bound on records read but not finished.
+	MaxInFlight int `json:"max_in_flight"`
+	// StartFrom is where a relay with no saved progress starts reading
+	// (both processors): just before the run's first write.
+	StartFrom time.Time      `json:"start_from,omitzero"`
+	CDC       CDCWindows     `json:"cdc"`
+	Polling   PollingWindows `json:"polling"`
+	// GOGC is the child's garbage-collection target (the GOGC variable;
+	// 0 leaves the Go default of 100).
+	GOGC int `json:"gogc,omitempty"`
+	// CPUProfile, when set, is where the child writes its CPU profile.
+	CPUProfile string `json:"cpu_profile,omitempty"`
+}
+
+// CDCWindows are the CDC reader's windows (cdc.LowLatency in the child).
+type CDCWindows struct {
+	ConfidenceWindow       Duration `json:"confidence_window_ms"`
+	QueryWindow            Duration `json:"query_window_ms"`
+	PostNonEmptyQueryDelay Duration `json:"post_non_empty_query_delay_ms"`
+	PostEmptyQueryDelay    Duration `json:"post_empty_query_delay_ms"`
+	PostFailedQueryDelay   Duration `json:"post_failed_query_delay_ms"`
+	ChangeAgeLimit         Duration `json:"change_age_limit_ms"`
+}
+
+// PollingWindows are the polling processor's settings.
+type PollingWindows struct {
+	Interval     Duration `json:"interval_ms"`
+	SafetyWindow Duration `json:"safety_window_ms"`
+	Batch        int      `json:"batch"`
+}
+
+// Defaults of the relay child: the low-latency profile.
+const (
+	// DefaultMaxInFlight is sized for drain throughput: the pipeline
+	// publishes one event per aggregate at a time, so the in-flight set
+	// must hold many aggregates to keep the producer's batches full. It
+	// costs memory only while a backlog drains (a few KiB per record).
+	DefaultMaxInFlight = 5000
+	// DefaultPollInterval is the polling processor's low-latency interval.
+	DefaultPollInterval = 50 * time.Millisecond
+	// DefaultPollSafetyWindow is re-read behind the cursor on every poll;
+	// one coordinator with one clock (the embedded stack) needs little.
+	DefaultPollSafetyWindow = 2 * time.Second
+	// DefaultPollBatch is how many records one poll takes at most.
+	DefaultPollBatch = 2000
+	// changeAgeLimit only matters without StartFrom; the bench always
+	// sets StartFrom.
+	changeAgeLimit = 10 * time.Minute
+)
+
+// withDefaults fills zero fields, the CDC windows from cdc.LowLatency.
+func (rs RelaySettings) withDefaults() RelaySettings {
+	if rs.Consistency == "" {
+		rs.Consistency = "ONE"
+	}
+	if rs.MaxInFlight <= 0 {
+		rs.MaxInFlight = DefaultMaxInFlight
+	}
+	if rs.CDC == (CDCWindows{}) {
+		c := cdc.LowLatency(cdc.ReaderConfig{ChangeAgeLimit: changeAgeLimit})
+		rs.CDC = CDCWindows{
+			ConfidenceWindow:       Duration(c.ConfidenceWindow),
+			QueryWindow:            Duration(c.QueryWindow),
+			PostNonEmptyQueryDelay: Duration(c.PostNonEmptyQueryDelay),
+			PostEmptyQueryDelay:    Duration(c.PostEmptyQueryDelay),
+			PostFailedQueryDelay:   Duration(c.PostFailedQueryDelay),
+			ChangeAgeLimit:         Duration(c.ChangeAgeLimit),
+		}
+	}
+	if rs.Polling.Interval <= 0 {
+		rs.Polling.Interval = Duration(DefaultPollInterval)
+	}
+	if rs.Polling.SafetyWindow <= 0 {
+		rs.Polling.SafetyWindow = Duration(DefaultPollSafetyWindow)
+	}
+	if rs.Polling.Batch <= 0 {
+		rs.Polling.Batch = DefaultPollBatch
+	}
+	return rs
+}
+
+// env renders rs as the child's environment variables (without EnvChild).
+func (rs RelaySettings) env() []string {
+	e := []string{
+		envProcessor + "=" + rs.Processor,
+		envScylla + "=" + strings.Join(rs.ScyllaHosts, ","),
+		envKafka + "=" + strings.Join(rs.KafkaBrokers, ","),
+		envKeyspace + "=" + rs.Keyspace,
+		envTopic + "=" + rs.Topic,
+		envConsistency + "=" + rs.Consistency,
+		envMaxInFlight + "=" + strconv.Itoa(rs.MaxInFlight),
+		envPollEvery + "=" + time.Duration(rs.Polling.Interval).String(),
+		envPollSafety + "=" + time.Duration(rs.Polling.SafetyWindow).String(),
+		envPollBatch + "=" + strconv.Itoa(rs.Polling.Batch),
+	}
+	if !rs.StartFrom.IsZero() {
+		e = append(e, envStartFrom+"="+rs.StartFrom.UTC().Format(time.RFC3339Nano))
+	}
+	if rs.CPUProfile != "" {
+		e = append(e, envCPUProfile+"="+rs.CPUProfile)
+	}
+	if rs.GOGC > 0 {
+		e = append(e, "GOGC="+strconv.Itoa(rs.GOGC))
+	}
+	return e
+}
+
+// relaySettingsFromEnv is the inverse of env.
+func relaySettingsFromEnv(get func(string) string) (RelaySettings, error) {
+	split := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	rs := RelaySettings{
+		Processor:    get(envProcessor),
+		ScyllaHosts:  split(get(envScylla)),
+		KafkaBrokers: split(get(envKafka)),
+		Keyspace:     get(envKeyspace),
+		Topic:        get(envTopic),
+		Consistency:  get(envConsistency),
+		CPUProfile:   get(envCPUProfile),
+	}
+	var errs []error
+	atoi := func(name string) int {
+		v := get(name)
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+		return n
+	}
+	dur := func(name string) Duration {
+		v := get(name)
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+		return Duration(d)
+	}
+	rs.MaxInFlight = atoi(envMaxInFlight)
+	rs.GOGC = atoi("GOGC")
+	rs.Polling = PollingWindows{Interval: dur(envPollEvery), SafetyWindow: dur(envPollSafety), Batch: atoi(envPollBatch)}
+	if v := get(envStartFrom); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", envStartFrom, v, err))
+		}
+		rs.StartFrom = t
+	}
+	switch {
+	case rs.Processor != app.ProcessorCDC && rs.Processor != app.ProcessorPolling:
+		errs = append(errs, fmt.Errorf("%s=%q: want cdc or polling", envProcessor, rs.Processor))
+	case len(rs.ScyllaHosts) == 0 || len(rs.KafkaBrokers) == 0:
+		errs = append(errs, fmt.Errorf("%s and %s are required", envScylla, envKafka))
+	case rs.Keyspace == "" || rs.Topic == "":
+		errs = append(errs, fmt.Errorf("%s and %s are required", envKeyspace, envTopic))
+	}
+	return rs.withDefaults(), errors.Join(errs...)
+}
+
+// appSettings turns rs into the service settings app.Run takes: the
+// low-latency relay of the embedded stack, with no HTTP server (it would
+// only add work to what is measured).
+func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
+	consistency, err := gocql.ParseConsistencyWrapper(rs.Consistency)
+	if err != nil {
+		return app.Settings{}, fmt.Errorf("bench: consistency %q: %w", rs.Consistency, err)
+	}
+	c := rs.CDC
+	return app.Settings{
+		Storage: storage.Config{Hosts: rs.ScyllaHosts, Consistency: rs.Consistency},
+		// The topic template is the run's literal topic name: every run
+		// publishes to a topic of its own.
+		Messaging: messaging.Config{Brokers: rs.KafkaBrokers, TopicTemplate: rs.Topic},
+		Relay: app.RelayConfig{
+			Processor:   rs.Processor,
+			Keyspace:    rs.Keyspace,
+			Name:        "bench-" + rs.Processor,
+			Consistency: consistency,
+			MaxInFlight: rs.MaxInFlight,
+			CDC: cdc.ReaderConfig{
+				ConfidenceWindow:       time.Duration(c.ConfidenceWindow),
+				QueryWindow:            time.Duration(c.QueryWindow),
+				PostNonEmptyQueryDelay: time.Duration(c.PostNonEmptyQueryDelay),
+				PostEmptyQueryDelay:    time.Duration(c.PostEmptyQueryDelay),
+				PostFailedQueryDelay:   time.Duration(c.PostFailedQueryDelay),
+				ChangeAgeLimit:         time.Duration(c.ChangeAgeLimit),
+				StartFrom:              rs.StartFrom,
+			},
+			Polling: actors.PollingSource{
+				Interval:     time.Duration(rs.Polling.Interval),
+				SafetyWindow: time.Duration(rs.Polling.SafetyWindow),
+				Batch:        rs.Polling.Batch,
+				StartFrom:    rs.StartFrom,
+			},
+		},
+		Logger: logger,
+	}, nil
+}
+
+// RunRelayChild runs a relay as the bench's child process: it reads its
+// [RelaySettings] from the environment, starts the relay with app.Run,
+// prints a ready line on stdout, and on SIGTERM (or SIGINT, or ctx ending)
+// shuts it down gracefully and returns. Logs at warning level and above go
+// to stderr, which the bench shows when a run fails.
+func RunRelayChild(ctx context.Context) error {
+	rs, err := relaySettingsFromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("bench: relay child: %w", err)
+	}
+	if rs.CPUProfile != "" {
+		f, err := os.Create(rs.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("bench: relay child: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: relay child: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	logCfg := zap.NewProductionConfig()
+	logCfg.Level = zap.NewAtomicLevelAt(zapcore.WarnLevel)
+	logCfg.OutputPaths, logCfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	logCfg.Sampling = nil
+	logger, err := logCfg.Build()
+	if err != nil {
+		return fmt.Errorf("bench: relay child: %w", err)
+	}
+	defer logger.Sync() //nolint:errcheck // stderr
+	settings, err := rs.appSettings(logger)
+	if err != nil {
+		return err
+	}
+
+	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	// app.Run's context bounds connecting only; the relay itself lives
+	// until Shutdown.
+	startCtx, cancel := context.WithTimeout(sigCtx, 30*time.Second)
+	rt, err := app.Run(startCtx, settings, app.RunOptions{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bench: relay child: %w", err)
+	}
+	line, _ := json.Marshal(rs)
+	out := bufio.NewWriter(os.Stdout)
+	fmt.Fprintf(out, "%s%s\n", readyPrefix, line)
+	out.Flush()
+
+	<-sigCtx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	return rt.Shutdown(sctx)
+}

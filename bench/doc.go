@@ -1,0 +1,32 @@
+// Package bench measures the relay: end-to-end latency at a steady write
+// rate, drain throughput of a backlog, the relay's CPU time and peak memory,
+// all side by side with a raw sarama producer sending the same number of
+// same-sized messages to the same broker — the physical limit of the
+// machine the numbers come from.
+//
+// The relay always runs as a separate process (Options.RelayCommand, which
+// re-executes a binary that calls [RunRelayChild]), so its CPU seconds
+// (/proc/<pid>/stat) and peak RSS (/proc/<pid>/status VmHWM) are its own
+// and not mixed with the database, the broker or the load generator. The
+// bench process holds everything else: the embedded stack (unless hosts
+// are given), the order writers, the consumer, and the clock every latency
+// is measured with.
+//
+// Workloads, for each processor (cdc, polling):
+//
+//   - steady: Rate events/s for Duration, one event per
+//     storage.OrderStore.Save (orders are created, then updated, so each
+//     aggregate carries several events), latency per event from the moment
+//     its Save returned to the moment the bench's Kafka consumer read it;
+//   - backlog: Backlog events written while no relay runs, then a relay is
+//     started and timed until the consumer has every event.
+//
+// Every run gets its own keyspace and topic, so cursors, CDC progress and
+// earlier records never leak between runs; keyspaces are dropped after the
+// run. Each run checks delivery: every event arrives, duplicates and
+// per-aggregate order violations are counted.
+//
+// The results are a human table ([Report.WriteTable]), a JSON report and
+// an SVG histogram of the steady latencies. The package's README has the
+// figures of the full run on the reference machine and the tuning notes.
+package bench

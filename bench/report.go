@@ -1,0 +1,334 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of [Run]: the machine, every setting used, and the
+// figures. It is written as JSON (Options.JSONPath) and as a table
+// ([Report.WriteTable]).
+type Report struct {
+	Machine  Machine         `json:"machine"`
+	Settings Settings        `json:"settings"`
+	Steady   []SteadyResult  `json:"steady"`
+	Backlog  []BacklogResult `json:"backlog"`
+	Baseline BaselineResult  `json:"baseline"`
+	// Targets are the goals of the benchmark issue, checked against the
+	// figures above.
+	Targets []Target `json:"targets"`
+	// Errors lists what went wrong in runs that still produced figures
+	// (for example events that never arrived).
+	Errors  []string  `json:"errors,omitempty"`
+	Started time.Time `json:"started"`
+	Elapsed Duration  `json:"elapsed_ms"`
+}
+
+// Machine is where the figures were measured.
+type Machine struct {
+	Cores       int    `json:"cores"`
+	CPUModel    string `json:"cpu_model"`
+	MemoryBytes int64  `json:"memory_bytes"`
+	GoVersion   string `json:"go_version"`
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
+	// ClockTicks is the unit of /proc CPU times (CLK_TCK);
+	// ClockTicksAssumed says it was assumed (100) because getconf failed.
+	ClockTicks        int  `json:"clock_ticks"`
+	ClockTicksAssumed bool `json:"clock_ticks_assumed"`
+}
+
+// Settings are the exact settings of the run.
+type Settings struct {
+	// Command is the command line of the bench process.
+	Command        string   `json:"command"`
+	Quick          bool     `json:"quick"`
+	Processors     []string `json:"processors"`
+	Rate           int      `json:"rate"`
+	Duration       Duration `json:"duration_ms"`
+	Backlog        int      `json:"backlog"`
+	EventsPerOrder int      `json:"events_per_order"`
+	// PayloadBytes is the mean event payload size of the workload.
+	PayloadBytes   int `json:"payload_bytes"`
+	SteadyWriters  int `json:"steady_writers"`
+	BacklogWriters int `json:"backlog_writers"`
+	// Settle is how long a steady run waits after the relay is ready
+	// before writing, so the reader's first queries are behind it.
+	Settle Duration `json:"settle_ms"`
+	// Stack is "embedded" (scyllaemu and kfake in the bench process) or
+	// "external".
+	Stack        string   `json:"stack"`
+	ScyllaHosts  []string `json:"scylla_hosts"`
+	KafkaBrokers []string `json:"kafka_brokers"`
+	Partitions   int32    `json:"partitions"`
+	// Relay holds the relay settings shared by every run (per-run
+	// keyspace, topic and start time are in each result).
+	Relay    RelaySettings    `json:"relay"`
+	Producer ProducerSettings `json:"producer"`
+}
+
+// ProducerSettings describe the Kafka producer of both the relay
+// (messaging.Publisher) and the baseline, which copies them.
+type ProducerSettings struct {
+	KafkaVersion    string `json:"kafka_version"`
+	Idempotent      bool   `json:"idempotent"`
+	Acks            string `json:"acks"`
+	MaxOpenRequests int    `json:"max_open_requests"`
+	RetryMax        int    `json:"retry_max"`
+	MaxMessageBytes int    `json:"max_message_bytes"`
+	Partitioner     string `json:"partitioner"`
+	// Flush is sarama's batching trigger; zero values mean "send what is
+	// queued as soon as the previous request is answered".
+	Flush string `json:"flush"`
+}
+
+// SteadyResult is one processor's steady-rate run.
+type SteadyResult struct {
+	Processor string `json:"processor"`
+	// Rate is the target in events/s; AchievedRate what the writers did.
+	Rate         int     `json:"rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Events       int     `json:"events"`
+	Received     int     `json:"received"`
+	Missing      int     `json:"missing"`
+	Duplicates   int     `json:"duplicates"`
+	OutOfOrder   int     `json:"out_of_order"`
+	// End-to-end latency: Save returned → consumed from Kafka.
+	Min  Duration `json:"min_ms"`
+	P50  Duration `json:"p50_ms"`
+	P95  Duration `json:"p95_ms"`
+	P99  Duration `json:"p99_ms"`
+	Max  Duration `json:"max_ms"`
+	Mean Duration `json:"mean_ms"`
+	// ConfidenceWindow is the CDC reader's deliberate delay (0 for
+	// polling), and ConfidenceShare its part of P99.
+	ConfidenceWindow Duration `json:"confidence_window_ms"`
+	ConfidenceShare  float64  `json:"confidence_share"`
+	// PollDelay is the processor's idle poll period (CDC: post-empty
+	// query delay; polling: interval): up to it is added to a change
+	// that lands while the processor is idle.
+	PollDelay Duration `json:"poll_delay_ms"`
+	// WriterSaveP99 is the 99th percentile of Save itself.
+	WriterSaveP99     Duration `json:"writer_save_p99_ms"`
+	StartupSeconds    float64  `json:"startup_seconds"`
+	RelayCPUSeconds   float64  `json:"relay_cpu_seconds"`
+	CPUSecondsPer1000 float64  `json:"cpu_seconds_per_1000"`
+	PeakRSSBytes      int64    `json:"peak_rss_bytes"`
+	// Histogram is the latency distribution drawn in the SVG.
+	Histogram []Bucket      `json:"histogram"`
+	Relay     RelaySettings `json:"relay"`
+}
+
+// Bucket is one histogram bar: Count latencies in (previous UpperMs,
+// UpperMs].
+type Bucket struct {
+	UpperMs float64 `json:"upper_ms"`
+	Count   int     `json:"count"`
+}
+
+// BacklogResult is one processor's backlog drain.
+type BacklogResult struct {
+	Processor string `json:"processor"`
+	Events    int    `json:"events"`
+	// WriteSeconds is how long writing the backlog took (relay stopped).
+	WriteSeconds float64 `json:"write_seconds"`
+	// Seconds runs from starting the relay process until the consumer
+	// has every event; EventsPerSec = Events / Seconds.
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	// StartupSeconds is start → relay ready; FirstEventSeconds start →
+	// first event consumed; DrainEventsPerSec counts from the first event.
+	StartupSeconds    float64 `json:"startup_seconds"`
+	FirstEventSeconds float64 `json:"first_event_seconds"`
+	DrainEventsPerSec float64 `json:"drain_events_per_sec"`
+	// RatioToBaseline is EventsPerSec / Baseline.MsgsPerSec (both timed to
+	// the last message consumed); RatioToProducer divides by the
+	// baseline's producer-acknowledged rate instead.
+	RatioToBaseline float64 `json:"ratio_to_baseline"`
+	RatioToProducer float64 `json:"ratio_to_producer"`
+	// Relay process: CPU (user+system) over the whole run, and VmHWM.
+	RelayCPUSeconds   float64 `json:"relay_cpu_seconds"`
+	CPUSecondsPer1000 float64 `json:"cpu_seconds_per_1000"`
+	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
+	// StackCPUSeconds is the bench process's CPU during the drain: the
+	// embedded database and broker, and the consumer.
+	StackCPUSeconds float64 `json:"stack_cpu_seconds"`
+	AvgMessageBytes float64 `json:"avg_message_bytes"`
+	// Timeline counts the events consumed in each TimelineStep after the
+	// relay started: how steady the drain was.
+	TimelineStep Duration      `json:"timeline_step_ms"`
+	Timeline     []int         `json:"timeline"`
+	Missing      int           `json:"missing"`
+	Duplicates   int           `json:"duplicates"`
+	OutOfOrder   int           `json:"out_of_order"`
+	Relay        RelaySettings `json:"relay"`
+}
+
+// BaselineResult is the raw producer: the same number of messages, of the
+// same sizes, keys and headers, sent by a bare sarama AsyncProducer with
+// the relay's producer settings to the same broker.
+type BaselineResult struct {
+	Messages        int     `json:"messages"`
+	Bytes           int64   `json:"bytes"`
+	AvgMessageBytes float64 `json:"avg_message_bytes"`
+	// Seconds runs from the first send until the consumer has every
+	// message (as the relay's backlog is timed); MsgsPerSec follows.
+	Seconds    float64 `json:"seconds"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	// ProducerSeconds runs until the broker acknowledged every message.
+	ProducerSeconds    float64 `json:"producer_seconds"`
+	ProducerMsgsPerSec float64 `json:"producer_msgs_per_sec"`
+	StackCPUSeconds    float64 `json:"stack_cpu_seconds"`
+	// StackRSSBytes is the bench process's resident memory when the
+	// repetition ended (the embedded stack's data is most of it).
+	StackRSSBytes int64  `json:"stack_rss_bytes"`
+	Topic         string `json:"topic"`
+	// Repetitions is how often the baseline ran (before each backlog
+	// drain and after the last); the figures above are the repetition
+	// with the median MsgsPerSec, and the Runs lists all of them.
+	Repetitions            int       `json:"repetitions"`
+	RunsMsgsPerSec         []float64 `json:"runs_msgs_per_sec"`
+	RunsProducerMsgsPerSec []float64 `json:"runs_producer_msgs_per_sec"`
+}
+
+// Target is one goal of the benchmark issue.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Met  bool   `json:"met"`
+}
+
+// checkTargets evaluates the issue's targets against r.
+func (r *Report) checkTargets() {
+	r.Targets = nil
+	for _, b := range r.Backlog {
+		if b.Processor == "cdc" {
+			r.Targets = append(r.Targets,
+				Target{Name: "backlog drain, cdc", Want: ">= 10000 events/s", Got: fmt.Sprintf("%.0f events/s", b.EventsPerSec), Met: b.EventsPerSec >= 10000 && b.Missing == 0},
+				Target{Name: "backlog drain vs raw producer, cdc", Want: ">= 0.5", Got: fmt.Sprintf("%.2f", b.RatioToBaseline), Met: b.RatioToBaseline >= 0.5 && b.Missing == 0})
+		}
+		if b.Events >= 100000 {
+			r.Targets = append(r.Targets, Target{Name: "relay peak RSS draining " + fmt.Sprint(b.Events) + " events, " + b.Processor,
+				Want: "< 512 MiB", Got: mib(b.PeakRSSBytes), Met: b.PeakRSSBytes < 512<<20})
+		}
+	}
+	for _, s := range r.Steady {
+		name := fmt.Sprintf("steady %d events/s p99, %s", s.Rate, s.Processor)
+		r.Targets = append(r.Targets, Target{Name: name, Want: "< 1s",
+			Got: s.P99.String(), Met: time.Duration(s.P99) < time.Second && s.Missing == 0 && s.AchievedRate >= 0.95*float64(s.Rate)})
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// WriteJSON writes r, indented, to path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// WriteTable renders r for humans.
+func (r *Report) WriteTable(w io.Writer) error {
+	m, s := r.Machine, r.Settings
+	var b strings.Builder
+	fmt.Fprintf(&b, "scylla-outbox relay benchmark — %d cores (%s), %s, %s %s/%s\n",
+		m.Cores, m.CPUModel, mib(m.MemoryBytes)+" RAM", m.GoVersion, m.OS, m.Arch)
+	stack := "embedded (scyllaemu + kfake in the bench process)"
+	if s.Stack != "embedded" {
+		stack = fmt.Sprintf("scylla %s, kafka %s", strings.Join(s.ScyllaHosts, ","), strings.Join(s.KafkaBrokers, ","))
+	}
+	rl := s.Relay
+	fmt.Fprintf(&b, "stack:    %s; %d partitions; consistency %s\n", stack, s.Partitions, rl.Consistency)
+	fmt.Fprintf(&b, "relay:    separate process; max in flight %d; cdc confidence %s, query window %s, delays %s/%s (non-empty/empty); polling interval %s, safety window %s, batch %d\n",
+		rl.MaxInFlight, rl.CDC.ConfidenceWindow, rl.CDC.QueryWindow, rl.CDC.PostNonEmptyQueryDelay, rl.CDC.PostEmptyQueryDelay,
+		rl.Polling.Interval, rl.Polling.SafetyWindow, rl.Polling.Batch)
+	p := s.Producer
+	fmt.Fprintf(&b, "producer: sarama, kafka %s, idempotent %v, acks %s, %d open request, flush %s\n",
+		p.KafkaVersion, p.Idempotent, p.Acks, p.MaxOpenRequests, p.Flush)
+	fmt.Fprintf(&b, "workload: %d events per order (created, then updated), one event per Save, ~%d-byte payloads\n",
+		s.EventsPerOrder, s.PayloadBytes)
+	fmt.Fprintf(&b, "command:  %s\n", s.Command)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(r.Steady) > 0 {
+		fmt.Fprintf(w, "\nSteady: %d events/s for %s, %d writers; latency = Save returned → consumed from Kafka\n",
+			s.Rate, time.Duration(s.Duration), s.SteadyWriters)
+		fmt.Fprintln(tw, "processor\tevents\tachieved/s\tp50\tp95\tp99\tmax\tconfidence\tshare of p99\tpoll delay\trelay CPU s/1k\tpeak RSS\t")
+		for _, x := range r.Steady {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%.3f\t%s\t\n",
+				x.Processor, x.Events, x.AchievedRate, x.P50, x.P95, x.P99, x.Max, x.ConfidenceWindow,
+				100*x.ConfidenceShare, x.PollDelay, x.CPUSecondsPer1000, mib(x.PeakRSSBytes))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if r.Baseline.Messages > 0 {
+		bl := r.Baseline
+		fmt.Fprintf(w, "\nBaseline: raw sarama AsyncProducer, same settings, %d messages (%.0f bytes each): %.0f msgs/s to consumed (%.2fs), %.0f msgs/s to acknowledged (%.2fs)\n",
+			bl.Messages, bl.AvgMessageBytes, bl.MsgsPerSec, bl.Seconds, bl.ProducerMsgsPerSec, bl.ProducerSeconds)
+		fmt.Fprintf(w, "          median of %d repetitions (before each backlog drain and after the last): %v msgs/s to consumed\n",
+			bl.Repetitions, bl.RunsMsgsPerSec)
+	}
+	if len(r.Backlog) > 0 {
+		fmt.Fprintf(w, "\nBacklog: %d events written with no relay running, then the relay process started; timed from its start to the last event consumed\n", s.Backlog)
+		fmt.Fprintln(tw, "processor\tevents\tseconds\tevents/s\tx baseline\tx producer\tstartup\trelay CPU s\tCPU s/1k\tpeak RSS\tstack CPU s\t")
+		for _, x := range r.Backlog {
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2fs\t%.2f\t%.3f\t%s\t%.2f\t\n",
+				x.Processor, x.Events, x.Seconds, x.EventsPerSec, x.RatioToBaseline, x.RatioToProducer,
+				x.StartupSeconds, x.RelayCPUSeconds, x.CPUSecondsPer1000, mib(x.PeakRSSBytes), x.StackCPUSeconds)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "  x baseline: events/s over the baseline's msgs/s to consumed; x producer: over its msgs/s to acknowledged;")
+		fmt.Fprintln(w, "  relay CPU and peak RSS: the relay process alone; stack CPU: the bench process (database, broker, consumer) during the drain")
+	}
+	var bad []string
+	for _, x := range r.Steady {
+		if x.Missing+x.Duplicates+x.OutOfOrder > 0 {
+			bad = append(bad, fmt.Sprintf("steady %s: %d missing, %d duplicates, %d out of order", x.Processor, x.Missing, x.Duplicates, x.OutOfOrder))
+		}
+	}
+	for _, x := range r.Backlog {
+		if x.Missing+x.Duplicates+x.OutOfOrder > 0 {
+			bad = append(bad, fmt.Sprintf("backlog %s: %d missing, %d duplicates, %d out of order", x.Processor, x.Missing, x.Duplicates, x.OutOfOrder))
+		}
+	}
+	if len(bad) == 0 {
+		fmt.Fprintln(w, "\nDelivery: every event arrived, no duplicates, per-aggregate order kept.")
+	} else {
+		fmt.Fprintln(w, "\nDelivery problems:\n  "+strings.Join(bad, "\n  "))
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\nTargets:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, t := range r.Targets {
+			mark := "met"
+			if !t.Met {
+				mark = "MISSED"
+			}
+			fmt.Fprintf(tw, "  %s\twant %s\tgot %s\t%s\t\n", t.Name, t.Want, t.Got, mark)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintln(w, "error: "+e)
+	}
+	_, err := fmt.Fprintf(w, "\ntotal %s\n", r.Elapsed)
+	return err
+}

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/scylla-outbox/scylla-outbox/bench"
+)
+
+// runBench: `outbox bench`. The relay it measures is this binary again,
+// started as a child process (so its CPU time and memory are its own);
+// the child is recognised by its environment before any flag parsing.
+func runBench(ctx context.Context, env Env, args []string) int {
+	if bench.IsRelayChild() {
+		if err := bench.RunRelayChild(ctx); err != nil {
+			fmt.Fprintf(env.Stderr, "outbox bench (relay child): %v\n", err)
+			return ExitFailure
+		}
+		return ExitOK
+	}
+	o := bench.Options{JSONPath: "bench-report.json", SVGPath: "bench-latency.svg"}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	o.RegisterFlags(fs)
+	quiet := fs.Bool("quiet", false, "do not print progress and relay logs on stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	o.Out, o.Command = env.Stdout, strings.TrimSpace("outbox bench "+strings.Join(args, " "))
+	o.RelayCommand = bench.SelfCommand("bench")
+	if !*quiet {
+		o.Progress = env.Stderr
+	}
+	if _, err := bench.Run(ctx, o); err != nil {
+		fmt.Fprintf(env.Stderr, "outbox bench: %v\n", err)
+		return ExitFailure
+	}
+	if o.JSONPath != "" {
+		fmt.Fprintf(env.Stderr, "report: %s, histogram: %s\n", o.JSONPath, o.SVGPath)
+	}
+	return ExitOK
+}
