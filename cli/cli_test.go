@@ -347,3 +347,37 @@ func TestRelayStopsGracefullyOnSIGTERM(t *testing.T) {
 		}
 	}
 }
+
+func TestCQLPrintsRowsAsATable(t *testing.T) {
+	db, err := scyllaemu.Start(context.Background(), scyllaemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	env, out, errOut := testEnv(nil)
+	hosts := []string{"--scylla-hosts", db.Addr(), "--scylla.consistency", "ONE"}
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+		`CREATE TABLE k.t (id int PRIMARY KEY, name text, data blob)`,
+		`INSERT INTO k.t (id, name, data) VALUES (1, 'first', 0xcafe)`,
+	} {
+		if code := Run(ctx, env, append([]string{"cql", stmt}, hosts...)); code != ExitOK {
+			t.Fatalf("%s: %d %s", stmt, code, errOut.String())
+		}
+	}
+	out.mu.Lock()
+	out.b.Reset()
+	out.mu.Unlock()
+	if code := Run(ctx, env, append([]string{"cql", "SELECT id, name, data FROM k.t"}, hosts...)); code != ExitOK {
+		t.Fatalf("select: %d %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "id") || !strings.Contains(lines[1], "first") ||
+		!strings.Contains(lines[1], "0xcafe") || lines[2] != "(1 rows)" {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if code := Run(ctx, env, append([]string{"cql", "SELEC nonsense"}, hosts...)); code != ExitFailure || !strings.Contains(errOut.String(), "line 1") {
+		t.Fatalf("a bad statement must fail with the server's message: %d %s", code, errOut.String())
+	}
+}

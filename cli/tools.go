@@ -19,10 +19,17 @@ import (
 // runCQL: `outbox cql "<statement>"` — handy on the dev stack, which has no
 // cqlsh.
 func runCQL(ctx context.Context, env Env, args []string) int {
+	// The statement may come first (outbox cql "SELECT ..." --scylla-hosts h)
+	// or after the flags; flag parsing stops at the first non-flag.
+	var lead []string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		lead, args = args[:1], args[1:]
+	}
 	cfg, _, positional, code := loadConfig(env, "cql", args, nil)
 	if code != ExitOK {
 		return max(code, ExitOK)
 	}
+	positional = append(lead, positional...)
 	if len(positional) != 1 {
 		fmt.Fprintln(env.Stderr, `outbox cql: want exactly one statement, e.g. outbox cql "SELECT * FROM outbox.orders"`)
 		return ExitUsage
