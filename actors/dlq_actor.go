@@ -83,7 +83,8 @@ func (a *dlqActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.sched = scheduler.NewTimerScheduler(ctx.ActorSystem().Root)
-		a.cancel = append(a.cancel, a.sched.SendRepeatedly(0, a.st.cfg.SizeRefresh, ctx.Self(), &refreshDLQSize{}))
+		ctx.Send(ctx.Self(), &refreshDLQSize{})
+		a.cancel = append(a.cancel, repeat(ctx.ActorSystem().Root, a.st.cfg.SizeRefresh, ctx.Self(), &refreshDLQSize{}))
 		if a.st.started {
 			for _, w := range a.st.pending {
 				a.cancel = append(a.cancel, a.sched.SendOnce(a.st.cfg.RetryInitial, ctx.Self(), &retryDeadLetter{msg: w}))

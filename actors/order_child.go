@@ -103,8 +103,7 @@ func (c *orderChild) start(ctx actor.Context) {
 	// The system's root context, not ctx: the timer goroutine must not
 	// touch the actor's context (protoactor races there).
 	every := c.cfg.LeaseTTL / 3
-	c.cancelRenew = scheduler.NewTimerScheduler(ctx.ActorSystem().Root).
-		SendRepeatedly(every, every, ctx.Self(), &renewLease{})
+	c.cancelRenew = repeat(ctx.ActorSystem().Root, every, ctx.Self(), &renewLease{})
 	if err := c.ensureLoaded(); err != nil {
 		// The first command retries the load and reports the error.
 		c.log.Warn("load order", zap.Error(err))

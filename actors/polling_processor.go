@@ -137,7 +137,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.started = st.core.cfg.Clock()
 			st.loadCursor()
 		}
-		st.timerStop = st.core.sched.SendRepeatedly(st.src.Interval, st.src.Interval, ctx.Self(), &pollTick{})
+		st.timerStop = repeat(st.core.root, st.src.Interval, ctx.Self(), &pollTick{})
 	case *actor.Restarting, *actor.Stopping:
 		if st.timerStop != nil {
 			st.timerStop()

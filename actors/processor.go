@@ -306,7 +306,7 @@ func (c *processorCore) start(ctx actor.Context) {
 	}
 	// Gauges are sampled, not sent per event: a message to the metrics
 	// actor for every event would double the relay's actor traffic.
-	c.stopGauges = c.sched.SendRepeatedly(gaugeInterval, gaugeInterval, c.self, &reportGauges{})
+	c.stopGauges = repeat(c.root, gaugeInterval, c.self, &reportGauges{})
 }
 
 // gaugeInterval is how often the in-flight gauge is sampled.
