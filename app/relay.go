@@ -150,6 +150,3 @@ func (r *Relay) Status(ctx context.Context) (*actors.ProcessorStatus, error) {
 	}
 	return st, nil
 }
-
-// Processor is the processor actor's pid (for fault injection in tests).
-func (r *Relay) Processor() *actor.PID { return r.processor }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
@@ -353,6 +352,3 @@ func boolBytes(v bool) []byte {
 	}
 	return []byte{0}
 }
-
-// unixMicros converts a time to the µs write-timestamp scale.
-func unixMicros(t time.Time) int64 { return t.UnixMicro() }

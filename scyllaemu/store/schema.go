@@ -209,16 +209,6 @@ func (t *Table) rebuildColumns() {
 // Column returns the named column, or nil.
 func (t *Table) Column(name string) *Column { return t.byName[name] }
 
-// HasStatic reports whether the table has static columns.
-func (t *Table) HasStatic() bool {
-	for _, c := range t.Cells {
-		if c != nil && c.Kind == Static {
-			return true
-		}
-	}
-	return false
-}
-
 // AddColumn adds a static or regular column (ALTER TABLE ADD).
 func (t *Table) AddColumn(c *Column) {
 	c.Position = -1
