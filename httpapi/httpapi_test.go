@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/actors"
+	"github.com/scylla-outbox/scylla-outbox/domain"
+)
+
+type fakeRelay struct {
+	st  *actors.ProcessorStatus
+	err error
+}
+
+func (f fakeRelay) Status(context.Context) (*actors.ProcessorStatus, error) { return f.st, f.err }
+
+func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	var doc map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &doc)
+	return rec.Code, doc
+}
+
+func TestReadiness(t *testing.T) {
+	healthy := &actors.ProcessorStatus{Processor: "cdc", Reading: true, Breaker: "closed"}
+	failing := Check{Name: "scylla", Fn: func(context.Context) error { return errors.New("no hosts") }}
+	passing := Check{Name: "kafka", Fn: func(context.Context) error { return nil }}
+	tests := []struct {
+		name    string
+		relay   StatusSource
+		checks  []Check
+		code    int
+		failing string
+	}{
+		{"all good", fakeRelay{st: healthy}, []Check{passing}, http.StatusOK, ""},
+		{"dependency down", fakeRelay{st: healthy}, []Check{passing, failing}, http.StatusServiceUnavailable, "scylla"},
+		{"reader stopped", fakeRelay{st: &actors.ProcessorStatus{Reading: false, Breaker: "closed"}}, nil, http.StatusServiceUnavailable, "reader"},
+		{"breaker open", fakeRelay{st: &actors.ProcessorStatus{Reading: true, Breaker: "open"}}, nil, http.StatusServiceUnavailable, "breaker"},
+		{"relay unresponsive", fakeRelay{err: errors.New("timeout")}, nil, http.StatusServiceUnavailable, "relay"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, doc := get(t, NewHandler(Options{Relay: tc.relay, Checks: tc.checks}), "/readyz")
+			if code != tc.code {
+				t.Fatalf("code %d, want %d (%v)", code, tc.code, doc)
+			}
+			if tc.failing != "" {
+				if _, ok := doc["failures"].(map[string]any)[tc.failing]; !ok {
+					t.Fatalf("failures %v lack %q", doc["failures"], tc.failing)
+				}
+			}
+		})
+	}
+	if code, _ := get(t, NewHandler(Options{}), "/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz %d", code)
+	}
+}
+
+func TestStatusDocument(t *testing.T) {
+	committed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &actors.ProcessorStatus{Processor: "polling", Reading: true, Breaker: "half-open", InFlight: 7, Lag: 1500 * time.Millisecond,
+		LastPublished: &actors.PublishedEvent{EventID: uuid.New(), Sequence: 4, EventType: "OrderUpdated", CommittedAt: committed}}
+	h := NewHandler(Options{Relay: fakeRelay{st: st}, DLQSize: func(context.Context) (int, error) { return 2, nil }})
+	code, doc := get(t, h, "/status")
+	if code != http.StatusOK || doc["processor"] != "polling" || doc["breaker"] != "half-open" ||
+		doc["in_flight"].(float64) != 7 || doc["lag_seconds"].(float64) != 1.5 || doc["dlq_size"].(float64) != 2 {
+		t.Fatalf("status %d %v", code, doc)
+	}
+	if last := doc["last_published"].(map[string]any); last["sequence"].(float64) != 4 {
+		t.Fatalf("last_published %v", last)
+	}
+}
+
+func TestCommandErrorsMapToHTTP(t *testing.T) {
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{&domain.ValidationError{Field: "items", Reason: "empty", Err: domain.ErrNoItems}, http.StatusUnprocessableEntity},
+		{fmt.Errorf("wrapped: %w", actors.ErrOrderNotFound), http.StatusNotFound},
+		{actors.ErrOrderExists, http.StatusConflict},
+		{fmt.Errorf("update: %w", domain.ErrOrderCancelled), http.StatusConflict},
+		{&actors.ConflictError{OrderID: uuid.New(), Err: errors.New("held by b")}, http.StatusConflict},
+		{errors.New("storage timeout"), http.StatusServiceUnavailable},
+	}
+	for _, tc := range tests {
+		if got := statusOf(tc.err); got != tc.code {
+			t.Errorf("%v: %d, want %d", tc.err, got, tc.code)
+		}
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	h := NewHandler(Options{Orders: &Orders{}})
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodGet, "/orders/not-a-uuid", ""},
+		{http.MethodPost, "/orders", "{not json"},
+		{http.MethodPost, "/orders", `{"unknown_field": 1}`},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("%s %s %q: %d, want 400", tc.method, tc.path, tc.body, rec.Code)
+		}
+	}
+}
