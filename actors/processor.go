@@ -251,6 +251,8 @@ type processorCore struct {
 	// draining callers, answered when nothing is in flight.
 	drainers []*actor.PID
 	lastPub  *outbox.Record
+	// inbox batches records and publish results between wake-ups.
+	inbox *inbox
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
 	bg         sync.WaitGroup
@@ -285,7 +287,7 @@ func (c *processorCore) waitBackground(timeout time.Duration) {
 }
 
 func newProcessorCore(name string, cfg ProcessorConfig) *processorCore {
-	return &processorCore{name: name, cfg: cfg, ledger: newLedger(cfg.MaxInFlight)}
+	return &processorCore{name: name, cfg: cfg, ledger: newLedger(cfg.MaxInFlight), inbox: &inbox{}}
 }
 
 // start runs on the actor's first Started; on a later Started (a restart)
@@ -336,13 +338,17 @@ func (c *processorCore) metric(m any) {
 // msg was one of them.
 func (c *processorCore) receive(ctx actor.Context) bool {
 	switch m := ctx.Message().(type) {
-	case *recordArrived:
-		if c.cfg.PanicOn != nil && c.cfg.PanicOn(m.rec) {
-			panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, m.rec.EventID))
+	case *recordsArrived:
+		for _, rec := range c.inbox.takeRecords() {
+			if c.cfg.PanicOn != nil && c.cfg.PanicOn(rec) {
+				panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, rec.EventID))
+			}
+			c.pipe.Offer(rec)
 		}
-		c.pipe.Offer(m.rec)
-	case *publishResult:
-		c.pipe.OnPublished(m.eventID, m.err)
+	case *publishResults:
+		for _, r := range c.inbox.takeResults() {
+			c.pipe.OnPublished(r.eventID, r.err)
+		}
 	case *retryDue:
 		c.pipe.OnRetryDue(m.eventID)
 	case *probeDue:
@@ -429,7 +435,9 @@ func (s sink) Deliver(ctx context.Context, rec outbox.Record, ack func()) error 
 	if err := s.core.ledger.admit(ctx, rec, ack); err != nil {
 		return err
 	}
-	s.core.root.Send(s.core.self, &recordArrived{rec: rec})
+	if s.core.inbox.addRecord(rec) {
+		s.core.root.Send(s.core.self, &recordsArrived{})
+	}
 	return nil
 }
 
@@ -437,8 +445,11 @@ func (s sink) Deliver(ctx context.Context, rec outbox.Record, ack func()) error 
 
 func (c *processorCore) Publish(rec outbox.Record) {
 	self, root := c.self, c.root
+	inbox := c.inbox
 	c.cfg.Publisher.Publish(rec, func(err error) {
-		root.Send(self, &publishResult{eventID: rec.EventID, err: err})
+		if inbox.addResult(publishResult{eventID: rec.EventID, err: err}) {
+			root.Send(self, &publishResults{})
+		}
 	})
 }
 
@@ -502,4 +513,48 @@ func (c *processorCore) BreakerChanged(from, to resilience.BreakerState) {
 
 func (c *processorCore) Duplicate(rec outbox.Record) {
 	c.metric(&DuplicateSkipped{})
+}
+
+// inbox collects what other goroutines hand the actor — records from the
+// source, outcomes from the publisher — so that one mailbox message wakes
+// the actor for a whole batch instead of one message per event: under load
+// the per-message cost of the actor path was a quarter of the relay's CPU.
+// A restarted actor loses nothing it had not taken yet: the inbox outlives
+// it, and what it had taken is recovered from the ledger and the pipeline.
+type inbox struct {
+	mu      sync.Mutex
+	records []outbox.Record
+	results []publishResult
+}
+
+// addRecord queues rec and reports whether the actor needs a wake-up
+// (nothing was queued before).
+func (b *inbox) addRecord(rec outbox.Record) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.records = append(b.records, rec)
+	return len(b.records) == 1
+}
+
+func (b *inbox) addResult(r publishResult) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.results = append(b.results, r)
+	return len(b.results) == 1
+}
+
+func (b *inbox) takeRecords() []outbox.Record {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.records
+	b.records = nil
+	return out
+}
+
+func (b *inbox) takeResults() []publishResult {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.results
+	b.results = nil
+	return out
 }

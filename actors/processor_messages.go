@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 // Messages shared by the CDC and polling processors
@@ -46,7 +44,10 @@ type PublishedEvent struct {
 	CommittedAt time.Time `json:"committed_at"`
 }
 
-type recordArrived struct{ rec outbox.Record }
+// recordsArrived and publishResults wake the actor to take its inbox.
+type recordsArrived struct{}
+
+type publishResults struct{}
 
 type publishResult struct {
 	eventID uuid.UUID
