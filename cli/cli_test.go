@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/scylladb/gocqlx/v2"
 
+	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
@@ -197,16 +198,7 @@ func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
 // `outbox dlq replay` once the cause is fixed.
 func TestDLQReplayAfterTheCauseIsFixed(t *testing.T) {
 	ctx := context.Background()
-	db, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	db, broker := startStack(t)
 	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE", "--log.level", "warn"}
 	env, out, errOut := testEnv(nil)
 	if code := Run(ctx, env, append([]string{"migrate"}, common...)); code != ExitOK {
@@ -298,16 +290,7 @@ func TestMain(m *testing.M) {
 // events finish, progress is saved, and it exits 0.
 func TestRelayStopsGracefullyOnSIGTERM(t *testing.T) {
 	ctx := context.Background()
-	db, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	db, broker := startStack(t)
 	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE"}
 	env, _, errOut := testEnv(nil)
 	if code := Run(ctx, env, append([]string{"migrate"}, common...)); code != ExitOK {
@@ -380,4 +363,16 @@ func TestCQLPrintsRowsAsATable(t *testing.T) {
 	if code := Run(ctx, env, append([]string{"cql", "SELEC nonsense"}, hosts...)); code != ExitFailure || !strings.Contains(errOut.String(), "line 1") {
 		t.Fatalf("a bad statement must fail with the server's message: %d %s", code, errOut.String())
 	}
+}
+
+// startStack starts the embedded stack (CQL emulator and Kafka broker with
+// the Order topic) for one test.
+func startStack(t *testing.T) (*scyllaemu.Server, *kafkaemu.Broker) {
+	t.Helper()
+	emb, err := app.StartEmbedded(context.Background(), app.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	return emb.DB, emb.Broker
 }
