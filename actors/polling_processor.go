@@ -1,10 +1,8 @@
 package actors
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -13,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
 )
 
 // PollingStore is what the polling processor reads and writes;
@@ -52,17 +51,11 @@ type pollState struct {
 	src     PollingSource
 	started time.Time
 
-	cursor    time.Time // every event committed before it is finished
-	loaded    bool
+	cursor    *polling.Cursor // nil until loaded
 	scanning  bool
 	closing   bool
 	saved     time.Time
 	saving    bool
-	pending   map[uuid.UUID]time.Time // offered, unfinished: id → committed
-	oldest    pendingHeap             // pending by commit time, stale entries skipped lazily
-	frontier  time.Time               // where the last poll stopped taking records
-	recent    map[uuid.UUID]time.Time // finished recently: id → committed
-	toMark    []uuid.UUID             // published, not yet in relay_published
 	timerStop scheduler.CancelFunc
 }
 
@@ -97,8 +90,7 @@ func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Pr
 	if src.Timeout <= 0 {
 		src.Timeout = 10 * time.Second
 	}
-	st := &pollState{core: newProcessorCore(ProcessorPolling, cfg), src: src,
-		pending: map[uuid.UUID]time.Time{}, recent: map[uuid.UUID]time.Time{}}
+	st := &pollState{core: newProcessorCore(ProcessorPolling, cfg), src: src}
 	st.core.onFinished = st.finished
 	return actor.PropsFromProducer(func() actor.Actor { return &pollingProcessor{st: st} }), nil
 }
@@ -153,7 +145,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.core.sched.SendOnce(st.src.Interval, ctx.Self(), &reloadCursor{})
 			return
 		}
-		st.cursor, st.saved, st.frontier, st.loaded = m.at, m.at, m.at, true
+		st.cursor, st.saved = polling.NewCursor(m.at), m.at
 	case *reloadCursor:
 		st.loadCursor()
 	case *pollTick:
@@ -164,7 +156,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", ProcessorPolling), zap.Error(m.err))
 			return
 		}
-		st.take(ctx, m)
+		st.take(m)
 	case *cursorSaved:
 		st.saving = false
 		if m.err != nil {
@@ -179,7 +171,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		st.core.flushDrainers()
 	case *GetProcessorStatus:
 		status := st.core.status()
-		status.Reading = st.loaded && !st.closing
+		status.Reading = st.cursor != nil && !st.closing
 		ctx.Respond(status)
 	default:
 		st.core.receive(ctx)
@@ -206,30 +198,24 @@ func (st *pollState) loadCursor() {
 // poll starts one scan off the actor's goroutine, from SafetyWindow behind
 // the cursor to now.
 func (st *pollState) poll() {
-	if !st.loaded || st.scanning || st.closing {
+	if st.cursor == nil || st.scanning || st.closing {
 		return
 	}
 	st.saveCursor()
 	st.flushPublished()
-	st.forget()
+	st.cursor.Forget(st.cursor.Position().Add(-2 * st.src.SafetyWindow))
 	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
 	if room <= 0 {
 		return
 	}
 	st.scanning = true
-	after := st.cursor.Add(-st.src.SafetyWindow)
+	after := st.cursor.Position().Add(-st.src.SafetyWindow)
 	until := st.core.cfg.Clock()
 	limit := min(room, st.src.Batch)
 	// Events committed before this run started may have been finished by
 	// a previous run: those are checked against relay_published.
 	checkBefore := st.started
-	known := make(map[uuid.UUID]bool, len(st.pending)+len(st.recent))
-	for id := range st.pending {
-		known[id] = true
-	}
-	for id := range st.recent {
-		known[id] = true
-	}
+	known := st.cursor.Known()
 	root, self, src := st.core.root, st.core.self, st.src
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
@@ -258,116 +244,31 @@ func (st *pollState) poll() {
 	})
 }
 
-// take offers a poll's new records, each aggregate's in sequence order, and
-// moves the frontier.
-func (st *pollState) take(ctx actor.Context, m *pollResult) {
-	recs := m.recs[:0]
-	for _, rec := range m.recs {
-		if m.published[rec.EventID] {
-			st.recent[rec.EventID] = rec.CommittedAt
-			continue
-		}
-		if _, inFlight := st.pending[rec.EventID]; inFlight {
-			continue
-		}
-		recs = append(recs, rec)
+// take offers a poll's new records, each aggregate's in sequence order.
+// All are in the ledger before the first is offered, so a panic midway
+// leaves nothing the restarted actor cannot recover.
+func (st *pollState) take(m *pollResult) {
+	recs := st.cursor.Take(m.recs, m.published, m.until)
+	for _, rec := range recs {
+		st.core.ledger.track(rec, nil)
 	}
-	// Commit order is per-aggregate order for a single writer; sorting each
-	// aggregate's events by sequence guards against a writer clock that
-	// stepped back.
-	order := map[uuid.UUID][]int{}
-	for i, rec := range recs {
-		order[rec.AggregateID] = append(order[rec.AggregateID], i)
-	}
-	sorted := make([]outbox.Record, len(recs))
-	copy(sorted, recs)
-	for _, idx := range order {
-		group := make([]outbox.Record, len(idx))
-		for j, i := range idx {
-			group[j] = recs[i]
-		}
-		sort.SliceStable(group, func(a, b int) bool { return group[a].Sequence < group[b].Sequence })
-		for j, i := range idx {
-			sorted[i] = group[j]
-		}
-	}
-	for _, rec := range sorted {
-		st.pending[rec.EventID] = rec.CommittedAt
-		heap.Push(&st.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
-		id := rec.EventID
-		st.core.ledger.track(rec, func() { delete(st.pending, id) })
+	for _, rec := range recs {
 		if st.core.cfg.PanicOn != nil && st.core.cfg.PanicOn(rec) {
 			panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, rec.EventID))
 		}
 		st.core.pipe.Offer(rec)
 	}
-	st.frontier = m.until
-	st.advance()
 }
 
 // finished is the core's hook: a finished event no longer holds the cursor.
-func (st *pollState) finished(rec outbox.Record, published bool) {
-	st.recent[rec.EventID] = rec.CommittedAt
-	st.toMark = append(st.toMark, rec.EventID)
-	st.advance()
-}
-
-// advance moves the cursor to the oldest unfinished event, or to where the
-// last poll stopped. It runs for every finished event, so it must not walk
-// the pending set: the heap gives the oldest in O(log n).
-func (st *pollState) advance() {
-	next := st.frontier
-	for st.oldest.Len() > 0 {
-		top := st.oldest[0]
-		if at, ok := st.pending[top.id]; ok && at.Equal(top.at) {
-			if top.at.Before(next) {
-				next = top.at
-			}
-			break
-		}
-		heap.Pop(&st.oldest)
-	}
-	if next.After(st.cursor) {
-		st.cursor = next
-	}
-}
-
-// forget drops finished events that fell out of the re-read window; once
-// per poll, not per event.
-func (st *pollState) forget() {
-	horizon := st.cursor.Add(-2 * st.src.SafetyWindow)
-	for id, at := range st.recent {
-		if at.Before(horizon) {
-			delete(st.recent, id)
-		}
-	}
-}
-
-// pendingAt is a heap entry: an offered event and its commit time.
-type pendingAt struct {
-	at time.Time
-	id uuid.UUID
-}
-
-type pendingHeap []pendingAt
-
-func (h pendingHeap) Len() int           { return len(h) }
-func (h pendingHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(pendingAt)) }
-func (h *pendingHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
+func (st *pollState) finished(rec outbox.Record, _ bool) { st.cursor.Finished(rec) }
 
 func (st *pollState) saveCursor() {
-	if st.saving || !st.cursor.After(st.saved) {
+	if st.saving || !st.cursor.Position().After(st.saved) {
 		return
 	}
 	st.saving = true
-	root, self, src, at := st.core.root, st.core.self, st.src, st.cursor
+	root, self, src, at := st.core.root, st.core.self, st.src, st.cursor.Position()
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
@@ -377,12 +278,12 @@ func (st *pollState) saveCursor() {
 
 // saveCursorNow persists the cursor synchronously at shutdown.
 func (st *pollState) saveCursorNow() {
-	if !st.loaded || !st.cursor.After(st.saved) {
+	if st.cursor == nil || !st.cursor.Position().After(st.saved) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.src.Timeout)
 	defer cancel()
-	if err := st.src.Store.SaveCursor(ctx, st.src.Name, st.cursor); err != nil {
+	if err := st.src.Store.SaveCursor(ctx, st.src.Name, st.cursor.Position()); err != nil {
 		st.core.cfg.Logger.Warn("saving the polling cursor at shutdown failed", zap.String("actor", ProcessorPolling), zap.Error(err))
 	}
 	st.flushPublishedNow(ctx)
@@ -391,11 +292,10 @@ func (st *pollState) saveCursorNow() {
 // flushPublished records finished events in relay_published, so a restart
 // re-reading the window behind the cursor skips them.
 func (st *pollState) flushPublished() {
-	if len(st.toMark) == 0 {
+	ids := st.cursor.TakeMarks()
+	if len(ids) == 0 {
 		return
 	}
-	ids := st.toMark
-	st.toMark = nil
 	store, timeout, logger := st.src.Store, st.src.Timeout, st.core.cfg.Logger
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -409,7 +309,8 @@ func (st *pollState) flushPublished() {
 }
 
 func (st *pollState) flushPublishedNow(ctx context.Context) {
-	if err := st.src.Store.MarkPublished(ctx, st.toMark...); err == nil {
-		st.toMark = nil
+	ids := st.cursor.TakeMarks()
+	if err := st.src.Store.MarkPublished(ctx, ids...); err != nil {
+		st.cursor.ReturnMarks(ids)
 	}
 }

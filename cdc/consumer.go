@@ -81,22 +81,11 @@ type consumer struct {
 	factory  *ConsumerFactory
 	reporter *scyllacdc.ProgressReporter
 	stream   string
-
 	// saveMu orders saves: two overlapping saves could otherwise write an
 	// older position after a newer one.
-	saveMu  sync.Mutex
-	mu      sync.Mutex
-	pending []*pendingChange // in cdc$time order
-	// idle is the newest window end known to hold nothing undelivered,
-	// saved when nothing is pending.
-	idle  *gocql.UUID
-	saved gocql.UUID
-}
-
-// pendingChange is a logged batch (one cdc$time) with records in flight.
-type pendingChange struct {
-	time gocql.UUID
-	left int
+	saveMu   sync.Mutex
+	mu       sync.Mutex // guards progress
+	progress StreamProgress
 }
 
 var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
@@ -119,24 +108,13 @@ func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
 		}
 		recs = append(recs, rec)
 	}
-	if len(recs) > 0 {
-		p := &pendingChange{time: ch.Time, left: len(recs)}
-		c.mu.Lock()
-		c.pending = append(c.pending, p)
-		c.idle = nil
-		c.mu.Unlock()
-		for _, rec := range recs {
-			if err := c.factory.sink.Deliver(ctx, rec, c.acker(p)); err != nil {
-				return err
-			}
+	c.mu.Lock()
+	p := c.progress.Deliver(ch.Time, len(recs))
+	c.mu.Unlock()
+	for _, rec := range recs {
+		if err := c.factory.sink.Deliver(ctx, rec, c.acker(p)); err != nil {
+			return err
 		}
-	} else {
-		c.mu.Lock()
-		if len(c.pending) == 0 {
-			t := ch.Time
-			c.idle = &t
-		}
-		c.mu.Unlock()
 	}
 	return c.save(ctx)
 }
@@ -145,9 +123,7 @@ func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
 // stream's progress may move to the window's end.
 func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
 	c.mu.Lock()
-	if len(c.pending) == 0 {
-		c.idle = &ackTime
-	}
+	c.progress.Empty(ackTime)
 	c.mu.Unlock()
 	return c.save(ctx)
 }
@@ -168,12 +144,12 @@ func (c *consumer) End() error {
 	return err
 }
 
-func (c *consumer) acker(p *pendingChange) func() {
+func (c *consumer) acker(p *PendingChange) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			c.mu.Lock()
-			p.left--
+			c.progress.Finish(p)
 			c.mu.Unlock()
 		})
 	}
@@ -186,33 +162,18 @@ func (c *consumer) save(ctx context.Context) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.mu.Lock()
-	var upTo *gocql.UUID
-	done := 0
-	for _, p := range c.pending {
-		if p.left > 0 {
-			break
-		}
-		t := p.time
-		upTo = &t
-		done++
-	}
-	c.pending = c.pending[done:]
-	if len(c.pending) == 0 && c.idle != nil {
-		upTo = c.idle
-	}
-	if upTo == nil || *upTo == c.saved {
-		c.mu.Unlock()
+	at, ok := c.progress.ToSave()
+	c.mu.Unlock()
+	if !ok {
 		return nil
 	}
-	at := *upTo
-	c.mu.Unlock()
 	if err := c.reporter.MarkProgress(ctx, scyllacdc.Progress{LastProcessedRecordTime: at}); err != nil {
 		// Saving progress is best effort: the events are safe, and a
 		// later save (or a re-read on restart) covers this one.
 		return nil
 	}
 	c.mu.Lock()
-	c.saved = at
+	c.progress.Saved(at)
 	c.mu.Unlock()
 	if c.factory.onProgress != nil {
 		c.factory.onProgress(c.stream, at.Time())

@@ -1,0 +1,88 @@
+package cdc
+
+import (
+	"github.com/gocql/gocql"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+)
+
+// StreamProgress is the bookkeeping of one CDC stream, with no I/O: the
+// changes delivered to the relay, in cdc$time order, and how many of their
+// records are unfinished. Progress may be saved up to the end of the
+// finished prefix and never past a change with a record in flight, so a
+// restarted reader re-reads every unfinished record. The consumer guards it
+// with its own lock; the fault simulator drives it directly.
+type StreamProgress struct {
+	pending []*PendingChange // delivered, unfinished or behind an unfinished one; cdc$time order
+	// idle is the newest window end known to hold nothing undelivered; it
+	// is where progress may move once nothing is pending.
+	idle    gocql.UUID
+	hasIdle bool
+	saved   gocql.UUID
+}
+
+// PendingChange is one delivered change (a logged batch, one cdc$time) and
+// the number of its records not yet finished.
+type PendingChange struct {
+	Time gocql.UUID
+	left int
+}
+
+// Deliver records a change whose n records are handed to the relay; each
+// must later be reported with Finish. A change without records (an update,
+// a delete, TTL expiry) only moves the idle point.
+func (s *StreamProgress) Deliver(at gocql.UUID, n int) *PendingChange {
+	if n == 0 {
+		s.Empty(at)
+		return nil
+	}
+	p := &PendingChange{Time: at, left: n}
+	s.pending = append(s.pending, p)
+	s.hasIdle = false
+	return p
+}
+
+// Finish reports one record of p finished (published or durably
+// dead-lettered).
+func (s *StreamProgress) Finish(p *PendingChange) { p.left-- }
+
+// Empty records that the stream holds nothing undelivered up to at (an
+// empty query window): with nothing pending, progress may move there.
+func (s *StreamProgress) Empty(at gocql.UUID) {
+	if len(s.pending) == 0 {
+		s.idle, s.hasIdle = at, true
+	}
+}
+
+// ToSave drops the finished prefix and returns the position progress may
+// be saved at, if it moved since the last Saved.
+func (s *StreamProgress) ToSave() (gocql.UUID, bool) {
+	var upTo gocql.UUID
+	found := false
+	done := 0
+	for _, p := range s.pending {
+		if p.left > 0 {
+			break
+		}
+		upTo, found = p.Time, true
+		done++
+	}
+	s.pending = s.pending[done:]
+	if len(s.pending) == 0 && s.hasIdle {
+		upTo, found = s.idle, true
+	}
+	if !found || scyllacdc.CompareTimeUUID(upTo, s.saved) <= 0 {
+		return gocql.UUID{}, false
+	}
+	return upTo, true
+}
+
+// Saved records that progress at was written.
+func (s *StreamProgress) Saved(at gocql.UUID) {
+	if scyllacdc.CompareTimeUUID(at, s.saved) > 0 {
+		s.saved = at
+	}
+}
+
+// Pending is the number of delivered changes still held: unfinished, or
+// finished behind an unfinished one.
+func (s *StreamProgress) Pending() int { return len(s.pending) }

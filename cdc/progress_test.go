@@ -1,0 +1,54 @@
+package cdc
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+func at(ms int) gocql.UUID { return gocql.MinTimeUUID(time.UnixMilli(int64(1_700_000_000_000 + ms))) }
+
+func TestStreamProgressSavesOnlyTheFinishedPrefix(t *testing.T) {
+	var s StreamProgress
+	c1 := s.Deliver(at(1), 2)
+	c2 := s.Deliver(at(2), 1)
+	steps := []struct {
+		name   string
+		do     func()
+		want   gocql.UUID
+		saveOK bool
+	}{
+		{"nothing finished", func() {}, gocql.UUID{}, false},
+		{"later change finished first", func() { s.Finish(c2) }, gocql.UUID{}, false},
+		{"first change half finished", func() { s.Finish(c1) }, gocql.UUID{}, false},
+		{"first change finished", func() { s.Finish(c1) }, at(2), true},
+		{"empty window after it", func() { s.Empty(at(5)) }, at(5), true},
+	}
+	for _, st := range steps {
+		st.do()
+		got, ok := s.ToSave()
+		if ok != st.saveOK || (ok && got != st.want) {
+			t.Fatalf("%s: ToSave = %v, %v; want %v, %v", st.name, got.Time(), ok, st.want.Time(), st.saveOK)
+		}
+		if ok {
+			s.Saved(got)
+		}
+	}
+	if _, ok := s.ToSave(); ok {
+		t.Fatal("nothing new to save after Saved")
+	}
+}
+
+func TestStreamProgressEmptyWindowWaitsForPending(t *testing.T) {
+	var s StreamProgress
+	c := s.Deliver(at(1), 1)
+	s.Empty(at(9))
+	if _, ok := s.ToSave(); ok {
+		t.Fatal("an empty window must not move progress past a pending change")
+	}
+	s.Finish(c)
+	if got, ok := s.ToSave(); !ok || got != at(1) {
+		t.Fatalf("ToSave = %v, %v; want the finished change", got.Time(), ok)
+	}
+}

@@ -1,0 +1,176 @@
+// Package polling owns the polling relay's bookkeeping, with no I/O: where
+// its cursor may stand (never past an unfinished event), which events a
+// poll takes (each once, each aggregate's in sequence order, within the
+// in-flight limit), and which finished events it must remember so that
+// re-reading the safety window behind the cursor publishes nothing twice.
+// The PollingProcessorActor performs the reads and writes it implies; the
+// fault simulator drives it directly.
+package polling
+
+import (
+	"container/heap"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+)
+
+// Cursor is the polling relay's position in outbox_by_bucket and the state
+// that makes it safe. It is not safe for concurrent use.
+type Cursor struct {
+	at       time.Time               // every event committed before it is finished
+	frontier time.Time               // where the last poll stopped taking records
+	pending  map[uuid.UUID]time.Time // offered, unfinished: id → committed
+	oldest   pendingHeap             // pending by commit time, stale entries skipped lazily
+	recent   map[uuid.UUID]time.Time // finished, still inside the re-read window: id → committed
+	toMark   []uuid.UUID             // finished, not yet recorded as such in the database
+}
+
+// NewCursor returns a cursor at the saved position at.
+func NewCursor(at time.Time) *Cursor {
+	return &Cursor{at: at, frontier: at, pending: map[uuid.UUID]time.Time{}, recent: map[uuid.UUID]time.Time{}}
+}
+
+// Position is where the cursor stands: every event committed before it is
+// finished.
+func (c *Cursor) Position() time.Time { return c.at }
+
+// Known returns the ids a poll must not take again: in flight, or finished
+// recently. The scan runs off the owner's goroutine, so it gets a copy.
+func (c *Cursor) Known() map[uuid.UUID]bool {
+	known := make(map[uuid.UUID]bool, len(c.pending)+len(c.recent))
+	for id := range c.pending {
+		known[id] = true
+	}
+	for id := range c.recent {
+		known[id] = true
+	}
+	return known
+}
+
+// Take accepts a poll's records, read up to until, and returns those to
+// offer, each aggregate's in sequence order. finished lists records a
+// previous run finished (they are remembered, not offered).
+func (c *Cursor) Take(recs []outbox.Record, finished map[uuid.UUID]bool, until time.Time) []outbox.Record {
+	out := make([]outbox.Record, 0, len(recs))
+	for _, rec := range recs {
+		if finished[rec.EventID] {
+			c.recent[rec.EventID] = rec.CommittedAt
+			continue
+		}
+		if _, inFlight := c.pending[rec.EventID]; inFlight {
+			continue
+		}
+		out = append(out, rec)
+	}
+	sortEachAggregate(out)
+	for _, rec := range out {
+		c.pending[rec.EventID] = rec.CommittedAt
+		heap.Push(&c.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
+	}
+	c.frontier = until
+	c.advance()
+	return out
+}
+
+// sortEachAggregate orders each aggregate's records by sequence in place,
+// keeping the slots the aggregate occupies. Commit order is per-aggregate
+// order for a single writer; sorting guards against a writer clock that
+// stepped back.
+func sortEachAggregate(recs []outbox.Record) {
+	slots := map[uuid.UUID][]int{}
+	for i, rec := range recs {
+		slots[rec.AggregateID] = append(slots[rec.AggregateID], i)
+	}
+	for _, idx := range slots {
+		if len(idx) < 2 {
+			continue
+		}
+		group := make([]outbox.Record, len(idx))
+		for j, i := range idx {
+			group[j] = recs[i]
+		}
+		sort.SliceStable(group, func(a, b int) bool { return group[a].Sequence < group[b].Sequence })
+		for j, i := range idx {
+			recs[i] = group[j]
+		}
+	}
+}
+
+// Finished reports an offered record finished (published or durably
+// dead-lettered): it no longer holds the cursor back.
+func (c *Cursor) Finished(rec outbox.Record) {
+	delete(c.pending, rec.EventID)
+	c.recent[rec.EventID] = rec.CommittedAt
+	c.toMark = append(c.toMark, rec.EventID)
+	c.advance()
+}
+
+// advance moves the cursor to the oldest unfinished event, or to where the
+// last poll stopped. It runs for every finished event, so it must not walk
+// the pending set: the heap gives the oldest in O(log n).
+func (c *Cursor) advance() {
+	next := c.frontier
+	for c.oldest.Len() > 0 {
+		top := c.oldest[0]
+		if at, ok := c.pending[top.id]; ok && at.Equal(top.at) {
+			if top.at.Before(next) {
+				next = top.at
+			}
+			break
+		}
+		heap.Pop(&c.oldest)
+	}
+	if next.After(c.at) {
+		c.at = next
+	}
+}
+
+// Forget drops finished events committed before horizon: no poll re-reads
+// them any more. Once per poll, not per event.
+func (c *Cursor) Forget(horizon time.Time) {
+	for id, at := range c.recent {
+		if at.Before(horizon) {
+			delete(c.recent, id)
+		}
+	}
+}
+
+// TakeMarks returns the finished events not yet recorded in the database
+// and forgets them; on a failed write the owner hands them back with
+// ReturnMarks.
+func (c *Cursor) TakeMarks() []uuid.UUID {
+	ids := c.toMark
+	c.toMark = nil
+	return ids
+}
+
+// ReturnMarks puts back events whose recording failed.
+func (c *Cursor) ReturnMarks(ids []uuid.UUID) { c.toMark = append(ids, c.toMark...) }
+
+// InFlight is the number of offered, unfinished events.
+func (c *Cursor) InFlight() int { return len(c.pending) }
+
+// Remembered is the number of finished events kept for the re-read window.
+func (c *Cursor) Remembered() int { return len(c.recent) }
+
+// pendingAt is a heap entry: an offered event and its commit time.
+type pendingAt struct {
+	at time.Time
+	id uuid.UUID
+}
+
+type pendingHeap []pendingAt
+
+func (h pendingHeap) Len() int           { return len(h) }
+func (h pendingHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h pendingHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)        { *h = append(*h, x.(pendingAt)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
