@@ -123,8 +123,11 @@ type Engine struct {
 	// schemaGen counts DDL statements; prepared plans compiled under an
 	// older value are recompiled before use.
 	schemaGen atomic.Uint64
-	lastTS    atomic.Int64
-	hostID    []byte
+	// lastTS is the latest server time handed out: the highest write
+	// stamp or read time, in µs. Readers advance it concurrently under
+	// the read lock; writers under the write lock.
+	lastTS atomic.Int64
+	hostID []byte
 
 	mu       sync.RWMutex
 	prepared map[string]*preparedStmt
@@ -180,8 +183,12 @@ func (e *Engine) Generation() *cdc.Generation { return e.gen }
 
 func (e *Engine) nowMicros() int64 { return e.opts.Clock().UnixMicro() }
 
-// writeTimestamp returns a server-side write timestamp, strictly increasing
-// so that two writes of one session never tie.
+// writeTimestamp returns the next server-side write timestamp: the clock,
+// but strictly after every earlier stamp and every read already served
+// (see readTime). The caller holds the store's write lock, so the write is
+// applied after those reads and before any later one: a write a read at R
+// could not see is never stamped at or before R, which is what lets a CDC
+// reader trust a tiny confidence window.
 func (e *Engine) writeTimestamp() int64 {
 	now := e.nowMicros()
 	for {
@@ -189,6 +196,19 @@ func (e *Engine) writeTimestamp() int64 {
 		ts := max(now, last+1)
 		if e.lastTS.CompareAndSwap(last, ts) {
 			return ts
+		}
+	}
+}
+
+// readTime returns the server time (µs) of a read holding the store's read
+// lock and records it, so that writes applied after the read are stamped
+// later even when the clock has not moved on.
+func (e *Engine) readTime() int64 {
+	now := e.nowMicros()
+	for {
+		last := e.lastTS.Load()
+		if last >= now || e.lastTS.CompareAndSwap(last, now) {
+			return now
 		}
 	}
 }
