@@ -714,7 +714,7 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 	clock := time.UnixMicro(now)
 	for _, m := range muts {
 		if m.Table.CDCLog != nil {
-			if err := e.gen.CheckWriteTime(m.TS, clock); err != nil {
+			if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
 				return invalidf("%s", trimSentinel(err))
 			}
 		}
@@ -737,6 +737,7 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 		if m.Table.CDCLog == nil {
 			continue
 		}
+		e.maxCDCWrite = max(e.maxCDCWrite, m.TS)
 		k := groupKey{m.Table, string(m.Key), m.TS}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
