@@ -5,7 +5,10 @@
 //
 // It speaks native protocol v4 over TCP and behaves like a one-node,
 // one-shard ScyllaDB: system tables, schema events, prepared statements,
-// paging, lightweight transactions, TTLs, and CDC logs in ScyllaDB's format.
+// paging, lightweight transactions, TTLs, and CDC logs in ScyllaDB's format,
+// with generation changes on demand (NewGeneration). Server-side write
+// timestamps are taken under the same lock that orders reads, so a write a
+// read did not see is always stamped after that read's time.
 // The sub-packages split the work: wire (frames), cql (parser), types (value
 // codecs and ordering), store (data), cdc (streams and log rows), engine
 // (statement execution).
@@ -23,20 +26,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cdc"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/engine"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // Options configure a Server. The zero value serves on a random loopback
-// port with 16 vnodes and the CDC generation starting at Start.
+// port with 16 vnodes and the first CDC generation starting at Start.
 type Options struct {
 	// Listen is the TCP address; default "127.0.0.1:0".
 	Listen string
 	// Vnodes is the number of token ranges, and so of CDC streams.
 	Vnodes int
-	// GenerationStart is when the one CDC generation begins (default: the
-	// clock at Start). Writes to CDC tables stamped earlier are rejected.
+	// GenerationStart is when the first CDC generation begins (default:
+	// the clock at Start). Writes to CDC tables stamped earlier are
+	// rejected. NewGeneration publishes later ones.
 	GenerationStart time.Time
 	// Clock is the server's time source; tests may supply a fake one.
 	Clock func() time.Time
@@ -110,6 +115,27 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.Close()
 	}()
 	return s, nil
+}
+
+// DefaultGenerationDelay is the delay to pass to NewGeneration without a
+// reason to pick another: ScyllaDB's generation leeway, the furthest into
+// the future a write may be stamped. ScyllaDB itself starts a generation
+// 2×ring_delay + leeway ahead (65 s with the default 30 s ring_delay, no
+// delay at all when ring_delay is 0); the emulator has no ring to wait for.
+const DefaultGenerationDelay = cdc.GenerationLeeway
+
+// NewGeneration publishes a new CDC generation starting delay from now (see
+// DefaultGenerationDelay; 0 is allowed), as ScyllaDB does when a node joins:
+// every vnode gets a new stream, the generation appears in
+// system_distributed.cdc_streams_descriptions_v2 and
+// cdc_generation_timestamps, and CDC readers switch to it when they next
+// poll those tables (scylla-cdc-go: every 15 s). Each write is logged to
+// the generation in force at its own timestamp, so writes stamped before
+// the returned time still go to the old streams, which stay readable until
+// the log TTL. The time is whole milliseconds and always later than any
+// write already accepted on a CDC table.
+func (s *Server) NewGeneration(delay time.Duration) (time.Time, error) {
+	return s.eng.NewGeneration(delay)
 }
 
 // Addr is the host:port the server listens on.

@@ -1,13 +1,16 @@
 // Command scyllaemu serves the embedded ScyllaDB-compatible CQL server with
 // CDC on a TCP address until SIGINT or SIGTERM, for cqlsh-less poking, the
-// scylla-cdc-go conformance tests and demos. It is not a production database:
-// everything is in memory.
+// scylla-cdc-go conformance tests and demos. SIGUSR1 (or a timer) publishes
+// a new CDC generation, as a topology change does in ScyllaDB. It is not a
+// production database: everything is in memory.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,31 +20,92 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 )
 
+const usage = `Usage: scyllaemu [flags]
+
+Serves an in-memory, one-node ScyllaDB stand-in with CDC (not a production
+database). Prints "scyllaemu listening on HOST:PORT ..." on stdout when ready.
+
+Signals:
+  SIGINT, SIGTERM  stop
+  SIGUSR1          start a new CDC generation (new stream ids) starting
+                   --generation-delay from now, and print
+                   "scyllaemu new CDC generation at <RFC 3339 time>" on stdout.
+                   Writes stamped before that time still go to the old streams.
+
+Flags:
+`
+
 func main() {
-	listen := flag.String("listen", "127.0.0.1:9042", "TCP address to serve CQL on")
-	vnodes := flag.Int("vnodes", 16, "number of vnodes, and so of CDC streams")
-	genStart := flag.Duration("generation-age", 0, "start the CDC generation this long before now (writes stamped earlier are rejected)")
-	verbose := flag.Bool("v", false, "log connection-level problems")
-	flag.Parse()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the command; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("scyllaemu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", "127.0.0.1:9042", "TCP address to serve CQL on")
+	vnodes := fs.Int("vnodes", 16, "number of vnodes, and so of CDC streams per generation")
+	genAge := fs.Duration("generation-age", 0, "start the first CDC generation this long before now (writes stamped earlier are rejected)")
+	genDelay := fs.Duration("generation-delay", scyllaemu.DefaultGenerationDelay, "how far in the future a new CDC generation starts (SIGUSR1, --generation-every)")
+	genEvery := fs.Duration("generation-every", 0, "also start a new CDC generation at this interval (0: only on SIGUSR1)")
+	verbose := fs.Bool("v", false, "log connection-level problems")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *genDelay < 0 || *genEvery < 0 {
+		fmt.Fprintln(stderr, "scyllaemu: --generation-delay and --generation-every must not be negative")
+		return 2
+	}
 
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+
 	srv, err := scyllaemu.Start(ctx, scyllaemu.Options{
 		Listen:          *listen,
 		Vnodes:          *vnodes,
-		GenerationStart: time.Now().Add(-*genStart),
+		GenerationStart: time.Now().Add(-*genAge),
 		Logger:          logger,
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
-	fmt.Printf("scyllaemu listening on %s (in-memory test server, not a production database)\n", srv.Addr())
-	<-ctx.Done()
-	srv.Close()
+	defer srv.Close()
+	fmt.Fprintf(stdout, "scyllaemu listening on %s (in-memory test server, not a production database)\n", srv.Addr())
+
+	var tick <-chan time.Time
+	if *genEvery > 0 {
+		t := time.NewTicker(*genEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-usr1:
+		case <-tick:
+		}
+		at, err := srv.NewGeneration(*genDelay)
+		if err != nil {
+			fmt.Fprintf(stderr, "scyllaemu: new CDC generation: %v\n", err)
+			continue
+		}
+		fmt.Fprintf(stdout, "scyllaemu new CDC generation at %s\n", at.UTC().Format(time.RFC3339Nano))
+	}
 }

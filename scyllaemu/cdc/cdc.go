@@ -1,5 +1,6 @@
 // Package cdc owns the emulator's Change Data Capture: the stream
-// generation (one, from start), the `<table>_scylla_cdc_log` schema derived
+// generations (the first from start, more on demand, as a topology change
+// publishes them in ScyllaDB), the `<table>_scylla_cdc_log` schema derived
 // from a base table, and the delta log rows a base mutation produces, in
 // ScyllaDB's format so that scylla-cdc-go reads them unmodified.
 package cdc
@@ -26,18 +27,22 @@ const Partitioner = "com.scylladb.dht.CDCPartitioner"
 
 // Operation codes of the cdc$operation column.
 const (
-	OpPreimage           int8 = 0
-	OpUpdate             int8 = 1
-	OpInsert             int8 = 2
-	OpRowDelete          int8 = 3
-	OpPartitionDelete    int8 = 4
-	OpRangeStartIncl     int8 = 5
-	OpRangeStartExcl     int8 = 6
-	OpRangeEndIncl       int8 = 7
-	OpRangeEndExcl       int8 = 8
-	OpPostimage          int8 = 9
-	futureWriteTolerance      = 5 * time.Second
+	OpPreimage        int8 = 0
+	OpUpdate          int8 = 1
+	OpInsert          int8 = 2
+	OpRowDelete       int8 = 3
+	OpPartitionDelete int8 = 4
+	OpRangeStartIncl  int8 = 5
+	OpRangeStartExcl  int8 = 6
+	OpRangeEndIncl    int8 = 7
+	OpRangeEndExcl    int8 = 8
+	OpPostimage       int8 = 9
 )
+
+// GenerationLeeway is ScyllaDB's generation_leeway: how far into the future
+// a write may be stamped, and how far into the past a write may still go to
+// a generation that is no longer current.
+const GenerationLeeway = 5 * time.Second
 
 // Vnode is one token range (previous vnode's End, End] and its stream.
 type Vnode struct {
@@ -105,18 +110,71 @@ func (g *Generation) StreamFor(token int64) []byte {
 // stream covers; ScyllaDB rejects them rather than log them to a wrong stream.
 var ErrWriteTime = errors.New("cdc: write timestamp outside the known generations")
 
-// CheckWriteTime rejects a write timestamp (µs) on a CDC table that is more
-// than 5 s ahead of now or before the generation, with ScyllaDB's messages.
-func (g *Generation) CheckWriteTime(ts int64, now time.Time) error {
+// History is the sequence of generations a node knows, oldest first. A
+// write is logged to the streams of the generation in force at its own
+// timestamp. It is not safe for concurrent use; the engine guards it with
+// the store's lock.
+type History struct {
+	gens []*Generation
+}
+
+// NewHistory starts a history with the cluster's first generation.
+func NewHistory(first *Generation) *History { return &History{gens: []*Generation{first}} }
+
+// Generations returns the generations, oldest first.
+func (h *History) Generations() []*Generation { return append([]*Generation(nil), h.gens...) }
+
+// Latest is the newest generation, which may not have started yet.
+func (h *History) Latest() *Generation { return h.gens[len(h.gens)-1] }
+
+// Add appends a generation; it must start after the latest one.
+func (h *History) Add(g *Generation) error {
+	if latest := h.Latest(); !g.Time.After(latest.Time) {
+		return fmt.Errorf("cdc: generation at %s does not follow the latest one at %s",
+			g.Time.UTC().Format(time.RFC3339Nano), latest.Time.UTC().Format(time.RFC3339Nano))
+	}
+	h.gens = append(h.gens, g)
+	return nil
+}
+
+// At returns the generation in force at ts (µs): the last one starting at
+// or before it, or nil before the first.
+func (h *History) At(ts int64) *Generation {
+	i := sort.Search(len(h.gens), func(i int) bool { return h.gens[i].Time.UnixMicro() > ts })
+	if i == 0 {
+		return nil
+	}
+	return h.gens[i-1]
+}
+
+// CheckWriteTime rejects a write timestamp (µs) on a CDC table as ScyllaDB
+// does, with its messages: more than GenerationLeeway ahead of now ("from
+// the future"), before the first generation, or at least GenerationLeeway
+// in the past and bound for a generation that is no longer current ("from
+// the past": a reader may already have moved past it).
+func (h *History) CheckWriteTime(ts int64, now time.Time) error {
 	t := time.UnixMicro(ts).UTC()
-	if t.After(now.Add(futureWriteTolerance)) {
+	if t.After(now.Add(GenerationLeeway)) {
 		return fmt.Errorf("%w: cdc: attempted to get a stream \"from the future\" (%s; current server time: %s)."+
 			" With CDC you cannot send writes with timestamps arbitrarily into the future, because we don't"+
 			" know what streams will be used at that time", ErrWriteTime, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	}
-	if t.Before(g.Time) {
+	if first := h.gens[0]; t.Before(first.Time) {
 		return fmt.Errorf("%w: cdc: attempted to get a stream \"from the past\" (%s), before any CDC generations appeared."+
-			" The earliest generation starts at %s", ErrWriteTime, t.Format(time.RFC3339Nano), g.Time.UTC().Format(time.RFC3339Nano))
+			" The earliest generation starts at %s", ErrWriteTime, t.Format(time.RFC3339Nano), first.Time.UTC().Format(time.RFC3339Nano))
+	}
+	horizon := now.Add(-GenerationLeeway).UnixMicro()
+	if ts > horizon {
+		return nil
+	}
+	i := sort.Search(len(h.gens), func(i int) bool { return h.gens[i].Time.UnixMicro() > horizon }) - 1
+	superseded := i+1 < len(h.gens) && !h.gens[i+1].Time.After(now)
+	if ts < h.gens[i].Time.UnixMicro() || superseded {
+		return fmt.Errorf("%w: cdc: attempted to get a stream \"from the past\" (%s; current server time: %s)."+
+			" With CDC you cannot send writes with timestamps too far into the past, because that would break"+
+			" consistency properties.\nWe *do* allow sending writes into the near past, but our ability to do that"+
+			" is limited. Are you using client-side timestamps? Make sure your clocks are well-synchronized"+
+			" with the database's clocks.", ErrWriteTime, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -198,14 +256,15 @@ func logType(t *types.Type) (*types.Type, error) {
 
 // Logger builds log mutations. It is used under the store's write lock.
 type Logger struct {
-	Gen *Generation
-	Rnd *rand.Rand
+	Gens *History
+	Rnd  *rand.Rand
 }
 
 // Log returns the log mutation for base mutations that share one base
 // partition and one write timestamp (one statement, or the statements of a
 // batch on that partition). All rows get one cdc$time; the last row carries
-// end_of_batch.
+// end_of_batch. The stream is the partition's in the generation in force
+// at the write timestamp, which the caller has checked with CheckWriteTime.
 func (l *Logger) Log(base *store.Table, muts []*store.Mutation) *store.Mutation {
 	log := base.CDCLog
 	if log == nil || len(muts) == 0 {
@@ -276,7 +335,7 @@ func (l *Logger) Log(base *store.Table, muts []*store.Mutation) *store.Mutation 
 	}
 	return &store.Mutation{
 		Table: log,
-		Key:   l.Gen.StreamFor(base.Token(muts[0].Key)),
+		Key:   l.Gens.At(ts).StreamFor(base.Token(muts[0].Key)),
 		TS:    ts,
 		TTL:   base.Opts.CDC.TTL,
 		Rows:  b.rows,

@@ -2,8 +2,10 @@ package cdc
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,22 +61,84 @@ func TestStreamForWrapsToFirstVnode(t *testing.T) {
 
 func TestCheckWriteTime(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	g := &Generation{Time: now.Add(-time.Minute)}
+	const (
+		future   = `"from the future"`
+		noGen    = "before any CDC generations appeared"
+		tooEarly = "too far into the past"
+	)
 	tests := []struct {
 		name string
-		ts   time.Time
-		ok   bool
+		// second generation's start relative to now; 0: only one generation
+		second time.Duration
+		ts     time.Duration // write timestamp relative to now
+		err    string        // "" when accepted
 	}{
-		{"now", now, true},
-		{"4s ahead", now.Add(4 * time.Second), true},
-		{"6s ahead", now.Add(6 * time.Second), false},
-		{"at generation start", g.Time, true},
-		{"before generation", g.Time.Add(-time.Millisecond), false},
+		{"now", 0, 0, ""},
+		{"4s ahead", 0, 4 * time.Second, ""},
+		{"6s ahead", 0, 6 * time.Second, future},
+		{"at the first generation's start", 0, -time.Minute, ""},
+		{"before the first generation", 0, -time.Minute - time.Millisecond, noGen},
+		{"old write to the only generation", 0, -30 * time.Second, ""},
+		{"next generation not started: old write to the current one", 10 * time.Second, -30 * time.Second, ""},
+		{"next generation not started: near-future write", 10 * time.Second, 4 * time.Second, ""},
+		{"next generation just started: recent write to the previous one", -2 * time.Second, -3 * time.Second, ""},
+		{"next generation just started: old write to the previous one", -2 * time.Second, -6 * time.Second, tooEarly},
+		{"next generation long started: old write to it", -10 * time.Second, -6 * time.Second, ""},
+		{"next generation long started: write to the previous one", -10 * time.Second, -11 * time.Second, tooEarly},
+		{"next generation long started: recent write", -10 * time.Second, -time.Second, ""},
 	}
 	for _, tc := range tests {
-		err := g.CheckWriteTime(tc.ts.UnixMicro(), now)
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: err = %v", tc.name, err)
+		t.Run(tc.name, func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(5, 6))
+			h := NewHistory(NewGeneration(now.Add(-time.Minute), 2, rnd))
+			if tc.second != 0 {
+				if err := h.Add(NewGeneration(now.Add(tc.second), 2, rnd)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := h.CheckWriteTime(now.Add(tc.ts).UnixMicro(), now)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrWriteTime)):
+				t.Fatalf("err = %v, want ErrWriteTime containing %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestHistoryRoutesByWriteTime(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	first := NewGeneration(time.Unix(1700000000, 0), 4, rnd)
+	second := NewGeneration(first.Time.Add(time.Minute), 4, rnd)
+	h := NewHistory(first)
+	if err := h.Add(second); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Generation{first, second} {
+		if err := h.Add(g); err == nil {
+			t.Fatalf("adding a generation at %v after %v must fail", g.Time, second.Time)
+		}
+	}
+	tests := []struct {
+		ts   int64
+		want *Generation
+	}{
+		{first.Time.UnixMicro() - 1, nil},
+		{first.Time.UnixMicro(), first},
+		{second.Time.UnixMicro() - 1, first},
+		{second.Time.UnixMicro(), second},
+		{second.Time.UnixMicro() + 1e9, second},
+	}
+	for _, tc := range tests {
+		if got := h.At(tc.ts); got != tc.want {
+			t.Errorf("At(%d) = %p, want %p", tc.ts, got, tc.want)
+		}
+	}
+	for i := range first.Vnodes {
+		a, b := first.Vnodes[i], second.Vnodes[i]
+		if a.End != b.End || string(a.Stream) == string(b.Stream) {
+			t.Errorf("vnode %d: a new generation keeps the token ranges (%d, %d) and changes the streams", i, a.End, b.End)
 		}
 	}
 }

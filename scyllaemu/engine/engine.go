@@ -13,6 +13,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -34,8 +35,8 @@ type Options struct {
 	Clock func() time.Time
 	// Vnodes is the number of token ranges, and so of CDC streams.
 	Vnodes int
-	// GenerationStart is when the CDC generation begins; writes to CDC
-	// tables timestamped earlier are rejected.
+	// GenerationStart is when the first CDC generation begins; writes to
+	// CDC tables timestamped earlier are rejected. NewGeneration adds more.
 	GenerationStart time.Time
 	// Seed makes stream ids and host ids reproducible.
 	Seed uint64
@@ -115,16 +116,27 @@ type Prepared struct {
 
 // Engine executes statements. It is safe for concurrent use.
 type Engine struct {
-	opts   Options
-	st     *store.Store
-	gen    *cdc.Generation
-	logger *cdc.Logger // used under st's write lock
+	opts Options
+	st   *store.Store
+	// Guarded by st's lock: gens and maxCDCWrite are read under either
+	// lock and changed under the write lock, genRnd and logger are used
+	// under the write lock.
+	gens   *cdc.History
+	genRnd *rand.Rand
+	logger *cdc.Logger
+	// maxCDCWrite is the highest timestamp (µs) of a write accepted on a
+	// CDC table; a new generation must start after it, or that write's
+	// log row would sit in an old stream past the old generation's end.
+	maxCDCWrite int64
 
 	// schemaGen counts DDL statements; prepared plans compiled under an
 	// older value are recompiled before use.
 	schemaGen atomic.Uint64
-	lastTS    atomic.Int64
-	hostID    []byte
+	// lastTS is the latest server time handed out: the highest write
+	// stamp or read time, in µs. Readers advance it concurrently under
+	// the read lock; writers under the write lock.
+	lastTS atomic.Int64
+	hostID []byte
 
 	mu       sync.RWMutex
 	prepared map[string]*preparedStmt
@@ -166,22 +178,60 @@ func New(opts Options) (*Engine, error) {
 		prepared: make(map[string]*preparedStmt),
 		rnd:      rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64())),
 	}
-	e.gen = cdc.NewGeneration(opts.GenerationStart, opts.Vnodes, rnd)
-	e.logger = &cdc.Logger{Gen: e.gen, Rnd: rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))}
+	e.gens = cdc.NewHistory(cdc.NewGeneration(opts.GenerationStart, opts.Vnodes, rnd))
+	e.logger = &cdc.Logger{Gens: e.gens, Rnd: rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))}
 	e.hostID = e.randomUUID()
+	e.genRnd = rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))
 	if err := e.bootstrapSystem(); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-// Generation is the CDC generation in force.
-func (e *Engine) Generation() *cdc.Generation { return e.gen }
+// Generations returns the CDC generations, oldest first; the last may not
+// have started yet.
+func (e *Engine) Generations() []*cdc.Generation {
+	e.st.RLock()
+	defer e.st.RUnlock()
+	return e.gens.Generations()
+}
+
+// NewGeneration publishes a new CDC generation starting delay from now, as
+// ScyllaDB does on a topology change: new stream ids for the same vnodes,
+// its rows in system_distributed.cdc_streams_descriptions_v2, then its time
+// in cdc_generation_timestamps (which commits it for readers). Writes are
+// logged to the generation in force at their own timestamp, so the delay
+// is how long writes keep going to the old streams. The start is rounded up
+// to a millisecond (the column is a timestamp) and is always after every
+// write already accepted on a CDC table and after the previous generation.
+func (e *Engine) NewGeneration(delay time.Duration) (time.Time, error) {
+	if delay < 0 {
+		return time.Time{}, fmt.Errorf("scyllaemu: negative CDC generation delay %v", delay)
+	}
+	e.st.Lock()
+	defer e.st.Unlock()
+	latest := e.gens.Latest()
+	at := max(e.nowMicros()+delay.Microseconds(), e.maxCDCWrite+1, latest.Time.UnixMicro()+1)
+	ms := at / 1000
+	if at%1000 != 0 {
+		ms++
+	}
+	g := cdc.NewGeneration(time.UnixMilli(ms).UTC(), len(latest.Vnodes), e.genRnd)
+	if err := e.gens.Add(g); err != nil {
+		return time.Time{}, err
+	}
+	e.publishGeneration(g)
+	return g.Time, nil
+}
 
 func (e *Engine) nowMicros() int64 { return e.opts.Clock().UnixMicro() }
 
-// writeTimestamp returns a server-side write timestamp, strictly increasing
-// so that two writes of one session never tie.
+// writeTimestamp returns the next server-side write timestamp: the clock,
+// but strictly after every earlier stamp and every read already served
+// (see readTime). The caller holds the store's write lock, so the write is
+// applied after those reads and before any later one: a write a read at R
+// could not see is never stamped at or before R, which is what lets a CDC
+// reader trust a tiny confidence window.
 func (e *Engine) writeTimestamp() int64 {
 	now := e.nowMicros()
 	for {
@@ -189,6 +239,19 @@ func (e *Engine) writeTimestamp() int64 {
 		ts := max(now, last+1)
 		if e.lastTS.CompareAndSwap(last, ts) {
 			return ts
+		}
+	}
+}
+
+// readTime returns the server time (µs) of a read holding the store's read
+// lock and records it, so that writes applied after the read are stamped
+// later even when the clock has not moved on.
+func (e *Engine) readTime() int64 {
+	now := e.nowMicros()
+	for {
+		last := e.lastTS.Load()
+		if last >= now || e.lastTS.CompareAndSwap(last, now) {
+			return now
 		}
 	}
 }

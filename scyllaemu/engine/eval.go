@@ -30,6 +30,11 @@ type execCtx struct {
 	sess   *Session
 	binds  []wire.Value
 	params Params
+	// stamp is the statement's server time in µs, taken under the store
+	// lock: a write's server-side timestamp, or the time a read ran at.
+	// now() and the current*() functions derive from it, so a timeuuid
+	// from now() carries its write's timestamp.
+	stamp int64
 }
 
 // termFn yields a term's serialized value for one execution; unset reports
@@ -238,7 +243,7 @@ func (e *Engine) compileFunc(f *cql.FuncCall, typ *types.Type, name string, b *b
 		if err := want(types.Timeuuid, "timeuuid"); err != nil {
 			return nil, err
 		}
-		return func(*execCtx) ([]byte, bool, error) { return e.randomTimeUUID(e.nowMicros()), false, nil }, nil
+		return func(x *execCtx) ([]byte, bool, error) { return e.randomTimeUUID(x.stamp), false, nil }, nil
 	case "uuid":
 		if err := want(types.UUID, "uuid"); err != nil {
 			return nil, err
@@ -248,13 +253,13 @@ func (e *Engine) compileFunc(f *cql.FuncCall, typ *types.Type, name string, b *b
 		if err := want(types.Timestamp, "timestamp"); err != nil {
 			return nil, err
 		}
-		return func(*execCtx) ([]byte, bool, error) { return be64(e.opts.Clock().UnixMilli()), false, nil }, nil
+		return func(x *execCtx) ([]byte, bool, error) { return be64(x.stamp / 1000), false, nil }, nil
 	case "currentdate":
 		if err := want(types.Date, "date"); err != nil {
 			return nil, err
 		}
-		return func(*execCtx) ([]byte, bool, error) {
-			days := e.opts.Clock().Unix() / 86400
+		return func(x *execCtx) ([]byte, bool, error) {
+			days := x.stamp / (86400 * 1e6)
 			return be32(uint32(days + 1<<31)), false, nil
 		}, nil
 	case "mintimeuuid", "maxtimeuuid":

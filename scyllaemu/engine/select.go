@@ -350,7 +350,12 @@ type selectRun struct {
 }
 
 func (p *selectPlan) exec(e *Engine, x *execCtx) (*Result, error) {
-	run := &selectRun{p: p, x: x, now: e.nowMicros(), left: math.MaxInt64, ppl: math.MaxInt64}
+	// The read time is taken under the lock, so every write it cannot see
+	// is stamped after it (see Engine.writeTimestamp).
+	e.st.RLock()
+	defer e.st.RUnlock()
+	x.stamp = e.readTime()
+	run := &selectRun{p: p, x: x, now: x.stamp, left: math.MaxInt64, ppl: math.MaxInt64}
 	if v, set, err := evalInt(x, p.limit); err != nil || (set && v <= 0) {
 		if err != nil {
 			return nil, invalidf("Invalid null value of limit")
@@ -381,8 +386,6 @@ func (p *selectPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	if p.aggregate {
 		run.agg = newAggState(p.sels)
 	}
-	e.st.RLock()
-	defer e.st.RUnlock()
 	t := p.t
 	visit := func(part *store.Partition) bool {
 		var from [][]byte

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cdc"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
@@ -61,7 +62,7 @@ func (e *Engine) bootstrapSystem() error {
 			e.writeTableRows(t)
 		}
 	}
-	tokens := e.gen.Tokens()
+	tokens := e.gens.Latest().Tokens()
 	tokenSet := make([][]byte, len(tokens))
 	for i, t := range tokens {
 		tokenSet[i] = []byte(t)
@@ -92,9 +93,18 @@ func (e *Engine) bootstrapSystem() error {
 		"tokens":                  mustPack(local.Column("tokens").Type, tokenSet),
 	})
 	e.writeSchemaVersion()
-	genMs := e.gen.Time.UnixMilli()
+	e.publishGeneration(e.gens.Latest())
+	return nil
+}
+
+// publishGeneration writes a generation where CDC clients look for it, in
+// ScyllaDB's order: the streams of each vnode (one per shard, and the
+// emulator has one shard), then the timestamp row that makes readers see
+// the generation. The caller holds the write lock.
+func (e *Engine) publishGeneration(g *cdc.Generation) {
+	genMs := g.Time.UnixMilli()
 	streams := e.st.Table("system_distributed", "cdc_streams_descriptions_v2")
-	for _, v := range e.gen.Vnodes {
+	for _, v := range g.Vnodes {
 		e.put(streams, map[string][]byte{
 			"time":      be64(genMs),
 			"range_end": be64(v.End),
@@ -105,7 +115,6 @@ func (e *Engine) bootstrapSystem() error {
 		"key":  []byte("timestamps"),
 		"time": be64(genMs),
 	})
-	return nil
 }
 
 // writeSchemaVersion gives system.local a new schema_version; drivers poll

@@ -629,14 +629,17 @@ func (r rowRef) lookup(now int64) (src *rowSource, exists bool) {
 // checks LWT conditions and CDC write times and applies base and log
 // mutations together.
 func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
-	ts := params.Timestamp
-	if !params.HasTimestamp {
-		ts = e.writeTimestamp()
-	}
 	// Evaluation reads the schema (slots, TTL defaults), which ALTER may
-	// change, so the whole statement runs under the write lock.
+	// change, so the whole statement runs under the write lock. The server
+	// stamp is taken under it too: stamped earlier, a write could be
+	// overtaken by a read at a later time that does not see it.
 	e.st.Lock()
 	defer e.st.Unlock()
+	stamp := e.writeTimestamp()
+	ts := stamp
+	if params.HasTimestamp {
+		ts = params.Timestamp
+	}
 	conditional := false
 	for _, it := range items {
 		if it.plan.conditional() {
@@ -653,7 +656,7 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 	}
 	evs := make([]evaluated, 0, len(items))
 	for _, it := range items {
-		x := &execCtx{binds: it.binds, params: params}
+		x := &execCtx{binds: it.binds, params: params, stamp: stamp}
 		muts, refs, err := it.plan.mutations(x, ts)
 		if err != nil {
 			return nil, err
@@ -678,7 +681,7 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 			if !ev.it.plan.conditional() {
 				continue
 			}
-			x := &execCtx{binds: ev.it.binds, params: params}
+			x := &execCtx{binds: ev.it.binds, params: params, stamp: stamp}
 			ok, res, err := ev.it.plan.checkConditions(x, ev.refs[0], now)
 			if err != nil {
 				return nil, err
@@ -711,7 +714,7 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 	clock := time.UnixMicro(now)
 	for _, m := range muts {
 		if m.Table.CDCLog != nil {
-			if err := e.gen.CheckWriteTime(m.TS, clock); err != nil {
+			if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
 				return invalidf("%s", trimSentinel(err))
 			}
 		}
@@ -734,6 +737,7 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 		if m.Table.CDCLog == nil {
 			continue
 		}
+		e.maxCDCWrite = max(e.maxCDCWrite, m.TS)
 		k := groupKey{m.Table, string(m.Key), m.TS}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
