@@ -266,7 +266,9 @@ func (a *dlqActor) accept(m *WriteDeadLetter) {
 		// latest request, and do not make it wait for a backoff.
 		e.msg = m
 		if e.state == entryWaiting {
-			e.cancel()
+			if e.cancel != nil {
+				e.cancel()
+			}
 			st.enqueue(e)
 		}
 		return
@@ -395,9 +397,13 @@ func (a *dlqActor) written(ctx actor.Context, m *deadLetterWriteDone) {
 	delete(st.pending, m.eventID)
 	cfg := st.cfg
 	rec := e.msg.Record
+	reason := ""
+	if e.msg.Failure.Err != nil {
+		reason = e.msg.Failure.Err.Error()
+	}
 	cfg.Logger.Info("event dead-lettered", zap.String("actor", "dlq"), zap.Stringer("event_id", rec.EventID),
 		zap.Stringer("order_id", rec.AggregateID), zap.String("event_type", rec.EventType),
-		zap.String("kind", e.msg.Failure.Kind), zap.Int("attempt", e.attempts+1))
+		zap.String("kind", e.msg.Failure.Kind), zap.String("reason", reason), zap.Int("attempt", e.attempts+1))
 	if cfg.Metrics != nil {
 		ctx.Send(cfg.Metrics, &DLQWritten{EventType: rec.EventType})
 	}
