@@ -423,15 +423,16 @@ func TestDlqSizeCountsEachEntryOnce(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newFakeDLQ(0)
+			m := deadLetterMsg(nil)
+			if tc.seedM { // before the start, so the first count sees it
+				store.entries[m.Record.EventID] = storage.DeadLetter{Record: m.Record}
+			}
 			h := spawnDlq(t, store, func(c *DlqConfig) {
 				if tc.slowRetry {
 					c.RetryInitial, c.RetryMax = time.Hour, time.Hour
 				}
 			})
-			m := deadLetterMsg(h.ppid)
-			if tc.seedM {
-				store.read(func(f *fakeDLQ) { f.entries[m.Record.EventID] = storage.DeadLetter{Record: m.Record} })
-			}
+			m.ReplyTo = h.ppid
 			tc.run(t, h, store, m)
 			waitFor(t, "nothing pending", func() bool { return h.status(t).Pending == 0 })
 
