@@ -23,6 +23,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
@@ -375,4 +376,63 @@ func startStack(t *testing.T) (*scyllaemu.Server, *kafkaemu.Broker) {
 	}
 	t.Cleanup(func() { emb.Close() })
 	return emb.DB, emb.Broker
+}
+
+// A malformed entry (a row the relay could not decode) is listed with
+// --kind malformed, shown with its raw columns, refused by replay and
+// removed by discard.
+func TestDlqMalformedEntries(t *testing.T) {
+	ctx := context.Background()
+	db, broker := startStack(t)
+	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE", "--log.level", "warn"}
+	env, out, errOut := testEnv(nil)
+	if code := Run(ctx, env, append([]string{"migrate"}, common...)); code != ExitOK {
+		t.Fatalf("migrate: %d %s", code, errOut.String())
+	}
+	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{db.Addr()}, Keyspace: "outbox", Consistency: "ONE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dlq := storage.NewDeadLetterStore(s, "outbox")
+	id := uuid.New()
+	err = dlq.Put(ctx, storage.DeadLetter{
+		Record:    outbox.Record{Envelope: domain.Envelope{EventID: id}},
+		Error:     "relay: outbox row has no aggregate_id",
+		ErrorKind: storage.KindMalformed, FailureCount: 1, FirstFailureAt: time.Now(), LastFailureAt: time.Now(), Processor: "polling",
+		Raw: map[string]string{"aggregate_id": "null", "sequence": "3"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Flags come before event ids: the first positional argument ends them.
+	tests := []struct {
+		name  string
+		args  []string
+		ids   []string
+		wants []string
+	}{
+		{"list", []string{"dlq", "list", "--kind", "malformed"}, nil, []string{id.String(), " malformed ", "(1 entries)"}},
+		{"list other kind", []string{"dlq", "list", "--kind", "permanent"}, nil, []string{"(0 entries)"}},
+		{"show", []string{"dlq", "show"}, []string{id.String()}, []string{"raw columns (2, as the relay read them):", "  aggregate_id  null", "  sequence      3"}},
+		{"replay", []string{"dlq", "replay"}, []string{id.String()}, []string{"refused  " + id.String() + " (malformed, no aggregate id): cannot be replayed", "malformed 1 (not replayable)"}},
+		{"discard", []string{"dlq", "discard", "--kind", "malformed"}, nil, []string{"discarded " + id.String(), "discarded 1 entries"}},
+	}
+	for _, tc := range tests {
+		out.b.Reset()
+		errOut.b.Reset()
+		args := append(append(tc.args, common...), tc.ids...)
+		if code := Run(ctx, env, args); code != ExitOK {
+			t.Fatalf("%s: exit %d\n%s%s", tc.name, code, out.String(), errOut.String())
+		}
+		for _, w := range tc.wants {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, out.String())
+			}
+		}
+	}
+	if n, err := dlq.Count(ctx); err != nil || n != 0 {
+		t.Errorf("after discard: %d entries, %v", n, err)
+	}
 }

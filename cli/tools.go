@@ -114,7 +114,7 @@ func formatCell(v any) string {
 var dlqFlags = []ownFlag{
 	{name: "event-type", help: "only entries of this event type", def: ""},
 	{name: "aggregate", help: "only entries of this aggregate id", def: ""},
-	{name: "kind", help: "only entries of this kind (permanent, exhausted, held)", def: ""},
+	{name: "kind", help: "only entries of this kind (permanent, exhausted, held, malformed)", def: ""},
 	{name: "since", help: "only entries whose last failure is at or after this RFC 3339 time", def: ""},
 	{name: "until", help: "only entries whose last failure is before this RFC 3339 time", def: ""},
 	{name: "format", help: "list output: table or json", def: "table"},

@@ -21,6 +21,13 @@
 //     poison event that crashes something downstream cannot be replayed
 //     forever by a script.
 //
+// Entries of kind malformed (storage.KindMalformed) are rows the relay
+// could not decode into an event; they carry the row's columns as text,
+// which Show prints, and may have no aggregate id. Replay refuses them:
+// there is nothing to publish. Discard them, writing a corrected row to the
+// outbox if the event must still be published; discarding one that has an
+// aggregate releases that aggregate from the Hold policy like any other.
+//
 // The publisher must be the relay's (messaging.Publisher), so a replayed
 // event gets the same topic, key and headers as if the relay had published
 // it the first time.

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -64,7 +67,7 @@ func List(ctx context.Context, store Store, filter storage.DeadLetterFilter, w i
 	fmt.Fprintln(tw, "EVENT ID\tAGGREGATE\tSEQ\tTYPE\tKIND\tFAILURES\tREPLAYS\tLAST FAILURE\tERROR")
 	for _, d := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n",
-			d.EventID, d.AggregateID, d.Sequence, d.EventType, d.ErrorKind,
+			d.EventID, aggregate(d.AggregateID), d.Sequence, orDash(oneLine(d.EventType)), d.ErrorKind,
 			d.FailureCount, d.ReplayCount, formatTime(d.LastFailureAt), truncate(oneLine(d.Error), errorWidth))
 	}
 	// tabwriter buffers everything; its Flush reports the first write
@@ -77,33 +80,39 @@ func List(ctx context.Context, store Store, filter storage.DeadLetterFilter, w i
 
 // entryJSON is the JSON form of a dead letter. Field names are the
 // dead_letter_queue column names, which operators already know from cqlsh.
+// aggregate_id is null for a malformed entry whose row had none; raw is
+// present only for malformed entries.
 type entryJSON struct {
-	EventID         uuid.UUID `json:"event_id"`
-	EventType       string    `json:"event_type"`
-	AggregateType   string    `json:"aggregate_type"`
-	AggregateID     uuid.UUID `json:"aggregate_id"`
-	Sequence        int64     `json:"sequence"`
-	OccurredAt      time.Time `json:"occurred_at"`
-	ContentType     string    `json:"content_type"`
-	TraceParent     string    `json:"trace_parent"`
-	PayloadEncoding string    `json:"payload_encoding"`
-	Payload         any       `json:"payload"` // json.RawMessage or a base64 string
-	Error           string    `json:"error"`
-	ErrorKind       string    `json:"error_kind"`
-	FailureCount    int       `json:"failure_count"`
-	FirstFailureAt  time.Time `json:"first_failure_at"`
-	LastFailureAt   time.Time `json:"last_failure_at"`
-	ReplayCount     int       `json:"replay_count"`
-	Processor       string    `json:"processor"`
+	EventID         uuid.UUID         `json:"event_id"`
+	EventType       string            `json:"event_type"`
+	AggregateType   string            `json:"aggregate_type"`
+	AggregateID     *uuid.UUID        `json:"aggregate_id"`
+	Sequence        int64             `json:"sequence"`
+	OccurredAt      time.Time         `json:"occurred_at"`
+	ContentType     string            `json:"content_type"`
+	TraceParent     string            `json:"trace_parent"`
+	PayloadEncoding string            `json:"payload_encoding"`
+	Payload         any               `json:"payload"` // json.RawMessage or a base64 string
+	Error           string            `json:"error"`
+	ErrorKind       string            `json:"error_kind"`
+	FailureCount    int               `json:"failure_count"`
+	FirstFailureAt  time.Time         `json:"first_failure_at"`
+	LastFailureAt   time.Time         `json:"last_failure_at"`
+	ReplayCount     int               `json:"replay_count"`
+	Processor       string            `json:"processor"`
+	Raw             map[string]string `json:"raw,omitempty"`
 }
 
 func toJSON(d storage.DeadLetter) entryJSON {
 	e := entryJSON{
-		EventID: d.EventID, EventType: d.EventType, AggregateType: d.AggregateType, AggregateID: d.AggregateID,
+		EventID: d.EventID, EventType: d.EventType, AggregateType: d.AggregateType,
 		Sequence: d.Sequence, OccurredAt: d.OccurredAt.UTC(), ContentType: d.ContentType, TraceParent: d.TraceParent,
 		Error: d.Error, ErrorKind: d.ErrorKind, FailureCount: d.FailureCount,
 		FirstFailureAt: d.FirstFailureAt.UTC(), LastFailureAt: d.LastFailureAt.UTC(),
-		ReplayCount: d.ReplayCount, Processor: d.Processor,
+		ReplayCount: d.ReplayCount, Processor: d.Processor, Raw: d.Raw,
+	}
+	if d.AggregateID != uuid.Nil {
+		e.AggregateID = &d.AggregateID
 	}
 	if isJSONPayload(d.ContentType, d.Payload) {
 		e.PayloadEncoding, e.Payload = "json", json.RawMessage(d.Payload)
@@ -159,18 +168,24 @@ func Show(ctx context.Context, store Store, eventID uuid.UUID, w io.Writer) erro
 	field("event id", d.EventID.String())
 	field("event type", d.EventType)
 	field("aggregate type", d.AggregateType)
-	field("aggregate id", d.AggregateID.String())
+	field("aggregate id", aggregate(d.AggregateID))
 	field("sequence", strconv.FormatInt(d.Sequence, 10))
 	field("occurred at", formatTimeNano(d.OccurredAt))
 	field("content type", orDash(d.ContentType))
 	field("trace parent", orDash(d.TraceParent))
 	field("kind", d.ErrorKind)
+	if d.ErrorKind == storage.KindMalformed {
+		field("note", malformedAdvice)
+	}
 	field("error", d.Error)
 	field("failures", strconv.Itoa(d.FailureCount))
 	field("first failure at", formatTimeNano(d.FirstFailureAt))
 	field("last failure at", formatTimeNano(d.LastFailureAt))
 	field("replays", strconv.Itoa(d.ReplayCount))
 	field("processor", orDash(d.Processor))
+	if len(d.Raw) > 0 {
+		writeRaw(&b, d.Raw)
+	}
 	if isJSONPayload(d.ContentType, d.Payload) {
 		fmt.Fprintf(&b, "payload (%d bytes, JSON):\n  ", len(d.Payload))
 		var pretty bytes.Buffer
@@ -190,6 +205,37 @@ func Show(ctx context.Context, store Store, eventID uuid.UUID, w io.Writer) erro
 		return fmt.Errorf("dlqtool: show: %w", err)
 	}
 	return nil
+}
+
+// writeRaw prints a malformed entry's source columns, sorted by name. A
+// value that is not one line of printable text is quoted, so that what the
+// relay read is shown exactly and cannot garble the terminal.
+func writeRaw(b *strings.Builder, raw map[string]string) {
+	names := slices.Sorted(maps.Keys(raw))
+	width := 0
+	for _, n := range names {
+		width = max(width, utf8.RuneCountInString(n))
+	}
+	fmt.Fprintf(b, "raw columns (%d, as the relay read them):\n", len(raw))
+	for _, n := range names {
+		v := raw[n]
+		if !isPlainLine(v) {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(b, "  %-*s  %s\n", width, n, v)
+	}
+}
+
+func isPlainLine(s string) bool {
+	return s != "" && s == strings.TrimSpace(s) && utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+}
+
+// aggregate renders an aggregate id; a malformed entry may have none.
+func aggregate(id uuid.UUID) string {
+	if id == uuid.Nil {
+		return "-"
+	}
+	return id.String()
 }
 
 func formatTimeNano(t time.Time) string {

@@ -52,6 +52,11 @@ type ReplayReport struct {
 	// same aggregate is still in the queue (failed, refused, or not
 	// selected): publishing them would overtake it.
 	Blocked int
+	// Malformed entries were refused because they are of kind
+	// storage.KindMalformed: the relay could not decode their source row,
+	// so there is no event to publish. They stay in the queue: discard
+	// them (and write corrected rows if the events must be published).
+	Malformed int
 	// Gone entries had left the queue between selection and replay
 	// (replayed or discarded by someone else).
 	Gone int
@@ -65,11 +70,18 @@ func (r ReplayReport) Err() error { return errors.Join(r.Failures...) }
 
 func (r *ReplayReport) counts() string {
 	s := fmt.Sprintf("published %d, skipped %d, failed %d, blocked %d", r.Published, r.Skipped, r.Failed, r.Blocked)
+	if r.Malformed > 0 {
+		s += fmt.Sprintf(", malformed %d (not replayable)", r.Malformed)
+	}
 	if r.Gone > 0 {
 		s += fmt.Sprintf(", gone %d", r.Gone)
 	}
 	return s
 }
+
+// malformedAdvice says why a malformed entry is refused and what to do.
+const malformedAdvice = "cannot be replayed: the relay could not decode its source row, so there is no event to publish; " +
+	"discard it, and write a corrected row to the outbox if the event must still be published"
 
 // Replay publishes the selected entries again through pub, which must be
 // the relay's publisher so the records get the same topic, key and
@@ -82,6 +94,10 @@ func (r *ReplayReport) counts() string {
 // counts towards the limit — publishes it and waits for the broker's
 // acknowledgement, and only then deletes it from the queue. Nothing is
 // removed from the queue until its replay is acknowledged.
+//
+// Entries of kind storage.KindMalformed are refused, dry run or not
+// (counted as Malformed): they hold the columns of a row the relay could
+// not decode, not an event that could be published.
 //
 // The first entry of an aggregate that is not published (refused, failed,
 // or behind an earlier entry of the aggregate that was not selected) stops
@@ -137,6 +153,19 @@ func Replay(ctx context.Context, store Store, pub Publisher, opts ReplayOptions)
 		if err := ctx.Err(); err != nil {
 			p.finish()
 			return rep, fmt.Errorf("dlqtool: replay interrupted after %d of %d entries: %w", p.done, len(sel), err)
+		}
+		if d.ErrorKind == storage.KindMalformed {
+			// Refused before anything else, dry run or not: no
+			// publish, no replay count. Its aggregate, if it has one,
+			// stops here like at any refusal.
+			rep.Malformed++
+			if d.AggregateID != uuid.Nil {
+				if _, ok := stopped[d.AggregateID]; !ok {
+					stop(d, "is malformed and cannot be replayed")
+				}
+			}
+			p.step(true, "refused  %s: %s", describe(d), malformedAdvice)
+			continue
 		}
 		if why, ok := stopped[d.AggregateID]; ok {
 			rep.Blocked++
@@ -226,7 +255,8 @@ func unselectedBlockers(ctx context.Context, store Store, opts ReplayOptions, se
 		return nil, fmt.Errorf("dlqtool: list dead letters: %w", err)
 	}
 	for _, d := range all {
-		if selected[d.EventID] || !aggs[d.AggregateID] {
+		// A malformed entry without an aggregate holds nothing back.
+		if selected[d.EventID] || !aggs[d.AggregateID] || d.AggregateID == uuid.Nil {
 			continue
 		}
 		if cur, ok := out[d.AggregateID]; !ok || d.Sequence < cur.Sequence {

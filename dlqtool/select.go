@@ -101,5 +101,12 @@ func sortReplayOrder(ds []storage.DeadLetter) {
 
 // describe names an entry in progress lines and errors.
 func describe(d storage.DeadLetter) string {
+	if d.ErrorKind == storage.KindMalformed {
+		// What could be decoded of its row; the type may be missing too.
+		if d.AggregateID == uuid.Nil {
+			return fmt.Sprintf("%s (malformed, no aggregate id)", d.EventID)
+		}
+		return fmt.Sprintf("%s (malformed, aggregate %s, seq %d)", d.EventID, d.AggregateID, d.Sequence)
+	}
 	return fmt.Sprintf("%s (aggregate %s/%s, seq %d, %s)", d.EventID, d.AggregateType, d.AggregateID, d.Sequence, d.EventType)
 }

@@ -233,7 +233,8 @@ func mustParseTemplates() []*template.Template {
 
 // Statements returns the CREATE statements [Apply] runs for o, in order,
 // without comments: for review, or for operators who apply schema by hand.
-// They do not include the ALTERs Apply issues for drifted options.
+// They do not include the ALTERs Apply issues for drifted options or for
+// columns missing from tables created by an earlier release.
 func Statements(o Options) ([]string, error) {
 	r, err := o.resolve()
 	if err != nil {
@@ -286,11 +287,27 @@ func (r resolved) managed() []managed {
 	}
 }
 
-// Apply creates the keyspace and every table if missing, then alters the
-// managed TTL options of existing tables that differ from o. It is
-// idempotent and safe to run from every process at start-up; concurrent
-// runs converge on the same schema. Errors name the statement that failed
-// and wrap the driver's error.
+// addedColumn is a column added to a table after the table's first
+// release. CREATE TABLE IF NOT EXISTS leaves an existing table as it is, so
+// Apply adds these columns to tables that lack them; each is also in its
+// table's CREATE statement, for new deployments.
+type addedColumn struct {
+	table, name string
+	typ         string // as system_schema.columns renders it
+}
+
+func addedColumns() []addedColumn {
+	return []addedColumn{
+		{table: TableDeadLetterQueue, name: "raw", typ: "map<text, text>"},
+	}
+}
+
+// Apply creates the keyspace and every table if missing, adds the columns
+// later releases added to existing tables, then alters the managed TTL
+// options of existing tables that differ from o. It is idempotent and safe
+// to run from every process at start-up; concurrent runs converge on the
+// same schema. Errors name the statement that failed and wrap the driver's
+// error.
 func Apply(ctx context.Context, s *gocql.Session, o Options) error {
 	r, err := o.resolve()
 	if err != nil {
@@ -307,6 +324,9 @@ func Apply(ctx context.Context, s *gocql.Session, o Options) error {
 		if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("schema: %s: %w", firstLine(stmt), err)
 		}
+	}
+	if err := r.addColumns(ctx, s); err != nil {
+		return err
 	}
 	alters, err := r.alters(ctx, s)
 	if err != nil {
@@ -349,6 +369,59 @@ func (r resolved) alters(ctx context.Context, s *gocql.Session) ([]string, error
 		}
 	}
 	return out, nil
+}
+
+// addColumns adds every [addedColumn] its table lacks. ScyllaDB has no
+// ALTER TABLE ... ADD IF NOT EXISTS, so each column is looked up first.
+func (r resolved) addColumns(ctx context.Context, s *gocql.Session) error {
+	for _, c := range addedColumns() {
+		typ, ok, err := columnType(ctx, s, r.Keyspace, c.table, c.name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if typ, err = r.addColumn(ctx, s, c); err != nil {
+				return err
+			}
+		}
+		if typ != c.typ {
+			// Made by hand or by another program: the stores would fail
+			// on it with errors far from the cause.
+			return fmt.Errorf("schema: column %s of %s.%s has type %s, want %s", c.name, r.Keyspace, c.table, typ, c.typ)
+		}
+	}
+	return nil
+}
+
+// addColumn adds c and returns the column's type. An Apply running
+// concurrently may have added the column since it was looked up; the
+// ALTER then fails, and the column found afterwards counts as success.
+func (r resolved) addColumn(ctx context.Context, s *gocql.Session, c addedColumn) (string, error) {
+	stmt := fmt.Sprintf("ALTER TABLE %s.%s ADD %s %s", r.Keyspace, c.table, c.name, c.typ)
+	err := s.Query(stmt).WithContext(ctx).Exec()
+	if err == nil {
+		return c.typ, nil
+	}
+	typ, ok, rerr := columnType(ctx, s, r.Keyspace, c.table, c.name)
+	if rerr != nil || !ok {
+		return "", fmt.Errorf("schema: %s: %w", stmt, err)
+	}
+	return typ, nil
+}
+
+// columnType returns a column's type as system_schema.columns renders it,
+// and whether the column exists.
+func columnType(ctx context.Context, s *gocql.Session, ks, table, column string) (string, bool, error) {
+	var typ string
+	err := s.Query(`SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?`, ks, table, column).
+		WithContext(ctx).Scan(&typ)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("schema: read column %s of %s.%s: %w", column, ks, table, err)
+	}
+	return typ, true, nil
 }
 
 type tableOptions struct {

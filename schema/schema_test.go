@@ -259,3 +259,70 @@ func TestDecodeExtensionMapRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyAddsMissingColumns: a dead_letter_queue created by a release
+// without the raw column gets it from Apply, keeping its rows; a second
+// Apply changes nothing; a column of the wrong type is reported.
+func TestApplyAddsMissingColumns(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+		`CREATE TABLE ks.dead_letter_queue (event_id uuid PRIMARY KEY, error_kind text)`,
+		`INSERT INTO ks.dead_letter_queue (event_id, error_kind) VALUES (5b6b4b6e-0c4b-4f51-9f5e-3d2b0b7c1a01, 'permanent')`,
+	} {
+		if err := s.Query(stmt).Exec(); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	columns := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		iter := s.Query(`SELECT column_name, type FROM system_schema.columns WHERE keyspace_name = 'ks' AND table_name = ?`, TableDeadLetterQueue).Iter()
+		var name, typ string
+		for iter.Scan(&name, &typ) {
+			out[name] = typ
+		}
+		if err := iter.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if _, ok := columns()["raw"]; ok {
+		t.Fatal("raw exists before Apply: the test does not test anything")
+	}
+	for i := range 2 {
+		if err := Apply(ctx, s, Options{Keyspace: "ks"}); err != nil {
+			t.Fatalf("Apply #%d: %v", i+1, err)
+		}
+		if got := columns()["raw"]; got != "map<text, text>" {
+			t.Fatalf("after Apply #%d raw has type %q, want map<text, text>", i+1, got)
+		}
+	}
+	var kind string
+	var raw map[string]string
+	if err := s.Query(`SELECT error_kind, raw FROM ks.dead_letter_queue WHERE event_id = 5b6b4b6e-0c4b-4f51-9f5e-3d2b0b7c1a01`).Scan(&kind, &raw); err != nil || kind != "permanent" || len(raw) != 0 {
+		t.Fatalf("old row after Apply: kind %q raw %v err %v", kind, raw, err)
+	}
+	// A concurrent Apply added the column after this one looked it up:
+	// the ALTER fails, and that is success.
+	r, _ := Options{Keyspace: "ks"}.resolve()
+	for _, c := range addedColumns() {
+		if typ, err := r.addColumn(ctx, s, c); err != nil || typ != c.typ {
+			t.Errorf("addColumn(%s) with the column present = %q, %v; want %q, nil", c.name, typ, err, c.typ)
+		}
+	}
+
+	for _, stmt := range []string{
+		`CREATE KEYSPACE wrong WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+		`CREATE TABLE wrong.dead_letter_queue (event_id uuid PRIMARY KEY, raw text)`,
+	} {
+		if err := s.Query(stmt).Exec(); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	err := Apply(ctx, s, Options{Keyspace: "wrong"})
+	if err == nil || !strings.Contains(err.Error(), "column raw of wrong.dead_letter_queue has type text, want map<text, text>") {
+		t.Fatalf("Apply over a raw column of another type = %v, want an error naming it", err)
+	}
+}

@@ -17,11 +17,18 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/schema"
 )
 
+// KindMalformed is the ErrorKind of a source row the relay could not decode
+// into a record (relay.KindMalformed has the same value; storage does not
+// import relay). Such an entry carries the row's columns in Raw, may have
+// no aggregate id, and cannot be replayed: its source row must be fixed and
+// written again, or the entry discarded.
+const KindMalformed = "malformed"
+
 // DeadLetter is an event the relay gave up on, with its failure history.
 type DeadLetter struct {
 	outbox.Record
 	Error          string
-	ErrorKind      string // relay.KindPermanent, KindExhausted or KindHeld
+	ErrorKind      string // relay.KindPermanent, KindExhausted, KindHeld or KindMalformed
 	FailureCount   int
 	FirstFailureAt time.Time
 	LastFailureAt  time.Time
@@ -29,6 +36,10 @@ type DeadLetter struct {
 	// refuses to loop an event past its limit.
 	ReplayCount int
 	Processor   string // "cdc" or "polling"
+	// Raw is the source row's columns rendered as text, for inspection;
+	// set for KindMalformed entries, whose Record holds only what could
+	// be decoded.
+	Raw map[string]string
 }
 
 // DeadLetterFilter narrows List; zero fields match everything.
@@ -53,27 +64,28 @@ func (f DeadLetterFilter) match(d DeadLetter) bool {
 }
 
 type deadLetterRow struct {
-	EventID        uuid.UUID `db:"event_id"`
-	AggregateType  string    `db:"aggregate_type"`
-	AggregateID    uuid.UUID `db:"aggregate_id"`
-	Sequence       int64     `db:"sequence"`
-	EventType      string    `db:"event_type"`
-	Payload        []byte    `db:"payload"`
-	ContentType    string    `db:"content_type"`
-	TraceParent    string    `db:"trace_parent"`
-	OccurredAt     time.Time `db:"occurred_at"`
-	Error          string    `db:"error"`
-	ErrorKind      string    `db:"error_kind"`
-	FailureCount   int       `db:"failure_count"`
-	FirstFailureAt time.Time `db:"first_failure_at"`
-	LastFailureAt  time.Time `db:"last_failure_at"`
-	ReplayCount    int       `db:"replay_count"`
-	Processor      string    `db:"processor"`
+	EventID        uuid.UUID         `db:"event_id"`
+	AggregateType  string            `db:"aggregate_type"`
+	AggregateID    uuid.UUID         `db:"aggregate_id"`
+	Sequence       int64             `db:"sequence"`
+	EventType      string            `db:"event_type"`
+	Payload        []byte            `db:"payload"`
+	ContentType    string            `db:"content_type"`
+	TraceParent    string            `db:"trace_parent"`
+	OccurredAt     time.Time         `db:"occurred_at"`
+	Error          string            `db:"error"`
+	ErrorKind      string            `db:"error_kind"`
+	FailureCount   int               `db:"failure_count"`
+	FirstFailureAt time.Time         `db:"first_failure_at"`
+	LastFailureAt  time.Time         `db:"last_failure_at"`
+	ReplayCount    int               `db:"replay_count"`
+	Processor      string            `db:"processor"`
+	Raw            map[string]string `db:"raw"`
 }
 
 var deadLetterColumns = []string{"event_id", "aggregate_type", "aggregate_id", "sequence", "event_type", "payload",
 	"content_type", "trace_parent", "occurred_at", "error", "error_kind", "failure_count", "first_failure_at",
-	"last_failure_at", "replay_count", "processor"}
+	"last_failure_at", "replay_count", "processor", "raw"}
 
 func (r deadLetterRow) deadLetter() DeadLetter {
 	return DeadLetter{
@@ -83,6 +95,7 @@ func (r deadLetterRow) deadLetter() DeadLetter {
 		}},
 		Error: r.Error, ErrorKind: r.ErrorKind, FailureCount: r.FailureCount,
 		FirstFailureAt: r.FirstFailureAt, LastFailureAt: r.LastFailureAt, ReplayCount: r.ReplayCount, Processor: r.Processor,
+		Raw: r.Raw,
 	}
 }
 
@@ -101,15 +114,24 @@ func NewDeadLetterStore(s gocqlx.Session, keyspace string) *DeadLetterStore {
 
 // Put writes (or overwrites) an entry and its index row atomically. It is
 // idempotent per event id, so a retried write after a lost reply is safe.
+//
+// The event id is required, and so is the aggregate id except for a
+// KindMalformed entry, whose source row may lack one: such an entry gets
+// no dead_letter_by_aggregate row, because it cannot hold back events of
+// an aggregate nobody knows. A missing id fails with ErrInvalidDeadLetter.
 func (st *DeadLetterStore) Put(ctx context.Context, d DeadLetter) error {
-	if d.EventID == uuid.Nil || d.AggregateID == uuid.Nil {
-		return fmt.Errorf("storage: dead letter: event and aggregate ids are required")
+	switch {
+	case d.EventID == uuid.Nil:
+		return fmt.Errorf("%w: the event id is required", ErrInvalidDeadLetter)
+	case d.AggregateID == uuid.Nil && d.ErrorKind != KindMalformed:
+		return fmt.Errorf("%w: event %s: the aggregate id is required unless the kind is %q", ErrInvalidDeadLetter, d.EventID, KindMalformed)
 	}
 	row := deadLetterRow{
 		EventID: d.EventID, AggregateType: d.AggregateType, AggregateID: d.AggregateID, Sequence: d.Sequence,
 		EventType: d.EventType, Payload: d.Payload, ContentType: d.ContentType, TraceParent: d.TraceParent,
 		OccurredAt: d.OccurredAt, Error: d.Error, ErrorKind: d.ErrorKind, FailureCount: d.FailureCount,
 		FirstFailureAt: d.FirstFailureAt, LastFailureAt: d.LastFailureAt, ReplayCount: d.ReplayCount, Processor: d.Processor,
+		Raw: d.Raw,
 	}
 	insDLQ, names := qb.Insert(st.dlq).Columns(deadLetterColumns...).ToCql()
 	args, err := bindStruct(st.s, names, &row)
@@ -118,7 +140,9 @@ func (st *DeadLetterStore) Put(ctx context.Context, d DeadLetter) error {
 	}
 	b := st.s.Session.BatchWithContext(ctx, gocql.LoggedBatch)
 	b.Query(insDLQ, args...)
-	b.Query(`INSERT INTO `+st.idx+` (aggregate_id, sequence, event_id) VALUES (?, ?, ?)`, d.AggregateID, d.Sequence, d.EventID)
+	if d.AggregateID != uuid.Nil {
+		b.Query(`INSERT INTO `+st.idx+` (aggregate_id, sequence, event_id) VALUES (?, ?, ?)`, d.AggregateID, d.Sequence, d.EventID)
+	}
 	if err := st.s.ExecuteBatch(b); err != nil {
 		return fmt.Errorf("storage: dead letter %s: %w", d.EventID, err)
 	}
@@ -165,7 +189,23 @@ func (st *DeadLetterStore) List(ctx context.Context, f DeadLetterFilter) ([]Dead
 	return out, nil
 }
 
-// Count is the number of entries.
+// Exists reports whether an entry is in the queue, reading only its key:
+// the DlqActor asks before writing an entry, to know whether the write adds
+// one to the queue's size.
+func (st *DeadLetterStore) Exists(ctx context.Context, eventID uuid.UUID) (bool, error) {
+	var id uuid.UUID
+	err := st.s.ContextQuery(ctx, `SELECT event_id FROM `+st.dlq+` WHERE event_id = ?`, nil).Bind(eventID).GetRelease(&id)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("storage: dead letter %s: %w", eventID, err)
+	}
+	return true, nil
+}
+
+// Count is the number of entries. It scans the whole table: call it
+// rarely (the DlqActor counts at start and on a slow refresh).
 func (st *DeadLetterStore) Count(ctx context.Context) (int, error) {
 	var n int
 	if err := st.s.ContextQuery(ctx, `SELECT COUNT(*) FROM `+st.dlq, nil).GetRelease(&n); err != nil {
@@ -179,7 +219,9 @@ func (st *DeadLetterStore) Count(ctx context.Context) (int, error) {
 func (st *DeadLetterStore) Delete(ctx context.Context, d DeadLetter) error {
 	b := st.s.Session.BatchWithContext(ctx, gocql.LoggedBatch)
 	b.Query(`DELETE FROM `+st.dlq+` WHERE event_id = ?`, d.EventID)
-	b.Query(`DELETE FROM `+st.idx+` WHERE aggregate_id = ? AND sequence = ?`, d.AggregateID, d.Sequence)
+	if d.AggregateID != uuid.Nil { // a malformed entry may have no aggregate, and then no index row
+		b.Query(`DELETE FROM `+st.idx+` WHERE aggregate_id = ? AND sequence = ?`, d.AggregateID, d.Sequence)
+	}
 	if err := st.s.ExecuteBatch(b); err != nil {
 		return fmt.Errorf("storage: delete dead letter %s: %w", d.EventID, err)
 	}

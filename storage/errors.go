@@ -24,6 +24,11 @@ var (
 	// caller no longer holds it (it expired, or another owner took it).
 	// The caller must stop writing the order.
 	ErrLeaseLost = errors.New("storage: lease lost")
+	// ErrInvalidDeadLetter reports a dead letter that can never be
+	// written because an id it needs is missing (see
+	// DeadLetterStore.Put). Retrying will not help; it is a bug in the
+	// caller.
+	ErrInvalidDeadLetter = errors.New("storage: invalid dead letter")
 )
 
 // BatchError reports that the database failed the logged batch of a Save.
