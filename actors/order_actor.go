@@ -76,6 +76,9 @@ type OrderConfig struct {
 	// lease bookkeeping use the real monotonic clock regardless, because
 	// they run on real timers.
 	Clock func() time.Time
+	// leaseClock is the clock of lease bookkeeping, time.Now. Tests
+	// replace it so that storage calls can take fake time.
+	leaseClock func() time.Time
 	// NewID generates event ids and the ids of orders created without one.
 	// Default [domain.NewUUIDv7Generator].
 	NewID domain.IDGenerator
@@ -114,6 +117,9 @@ func (c OrderConfig) withDefaults() (OrderConfig, error) {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.leaseClock == nil {
+		c.leaseClock = time.Now
 	}
 	if c.NewID == nil {
 		c.NewID = domain.NewUUIDv7Generator()

@@ -83,7 +83,7 @@ func (c *orderChild) start(ctx actor.Context) {
 		c.owner = ctx.ActorSystem().ID
 	}
 	c.lastActive = time.Now()
-	began := time.Now()
+	began := c.cfg.leaseClock()
 	err := c.storage(func(sctx context.Context) error {
 		return c.cfg.Store.AcquireLease(sctx, c.id, c.owner, c.cfg.LeaseTTL)
 	})
@@ -207,7 +207,7 @@ func (c *orderChild) renew(ctx actor.Context) {
 	if !c.hasLease || c.refusal != nil {
 		return
 	}
-	began := time.Now()
+	began := c.cfg.leaseClock()
 	err := c.storage(func(sctx context.Context) error {
 		return c.cfg.Store.RenewLease(sctx, c.id, c.owner, c.cfg.LeaseTTL)
 	})
@@ -221,14 +221,14 @@ func (c *orderChild) renew(ctx actor.Context) {
 		c.loseLease(ctx, fmt.Errorf("lease expiring after failed renewals: %w", err))
 	default:
 		c.log.Warn("renew order lease; retrying on the next tick", zap.Error(err),
-			zap.Duration("lease_left", time.Until(c.leaseUntil)))
+			zap.Duration("lease_left", c.leaseUntil.Sub(c.cfg.leaseClock())))
 	}
 }
 
 // leaseValid reports whether the lease outlives a storage call started now,
 // so that a write this child makes lands while it is still the only writer.
 func (c *orderChild) leaseValid() bool {
-	return time.Now().Add(c.cfg.StorageTimeout).Before(c.leaseUntil)
+	return c.cfg.leaseClock().Add(c.cfg.StorageTimeout).Before(c.leaseUntil)
 }
 
 // loseLease makes the child refuse commands and stop, and returns the
