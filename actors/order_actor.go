@@ -40,30 +40,41 @@ const (
 	DefaultIdleTimeout    = time.Minute
 )
 
-// OrderConfig configures the order actor. Store and the three error
+// OrderConfig configures the order actor. Store and the first three error
 // classifiers are required; the classifiers are how this package recognises
 // storage's errors without importing storage:
 //
-//	IsNotFound:  func(err error) bool { return errors.Is(err, storage.ErrNotFound) },
-//	IsLeaseHeld: func(err error) bool { var e *storage.LeaseHeldError; return errors.As(err, &e) },
-//	IsLeaseLost: func(err error) bool { return errors.Is(err, storage.ErrLeaseLost) },
+//	IsNotFound:       func(err error) bool { return errors.Is(err, storage.ErrNotFound) },
+//	IsLeaseHeld:      func(err error) bool { var e *storage.LeaseHeldError; return errors.As(err, &e) },
+//	IsLeaseLost:      func(err error) bool { return errors.Is(err, storage.ErrLeaseLost) },
+//	SaveMaybeApplied: func(err error) bool { var e *storage.BatchError; return errors.As(err, &e) && e.MaybeApplied() },
 type OrderConfig struct {
 	Store       OrderStore
 	IsNotFound  func(error) bool
 	IsLeaseHeld func(error) bool
 	IsLeaseLost func(error) bool
+	// SaveMaybeApplied reports whether a failed Save may have stored its
+	// batch all the same (a timeout, a lost connection). The child then
+	// settles that save before it writes anything else, so its version
+	// never gets a second event; see [SaveAmbiguousError]. Default: every
+	// failed Save may have been applied, which is safe but also settles
+	// failures that certainly stored nothing.
+	SaveMaybeApplied func(error) bool
 
 	// Owner identifies this process in order leases and must differ
 	// between processes. Default: the actor system's random id.
 	Owner string
 	// LeaseTTL is how long a lease lasts without renewal; a child renews
-	// it every LeaseTTL/3. It bounds how long an order stays blocked after
-	// its owning process dies. Default [DefaultLeaseTTL].
+	// it every LeaseTTL/3, on a timer and, when a renewal is due, before a
+	// command, so that a backlog of commands cannot outlast it. It bounds
+	// how long an order stays blocked after its owning process dies.
+	// Default [DefaultLeaseTTL].
 	LeaseTTL time.Duration
 	// StorageTimeout bounds every storage call. It must be below
-	// LeaseTTL/2: a child refuses to write unless its lease outlives the
-	// write by StorageTimeout, which a renewal that itself takes up to
-	// StorageTimeout must still allow. Default [DefaultStorageTimeout].
+	// LeaseTTL/2: right before every write a child checks that its lease
+	// outlives a storage call started then, which a renewal that itself
+	// takes up to StorageTimeout must still allow. Default
+	// [DefaultStorageTimeout].
 	StorageTimeout time.Duration
 	// IdleTimeout is how long a child lives without commands before it
 	// releases its lease and stops. Default [DefaultIdleTimeout].
@@ -76,6 +87,9 @@ type OrderConfig struct {
 	// lease bookkeeping use the real monotonic clock regardless, because
 	// they run on real timers.
 	Clock func() time.Time
+	// leaseClock is the clock of lease bookkeeping, time.Now. Tests
+	// replace it so that storage calls can take fake time.
+	leaseClock func() time.Time
 	// NewID generates event ids and the ids of orders created without one.
 	// Default [domain.NewUUIDv7Generator].
 	NewID domain.IDGenerator
@@ -114,6 +128,12 @@ func (c OrderConfig) withDefaults() (OrderConfig, error) {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.SaveMaybeApplied == nil {
+		c.SaveMaybeApplied = func(error) bool { return true }
+	}
+	if c.leaseClock == nil {
+		c.leaseClock = time.Now
 	}
 	if c.NewID == nil {
 		c.NewID = domain.NewUUIDv7Generator()
@@ -345,6 +365,10 @@ func resultLabel(err error) string {
 	switch {
 	case err == nil:
 		return metrics.ResultOK
+	case errors.Is(err, ErrSaveAmbiguous):
+		// Checked first: settling may end in a conflict, but the
+		// command's own outcome is what is unknown.
+		return metrics.ResultError
 	case errors.As(err, &conflict):
 		return metrics.ResultConflict
 	case errors.As(err, &invalid):

@@ -169,28 +169,6 @@ func TestCommandResults(t *testing.T) {
 	}
 }
 
-func TestFailedSaveReloadsBeforeNextCommand(t *testing.T) {
-	sys, _ := newTestSystem(t)
-	store := newFakeStore()
-	pid := spawnOrders(t, sys, store, nil)
-	id := mustCreate(t, sys, pid)
-
-	boom := errors.New("write timeout")
-	store.read(func(f *fakeStore) { f.saveErrs = []error{boom} })
-	if _, err := ask(t, sys, pid, &UpdateOrder{OrderID: id, Items: items(2)}); !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want %v", err, boom)
-	}
-	// The failed update must not linger in memory: the next one is version
-	// 2 again, built on the stored state.
-	res, err := ask(t, sys, pid, &UpdateOrder{OrderID: id, Items: items(3)})
-	if err != nil || res.Order.Version != 2 {
-		t.Fatalf("update after failed save: %+v, %v", res, err)
-	}
-	if n := store.count(loads, id); n != 2 {
-		t.Errorf("%d loads, want 2 (start, and after the failed save)", n)
-	}
-}
-
 func TestIdleChildReleasesLeaseAndStops(t *testing.T) {
 	sys, _ := newTestSystem(t)
 	store := newFakeStore()

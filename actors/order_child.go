@@ -26,22 +26,32 @@ type orderChild struct {
 	owner string
 
 	order *domain.Order
-	// loaded reports whether order mirrors storage. A failed save leaves
-	// the outcome unknown, so it clears loaded and the next command
-	// reloads.
+	// loaded reports whether order mirrors storage. A save that failed
+	// without being applied clears it, and the next command reloads.
 	loaded bool
+	// pending is a save that failed but may have been applied, or may
+	// still be: nothing else is written until it is settled (see
+	// settle), so its version never gets a second event.
+	pending *pendingSave
 	// refusal, once set, answers every command: the child cannot own the
 	// order and is waiting to be stopped.
 	refusal error
 	// hasLease reports that this child may hold the lease in storage and
 	// should release it when stopping.
 	hasLease bool
-	// leaseUntil is when the lease expires unless renewed, measured from
-	// before the call that obtained it so that it errs early.
+	// leaseUntil is when the lease expires unless renewed, measured on
+	// cfg.leaseClock from before the call that obtained it so that it errs
+	// early.
 	leaseUntil  time.Time
 	cancelRenew scheduler.CancelFunc
 	lastActive  time.Time
 	passivating bool
+}
+
+// pendingSave is the change of a save whose outcome is unknown.
+type pendingSave struct {
+	order *domain.Order
+	event domain.DomainEvent
 }
 
 func newOrderChild(cfg *OrderConfig, id uuid.UUID) *orderChild {
@@ -66,6 +76,11 @@ func (c *orderChild) Receive(ctx actor.Context) {
 		reportCommand(ctx, c.cfg, m, res.Err, time.Since(began))
 	case *renewLease:
 		c.renew(ctx)
+		if c.pending != nil && c.refusal == nil {
+			if err := c.settle(ctx); err != nil {
+				c.log.Warn("settle save of unknown outcome; retrying on the next tick", zap.Error(err))
+			}
+		}
 	case *actor.ReceiveTimeout:
 		// armIdle below decides whether the idle time has really elapsed.
 	case *InjectPanic:
@@ -83,7 +98,7 @@ func (c *orderChild) start(ctx actor.Context) {
 		c.owner = ctx.ActorSystem().ID
 	}
 	c.lastActive = time.Now()
-	began := time.Now()
+	began := c.cfg.leaseClock()
 	err := c.storage(func(sctx context.Context) error {
 		return c.cfg.Store.AcquireLease(sctx, c.id, c.owner, c.cfg.LeaseTTL)
 	})
@@ -119,6 +134,15 @@ func (c *orderChild) stop() {
 		return
 	}
 	c.hasLease = false
+	if p := c.pending; p != nil {
+		// The save may still land. Releasing would let another process
+		// load the order at once and build a second event for this
+		// version; the lease's expiry gives the save time to land or lapse.
+		c.log.Warn("stopping with a save of unknown outcome; leaving the lease to expire",
+			zap.Stringer("event_id", p.event.EventID()), zap.Int64("version", p.event.Sequence()),
+			zap.Duration("ttl", c.cfg.LeaseTTL))
+		return
+	}
 	err := c.storage(func(sctx context.Context) error {
 		return c.cfg.Store.ReleaseLease(sctx, c.id, c.owner)
 	})
@@ -133,11 +157,11 @@ func (c *orderChild) apply(ctx actor.Context, cmd OrderCommand) *OrderResult {
 	fail := func(err error) *OrderResult {
 		return &OrderResult{Err: fmt.Errorf("actors: %s order %s: %w", cmd.commandLabel(), c.id, err)}
 	}
-	if c.refusal != nil {
-		return fail(c.refusal)
+	if err := c.holdLease(ctx); err != nil {
+		return fail(err)
 	}
-	if !c.leaseValid() {
-		return fail(c.loseLease(ctx, errors.New("lease not renewed in time")))
+	if err := c.settle(ctx); err != nil {
+		return fail(err)
 	}
 	if err := c.ensureLoaded(); err != nil {
 		return fail(err)
@@ -169,17 +193,96 @@ func (c *orderChild) apply(ctx actor.Context, cmd OrderCommand) *OrderResult {
 		// storage.
 		return fail(err)
 	}
-	if err := c.storage(func(sctx context.Context) error { return c.cfg.Store.Save(sctx, c.order, ev) }); err != nil {
-		// The write may or may not have landed, and c.order already holds
-		// the change: forget it and reload before the next command.
-		c.order, c.loaded = nil, false
-		return fail(fmt.Errorf("save: %w", err))
+	if err := c.save(ctx, ev); err != nil {
+		return fail(err)
 	}
 	c.log.Debug("order saved",
 		zap.Stringer("event_id", ev.EventID()),
 		zap.String("event_type", ev.EventType()),
 		zap.Int64("version", ev.Sequence()))
 	return &OrderResult{Order: c.order.State(), Event: ev}
+}
+
+// save stores c.order, which ev has just changed. c.order holds the change
+// before it is stored, so on failure it is dropped (reloaded before the next
+// command) or, when the failure may hide a stored batch, kept as pending
+// and settled at once; if that fails too, the answer is a
+// [*SaveAmbiguousError].
+func (c *orderChild) save(ctx actor.Context, ev domain.DomainEvent) error {
+	o := c.order
+	if err := c.holdLease(ctx); err != nil {
+		c.order, c.loaded = nil, false
+		return err
+	}
+	err := c.storage(func(sctx context.Context) error { return c.cfg.Store.Save(sctx, o, ev) })
+	if err == nil {
+		return nil
+	}
+	c.order, c.loaded = nil, false
+	if !c.cfg.SaveMaybeApplied(err) {
+		return fmt.Errorf("save: %w", err)
+	}
+	c.pending = &pendingSave{order: o, event: ev}
+	c.log.Warn("save outcome unknown; settling it", zap.Error(err),
+		zap.Stringer("event_id", ev.EventID()), zap.Int64("version", ev.Sequence()))
+	if serr := c.settle(ctx); serr != nil {
+		c.log.Warn("save still unsettled; settling it before the next write", zap.Error(serr),
+			zap.Stringer("event_id", ev.EventID()), zap.Int64("version", ev.Sequence()))
+		return &SaveAmbiguousError{OrderID: c.id, Version: ev.Sequence(), EventID: ev.EventID(), Err: err}
+	}
+	return nil
+}
+
+// settle decides a pending save, if any, before anything else is written.
+// It reads the order back: if the stored version is the pending one, the
+// save landed; if it is the one before, the identical batch (same event id
+// and sequence) is sent again, so that if the first attempt lands after
+// all it rewrites the same rows instead of competing with a new event for
+// the version. Any other version means another writer, and the lease is
+// given up. Until settle succeeds the save stays pending.
+func (c *orderChild) settle(ctx actor.Context) error {
+	p := c.pending
+	if p == nil {
+		return nil
+	}
+	want := p.order.Version()
+	unsettled := func(step string, err error) error {
+		return fmt.Errorf("settle earlier save of version %d (event %s): %s: %w", want, p.event.EventID(), step, err)
+	}
+	var stored *domain.Order
+	err := c.storage(func(sctx context.Context) (err error) {
+		stored, err = c.cfg.Store.Load(sctx, c.id)
+		return err
+	})
+	if err != nil && !c.cfg.IsNotFound(err) {
+		return unsettled("read back", err)
+	}
+	var got int64
+	if stored != nil {
+		got = stored.Version()
+	}
+	switch got {
+	case want:
+		c.order, c.loaded, c.pending = stored, true, nil
+		c.log.Info("save of unknown outcome had landed",
+			zap.Stringer("event_id", p.event.EventID()), zap.Int64("version", want))
+		return nil
+	case want - 1:
+	default:
+		c.pending = nil
+		return c.loseLease(ctx, fmt.Errorf("stored version %d while the save of version %d (event %s) was unsettled: another writer", got, want, p.event.EventID()))
+	}
+	if err := c.holdLease(ctx); err != nil {
+		return err
+	}
+	err = c.storage(func(sctx context.Context) error { return c.cfg.Store.Save(sctx, p.order, p.event) })
+	if err != nil {
+		return unsettled("send again", err)
+	}
+	c.order, c.loaded, c.pending = p.order, true, nil
+	c.log.Info("save of unknown outcome sent again",
+		zap.Stringer("event_id", p.event.EventID()), zap.Int64("version", want))
+	return nil
 }
 
 func (c *orderChild) ensureLoaded() error {
@@ -207,7 +310,7 @@ func (c *orderChild) renew(ctx actor.Context) {
 	if !c.hasLease || c.refusal != nil {
 		return
 	}
-	began := time.Now()
+	began := c.cfg.leaseClock()
 	err := c.storage(func(sctx context.Context) error {
 		return c.cfg.Store.RenewLease(sctx, c.id, c.owner, c.cfg.LeaseTTL)
 	})
@@ -221,14 +324,39 @@ func (c *orderChild) renew(ctx actor.Context) {
 		c.loseLease(ctx, fmt.Errorf("lease expiring after failed renewals: %w", err))
 	default:
 		c.log.Warn("renew order lease; retrying on the next tick", zap.Error(err),
-			zap.Duration("lease_left", time.Until(c.leaseUntil)))
+			zap.Duration("lease_left", c.leaseUntil.Sub(c.cfg.leaseClock())))
 	}
+}
+
+// holdLease returns nil when the child may make a storage call under its
+// lease now, and otherwise the refusal. It renews the lease first when a
+// renewal is due: renewal ticks queue behind commands in the mailbox, so a
+// backlog of commands would otherwise outlast the lease. It runs before
+// every command and again right before every write, whatever storage calls
+// came between.
+func (c *orderChild) holdLease(ctx actor.Context) error {
+	if c.refusal == nil && c.renewalDue() {
+		c.renew(ctx)
+	}
+	if c.refusal != nil {
+		return c.refusal
+	}
+	if !c.leaseValid() {
+		return c.loseLease(ctx, errors.New("lease not renewed in time"))
+	}
+	return nil
+}
+
+// renewalDue reports whether a renewal tick's interval, LeaseTTL/3, has
+// passed since the lease was last obtained.
+func (c *orderChild) renewalDue() bool {
+	return c.leaseUntil.Sub(c.cfg.leaseClock()) <= c.cfg.LeaseTTL-c.cfg.LeaseTTL/3
 }
 
 // leaseValid reports whether the lease outlives a storage call started now,
 // so that a write this child makes lands while it is still the only writer.
 func (c *orderChild) leaseValid() bool {
-	return time.Now().Add(c.cfg.StorageTimeout).Before(c.leaseUntil)
+	return c.cfg.leaseClock().Add(c.cfg.StorageTimeout).Before(c.leaseUntil)
 }
 
 // loseLease makes the child refuse commands and stop, and returns the
@@ -260,9 +388,14 @@ func (c *orderChild) armIdle(ctx actor.Context) {
 	}
 	left := c.cfg.IdleTimeout - time.Since(c.lastActive)
 	if left < time.Millisecond {
-		c.log.Debug("order actor idle; stopping")
-		c.passivate(ctx)
-		return
+		if c.pending == nil {
+			c.log.Debug("order actor idle; stopping")
+			c.passivate(ctx)
+			return
+		}
+		// A successor would load the order while the save may still
+		// land: stay until a renewal tick has settled it.
+		left = c.cfg.LeaseTTL / 3
 	}
 	ctx.SetReceiveTimeout(left)
 }

@@ -73,13 +73,14 @@ type OrderResult struct {
 	// Event is the event the command emitted and stored in the outbox in
 	// the same batch as the order; nil for GetOrder and when Err is set.
 	Event domain.DomainEvent
-	// Err is why the command was not applied. Branch with errors.Is/As:
-	// a *domain.ValidationError or domain.ErrOrderCancelled (the command
-	// is wrong for this order), [ErrOrderNotFound], [ErrOrderExists],
-	// a [*ConflictError] (another process owns the order: retry later,
-	// possibly elsewhere), [ErrShuttingDown], or a wrapped storage error
-	// (the outcome of a failed save is unknown: read the order before
-	// retrying).
+	// Err is why the command was not applied, or [*SaveAmbiguousError]
+	// when it may have been. Branch with errors.Is/As: a
+	// *domain.ValidationError or domain.ErrOrderCancelled (the command is
+	// wrong for this order), [ErrOrderNotFound], [ErrOrderExists], a
+	// [*ConflictError] (another process owns the order: retry later,
+	// possibly elsewhere), [ErrShuttingDown], [ErrSaveAmbiguous] (the
+	// outcome is unknown: see [SaveAmbiguousError]), or another wrapped
+	// storage error (nothing was stored: retry).
 	Err error
 }
 
@@ -108,7 +109,38 @@ var (
 	ErrShuttingDown = errors.New("actors: shutting down")
 	// ErrInjectedPanic is wrapped by the panic value of [InjectPanic].
 	ErrInjectedPanic = errors.New("actors: injected panic")
+	// ErrSaveAmbiguous is wrapped by every [*SaveAmbiguousError].
+	ErrSaveAmbiguous = errors.New("actors: save outcome unknown")
 )
+
+// SaveAmbiguousError answers a command whose save failed in a way that may
+// have stored it all the same (a timeout, a lost connection) and that the
+// child could not settle before answering. The command's event, EventID at
+// sequence Version, is stored at most once and no other event ever takes
+// that sequence: before it writes anything else, the child reads the order
+// back and, if the save did not land, sends the identical batch again. It
+// does so before the next command for the order and on its renewal ticks.
+//
+// To learn the outcome, send [GetOrder] (it settles the save first): the
+// command was applied if the order's Version is at least Version. Retrying
+// the command blindly may apply it twice (as two events).
+type SaveAmbiguousError struct {
+	OrderID uuid.UUID
+	// Version is the order version, and event sequence, the save wrote.
+	Version int64
+	// EventID is the id of the event the save wrote.
+	EventID uuid.UUID
+	// Err is the error of the save.
+	Err error
+}
+
+// Error implements error.
+func (e *SaveAmbiguousError) Error() string {
+	return fmt.Sprintf("actors: save of order %s version %d (event %s) may or may not have been applied: %v", e.OrderID, e.Version, e.EventID, e.Err)
+}
+
+// Unwrap exposes both ErrSaveAmbiguous and the save's error.
+func (e *SaveAmbiguousError) Unwrap() []error { return []error{ErrSaveAmbiguous, e.Err} }
 
 // ConflictError reports that this process may not write the order: another
 // owner holds its lease, or this process lost it. It wraps both

@@ -18,5 +18,11 @@ func OrderActorConfig(store *storage.OrderStore) actors.OrderConfig {
 			return errors.As(err, &held)
 		},
 		IsLeaseLost: func(err error) bool { return errors.Is(err, storage.ErrLeaseLost) },
+		// Save's other errors (invalid arguments, bind failures) are
+		// returned before anything is sent.
+		SaveMaybeApplied: func(err error) bool {
+			var be *storage.BatchError
+			return errors.As(err, &be) && be.MaybeApplied()
+		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gocql/gocql"
 	"github.com/google/uuid"
 	"go.uber.org/zap/zaptest"
 
@@ -28,6 +29,13 @@ type orderProcess struct {
 
 func startOrderProcess(t *testing.T, addr, owner string) *orderProcess {
 	t.Helper()
+	return startOrderProcessOn(t, addr, owner, nil)
+}
+
+// startOrderProcessOn is startOrderProcess with the order actor's store
+// wrapped by wrap, if set.
+func startOrderProcessOn(t *testing.T, addr, owner string, wrap func(*storage.OrderStore) actors.OrderStore) *orderProcess {
+	t.Helper()
 	ctx := context.Background()
 	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{addr}, Consistency: "ONE"})
 	if err != nil {
@@ -38,6 +46,9 @@ func startOrderProcess(t *testing.T, addr, owner string) *orderProcess {
 	sys := actors.NewSystem(zaptest.NewLogger(t))
 	cfg := OrderActorConfig(store)
 	cfg.Owner = owner
+	if wrap != nil {
+		cfg.Store = wrap(store)
+	}
 	props, err := actors.NewOrderProps(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -171,5 +182,126 @@ func TestSecondProcessGetsAConflict(t *testing.T) {
 	}
 	if _, err := a.ask(t, &actors.UpdateOrder{OrderID: created.Order.ID, Items: oneItem}); err != nil {
 		t.Fatalf("the owner keeps writing: %v", err)
+	}
+}
+
+// faultyStore fails the first Save of each scripted version with the
+// script's error, after applying it or without.
+type faultyStore struct {
+	*storage.OrderStore
+	mu     sync.Mutex
+	faults map[int64]saveFault
+}
+
+type saveFault struct {
+	applied bool
+	err     error
+}
+
+func (s *faultyStore) Save(ctx context.Context, o *domain.Order, events ...domain.DomainEvent) error {
+	s.mu.Lock()
+	f, scripted := s.faults[o.Version()]
+	delete(s.faults, o.Version())
+	s.mu.Unlock()
+	if !scripted {
+		return s.OrderStore.Save(ctx, o, events...)
+	}
+	if f.applied {
+		if err := s.OrderStore.Save(ctx, o, events...); err != nil {
+			return err
+		}
+	}
+	return &storage.BatchError{OrderID: o.ID(), Version: o.Version(), Events: len(events), Err: f.err}
+}
+
+// unavailableError is the coordinator's refusal for lack of replicas,
+// which it answers before writing anything.
+type unavailableError struct{}
+
+func (unavailableError) Code() int       { return gocql.ErrCodeUnavailable }
+func (unavailableError) Message() string { return "cannot achieve consistency level" }
+func (unavailableError) Error() string   { return "unavailable: cannot achieve consistency level" }
+
+// A save that timed out is settled by the order's child: read back and, if
+// it did not land, sent again with the same event. The command succeeds,
+// and the outbox holds one event per sequence, the one the reply named. A
+// save the database refused is not settled: the command fails and the next
+// one takes its version.
+func TestFailedSaveLeavesOneEventPerSequence(t *testing.T) {
+	tests := []struct {
+		name    string
+		fault   saveFault
+		refused bool
+	}{
+		{"timed out after it was applied", saveFault{applied: true, err: gocql.ErrTimeoutNoResponse}, false},
+		{"timed out before it was applied", saveFault{err: gocql.ErrTimeoutNoResponse}, false},
+		{"refused", saveFault{err: unavailableError{}}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startDatabase(t)
+			p := startOrderProcessOn(t, addr, "process-a", func(s *storage.OrderStore) actors.OrderStore {
+				return &faultyStore{OrderStore: s, faults: map[int64]saveFault{2: tc.fault}}
+			})
+			created, err := p.ask(t, &actors.CreateOrder{CustomerID: uuid.New(), Items: oneItem})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := created.Order.ID
+			replies := map[int64]uuid.UUID{1: created.Event.EventID()}
+			for i, q := range []int{2, 3} {
+				items := []domain.Item{{ProductID: "sku-1", Quantity: q, UnitPrice: domain.Money{Minor: 250, Currency: "EUR"}}}
+				res, err := p.ask(t, &actors.UpdateOrder{OrderID: id, Items: items})
+				if i == 0 && tc.refused {
+					var be *storage.BatchError
+					if !errors.As(err, &be) || errors.Is(err, actors.ErrSaveAmbiguous) {
+						t.Fatalf("update to quantity %d: %v, want the refusal", q, err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("update to quantity %d: %v", q, err)
+				}
+				replies[res.Event.Sequence()] = res.Event.EventID()
+			}
+			want := int64(3)
+			if tc.refused {
+				want = 2
+			}
+			if len(replies) != int(want) {
+				t.Fatalf("replies %v, want sequences 1..%d", replies, want)
+			}
+
+			s, err := storage.NewSession(context.Background(), storage.Config{Hosts: []string{addr}, Consistency: "ONE"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, table := range []string{"outbox.outbox_by_bucket", "outbox.outbox_messages_scylla_cdc_log"} {
+				iter := s.Query(`SELECT aggregate_id, sequence, event_id FROM `+table, nil).Iter()
+				var agg, ev uuid.UUID
+				var seq int64
+				rows := 0
+				for iter.Scan(&agg, &seq, &ev) {
+					if agg != id {
+						continue
+					}
+					rows++
+					if replies[seq] != ev {
+						t.Errorf("%s: sequence %d stored as event %s, the reply named %s", table, seq, ev, replies[seq])
+					}
+				}
+				if err := iter.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if rows != int(want) {
+					t.Errorf("%s: %d rows, want one per sequence 1..%d", table, rows, want)
+				}
+			}
+			stored, err := p.store.Load(context.Background(), id)
+			if err != nil || stored.Version() != want || stored.Items()[0].Quantity != 3 {
+				t.Errorf("stored order %+v, %v; want version %d with quantity 3", stored, err, want)
+			}
+		})
 	}
 }

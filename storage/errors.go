@@ -57,12 +57,21 @@ func (e *BatchError) Unwrap() error { return e.Err }
 // MaybeApplied reports whether the batch may have been applied despite the
 // error. It is false only for errors with which the coordinator refused the
 // batch before writing anything (invalid, unavailable, overloaded, ...).
-// When true, retrying the same Save is safe while the caller still holds
-// the order's lease: every row it writes is keyed by the order id, the
-// event sequence or the event id, so a retry overwrites instead of adding,
-// except that the retry's outbox_by_bucket rows get a new committed_at and
-// relays may therefore publish the events twice (consumers deduplicate by
-// event id).
+// When true, the caller must settle the outcome before writing another
+// version of the order: read the order back and, if its version shows the
+// batch did not land, retry the same Save (same events, so the same event
+// ids and sequences), while still holding the order's lease. Building new
+// events for the version instead could store two events with one sequence
+// if the first batch lands late. The retry is safe: the orders and
+// outbox_messages rows are keyed by the order id and the event sequence,
+// so a late first batch rewrites them with the same values (a batch the
+// coordinator stamped before the retry and applies late, from its batchlog
+// or hints, keeps that older stamp and cannot overwrite a later version of
+// the order; only one the coordinator received after later writes could).
+// Its outbox_by_bucket rows, though, have their own committed_at (now() is
+// evaluated per write), and both batches reach the CDC log, so relays may
+// publish the events twice, with the same event ids (consumers deduplicate
+// by event id).
 func (e *BatchError) MaybeApplied() bool {
 	var re gocql.RequestError
 	if !errors.As(e.Err, &re) {

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
 	"github.com/scylladb/gocqlx/v2"
+	"github.com/scylladb/gocqlx/v2/qb"
+	"github.com/scylladb/gocqlx/v2/table"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
 )
@@ -56,9 +59,9 @@ type OrderStoreOptions struct {
 	// Keyspace qualifies the table names. Empty means the session's
 	// default keyspace ([Config.Keyspace]).
 	Keyspace string
-	// Clock stamps committed_at; default time.Now. It does not set the
-	// write timestamp, which the driver takes from the real clock, because
-	// ScyllaDB refuses CDC writes stamped far from the present.
+	// Clock chooses the outbox_by_bucket partition of a Save ([BucketOf]
+	// of its reading); default time.Now. It stamps nothing: committed_at
+	// and the write timestamp are the server's (see [OrderStore.Save]).
 	Clock func() time.Time
 }
 
@@ -103,10 +106,18 @@ func NewOrderStore(s gocqlx.Session, o OrderStoreOptions) *OrderStore {
 	orders := ordersTable(ks)
 	st.getOrder.stmt, st.getOrder.names = orders.Get(orders.Metadata().Columns...)
 	st.insertOrder.stmt, st.insertOrder.names = orders.Insert()
-	st.insertOutbox.stmt, st.insertOutbox.names = outboxTable(ks).Insert()
-	st.insertBucket.stmt, st.insertBucket.names = outboxByBucketTable(ks).Insert()
+	st.insertOutbox = insertCommittedNow(outboxTable(ks))
+	st.insertBucket = insertCommittedNow(outboxByBucketTable(ks))
 	st.initLeases(ks)
 	return st
+}
+
+// insertCommittedNow returns an INSERT of t's columns that sets
+// committed_at to the server's now() instead of a bound value.
+func insertCommittedNow(t *table.Table) cql {
+	cols := slices.DeleteFunc(slices.Clone(t.Metadata().Columns), func(c string) bool { return c == "committed_at" })
+	stmt, names := qb.Insert(t.Name()).Columns(cols...).FuncColumn("committed_at", qb.Now()).ToCql()
+	return cql{stmt: stmt, names: names}
 }
 
 // Load returns the order with the given id, rebuilt with
@@ -195,9 +206,19 @@ func newOrderRow(o *domain.Order) (orderRow, error) {
 // oldest first: at least one, all of o's aggregate, with consecutive
 // sequences ending at o.Version(), and distinct event ids. Anything else is
 // [ErrInvalidSave] (or the envelope's *domain.ValidationError) and nothing
-// is written. All events of one Save share one committed_at, a timeuuid of
-// the store's clock; the trace parent comes from ctx
-// ([ContextWithTraceParent]).
+// is written. The trace parent comes from ctx ([ContextWithTraceParent]).
+//
+// Times are the server's, so that they say when the batch was applied, not
+// when this process built it: the batch carries no client timestamp (the
+// coordinator stamps it, and the CDC log's cdc$time follows), and every
+// committed_at is CQL now() (a distinct timeuuid per row, of the moment the
+// server applied the batch). The outbox_by_bucket partition, though, must
+// be named by the client: bucket is [BucketOf] the store's clock when Save
+// starts. A row's committed_at may therefore fall in the minute after the
+// one its bucket names (or, with a clock running ahead of the server's,
+// before it), by at most the clock skew between writer and server plus the
+// time the batch took; a polling reader scans one bucket further back than
+// its committed_at bound to cover that.
 //
 // The batch is not conditional (ScyllaDB allows conditions only in
 // single-partition batches, and this one spans three tables), so Save
@@ -220,9 +241,7 @@ func (st *OrderStore) Save(ctx context.Context, o *domain.Order, events ...domai
 	if err != nil {
 		return err
 	}
-	now := st.clock()
-	committed := gocql.UUIDFromTime(now)
-	bucket := BucketOf(now)
+	bucket := BucketOf(st.clock())
 	trace := TraceParentFromContext(ctx)
 	rows := make([]outboxRow, len(events))
 	for i, e := range events {
@@ -241,7 +260,6 @@ func (st *OrderStore) Save(ctx context.Context, o *domain.Order, events ...domai
 			ContentType:   env.ContentType,
 			TraceParent:   trace,
 			OccurredAt:    env.OccurredAt,
-			CommittedAt:   committed,
 		}
 	}
 	return st.saveBatch(ctx, order, rows)
@@ -277,14 +295,17 @@ func checkEvents(o *domain.Order, events []domain.DomainEvent) error {
 }
 
 // saveBatch writes the order row and, per outbox row, one outbox_messages
-// and one outbox_by_bucket row in one logged batch. It does not validate:
-// Save does, and the batch-atomicity test needs rows the database itself
-// rejects.
+// and one outbox_by_bucket row in one logged batch, stamped by the server.
+// The rows' CommittedAt is not sent: the statements set now(). It does not
+// validate: Save does, and the batch-atomicity test needs rows the database
+// itself rejects.
 func (st *OrderStore) saveBatch(ctx context.Context, order orderRow, rows []outboxRow) error {
 	fail := func(err error) error {
 		return &BatchError{OrderID: order.ID, Version: order.Version, Events: len(rows), Err: err}
 	}
-	b := st.s.Session.BatchWithContext(ctx, gocql.LoggedBatch)
+	// Without the default-timestamp flag the driver sends no write
+	// timestamp and the coordinator stamps the batch when it applies it.
+	b := st.s.Session.BatchWithContext(ctx, gocql.LoggedBatch).DefaultTimestamp(false)
 	// Bind failures are bugs in this package, not batch failures: they
 	// are returned plainly so MaybeApplied never misreads them.
 	args, err := bindStruct(st.s, st.insertOrder.names, order)

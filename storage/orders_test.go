@@ -14,6 +14,8 @@ import (
 	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 )
 
 func TestSaveLoadRoundTrip(t *testing.T) {
@@ -144,9 +146,11 @@ func TestSaveWritesOneOutboxAndBucketRowPerEvent(t *testing.T) {
 		Bind(o.ID()).Select(&outbox); err != nil {
 		t.Fatal(err)
 	}
+	// The store's clock names the bucket; committed_at is the server's
+	// (TestSaveIsStampedByTheServer).
 	var bucket []outboxRow
-	if err := env.s.Query(`SELECT * FROM outbox.outbox_by_bucket WHERE bucket = ? AND committed_at > ?`, nil).
-		Bind(BucketOf(commitAt), gocql.MinTimeUUID(commitAt.Truncate(time.Minute))).Select(&bucket); err != nil {
+	if err := env.s.Query(`SELECT * FROM outbox.outbox_by_bucket WHERE bucket = ?`, nil).
+		Bind(BucketOf(commitAt)).Select(&bucket); err != nil {
 		t.Fatal(err)
 	}
 	if len(outbox) != len(events) || len(bucket) != len(events) {
@@ -171,22 +175,14 @@ func TestSaveWritesOneOutboxAndBucketRowPerEvent(t *testing.T) {
 			ContentType: env.ContentType, TraceParent: trace, OccurredAt: env.OccurredAt,
 			CommittedAt: got.CommittedAt,
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("outbox row %d = %+v\nwant %+v", i, got, want)
-		}
-		if ts := got.CommittedAt.Time(); !ts.Equal(commitAt) {
-			t.Errorf("committed_at time = %v, want the store clock %v", ts, commitAt)
+		if !reflect.DeepEqual(got, want) || got.CommittedAt.Version() != 1 {
+			t.Errorf("outbox row %d = %+v\nwant %+v with a timeuuid committed_at", i, got, want)
 		}
 		b, ok := byID[env.EventID]
-		want.Bucket = BucketOf(commitAt)
-		if !ok || !reflect.DeepEqual(b, want) {
-			t.Errorf("bucket row for event %d = %+v (found %v)\nwant %+v", i, b, ok, want)
+		want.Bucket, want.CommittedAt = BucketOf(commitAt), b.CommittedAt
+		if !ok || !reflect.DeepEqual(b, want) || b.CommittedAt.Version() != 1 {
+			t.Errorf("bucket row for event %d = %+v (found %v)\nwant %+v with a timeuuid committed_at", i, b, ok, want)
 		}
-	}
-	// Both events of the second Save share its committed_at; the first
-	// Save has its own.
-	if outbox[1].CommittedAt != outbox[2].CommittedAt || outbox[0].CommittedAt == outbox[1].CommittedAt {
-		t.Errorf("committed_at per batch: %v %v %v", outbox[0].CommittedAt, outbox[1].CommittedAt, outbox[2].CommittedAt)
 	}
 	if !bytes.Contains(outbox[2].Payload, []byte(`"status":"cancelled"`)) {
 		t.Errorf("cancel payload = %s", outbox[2].Payload)
@@ -201,6 +197,132 @@ func TestSaveWritesOneOutboxAndBucketRowPerEvent(t *testing.T) {
 	if logged != len(events) {
 		t.Errorf("CDC log rows = %d, want %d", logged, len(events))
 	}
+}
+
+// TestSaveIsStampedByTheServer runs a server whose clock is an hour ahead
+// of this process and stands still, and a store whose clock is behind it:
+// the write timestamps, the CDC log times and every committed_at are the
+// server's, only the bucket is the store's. A batch stamped by the client
+// would be refused, being older than the server's CDC generation. Leases
+// and loads work as before on that server.
+func TestSaveIsStampedByTheServer(t *testing.T) {
+	server := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	client := server.Add(-90 * time.Second)
+	s := newSessionOn(t, scyllaemu.Options{Clock: func() time.Time { return server }})
+	st := NewOrderStore(s, OrderStoreOptions{Keyspace: testKeyspace, Clock: func() time.Time { return client }})
+	ctx := context.Background()
+
+	o, created := newOrder(t)
+	if err := st.AcquireLease(ctx, o.ID(), "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, o, created); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	updated, err := o.UpdateItems(items(1), t0.Add(time.Second), uuid.NewV7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, err := o.Cancel("", t0.Add(2*time.Second), uuid.NewV7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, o, updated, cancelled); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	got, err := st.Load(ctx, o.ID())
+	if err != nil || !reflect.DeepEqual(got.State(), o.State()) {
+		t.Fatalf("Load = %+v, %v; want %+v", got, err, o.State())
+	}
+
+	var writes []int64
+	var committed []gocql.UUID
+	iter := s.Query(`SELECT WRITETIME(event_type), committed_at FROM outbox.outbox_messages WHERE aggregate_id = ?`, nil).Bind(o.ID()).Iter()
+	var wt int64
+	var at gocql.UUID
+	for iter.Scan(&wt, &at) {
+		writes, committed = append(writes, wt), append(committed, at)
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	iter = s.Query(`SELECT "cdc$time" FROM outbox.outbox_messages_scylla_cdc_log`, nil).Iter()
+	var logged []time.Time
+	for iter.Scan(&at) {
+		logged = append(logged, at.Time())
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	iter = s.Query(`SELECT committed_at FROM outbox.outbox_by_bucket WHERE bucket = ?`, nil).Bind(BucketOf(client)).Iter()
+	for iter.Scan(&at) {
+		committed = append(committed, at)
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if len(writes) != 3 || len(logged) != 3 || len(committed) != 6 {
+		t.Fatalf("%d outbox rows, %d log rows, %d rows in all with the store's bucket; want 3, 3 and 6", len(writes), len(logged), len(committed))
+	}
+	// The server's clock stands still, so its stamps are its time (write
+	// timestamps are made unique by adding microseconds).
+	for i, w := range writes {
+		if w < server.UnixMicro() || w > server.Add(time.Millisecond).UnixMicro() {
+			t.Errorf("outbox row %d: write time %v, want the server's %v", i, time.UnixMicro(w), server)
+		}
+	}
+	for i, l := range logged {
+		if l.Before(server) || l.After(server.Add(time.Millisecond)) {
+			t.Errorf("CDC log row %d: cdc$time %v, want the server's %v", i, l, server)
+		}
+	}
+	for i, c := range committed {
+		if !c.Time().Equal(server) {
+			t.Errorf("row %d: committed_at %v, want the server's %v", i, c.Time(), server)
+		}
+	}
+
+	// Leases on that server, with the driver's default timestamps.
+	var held *LeaseHeldError
+	steps := []struct {
+		name string
+		do   func() error
+		ok   func(error) bool
+	}{
+		{"b is refused", func() error { return st.AcquireLease(ctx, o.ID(), "b", time.Minute) }, func(err error) bool { return errors.As(err, &held) && held.Owner == "a" }},
+		{"a renews", func() error { return st.RenewLease(ctx, o.ID(), "a", time.Minute) }, func(err error) bool { return err == nil }},
+		{"a releases", func() error { return st.ReleaseLease(ctx, o.ID(), "a") }, func(err error) bool { return err == nil }},
+		{"a cannot renew", func() error { return st.RenewLease(ctx, o.ID(), "a", time.Minute) }, is(ErrLeaseLost)},
+		{"b acquires", func() error { return st.AcquireLease(ctx, o.ID(), "b", time.Minute) }, func(err error) bool { return err == nil }},
+	}
+	for _, step := range steps {
+		if err := step.do(); !step.ok(err) {
+			t.Errorf("%s: %v", step.name, err)
+		}
+	}
+}
+
+// newSessionOn starts an emulator with opts, applies the schema and
+// returns a session on it.
+func newSessionOn(t *testing.T, opts scyllaemu.Options) gocqlx.Session {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, err := scyllaemu.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(s.Close)
+	if err := schema.Apply(ctx, s.Session, schema.Options{Keyspace: testKeyspace}); err != nil {
+		t.Fatalf("schema.Apply: %v", err)
+	}
+	return s
 }
 
 func TestSaveRejectsInconsistentEvents(t *testing.T) {
@@ -283,11 +405,10 @@ func TestBatchAtomicity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
 	good := outboxRow{
-		Bucket: BucketOf(now), AggregateID: o.ID(), Sequence: 1, EventID: env0.EventID,
+		Bucket: BucketOf(time.Now()), AggregateID: o.ID(), Sequence: 1, EventID: env0.EventID,
 		AggregateType: env0.AggregateType, EventType: env0.EventType, Payload: env0.Payload,
-		ContentType: env0.ContentType, OccurredAt: env0.OccurredAt, CommittedAt: gocql.UUIDFromTime(now),
+		ContentType: env0.ContentType, OccurredAt: env0.OccurredAt,
 	}
 	bad := good
 	bad.AggregateID = uuid.Nil
