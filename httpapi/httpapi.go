@@ -1,5 +1,6 @@
 // Package httpapi owns the services' HTTP surface: /metrics, /healthz
-// (alive), /readyz (dependencies usable, reader running, breaker not open),
+// (alive), /readyz (dependencies usable, reader running, breaker not open,
+// not shutting down),
 // /status (the relay's state as JSON) and, on the dev stack, a small JSON
 // API over the order actor (create, update, cancel, get).
 package httpapi
@@ -45,6 +46,11 @@ type Options struct {
 	Checks   []Check
 	DLQSize  func(ctx context.Context) (int, error)
 	Orders   *Orders
+	// Draining, when it returns true, makes /readyz answer 503 "draining"
+	// without running the checks: the service is shutting down and must
+	// get no new traffic, while /metrics, /status and /healthz keep
+	// answering until the server closes.
+	Draining func() bool
 	// Timeout bounds each request's work. Default 10 s.
 	Timeout time.Duration
 }
@@ -73,6 +79,10 @@ func NewHandler(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if o.Draining != nil && o.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), o.Timeout)
 		defer cancel()
 		failures := map[string]string{}

@@ -38,23 +38,27 @@ func TestReadiness(t *testing.T) {
 	failing := Check{Name: "scylla", Fn: func(context.Context) error { return errors.New("no hosts") }}
 	passing := Check{Name: "kafka", Fn: func(context.Context) error { return nil }}
 	tests := []struct {
-		name    string
-		relay   StatusSource
-		checks  []Check
-		code    int
-		failing string
+		name     string
+		relay    StatusSource
+		checks   []Check
+		draining bool
+		code     int
+		status   string
+		failing  string
 	}{
-		{"all good", fakeRelay{st: healthy}, []Check{passing}, http.StatusOK, ""},
-		{"dependency down", fakeRelay{st: healthy}, []Check{passing, failing}, http.StatusServiceUnavailable, "scylla"},
-		{"reader stopped", fakeRelay{st: &actors.ProcessorStatus{Reading: false, Breaker: "closed"}}, nil, http.StatusServiceUnavailable, "reader"},
-		{"breaker open", fakeRelay{st: &actors.ProcessorStatus{Reading: true, Breaker: "open"}}, nil, http.StatusServiceUnavailable, "breaker"},
-		{"relay unresponsive", fakeRelay{err: errors.New("timeout")}, nil, http.StatusServiceUnavailable, "relay"},
+		{"all good", fakeRelay{st: healthy}, []Check{passing}, false, http.StatusOK, "ready", ""},
+		{"dependency down", fakeRelay{st: healthy}, []Check{passing, failing}, false, http.StatusServiceUnavailable, "not ready", "scylla"},
+		{"reader stopped", fakeRelay{st: &actors.ProcessorStatus{Reading: false, Breaker: "closed"}}, nil, false, http.StatusServiceUnavailable, "not ready", "reader"},
+		{"breaker open", fakeRelay{st: &actors.ProcessorStatus{Reading: true, Breaker: "open"}}, nil, false, http.StatusServiceUnavailable, "not ready", "breaker"},
+		{"relay unresponsive", fakeRelay{err: errors.New("timeout")}, nil, false, http.StatusServiceUnavailable, "not ready", "relay"},
+		{"draining", fakeRelay{st: healthy}, []Check{passing}, true, http.StatusServiceUnavailable, "draining", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, doc := get(t, NewHandler(Options{Relay: tc.relay, Checks: tc.checks}), "/readyz")
-			if code != tc.code {
-				t.Fatalf("code %d, want %d (%v)", code, tc.code, doc)
+			draining := func() bool { return tc.draining }
+			code, doc := get(t, NewHandler(Options{Relay: tc.relay, Checks: tc.checks, Draining: draining}), "/readyz")
+			if code != tc.code || doc["status"] != tc.status {
+				t.Fatalf("code %d %v, want %d %q", code, doc, tc.code, tc.status)
 			}
 			if tc.failing != "" {
 				if _, ok := doc["failures"].(map[string]any)[tc.failing]; !ok {

@@ -32,20 +32,49 @@ const (
 	DefaultMaxMessageBytes = 1 << 20
 	// DefaultTimeout bounds one broker request (dial, write, read).
 	DefaultTimeout = 10 * time.Second
+	// DefaultDeliveryTimeout is the producer's own retry budget for a
+	// batch (see [Config.DeliveryTimeout]). Ten seconds rides out a
+	// leader election or a dropped connection without surfacing it, and
+	// keeps a graceful stop (drain, then close) within a typical 30 s
+	// termination grace period.
+	DefaultDeliveryTimeout = 10 * time.Second
 
 	// minTimeout keeps the broker-side produce timeout, derived from
 	// Timeout and sent in milliseconds, meaningfully above zero.
 	minTimeout = 10 * time.Millisecond
 )
 
-// Producer retry policy handed to sarama. It is deliberately modest: the
-// processor actor owns retries and the circuit breaker, and needs to hear
-// about an outage within seconds. Three quick retries are enough to ride out
-// a leader election or a dropped connection without surfacing it.
+// The producer's retry schedule: sarama waits retryBackoff(n) before retry
+// n of a batch, 100 ms doubling to at most 1 s, as Java's retry.backoff.ms
+// and retry.backoff.max.ms do by default. [Config.DeliveryTimeout] decides
+// how many retries that allows (see producerRetries).
 const (
-	producerRetryMax     = 3
-	producerRetryBackoff = 100 * time.Millisecond
+	retryBackoffMin = 100 * time.Millisecond
+	retryBackoffMax = time.Second
 )
+
+// retryBackoff is sarama's wait before retry n (1 for the first). sarama
+// also calls it with 0 when it fails a record it could not route, before
+// looking at the next one.
+func retryBackoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 8 { // long past the cap; and a large shift would overflow
+		return retryBackoffMax
+	}
+	return min(retryBackoffMin<<(n-1), retryBackoffMax)
+}
+
+// producerRetries is the number of retries whose waits add up to window: the
+// smallest n with retryBackoff(1)+…+retryBackoff(n) >= window, at least 1.
+func producerRetries(window time.Duration) int {
+	n := 1
+	for total := retryBackoff(1); total < window; total += retryBackoff(n) {
+		n++
+	}
+	return n
+}
 
 // minKafkaVersion is the oldest protocol version with record headers and the
 // idempotent producer, both of which the publisher requires.
@@ -112,12 +141,36 @@ type Config struct {
 	// Timeout bounds one broker request: it is the dial, write and read
 	// deadline and the metadata refresh budget, and three quarters of it is
 	// the broker-side acks wait (so the broker answers before the client
-	// gives up). Default [DefaultTimeout]; at least 10ms. It also bounds how
-	// quickly an outage surfaces: sarama retries a failed batch 3 times,
-	// each attempt costing at most a dial plus a metadata refresh, so a
-	// record fails within about 4 × 2 × Timeout of the broker vanishing,
-	// and much sooner when connections are refused outright.
+	// gives up). Default [DefaultTimeout]; at least 10ms.
 	Timeout time.Duration
+
+	// DeliveryTimeout is how long the producer itself keeps retrying a
+	// batch whose send failed with a retriable error — a timeout, a reset
+	// connection, a leader change, NOT_ENOUGH_REPLICAS — before it reports
+	// the failure (default [DefaultDeliveryTimeout]; at least 100ms). It
+	// plays the part of Java's delivery.timeout.ms. Inside the window a
+	// retry resends the same batch with the same producer id, epoch and
+	// sequence numbers, so a broker that had appended the first attempt
+	// (its answer was lost) recognises the retry as a duplicate: no copy
+	// is written twice. A failure reported after the window, by contrast,
+	// is retried by the caller as a new record, which the broker cannot
+	// deduplicate ([IsAmbiguous] tells which failures may leave a copy
+	// behind).
+	//
+	// Precisely, DeliveryTimeout is the sum of the waits between attempts
+	// (100 ms doubling to 1 s), from which the number of retries is
+	// derived; the attempts add their own time: next to nothing when the
+	// broker answers with an error or refuses the connection, up to
+	// Timeout each when they time out. The window ends early when sarama
+	// cannot find the partition's leader any more (no broker answers a
+	// metadata request): a broker outage therefore surfaces after about
+	// 3 × Timeout at most, and at once when connections are refused.
+	//
+	// The caller's circuit breaker sees a failure only after the window,
+	// and records of a partition wait behind a batch being retried, so a
+	// longer window trades duplicates for later outage detection and a
+	// longer [Publisher.Close] when the broker misbehaves.
+	DeliveryTimeout time.Duration
 
 	// TLS enables TLS to the brokers when non-nil.
 	TLS *TLSConfig
@@ -173,6 +226,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = DefaultDeliveryTimeout
+	}
 	if c.SASL != nil && c.SASL.Mechanism == "" {
 		s := *c.SASL
 		s.Mechanism = SASLMechanismPlain
@@ -215,6 +271,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < minTimeout {
 		bad("Timeout", "must be at least %s, got %s", minTimeout, c.Timeout)
+	}
+	if c.DeliveryTimeout < retryBackoffMin {
+		bad("DeliveryTimeout", "must be at least %s, got %s", retryBackoffMin, c.DeliveryTimeout)
 	}
 	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		bad("TLS", "CertFile and KeyFile must be set together")
@@ -273,8 +332,22 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	sc.Producer.Partitioner = sarama.NewHashPartitioner
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
-	sc.Producer.Retry.Max = producerRetryMax
-	sc.Producer.Retry.Backoff = producerRetryBackoff
+	// sarama retries a failed batch itself, unchanged (same producer id,
+	// epoch and sequence numbers), so the broker drops a retry of a batch
+	// it had appended. When the retries run out it fails the batch and
+	// bumps the epoch, restarting every partition's sequence at 0: the
+	// caller's retry is then a new record the broker cannot match against
+	// the first. Hence a retry budget long enough for common hiccups; see
+	// Config.DeliveryTimeout.
+	sc.Producer.Retry.Max = producerRetries(c.DeliveryTimeout)
+	sc.Producer.Retry.Backoff = retryBackoffMin
+	sc.Producer.Retry.BackoffFunc = func(retries, _ int) time.Duration { return retryBackoff(retries) }
+	// InitProducerID runs once per connection attempt; sarama's default of
+	// 50 retries would hold a connection attempt (and Publisher.Close) for
+	// minutes when the broker vanishes right after the metadata request.
+	// The publisher retries the whole connection instead.
+	sc.Producer.Transaction.Retry.Max = 2
+	sc.Producer.Transaction.Retry.Backoff = retryBackoffMin
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
 
 	sc.Net.DialTimeout = c.Timeout

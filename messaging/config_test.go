@@ -44,6 +44,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative max bytes", func(c *Config) { c.MaxMessageBytes = -1 }, []string{"MaxMessageBytes"}},
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, []string{"Timeout"}},
 		{"tiny timeout", func(c *Config) { c.Timeout = time.Millisecond }, []string{"Timeout"}},
+		{"negative delivery timeout", func(c *Config) { c.DeliveryTimeout = -time.Second }, []string{"DeliveryTimeout"}},
+		{"tiny delivery timeout", func(c *Config) { c.DeliveryTimeout = 10 * time.Millisecond }, []string{"DeliveryTimeout"}},
+		{"shortest delivery timeout", func(c *Config) { c.DeliveryTimeout = 100 * time.Millisecond }, nil},
 		{"tls cert without key", func(c *Config) { c.TLS = &TLSConfig{CertFile: "c.pem"} }, []string{"TLS"}},
 		{"sasl mechanism", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"} }, []string{"SASL.Mechanism"}},
 		{"sasl missing credentials", func(c *Config) { c.SASL = &SASLConfig{} }, []string{"SASL.User", "SASL.Password"}},
@@ -82,7 +85,8 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaultsAndSarama(t *testing.T) {
 	c := Config{Brokers: []string{"localhost:9092"}, SASL: &SASLConfig{User: "u", Password: "p"}}.withDefaults()
 	if c.ClientID != DefaultClientID || c.TopicTemplate != DefaultTopicTemplate || c.KafkaVersion != DefaultKafkaVersion ||
-		c.MaxMessageBytes != DefaultMaxMessageBytes || c.Timeout != DefaultTimeout || c.SASL.Mechanism != SASLMechanismPlain {
+		c.MaxMessageBytes != DefaultMaxMessageBytes || c.Timeout != DefaultTimeout || c.SASL.Mechanism != SASLMechanismPlain ||
+		c.DeliveryTimeout != DefaultDeliveryTimeout {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	sc, err := c.saramaConfig()
@@ -97,7 +101,8 @@ func TestConfigDefaultsAndSarama(t *testing.T) {
 		!sc.Version.IsAtLeast(sarama.V0_11_0_0),
 		sc.Version != sarama.V2_8_0_0,
 		!sc.Producer.Return.Successes || !sc.Producer.Return.Errors,
-		sc.Producer.Retry.Max != producerRetryMax,
+		sc.Producer.Retry.Max != producerRetries(DefaultDeliveryTimeout),
+		sc.Producer.Retry.BackoffFunc == nil,
 		sc.Producer.MaxMessageBytes != DefaultMaxMessageBytes,
 		sc.Producer.Timeout >= sc.Net.ReadTimeout,
 		!sc.Net.SASL.Enable || sc.Net.SASL.Mechanism != sarama.SASLTypePlaintext:
@@ -113,6 +118,50 @@ func TestConfigDefaultsAndSarama(t *testing.T) {
 	p2, _ := part.Partition(msg, 12)
 	if p1 != p2 {
 		t.Errorf("same key on partitions %d and %d", p1, p2)
+	}
+}
+
+// TestRetrySchedule pins how DeliveryTimeout becomes sarama's retry count:
+// the waits between attempts (100 ms doubling to 1 s) add up to at least the
+// window, and one retry fewer would not.
+func TestRetrySchedule(t *testing.T) {
+	tests := []struct {
+		window  time.Duration
+		retries int
+	}{
+		{100 * time.Millisecond, 1},
+		{300 * time.Millisecond, 2},
+		{301 * time.Millisecond, 3},
+		{1500 * time.Millisecond, 4},
+		{2 * time.Second, 5},
+		{DefaultDeliveryTimeout, 13},
+		{time.Minute, 63},
+	}
+	for _, tc := range tests {
+		t.Run(tc.window.String(), func(t *testing.T) {
+			got := producerRetries(tc.window)
+			if got != tc.retries {
+				t.Fatalf("producerRetries(%s) = %d, want %d", tc.window, got, tc.retries)
+			}
+			sc, err := Config{Brokers: []string{"k:9092"}, DeliveryTimeout: tc.window}.withDefaults().saramaConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var total, last time.Duration
+			for n := 1; n <= sc.Producer.Retry.Max; n++ {
+				last = sc.Producer.Retry.BackoffFunc(n, sc.Producer.Retry.Max)
+				total += last
+			}
+			if total < tc.window || total-last >= tc.window {
+				t.Errorf("%d retries wait %s in total (%s without the last), want the first to reach %s", sc.Producer.Retry.Max, total, total-last, tc.window)
+			}
+		})
+	}
+	for n, want := range map[int]time.Duration{0: 100 * time.Millisecond, 1: 100 * time.Millisecond, 2: 200 * time.Millisecond,
+		4: 800 * time.Millisecond, 5: time.Second, 64: time.Second, 1 << 30: time.Second} {
+		if got := retryBackoff(n); got != want {
+			t.Errorf("retryBackoff(%d) = %s, want %s", n, got, want)
+		}
 	}
 }
 

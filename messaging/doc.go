@@ -6,11 +6,19 @@
 // tests and the demo to read topics back.
 //
 // The package does not retry across calls, keep a circuit breaker or write a
-// dead-letter queue: the processor actor owns those policies. The split is
-// deliberate: sarama's own retry loop is kept short (see [Config]) so that a
-// broker outage surfaces quickly as a Transient error, which the actor's
-// breaker turns into "stop sending and wait", instead of being hidden inside
-// the producer for minutes while the actor believes records are in flight.
+// dead-letter queue: the processor actor owns those policies. Inside one
+// call the producer does retry, for a bounded window
+// ([Config.DeliveryTimeout]): a retry by the producer resends the same batch
+// with the same sequence numbers, which the broker deduplicates, while a
+// retry by the caller is a new record, which it cannot. A broker outage
+// still surfaces quickly as a Transient error, because sarama stops retrying
+// once no broker answers a metadata request; [IsUnavailable] tells the
+// caller such a failure is not the record's fault, and [IsAmbiguous] whether
+// the failed record may be in the topic all the same.
+//
+// A [Publisher] can be created while no broker answers (a relay restarted
+// during an outage): it connects in the background and fails records as
+// unavailable until then.
 //
 // # Records on the wire
 //

@@ -47,6 +47,11 @@ var (
 	// the [Publisher] was closed first. It is Transient: the record is
 	// fine and must be published again by the next publisher.
 	ErrClosed = errors.New("messaging: publisher closed")
+	// ErrNotConnected is the cause when a record could not be published
+	// because the [Publisher] has not reached the brokers yet (it keeps
+	// trying in the background). It is Transient and the record was not
+	// sent; the error also wraps the last connection failure.
+	ErrNotConnected = errors.New("messaging: not connected to the brokers")
 	// ErrInvalidRecord is wrapped when a record lacks what the wire format
 	// needs (event id, aggregate id, type names, a payload). Permanent.
 	ErrInvalidRecord = errors.New("messaging: invalid record")
@@ -117,7 +122,7 @@ func (e *PublishError) Unwrap() error { return e.Err }
 //     (timeouts, dial failures), context.Canceled/DeadlineExceeded;
 //   - sarama.ErrOutOfBrokers, ErrNotConnected, ErrClosedClient,
 //     ErrShuttingDown, ErrBrokerNotFound, ErrIncompleteResponse,
-//     ErrProducerRetryBufferOverflow, and [ErrClosed];
+//     ErrProducerRetryBufferOverflow, [ErrNotConnected] and [ErrClosed];
 //   - breaker.ErrBreakerOpen: sarama's own per-topic/partition breaker
 //     (3 failures, 10 s, not configurable) left open after an outage. It
 //     also opens on a missing topic; the [Publisher] then reports the kind
@@ -183,6 +188,134 @@ func classifyKError(k sarama.KError) ErrorKind {
 	default:
 		return Transient
 	}
+}
+
+// errUnreported is joined to [ErrClosed] for a record sarama never reported
+// before the publisher closed (it always should): it may have been sent.
+var errUnreported = errors.New("messaging: the producer never reported the record's outcome")
+
+// IsUnavailable reports whether a publish failed because the broker or the
+// partition could not be reached or could not take the record right now:
+// the connection or the cluster is at fault, not the record. A caller
+// should neither count such a failure against the record nor give up on
+// it; wait (behind a circuit breaker) and publish it again. They are:
+//   - [ErrNotConnected] (the publisher has not reached the brokers yet)
+//     and [ErrClosed];
+//   - io.EOF, io.ErrUnexpectedEOF, ECONNRESET, ECONNREFUSED, ECONNABORTED,
+//     EPIPE, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT, any net.Error,
+//     context.DeadlineExceeded;
+//   - sarama.ErrOutOfBrokers, ErrNotConnected, ErrClosedClient,
+//     ErrShuttingDown, ErrBrokerNotFound, ErrProducerRetryBufferOverflow,
+//     and its breaker (breaker.ErrBreakerOpen);
+//   - KErrors NotLeaderForPartition, LeaderNotAvailable, RequestTimedOut,
+//     NotEnoughReplicas, NotEnoughReplicasAfterAppend, NetworkException,
+//     BrokerNotAvailable, ReplicaNotAvailable, KafkaStorageError.
+//
+// A [*PublishError] of Kind Permanent is never unavailable, whatever its
+// cause: the publisher reports sarama's breaker as Permanent when a
+// missing topic opened it. Other Transient errors (unknown ones,
+// OutOfOrderSequenceNumber, authorization failures) are not listed: they
+// may be the record's fault after all, so a caller counts them.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *PublishError
+	if errors.As(err, &pe) && pe.Kind == Permanent {
+		return false
+	}
+	return errors.Is(err, ErrNotConnected) ||
+		errors.Is(err, ErrClosed) ||
+		errors.Is(err, sarama.ErrProducerRetryBufferOverflow) ||
+		isBrokerUnavailable(err)
+}
+
+// IsAmbiguous reports whether a record whose publish failed with err may
+// nevertheless have been appended to the topic: the request was sent and
+// its answer lost or inconclusive. Publishing such a record again may
+// write a second copy (same event id), which consumers deduplicate; the
+// [Publisher] has already retried it within [Config.DeliveryTimeout] in a
+// way the broker deduplicates, so a copy is only left behind when the
+// failure outlasted that window.
+//
+// True: timeouts and resets while reading the answer (io.EOF,
+// io.ErrUnexpectedEOF, ECONNRESET, a read timeout), a context that ended
+// while waiting ([Publisher.PublishSync]), KErrors RequestTimedOut and
+// NotEnoughReplicasAfterAppend (the leader appended, the replicas did not
+// confirm in time), NetworkException and UnknownServerError,
+// sarama.ErrShuttingDown and ErrIncompleteResponse, and every error not
+// listed below.
+//
+// False, the record certainly was not appended: the connection could not be
+// opened (a refused or failed dial, ECONNREFUSED, EHOSTUNREACH,
+// ENETUNREACH) or the request could not be written (a write error, EPIPE);
+// no broker or leader could be found (sarama.ErrOutOfBrokers,
+// ErrNotConnected, ErrBrokerNotFound, ErrClosedClient, its breaker,
+// ErrProducerRetryBufferOverflow); the publisher did not send it
+// ([ErrNotConnected], [ErrClosed], [ErrInvalidRecord], [ErrRecordTooLarge],
+// [ErrInvalidTopic], [ErrTopicTemplate], sarama's client-side checks); or
+// the broker answered with any other error code, rejecting it
+// (MessageTooLarge, NotLeaderForPartition, UnknownTopicOrPartition,
+// NotEnoughReplicas, OutOfOrderSequenceNumber, ...).
+//
+// IsAmbiguous judges the error sarama finally reported, which is that of
+// the batch's last attempt. sarama keeps no history, so an earlier attempt
+// that failed ambiguously is invisible when a later one failed
+// unambiguously (say a lost answer, then a refused connection while the
+// broker restarts and its metadata still answered in between): a rare
+// sequence in which IsAmbiguous reports false although a copy may exist.
+// IsAmbiguous(nil) is false.
+func IsAmbiguous(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errUnreported) {
+		return true
+	}
+	var cfgErr sarama.ConfigurationError
+	var encErr sarama.PacketEncodingError
+	switch {
+	case errors.Is(err, ErrNotConnected),
+		errors.Is(err, ErrClosed),
+		errors.Is(err, ErrInvalidRecord),
+		errors.Is(err, ErrRecordTooLarge),
+		errors.Is(err, ErrInvalidTopic),
+		errors.Is(err, ErrTopicTemplate),
+		errors.As(err, &cfgErr),
+		errors.As(err, &encErr),
+		errors.Is(err, sarama.ErrOutOfBrokers),
+		errors.Is(err, sarama.ErrNotConnected),
+		errors.Is(err, sarama.ErrBrokerNotFound),
+		errors.Is(err, sarama.ErrClosedClient),
+		errors.Is(err, sarama.ErrProducerRetryBufferOverflow),
+		errors.Is(err, breaker.ErrBreakerOpen),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, syscall.EPIPE),
+		isNetOp(err, "dial"),
+		isNetOp(err, "write"):
+		return false
+	}
+	var kerr sarama.KError
+	if errors.As(err, &kerr) {
+		switch kerr {
+		case sarama.ErrRequestTimedOut,
+			sarama.ErrNotEnoughReplicasAfterAppend,
+			sarama.ErrNetworkException,
+			sarama.ErrUnknown:
+			return true
+		}
+		return false
+	}
+	return true
+}
+
+// isNetOp reports whether err is a *net.OpError of operation op ("dial",
+// "read", "write").
+func isNetOp(err error, op string) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == op
 }
 
 // isBrokerUnavailable reports the errors that mean "the broker cannot be

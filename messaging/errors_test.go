@@ -97,25 +97,126 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestBrokerUnavailableList pins the errors logged as an outage rather than
-// as an unclassified error.
-func TestBrokerUnavailableList(t *testing.T) {
-	for _, err := range []error{
-		io.EOF, syscall.ECONNRESET, syscall.ECONNREFUSED, sarama.ErrOutOfBrokers, sarama.ErrNotConnected,
-		sarama.ErrClosedClient, breaker.ErrBreakerOpen, sarama.ErrNotLeaderForPartition, sarama.ErrLeaderNotAvailable,
-		sarama.ErrRequestTimedOut, sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend,
-		sarama.ErrNetworkException, &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED},
-	} {
-		if !isBrokerUnavailable(err) {
-			t.Errorf("isBrokerUnavailable(%v) = false", err)
-		}
+// TestIsUnavailable pins the failures a caller must not count against a
+// record: the broker or the connection is at fault.
+func TestIsUnavailable(t *testing.T) {
+	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	notConnected := fmt.Errorf("%w (3 attempts, the last failed: %w)", ErrNotConnected, fmt.Errorf("%w: %w", sarama.ErrOutOfBrokers, dialRefused))
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"not connected yet", notConnected, true},
+		{"not connected in PublishError", &PublishError{Kind: Transient, Err: notConnected}, true},
+		{"publisher closed", ErrClosed, true},
+		{"io.EOF", io.EOF, true},
+		{"ECONNRESET", syscall.ECONNRESET, true},
+		{"refused dial", dialRefused, true},
+		{"ErrOutOfBrokers", sarama.ErrOutOfBrokers, true},
+		{"sarama ErrNotConnected", sarama.ErrNotConnected, true},
+		{"ErrClosedClient", sarama.ErrClosedClient, true},
+		{"retry buffer overflow", sarama.ErrProducerRetryBufferOverflow, true},
+		{"sarama breaker open", breaker.ErrBreakerOpen, true},
+		{"NotLeaderForPartition", sarama.ErrNotLeaderForPartition, true},
+		{"LeaderNotAvailable", sarama.ErrLeaderNotAvailable, true},
+		{"RequestTimedOut", sarama.ErrRequestTimedOut, true},
+		{"NotEnoughReplicas", sarama.ErrNotEnoughReplicas, true},
+		{"NotEnoughReplicasAfterAppend", sarama.ErrNotEnoughReplicasAfterAppend, true},
+		{"NetworkException", sarama.ErrNetworkException, true},
+		{"in ProducerError", &sarama.ProducerError{Msg: &sarama.ProducerMessage{}, Err: sarama.ErrNotLeaderForPartition}, true},
+
+		{"nil", nil, false},
+		{"unknown error", errors.New("x"), false},
+		{"MessageSizeTooLarge", sarama.ErrMessageSizeTooLarge, false},
+		{"UnknownTopicOrPartition", sarama.ErrUnknownTopicOrPartition, false},
+		{"OutOfOrderSequenceNumber", sarama.ErrOutOfOrderSequenceNumber, false},
+		{"invalid record", fmt.Errorf("%w: nil id", ErrInvalidRecord), false},
+		{"breaker opened by a missing topic (Permanent)", &PublishError{Kind: Permanent, Err: breaker.ErrBreakerOpen}, false},
 	}
-	for _, err := range []error{errors.New("x"), sarama.ErrMessageSizeTooLarge, sarama.ErrUnknownTopicOrPartition} {
-		if isBrokerUnavailable(err) {
-			t.Errorf("isBrokerUnavailable(%v) = true", err)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsUnavailable(tc.err); got != tc.want {
+				t.Errorf("IsUnavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
 	}
 }
+
+// TestIsAmbiguous pins which failures may have left the record in the topic.
+func TestIsAmbiguous(t *testing.T) {
+	op := func(op string, err error) error {
+		return &net.OpError{Op: op, Net: "tcp", Err: &os.SyscallError{Syscall: op, Err: err}}
+	}
+	readTimeout := &net.OpError{Op: "read", Net: "tcp", Err: &timeoutError{}}
+	writeTimeout := &net.OpError{Op: "write", Net: "tcp", Err: &timeoutError{}}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: &timeoutError{}}
+	pe := func(kind ErrorKind, err error) error { return &PublishError{Kind: kind, Err: err} }
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		// The request was written and its answer lost or inconclusive.
+		{"read timeout", readTimeout, true},
+		{"connection reset while reading", op("read", syscall.ECONNRESET), true},
+		{"bare ECONNRESET", syscall.ECONNRESET, true},
+		{"EOF mid-request", io.EOF, true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"EOF in PublishError", pe(Transient, io.EOF), true},
+		{"RequestTimedOut", sarama.ErrRequestTimedOut, true},
+		{"NotEnoughReplicasAfterAppend", sarama.ErrNotEnoughReplicasAfterAppend, true},
+		{"NetworkException", sarama.ErrNetworkException, true},
+		{"UnknownServerError", sarama.ErrUnknown, true},
+		{"sarama shutting down", sarama.ErrShuttingDown, true},
+		{"incomplete response", sarama.ErrIncompleteResponse, true},
+		{"PublishSync context ended", context.DeadlineExceeded, true},
+		{"PublishSync context cancelled", context.Canceled, true},
+		{"unreported at close", pe(Transient, fmt.Errorf("%w: %w", ErrClosed, errUnreported)), true},
+		{"unknown error", errors.New("something new"), true},
+
+		// Certainly not appended.
+		{"nil", nil, false},
+		{"refused dial", op("dial", syscall.ECONNREFUSED), false},
+		{"dial timeout", dialTimeout, false},
+		{"bare ECONNREFUSED", syscall.ECONNREFUSED, false},
+		{"host unreachable", op("dial", syscall.EHOSTUNREACH), false},
+		{"write failed", op("write", syscall.ECONNRESET), false},
+		{"write timeout", writeTimeout, false},
+		{"broken pipe", syscall.EPIPE, false},
+		{"no broker", fmt.Errorf("%w: %w", sarama.ErrOutOfBrokers, op("dial", syscall.ECONNREFUSED)), false},
+		{"sarama not connected", sarama.ErrNotConnected, false},
+		{"broker not found", sarama.ErrBrokerNotFound, false},
+		{"client closed", sarama.ErrClosedClient, false},
+		{"sarama breaker open", breaker.ErrBreakerOpen, false},
+		{"retry buffer overflow", sarama.ErrProducerRetryBufferOverflow, false},
+		{"publisher closed before sending", pe(Transient, ErrClosed), false},
+		{"publisher not connected", pe(Transient, fmt.Errorf("%w (1 attempts, the last failed: %w)", ErrNotConnected, io.EOF)), false},
+		{"invalid record", pe(Permanent, fmt.Errorf("%w: nil id", ErrInvalidRecord)), false},
+		{"too large for the producer", pe(Permanent, fmt.Errorf("%w: 5000 bytes", ErrRecordTooLarge)), false},
+		{"illegal topic", pe(Permanent, fmt.Errorf("%w: empty", ErrInvalidTopic)), false},
+		{"sarama client-side size check", sarama.ConfigurationError("too large"), false},
+		{"broker MessageTooLarge", sarama.ErrMessageSizeTooLarge, false},
+		{"broker NotLeader", sarama.ErrNotLeaderForPartition, false},
+		{"broker UnknownTopic", &sarama.ProducerError{Msg: &sarama.ProducerMessage{}, Err: sarama.ErrUnknownTopicOrPartition}, false},
+		{"broker NotEnoughReplicas (before append)", sarama.ErrNotEnoughReplicas, false},
+		{"broker OutOfOrderSequence", sarama.ErrOutOfOrderSequenceNumber, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := IsAmbiguous(tc.err); got != tc.want {
+				t.Errorf("IsAmbiguous(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// timeoutError is a net.Error timeout, as a deadline produces.
+type timeoutError struct{}
+
+func (*timeoutError) Error() string   { return "i/o timeout" }
+func (*timeoutError) Timeout() bool   { return true }
+func (*timeoutError) Temporary() bool { return true }
 
 func TestErrorKindString(t *testing.T) {
 	if Transient.String() != "transient" || Permanent.String() != "permanent" || ErrorKind(7).String() != "ErrorKind(7)" {

@@ -2,6 +2,7 @@ package messaging_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,9 +15,10 @@ import (
 )
 
 // TestNoGoroutineLeak runs a full publisher lifecycle — successes, a record
-// resent alone, Consume, Close — and checks every goroutine it started is
-// gone, including go-metrics' meter goroutine that UseNilMetrics avoids. It
-// is not parallel: Go runs it before the parallel tests start their bodies.
+// resent alone, Consume, Close, and a publisher that never connects — and
+// checks every goroutine it started is gone, including go-metrics' meter
+// goroutine that UseNilMetrics avoids. It is not parallel: Go runs it
+// before the parallel tests start their bodies.
 func TestNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	func() {
@@ -39,6 +41,19 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("oversized: %v", err)
 		}
 		readBack(t, b.Brokers(), []string{orderTopic}, 10, 10*time.Second)
+
+		// A publisher that never connects: its background reconnection
+		// must stop with Close too.
+		down := startBroker(t, kafkaemu.Options{})
+		down.Stop()
+		never, err := messaging.NewPublisher(fastConfig(down), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := never.PublishSync(ctx, record("Order", uuid.New(), 1)); !errors.Is(err, messaging.ErrNotConnected) {
+			t.Fatalf("publish without a broker: %v", err)
+		}
+		never.Close()
 	}()
 	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
 )
 
 // init turns off rcrowley/go-metrics, which sarama feeds. Every go-metrics
@@ -39,6 +41,13 @@ const recordVersion = 2
 // AsyncProducer (see the package documentation for the wire format and the
 // ordering guarantees). It is safe for concurrent use.
 //
+// A Publisher exists before it reaches the brokers: [NewPublisher] tries
+// once and, if no broker answers, keeps trying in the background with a
+// capped exponential backoff. Until then every record fails at once with
+// a Transient error wrapping [ErrNotConnected] ([IsUnavailable] reports
+// it), [Publisher.Healthy] returns the last connection failure, and
+// [Publisher.Connected] is open.
+//
 // Every record handed to [Publisher.Publish] gets exactly one callback, on
 // success or failure, including records still buffered when [Publisher.Close]
 // is called. Callbacks run one at a time on the publisher's result goroutine,
@@ -46,20 +55,30 @@ const recordVersion = 2
 // call Publish. A slow callback delays later callbacks but never the
 // producer.
 type Publisher struct {
-	cfg      Config
-	log      *zap.Logger
-	router   *topicRouter
+	cfg    Config
+	log    *zap.Logger
+	router *topicRouter
+
+	// mu orders Publish against Close and against connecting: Publish
+	// holds it shared while it hands a message to sarama, Close takes it
+	// exclusively to stop new sends before closing sarama's input (sending
+	// on it afterwards would panic), and the connection is installed
+	// under it.
+	mu      sync.RWMutex
+	closed  bool
+	closing chan struct{} // closed first by Close, to release Publish calls blocked on sarama's input and stop connecting
+
+	// The connection: nil until connected, then fixed. Set under mu
+	// before connected is closed.
 	client   sarama.Client
 	producer sarama.AsyncProducer
 	lane     *isolationLane
+	drained  chan struct{} // closed when drain has seen both sarama result channels close
 
-	// mu orders Publish against Close: Publish holds it shared while it
-	// hands a message to sarama, Close takes it exclusively to stop new
-	// sends before closing sarama's input (sending on it afterwards would
-	// panic).
-	mu      sync.RWMutex
-	closed  bool
-	closing chan struct{} // closed first by Close, to release Publish calls blocked on sarama's input
+	connErr   error // the last connection failure, under mu; nil once connected
+	attempts  int   // connection attempts so far, under mu
+	connected chan struct{}
+	connDone  chan struct{} // closed when no connection attempt runs or will run
 
 	// pending holds every record accepted and not yet resolved, so Close
 	// can fail whatever sarama did not report (it should report all).
@@ -67,7 +86,6 @@ type Publisher struct {
 	pending map[*pending]struct{}
 
 	callbacks *callbackQueue
-	drained   chan struct{} // closed when drain has seen both sarama result channels close
 
 	// topicFailure is the kind of the last topic-level or Transient failure
 	// per topic, cleared by a success; only drain touches it. See onError.
@@ -77,10 +95,17 @@ type Publisher struct {
 	closeErr  error
 }
 
-// NewPublisher validates cfg, connects to the cluster and starts the
-// producer. It fails if no broker answers (the error is Transient by
-// [Classify]: retry later) or if cfg is invalid ([ErrInvalidConfig]). A nil
-// logger discards logs.
+// reconnectBackoff paces connection attempts after the first failed one:
+// 100 ms doubling to 5 s, with jitter so a fleet of relays does not
+// reconnect in lockstep. Each attempt costs the broker a metadata request.
+var reconnectBackoff = resilience.RetryPolicy{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
+
+// NewPublisher validates cfg and starts the publisher. It fails only if
+// cfg is invalid ([ErrInvalidConfig], including unreadable TLS files). It
+// tries to connect to the cluster before returning: when a broker answers,
+// the publisher is ready at once; when none does, it returns all the same
+// and keeps connecting in the background (see [Publisher]). A nil logger
+// discards logs.
 func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 	if logger == nil {
 		logger = zap.NewNop()
@@ -93,41 +118,119 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 	if err != nil { // unreachable after Validate; kept for safety
 		return nil, &ConfigError{Field: "TopicTemplate", Reason: err.Error()}
 	}
-	sc, err := cfg.saramaConfig()
-	if err != nil {
+	// Build the sarama configuration once here, so configuration errors
+	// (TLS files) are reported now rather than retried as connection
+	// failures.
+	if _, err := cfg.saramaConfig(); err != nil {
 		return nil, err
-	}
-	// The producer gets its own client so readiness checks can ask the
-	// same connections the producer uses.
-	client, err := sarama.NewClient(cfg.Brokers, sc)
-	if err != nil {
-		return nil, fmt.Errorf("messaging: start producer for %v: %w", cfg.Brokers, err)
-	}
-	producer, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("messaging: start producer for %v: %w", cfg.Brokers, err)
 	}
 	log := logger.Named("publisher")
 	p := &Publisher{
 		cfg:          cfg,
 		log:          log,
 		router:       router,
-		client:       client,
-		producer:     producer,
 		closing:      make(chan struct{}),
+		connected:    make(chan struct{}),
+		connDone:     make(chan struct{}),
 		pending:      make(map[*pending]struct{}),
 		callbacks:    newCallbackQueue(log),
-		drained:      make(chan struct{}),
 		topicFailure: make(map[string]ErrorKind),
 	}
-	p.lane = newIsolationLane(p)
-	go p.drain()
-	log.Info("messaging: publisher started",
-		zap.Strings("brokers", cfg.Brokers), zap.String("topic_template", cfg.TopicTemplate),
-		zap.String("kafka_version", cfg.KafkaVersion), zap.Int("max_message_bytes", cfg.MaxMessageBytes))
+	fields := []zap.Field{zap.Strings("brokers", cfg.Brokers), zap.String("topic_template", cfg.TopicTemplate),
+		zap.String("kafka_version", cfg.KafkaVersion), zap.Int("max_message_bytes", cfg.MaxMessageBytes),
+		zap.Duration("delivery_timeout", cfg.DeliveryTimeout)}
+	client, producer, err := p.connect()
+	if err == nil {
+		p.install(client, producer)
+		close(p.connDone)
+		log.Info("messaging: publisher started", fields...)
+		return p, nil
+	}
+	p.connErr, p.attempts = err, 1
+	log.Warn("messaging: publisher started without a broker; publishing fails as unavailable until it connects",
+		append(fields, zap.Int("attempt", 1), zap.Error(err))...)
+	go p.reconnect()
 	return p, nil
 }
+
+// connect makes one attempt to reach the cluster: a client (metadata from
+// a bootstrap broker) and an idempotent producer (a producer id from a
+// broker).
+func (p *Publisher) connect() (sarama.Client, sarama.AsyncProducer, error) {
+	sc, err := p.cfg.saramaConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The producer gets its own client so readiness checks can ask the
+	// same connections the producer uses.
+	client, err := sarama.NewClient(p.cfg.Brokers, sc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("messaging: connect to %v: %w", p.cfg.Brokers, err)
+	}
+	producer, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("messaging: start producer for %v: %w", p.cfg.Brokers, err)
+	}
+	return client, producer, nil
+}
+
+// install makes a connection the publisher's. The caller holds mu or owns
+// p exclusively.
+func (p *Publisher) install(client sarama.Client, producer sarama.AsyncProducer) {
+	p.client, p.producer = client, producer
+	p.connErr = nil
+	p.drained = make(chan struct{})
+	p.lane = newIsolationLane(p)
+	go p.drain(producer)
+	close(p.connected)
+}
+
+// reconnect retries connecting until it succeeds or Close is called.
+func (p *Publisher) reconnect() {
+	defer close(p.connDone)
+	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	for attempt := 2; ; attempt++ {
+		wait := time.NewTimer(reconnectBackoff.Backoff(attempt-1, rnd))
+		select {
+		case <-p.closing:
+			wait.Stop()
+			return
+		case <-wait.C:
+		}
+		client, producer, err := p.connect()
+		p.mu.Lock()
+		switch {
+		case p.closed:
+			p.mu.Unlock()
+			if err == nil {
+				producer.Close() // never used: nothing to report
+				client.Close()
+			}
+			return
+		case err == nil:
+			p.install(client, producer)
+			p.attempts = attempt
+			p.mu.Unlock()
+			p.log.Info("messaging: publisher connected", zap.Strings("brokers", p.cfg.Brokers), zap.Int("attempt", attempt))
+			return
+		}
+		p.connErr, p.attempts = err, attempt
+		p.mu.Unlock()
+		p.log.Warn("messaging: still cannot reach the brokers", zap.Strings("brokers", p.cfg.Brokers),
+			zap.Int("attempt", attempt), zap.Error(err))
+	}
+}
+
+// notConnectedLocked is the error of a record refused before connecting.
+// The caller holds mu.
+func (p *Publisher) notConnectedLocked() error {
+	return fmt.Errorf("%w (%d attempts, the last failed: %w)", ErrNotConnected, p.attempts, p.connErr)
+}
+
+// Connected is closed once the publisher has connected to the cluster.
+// It is closed when [NewPublisher] returns if a broker answered then.
+func (p *Publisher) Connected() <-chan struct{} { return p.connected }
 
 // Publish sends rec asynchronously and calls done exactly once with its
 // outcome: nil when the broker acknowledged it (acks from all in-sync
@@ -142,7 +245,8 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 // from a slow or unreachable broker. A record that cannot be sent at all —
 // invalid, larger than [Config.MaxMessageBytes], or with a topic the template
 // cannot produce — fails with a Permanent error through done, like any
-// other failure. After [Publisher.Close], done receives a Transient error
+// other failure. Before the publisher has connected, done receives a
+// Transient error wrapping [ErrNotConnected]; after [Publisher.Close], one
 // wrapping [ErrClosed], from a new goroutine.
 func (p *Publisher) Publish(rec outbox.Record, done func(error)) {
 	p.publish(nil, rec, done)
@@ -183,6 +287,10 @@ func (p *Publisher) publish(abort <-chan struct{}, rec outbox.Record, done func(
 	p.track(pd)
 	if buildErr != nil {
 		p.fail(pd, Permanent, buildErr)
+		return
+	}
+	if p.producer == nil {
+		p.fail(pd, Transient, p.notConnectedLocked())
 		return
 	}
 	select {
@@ -291,7 +399,7 @@ func (p *Publisher) logFailure(e *PublishError) {
 	switch {
 	case e.Kind == Permanent:
 		p.log.Warn("messaging: publish failed permanently", fields...)
-	case errors.Is(e.Err, ErrClosed) || isBrokerUnavailable(e.Err):
+	case IsUnavailable(e):
 		// An outage fails every record; the breaker reports it once.
 		p.log.Debug("messaging: publish failed, broker unavailable", fields...)
 	default:
@@ -301,9 +409,9 @@ func (p *Publisher) logFailure(e *PublishError) {
 
 // drain reads sarama's results until both channels close (after AsyncClose
 // has flushed everything).
-func (p *Publisher) drain() {
+func (p *Publisher) drain(producer sarama.AsyncProducer) {
 	defer close(p.drained)
-	successes, errs := p.producer.Successes(), p.producer.Errors()
+	successes, errs := producer.Successes(), producer.Errors()
 	for successes != nil || errs != nil {
 		select {
 		case msg, ok := <-successes:
@@ -365,36 +473,52 @@ func (p *Publisher) InFlight() int {
 }
 
 // Healthy reports whether the cluster answers a metadata request on the
-// producer's client: the readiness check of the relay.
+// producer's client: the readiness check of the relay. Before the publisher
+// has connected it returns an error wrapping [ErrNotConnected] and the last
+// connection failure.
 func (p *Publisher) Healthy() error {
-	if err := p.client.RefreshMetadata(); err != nil {
+	p.mu.RLock()
+	client := p.client
+	var notConnected error
+	if client == nil {
+		notConnected = p.notConnectedLocked()
+	}
+	p.mu.RUnlock()
+	if client == nil {
+		return fmt.Errorf("messaging: brokers %v: %w", p.cfg.Brokers, notConnected)
+	}
+	if err := client.RefreshMetadata(); err != nil {
 		return fmt.Errorf("messaging: brokers %v: %w", p.cfg.Brokers, err)
 	}
 	return nil
 }
 
-// Close flushes the producer and stops the publisher. Records already
-// handed to sarama are sent and reported as usual; records it cannot
-// deliver get their error once sarama's retries are spent. During an outage
-// that takes about a second per retry when connections are refused, and up
-// to about 2 × [Config.Timeout] per retry (a dial plus a metadata refresh)
-// when the broker host silently drops packets. Records still waiting to enter the
-// producer and records still waiting to be resent alone fail with a
-// Transient error wrapping [ErrClosed]. Close returns after every callback
-// has run. It is idempotent; later calls return the first result.
+// Close flushes the producer and stops the publisher; a publisher that has
+// not connected yet stops trying (Close waits for a connection attempt
+// under way, which Config.Timeout bounds). Records already handed to sarama
+// are sent and reported as usual; records it cannot deliver get their error
+// once sarama gives up: at once when no broker answers, otherwise within
+// [Config.DeliveryTimeout] plus the attempts' own time. Records still
+// waiting to enter the producer and records still waiting to be resent
+// alone fail with a Transient error wrapping [ErrClosed]. Close returns
+// after every callback has run. It is idempotent; later calls return the
+// first result.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closing)
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
+		<-p.connDone // the connection, if any, is now fixed
 
-		// AsyncClose, not Close: sarama's Close drains the result
-		// channels itself, which would swallow the results our drain
-		// goroutine must turn into callbacks.
-		p.producer.AsyncClose()
-		<-p.drained
-		p.closeErr = p.lane.close()
+		if p.producer != nil {
+			// AsyncClose, not Close: sarama's Close drains the result
+			// channels itself, which would swallow the results our drain
+			// goroutine must turn into callbacks.
+			p.producer.AsyncClose()
+			<-p.drained
+			p.closeErr = p.lane.close()
+		}
 
 		p.pmu.Lock()
 		left := make([]*pending, 0, len(p.pending))
@@ -406,11 +530,13 @@ func (p *Publisher) Close() error {
 			p.log.Warn("messaging: records unresolved at close", zap.Int("count", len(left)))
 		}
 		for _, pd := range left {
-			p.fail(pd, Transient, ErrClosed)
+			p.fail(pd, Transient, fmt.Errorf("%w: %w", ErrClosed, errUnreported))
 		}
 		p.callbacks.close()
-		if err := p.client.Close(); err != nil && p.closeErr == nil && !errors.Is(err, sarama.ErrClosedClient) {
-			p.closeErr = err
+		if p.client != nil {
+			if err := p.client.Close(); err != nil && p.closeErr == nil && !errors.Is(err, sarama.ErrClosedClient) {
+				p.closeErr = err
+			}
 		}
 		p.log.Info("messaging: publisher closed")
 	})

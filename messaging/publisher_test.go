@@ -453,19 +453,87 @@ func TestPublishSyncContext(t *testing.T) {
 	}
 }
 
-// TestNewPublisherNoBroker: startup without a reachable broker fails
-// Transient (retry later), an invalid config fails Permanent.
-func TestNewPublisherNoBroker(t *testing.T) {
+// TestPublisherStartsWithoutBroker: a publisher can be created while no
+// broker answers. Until it connects, publishes fail at once as unavailable
+// (never ambiguous: nothing was sent) and Healthy says why; once the broker
+// is up it connects by itself and publishes. An invalid configuration still
+// fails at once.
+func TestPublisherStartsWithoutBroker(t *testing.T) {
 	t.Parallel()
-	b := startBroker(t, kafkaemu.Options{})
-	addr := b.Addr()
+	b := startBroker(t, kafkaemu.Options{Topics: []string{orderTopic}})
 	b.Stop()
-	_, err := messaging.NewPublisher(messaging.Config{Brokers: []string{addr}, Timeout: 200 * time.Millisecond}, nil)
-	if err == nil || messaging.Classify(err) != messaging.Transient {
-		t.Errorf("NewPublisher(no broker) = %v, want a Transient error", err)
+	p := newPublisher(t, fastConfig(b))
+	select {
+	case <-p.Connected():
+		t.Fatal("Connected is closed while the broker is down")
+	default:
 	}
-	_, err = messaging.NewPublisher(messaging.Config{}, nil)
+	if err := p.Healthy(); !errors.Is(err, messaging.ErrNotConnected) || !messaging.IsUnavailable(err) {
+		t.Errorf("Healthy() = %v, want an unavailable ErrNotConnected", err)
+	}
+	for i := 0; i < 3; i++ {
+		err := p.PublishSync(context.Background(), record("Order", uuid.New(), 1))
+		var pe *messaging.PublishError
+		if !errors.As(err, &pe) || pe.Kind != messaging.Transient || !errors.Is(err, messaging.ErrNotConnected) ||
+			!messaging.IsUnavailable(err) || messaging.IsAmbiguous(err) {
+			t.Fatalf("publish before connecting: %v, want a Transient, unavailable, unambiguous ErrNotConnected", err)
+		}
+	}
+	if n := p.InFlight(); n != 0 {
+		t.Errorf("InFlight() = %d after failed publishes, want 0", n)
+	}
+
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Connected():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not connected 30s after the broker started: %v", p.Healthy())
+	}
+	if err := p.Healthy(); err != nil {
+		t.Errorf("Healthy() after connecting = %v", err)
+	}
+	rec := record("Order", uuid.New(), 1)
+	if err := p.PublishSync(context.Background(), rec); err != nil {
+		t.Fatalf("publish after connecting: %v", err)
+	}
+	if got := readBack(t, b.Brokers(), []string{orderTopic}, 1, 10*time.Second); got[0].Headers[messaging.HeaderEventID] != rec.EventID.String() {
+		t.Fatalf("topic holds %v, want event %s", got[0].Headers, rec.EventID)
+	}
+
+	_, err := messaging.NewPublisher(messaging.Config{}, nil)
 	if !errors.Is(err, messaging.ErrInvalidConfig) || messaging.Classify(err) != messaging.Permanent {
 		t.Errorf("NewPublisher(empty config) = %v, want ErrInvalidConfig", err)
+	}
+	cfg := fastConfig(b)
+	cfg.TLS = &messaging.TLSConfig{CAFile: "/does/not/exist.pem"}
+	if _, err := messaging.NewPublisher(cfg, nil); !errors.Is(err, messaging.ErrInvalidConfig) {
+		t.Errorf("NewPublisher(missing CA file) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+// TestCloseBeforeConnecting: Close stops a publisher that never connected;
+// later publishes fail with ErrClosed.
+func TestCloseBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, kafkaemu.Options{})
+	b.Stop()
+	p, err := messaging.NewPublisher(fastConfig(b), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	afterClose := make(chan error, 1)
+	p.Publish(record("Order", uuid.New(), 1), func(err error) { afterClose <- err })
+	if err := <-afterClose; !errors.Is(err, messaging.ErrClosed) || messaging.IsAmbiguous(err) {
+		t.Errorf("Publish after Close: %v, want an unambiguous ErrClosed", err)
+	}
+	select {
+	case <-p.Connected():
+		t.Error("a publisher closed before connecting reports Connected")
+	default:
 	}
 }

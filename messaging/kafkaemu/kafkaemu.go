@@ -63,6 +63,13 @@ type Options struct {
 	// Logger receives kfake's logs (its info level as debug). Nil discards
 	// them.
 	Logger *zap.Logger
+	// WrapConn, when set, wraps every client connection the broker
+	// accepts, for faults the protocol-level controls of [Broker.Cluster]
+	// cannot express, such as a connection dropped after the broker
+	// processed a request and before the client read the answer. The
+	// broker answers the requests of a connection one at a time, in
+	// order, each answer with one write.
+	WrapConn func(net.Conn) net.Conn
 }
 
 // Broker is a running (or stopped) embedded broker. It is safe for
@@ -183,7 +190,25 @@ func (b *Broker) listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return net.Listen(network, net.JoinHostPort(b.host, port))
+	ln, err := net.Listen(network, net.JoinHostPort(b.host, port))
+	if err != nil || b.opts.WrapConn == nil {
+		return ln, err
+	}
+	return wrappedListener{ln, b.opts.WrapConn}, nil
+}
+
+// wrappedListener applies Options.WrapConn to accepted connections.
+type wrappedListener struct {
+	net.Listener
+	wrap func(net.Conn) net.Conn
+}
+
+func (l wrappedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.wrap(c), nil
 }
 
 // Stop simulates a broker outage: it persists the data, closes the listener
