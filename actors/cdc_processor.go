@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -31,6 +32,8 @@ type cdcState struct {
 	core    *processorCore
 	src     CdcSource
 	factory *cdc.ConsumerFactory
+
+	flushing atomic.Bool
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -62,8 +65,9 @@ func NewCdcProcessorProps(cfg ProcessorConfig, src CdcSource) (*actor.Props, err
 	}
 	st := &cdcState{core: newProcessorCore(ProcessorCDC, cfg), src: src}
 	st.factory = cdc.NewConsumerFactory(sink{core: st.core}, func(err error) {
-		cfg.Logger.Error("undecodable outbox row skipped", zap.String("actor", ProcessorCDC), zap.Error(err))
-	}, nil)
+		cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", ProcessorCDC), zap.Error(err))
+	})
+	st.core.saveProgress = st.flush
 	return actor.PropsFromProducer(func() actor.Actor { return &cdcProcessor{st: st} }), nil
 }
 
@@ -77,11 +81,10 @@ func (a *cdcProcessor) Receive(ctx actor.Context) {
 	st := a.st
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		first := !st.core.started
 		st.core.start(ctx)
-		if first {
-			st.run()
-		}
+		// Also after a restart: a readerStopped or startReader message may
+		// have died with the old instance. run is a no-op while reading.
+		st.run()
 	case *startReader:
 		st.run()
 	case *readerStopped:
@@ -147,6 +150,23 @@ func (st *cdcState) run() {
 			st.core.root.Send(st.core.self, &readerStopped{err: err})
 		}
 	}()
+}
+
+// flush saves the progress of finished records off the actor's goroutine,
+// one flush at a time: the periodic save that bounds what a crash
+// re-publishes.
+func (st *cdcState) flush() {
+	if !st.flushing.CompareAndSwap(false, true) {
+		return
+	}
+	st.core.background(func() {
+		defer st.flushing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), st.core.cfg.ProgressInterval*10+time.Second)
+		defer cancel()
+		if err := st.factory.Flush(ctx); err != nil {
+			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", ProcessorCDC), zap.Error(err))
+		}
+	})
 }
 
 // stop saves the progress of finished records, then cancels the reader and

@@ -92,6 +92,8 @@ func (a *metricsActor) Receive(ctx actor.Context) {
 		}
 	case *DuplicateSkipped:
 		m.DuplicateSkipped()
+	case *EventRepublished:
+		m.Republished(msg.Reason)
 	case *RetryAttempted:
 		m.RetryAttempted(msg.EventType)
 	case *RetrySucceeded:

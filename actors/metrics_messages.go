@@ -33,6 +33,10 @@ type EventPublished struct {
 // DuplicateSkipped reports an event recognised as already published.
 type DuplicateSkipped struct{}
 
+// EventRepublished reports a publish that may duplicate an event already in
+// the broker.
+type EventRepublished struct{ Reason string }
+
 // RetryAttempted reports one publish retry.
 type RetryAttempted struct {
 	EventType string

@@ -17,11 +17,11 @@ import (
 // PollingStore is what the polling processor reads and writes;
 // *storage.PollingStore satisfies it.
 type PollingStore interface {
-	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
+	Scan(ctx context.Context, after, until time.Time, skew time.Duration, fn func(outbox.Record) bool) error
 	Cursor(ctx context.Context, name string) (time.Time, bool, error)
 	SaveCursor(ctx context.Context, name string, at time.Time) error
-	MarkPublished(ctx context.Context, ids ...uuid.UUID) error
-	Published(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
+	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
 // PollingSource configures where and how often the polling processor reads.
@@ -32,9 +32,13 @@ type PollingSource struct {
 	// Interval between polls. Default 1 s.
 	Interval time.Duration
 	// SafetyWindow is re-read behind the cursor on every poll, so a batch
-	// whose commit became visible after later ones (slow coordinator,
-	// lagging writer clock) is still found; events seen again are skipped
-	// by event id. Default 5 s; it must exceed the worst commit delay.
+	// that became visible on the replicas read after its committed_at (a
+	// slow replica, a write acknowledged just within its timeout) is still
+	// found; events seen again are skipped by event id. It must exceed the
+	// writers' storage timeout plus clock skew (config validation checks
+	// the timeout). It also bounds the skew between a writer's clock, which
+	// picks the bucket, and the server's, which stamps committed_at.
+	// Default 10 s.
 	SafetyWindow time.Duration
 	// Batch caps the records taken per poll. Default 1000.
 	Batch int
@@ -44,6 +48,10 @@ type PollingSource struct {
 	// Timeout bounds each database call. Default 10 s.
 	Timeout time.Duration
 }
+
+// DefaultSafetyWindow is PollingSource.SafetyWindow's default: twice the
+// default storage timeout.
+const DefaultSafetyWindow = 10 * time.Second
 
 // pollState outlives restarts of the polling actor.
 type pollState struct {
@@ -56,16 +64,17 @@ type pollState struct {
 	closing   bool
 	saved     time.Time
 	saving    bool
+	marking   bool
 	timerStop scheduler.CancelFunc
 }
 
 // NewPollingProcessorProps returns the PollingProcessorActor. Every Interval
 // it reads outbox_by_bucket from SafetyWindow behind its cursor up to now —
 // never with ALLOW FILTERING, one minute-bucket partition at a time — skips
-// events it has finished (in memory, and in relay_published for what a
+// events it has finished (in memory, and in relay_finished for what a
 // previous run finished), and publishes the rest through the same relay
-// pipeline as the CDC processor. The cursor, persisted after each poll, only
-// passes events that are finished.
+// pipeline as the CDC processor. The cursor, saved with the finished set
+// every ProgressInterval, only passes events that are finished.
 //
 // Receives the messages listed in processor_messages.go.
 func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Props, error) {
@@ -82,7 +91,7 @@ func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Pr
 		return nil, fmt.Errorf("actors: polling safety window must not be negative, got %s", src.SafetyWindow)
 	}
 	if src.SafetyWindow == 0 {
-		src.SafetyWindow = 5 * time.Second
+		src.SafetyWindow = DefaultSafetyWindow
 	}
 	if src.Batch <= 0 {
 		src.Batch = 1000
@@ -92,6 +101,7 @@ func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Pr
 	}
 	st := &pollState{core: newProcessorCore(ProcessorPolling, cfg), src: src}
 	st.core.onFinished = st.finished
+	st.core.saveProgress = st.saveProgress
 	return actor.PropsFromProducer(func() actor.Actor { return &pollingProcessor{st: st} }), nil
 }
 
@@ -105,14 +115,18 @@ type cursorLoaded struct {
 }
 
 type pollResult struct {
-	recs  []outbox.Record
-	until time.Time
-	err   error
-	// published lists records a previous run finished (relay_published).
-	published map[uuid.UUID]bool
+	sel *polling.Selection
+	err error
+	// finished lists records a previous run finished (relay_finished).
+	finished map[uuid.UUID]bool
 }
 
 type reloadCursor struct{}
+
+type finishedMarked struct {
+	ids []uuid.UUID
+	err error
+}
 
 type cursorSaved struct {
 	at  time.Time
@@ -127,6 +141,12 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		st.core.start(ctx)
 		if first {
 			st.started = st.core.cfg.Clock()
+		}
+		// After a restart, the reply that would have cleared a flag may
+		// have died with the old instance: start over. A late reply is
+		// harmless (a scan's records are taken once, a save is idempotent).
+		st.scanning, st.saving, st.marking = false, false, false
+		if st.cursor == nil {
 			st.loadCursor()
 		}
 		st.timerStop = repeat(st.core.root, st.src.Interval, ctx.Self(), &pollTick{})
@@ -140,6 +160,9 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.saveCursorNow()
 		}
 	case *cursorLoaded:
+		if st.cursor != nil {
+			return // a second load, requested by a restart
+		}
 		if m.err != nil {
 			st.core.cfg.Logger.Error("loading the polling cursor failed; retrying", zap.String("actor", ProcessorPolling), zap.Error(m.err))
 			st.core.sched.SendOnce(st.src.Interval, ctx.Self(), &reloadCursor{})
@@ -157,6 +180,13 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			return
 		}
 		st.take(m)
+	case *finishedMarked:
+		st.marking = false
+		if m.err != nil {
+			st.cursor.ReturnMarks(m.ids)
+			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", ProcessorPolling),
+				zap.Int("events", len(m.ids)), zap.Error(m.err))
+		}
 	case *cursorSaved:
 		st.saving = false
 		if m.err != nil {
@@ -201,8 +231,6 @@ func (st *pollState) poll() {
 	if st.cursor == nil || st.scanning || st.closing {
 		return
 	}
-	st.saveCursor()
-	st.flushPublished()
 	st.cursor.Forget(st.cursor.Position().Add(-2 * st.src.SafetyWindow))
 	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
 	if room <= 0 {
@@ -210,35 +238,15 @@ func (st *pollState) poll() {
 	}
 	st.scanning = true
 	after := st.cursor.Position().Add(-st.src.SafetyWindow)
-	until := st.core.cfg.Clock()
-	limit := min(room, st.src.Batch)
-	// Events committed before this run started may have been finished by
-	// a previous run: those are checked against relay_published.
-	checkBefore := st.started
-	known := st.cursor.Known()
+	sel := st.cursor.Select(min(room, st.src.Batch), st.core.cfg.Clock(), st.started)
 	root, self, src := st.core.root, st.core.self, st.src
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		res := &pollResult{until: until}
-		var unsure []uuid.UUID
-		res.err = src.Store.Scan(ctx, after, until, func(rec outbox.Record) bool {
-			if known[rec.EventID] {
-				return true
-			}
-			if len(res.recs) == limit {
-				// Stop taking here: the cursor must not pass this event.
-				res.until = rec.CommittedAt
-				return false
-			}
-			res.recs = append(res.recs, rec)
-			if rec.CommittedAt.Before(checkBefore) {
-				unsure = append(unsure, rec.EventID)
-			}
-			return true
-		})
-		if res.err == nil && len(unsure) > 0 {
-			res.published, res.err = src.Store.Published(ctx, unsure)
+		res := &pollResult{sel: sel}
+		res.err = src.Store.Scan(ctx, after, sel.Until, src.SafetyWindow, sel.Add)
+		if res.err == nil && len(sel.Unsure) > 0 {
+			res.finished, res.err = src.Store.Finished(ctx, src.Name, sel.Unsure)
 		}
 		root.Send(self, res)
 	})
@@ -248,7 +256,7 @@ func (st *pollState) poll() {
 // All are in the ledger before the first is offered, so a panic midway
 // leaves nothing the restarted actor cannot recover.
 func (st *pollState) take(m *pollResult) {
-	recs := st.cursor.Take(m.recs, m.published, m.until)
+	recs := st.cursor.Take(m.sel, m.finished)
 	for _, rec := range recs {
 		st.core.ledger.track(rec, nil)
 	}
@@ -258,6 +266,16 @@ func (st *pollState) take(m *pollResult) {
 		}
 		st.core.pipe.Offer(rec)
 	}
+}
+
+// saveProgress is the core's periodic save: the cursor, and the finished
+// events a restart re-reading the safety window must skip.
+func (st *pollState) saveProgress() {
+	if st.cursor == nil {
+		return
+	}
+	st.saveCursor()
+	st.flushFinished()
 }
 
 // finished is the core's hook: a finished event no longer holds the cursor.
@@ -286,31 +304,33 @@ func (st *pollState) saveCursorNow() {
 	if err := st.src.Store.SaveCursor(ctx, st.src.Name, st.cursor.Position()); err != nil {
 		st.core.cfg.Logger.Warn("saving the polling cursor at shutdown failed", zap.String("actor", ProcessorPolling), zap.Error(err))
 	}
-	st.flushPublishedNow(ctx)
+	st.flushFinishedNow(ctx)
 }
 
-// flushPublished records finished events in relay_published, so a restart
-// re-reading the window behind the cursor skips them.
-func (st *pollState) flushPublished() {
+// flushFinished records finished events in relay_finished, so a restart
+// re-reading the window behind the cursor skips them. A failed write puts
+// them back for the next save.
+func (st *pollState) flushFinished() {
+	if st.marking {
+		return
+	}
 	ids := st.cursor.TakeMarks()
 	if len(ids) == 0 {
 		return
 	}
-	store, timeout, logger := st.src.Store, st.src.Timeout, st.core.cfg.Logger
+	st.marking = true
+	root, self, src := st.core.root, st.core.self, st.src
 	st.core.background(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		if err := store.MarkPublished(ctx, ids...); err != nil {
-			// Only costs a duplicate if the relay restarts within the
-			// re-read window: the cursor is what guarantees no loss.
-			logger.Warn("recording published events failed", zap.String("actor", ProcessorPolling), zap.Int("events", len(ids)), zap.Error(err))
-		}
+		root.Send(self, &finishedMarked{ids: ids, err: src.Store.MarkFinished(ctx, src.Name, ids...)})
 	})
 }
 
-func (st *pollState) flushPublishedNow(ctx context.Context) {
+func (st *pollState) flushFinishedNow(ctx context.Context) {
 	ids := st.cursor.TakeMarks()
-	if err := st.src.Store.MarkPublished(ctx, ids...); err != nil {
-		st.cursor.ReturnMarks(ids)
+	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
+		st.core.cfg.Logger.Warn("recording finished events at shutdown failed; a restart may publish them again",
+			zap.String("actor", ProcessorPolling), zap.Int("events", len(ids)), zap.Error(err))
 	}
 }

@@ -56,12 +56,21 @@ type ProcessorConfig struct {
 	// aggregate without a restart.
 	Held        HeldAggregates
 	HeldRefresh time.Duration
-	// Permanent classifies publish errors (messaging.IsPermanent).
-	Permanent func(error) bool
+	// Classify says what a publish error means (Unavailable, Rejected or
+	// Permanent); Ambiguous reports errors after which the record may
+	// already be in the broker. See relay.Config.
+	Classify  func(error) relay.Class
+	Ambiguous func(error) bool
 	// MaxInFlight bounds records read but not finished. When it is reached
 	// the reader blocks: that is the backpressure that keeps a relay
 	// facing a dead broker from reading the whole log into memory.
 	MaxInFlight int
+	// ProgressInterval is how often the progress of finished records is
+	// saved (CDC per-stream progress; the polling cursor and finished set).
+	// A crash re-publishes what finished since the last save — at most
+	// this much traffic — plus what was in flight. Default
+	// DefaultProgressInterval.
+	ProgressInterval time.Duration
 	// DrainTimeout bounds how long a graceful shutdown waits for in-flight
 	// records; unfinished ones are not acknowledged, so their source
 	// delivers them again after the restart.
@@ -77,6 +86,9 @@ type ProcessorConfig struct {
 func (c *ProcessorConfig) withDefaults() error {
 	if c.Publisher == nil || c.DLQ == nil {
 		return fmt.Errorf("actors: processor needs a publisher and a DLQ actor")
+	}
+	if c.Policy == relay.Hold && c.Held == nil {
+		return fmt.Errorf("actors: the hold policy needs the held aggregates (ProcessorConfig.Held)")
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry, _ = resilience.RetryPreset("default")
@@ -99,6 +111,9 @@ func (c *ProcessorConfig) withDefaults() error {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
 	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = DefaultProgressInterval
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -107,6 +122,12 @@ func (c *ProcessorConfig) withDefaults() error {
 	}
 	return nil
 }
+
+// DefaultProgressInterval is ProcessorConfig.ProgressInterval's default:
+// short enough that a crash re-publishes well under a second of traffic,
+// long enough that saving costs one write per active stream a tenth of a
+// second.
+const DefaultProgressInterval = 100 * time.Millisecond
 
 // ledger is what the processor owes its source: for every record delivered
 // and not yet finished, the acknowledgements to call. It lives outside the
@@ -253,10 +274,14 @@ type processorCore struct {
 	lastPub  *outbox.Record
 	// inbox batches records and publish results between wake-ups.
 	inbox *inbox
+	// saveProgress saves the source's progress over finished records, off
+	// the actor's goroutine; called every ProgressInterval.
+	saveProgress func()
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
-	bg         sync.WaitGroup
-	stopGauges scheduler.CancelFunc
+	bg           sync.WaitGroup
+	stopGauges   scheduler.CancelFunc
+	stopProgress scheduler.CancelFunc
 }
 
 // background runs fn off the actor's goroutine, tracked for shutdown.
@@ -271,8 +296,10 @@ func (c *processorCore) background(fn func()) {
 // waitBackground stops the gauge timer and waits (bounded) for background
 // work at shutdown.
 func (c *processorCore) waitBackground(timeout time.Duration) {
-	if c.stopGauges != nil {
-		c.stopGauges()
+	for _, stop := range []scheduler.CancelFunc{c.stopGauges, c.stopProgress} {
+		if stop != nil {
+			stop()
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -301,14 +328,17 @@ func (c *processorCore) start(ctx actor.Context) {
 	c.self = ctx.Self()
 	c.root = ctx.ActorSystem().Root
 	c.sched = scheduler.NewTimerScheduler(c.root)
-	c.pipe = relay.New(relay.Config{Retry: c.cfg.Retry, Breaker: c.cfg.Breaker, Policy: c.cfg.Policy, Permanent: c.cfg.Permanent},
+	c.pipe = relay.New(relay.Config{Retry: c.cfg.Retry, Breaker: c.cfg.Breaker, Policy: c.cfg.Policy,
+		Classify: c.cfg.Classify, Ambiguous: c.cfg.Ambiguous},
 		c, c, c.cfg.Clock, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)))
-	if c.cfg.Policy == relay.Hold && c.cfg.Held != nil {
+	if c.cfg.Policy == relay.Hold {
+		// Nothing is published until the held aggregates are known.
 		c.refreshHeld()
 	}
 	// Gauges are sampled, not sent per event: a message to the metrics
 	// actor for every event would double the relay's actor traffic.
 	c.stopGauges = repeat(c.root, gaugeInterval, c.self, &reportGauges{})
+	c.stopProgress = repeat(c.root, c.cfg.ProgressInterval, c.self, &saveProgress{})
 }
 
 // gaugeInterval is how often the in-flight gauge is sampled.
@@ -356,18 +386,15 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 	case *DeadLetterWritten:
 		c.pipe.OnDeadLettered(m.EventID)
 	case *heldRefreshed:
-		for _, id := range c.pipe.Held() {
-			c.pipe.SetHeld(id, false)
-		}
-		for _, id := range m.aggregates {
-			c.pipe.SetHeld(id, true)
-		}
+		c.pipe.HeldLoaded(m.aggregates, m.mark)
 	case *refreshHeld:
 		c.refreshHeld()
 	case *GetProcessorStatus:
 		ctx.Respond(c.status())
 	case *reportGauges:
 		c.metric(&InFlight{N: c.pipe.InFlight()})
+	case *saveProgress:
+		c.saveProgress()
 	default:
 		return false
 	}
@@ -376,20 +403,29 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 }
 
 // refreshHeld loads held aggregates off the actor's goroutine and
-// schedules the next refresh.
+// schedules the next load: soon after a failure (the pipeline publishes
+// nothing under the Hold policy until a first load succeeds), every
+// HeldRefresh after a success.
 func (c *processorCore) refreshHeld() {
+	mark := c.pipe.HeldLoadStarted()
 	c.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		next := c.cfg.HeldRefresh
 		ids, err := c.cfg.Held.HeldAggregates(ctx)
 		if err != nil {
-			c.cfg.Logger.Warn("loading held aggregates failed", zap.String("actor", c.name), zap.Error(err))
+			next = min(next, heldRetry)
+			c.cfg.Logger.Warn("loading held aggregates failed; retrying", zap.String("actor", c.name),
+				zap.Duration("delay", next), zap.Error(err))
 		} else {
-			c.root.Send(c.self, &heldRefreshed{aggregates: ids})
+			c.root.Send(c.self, &heldRefreshed{aggregates: ids, mark: mark})
 		}
-		c.sched.SendOnce(c.cfg.HeldRefresh, c.self, &refreshHeld{})
+		c.sched.SendOnce(next, c.self, &refreshHeld{})
 	})
 }
+
+// heldRetry spaces loads of the held aggregates after a failed one.
+const heldRetry = time.Second
 
 func (c *processorCore) status() *ProcessorStatus {
 	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String()}
@@ -462,7 +498,11 @@ func (c *processorCore) ScheduleProbe(after time.Duration) {
 }
 
 func (c *processorCore) DeadLetter(rec outbox.Record, f relay.Failure) {
-	c.root.Send(c.cfg.DLQ, &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self})
+	w := &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self}
+	if rec.Malformed != nil {
+		w.Raw = rec.Malformed.Raw
+	}
+	c.root.Send(c.cfg.DLQ, w)
 }
 
 func (c *processorCore) Finished(rec outbox.Record, published bool) {
@@ -513,6 +553,13 @@ func (c *processorCore) BreakerChanged(from, to resilience.BreakerState) {
 
 func (c *processorCore) Duplicate(rec outbox.Record) {
 	c.metric(&DuplicateSkipped{})
+}
+
+func (c *processorCore) Republished(rec outbox.Record, reason string) {
+	c.metric(&EventRepublished{Reason: reason})
+	c.cfg.Logger.Info("publishing an event that may already be in the broker", zap.String("actor", c.name),
+		zap.Stringer("event_id", rec.EventID), zap.Stringer("order_id", rec.AggregateID), zap.String("event_type", rec.EventType),
+		zap.String("reason", reason))
 }
 
 // inbox collects what other goroutines hand the actor — records from the

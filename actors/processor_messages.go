@@ -60,8 +60,13 @@ type probeDue struct{}
 
 type refreshHeld struct{}
 
-type heldRefreshed struct{ aggregates []uuid.UUID }
+type heldRefreshed struct {
+	aggregates []uuid.UUID
+	mark       uint64 // relay.Pipeline.HeldLoadStarted when the load began
+}
 
 type drainTimeout struct{}
 
 type reportGauges struct{}
+
+type saveProgress struct{}

@@ -102,7 +102,8 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		Breaker:      cfg.Breaker,
 		Policy:       cfg.Policy,
 		Held:         r.DLQ,
-		Permanent:    func(err error) bool { return messaging.Classify(err) == messaging.Permanent },
+		Classify:     classifyPublishError,
+		Ambiguous:    messaging.IsAmbiguous,
 		MaxInFlight:  cfg.MaxInFlight,
 		DrainTimeout: cfg.DrainTimeout,
 		Logger:       cfg.Logger,
@@ -132,6 +133,20 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		return nil, err
 	}
 	return r, nil
+}
+
+// classifyPublishError maps the publisher's error classification onto the
+// pipeline's: what concerns the record is Permanent, what says the broker
+// could not take it is Unavailable (never counted against the event), and
+// any other broker refusal is Rejected.
+func classifyPublishError(err error) relay.Class {
+	switch {
+	case messaging.Classify(err) == messaging.Permanent:
+		return relay.Permanent
+	case messaging.IsUnavailable(err):
+		return relay.Unavailable
+	}
+	return relay.Rejected
 }
 
 // Status asks the processor for its state.

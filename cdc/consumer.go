@@ -12,8 +12,11 @@ package cdc
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,162 +36,292 @@ type Sink interface {
 	Deliver(ctx context.Context, rec outbox.Record, ack func()) error
 }
 
-// ConsumerFactory creates one consumer per CDC stream. It implements
-// scyllacdc.ChangeConsumerFactory.
-type ConsumerFactory struct {
-	sink Sink
-	mu   sync.Mutex
-	live []*consumer
-	// onProgress, if set, observes every saved progress point (tests, lag).
-	onProgress func(stream string, at time.Time)
-	// onDecodeError reports a log row that is not a valid outbox event;
-	// such a row is skipped, since no retry can make it valid.
-	onDecodeError func(err error)
+// ProgressSaver writes one stream's progress; scyllacdc.ProgressReporter
+// satisfies it.
+type ProgressSaver interface {
+	MarkProgress(ctx context.Context, p scyllacdc.Progress) error
 }
 
-// NewConsumerFactory returns a factory feeding sink.
-func NewConsumerFactory(sink Sink, onDecodeError func(error), onProgress func(stream string, at time.Time)) *ConsumerFactory {
-	return &ConsumerFactory{sink: sink, onDecodeError: onDecodeError, onProgress: onProgress}
+// ConsumerFactory creates one consumer per CDC stream. It implements
+// scyllacdc.ChangeConsumerFactory. Its per-stream bookkeeping outlives the
+// library's consumers: after a reader restart in the same process, a
+// re-read change that was already delivered is not delivered again (its
+// records are in flight or finished), and the generation barrier knows
+// every stream of the old generation.
+type ConsumerFactory struct {
+	sink        Sink
+	onSaveError func(error)
+
+	mu      sync.Mutex
+	streams map[string]*Stream // by stream id
+	gen     time.Time          // generation whose streams are being opened
+	// changed is closed and replaced whenever a record finishes, to wake
+	// a generation switch waiting for the old generation to finish.
+	changed chan struct{}
+}
+
+// NewConsumerFactory returns a factory feeding sink. onSaveError, if set,
+// hears of progress saves that failed inside the library's callbacks, where
+// no caller can be told; the next save covers them.
+func NewConsumerFactory(sink Sink, onSaveError func(error)) *ConsumerFactory {
+	return &ConsumerFactory{sink: sink, onSaveError: onSaveError, streams: map[string]*Stream{}, changed: make(chan struct{})}
 }
 
 // CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
 func (f *ConsumerFactory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
-	c := &consumer{factory: f, reporter: in.ProgressReporter, stream: fmt.Sprintf("%x", []byte(in.StreamID))}
-	f.mu.Lock()
-	f.live = append(f.live, c)
-	f.mu.Unlock()
-	return c, nil
+	return &consumer{stream: f.OpenStream(in.StreamID, in.ProgressReporter)}, nil
 }
 
-// Flush saves every stream's progress over its finished records now,
-// rather than at the stream's next poll: a graceful shutdown calls it after
-// the in-flight records finished, so a restart re-reads nothing.
-func (f *ConsumerFactory) Flush(ctx context.Context) error {
+// OpenStream starts following a stream of the generation being read, whose
+// progress saver writes progress for it: what the library does through
+// CreateChangeConsumer, and what the fault simulator does directly. A
+// stream opened again (a reader restart) keeps its bookkeeping.
+func (f *ConsumerFactory) OpenStream(id []byte, saver ProgressSaver) *Stream {
+	key := fmt.Sprintf("%x", id)
 	f.mu.Lock()
-	live := append([]*consumer(nil), f.live...)
-	f.mu.Unlock()
-	for _, c := range live {
-		if err := c.save(ctx); err != nil {
-			return err
+	defer f.mu.Unlock()
+	s := f.streams[key]
+	if s == nil {
+		s = &Stream{factory: f, id: key, gen: f.gen}
+		f.streams[key] = s
+	}
+	s.saveMu.Lock()
+	s.saver = saver
+	s.saveMu.Unlock()
+	return s
+}
+
+// Flush saves every stream's progress over its finished records now: a
+// periodic flush bounds what a crash re-publishes, and a graceful shutdown
+// calls it after the in-flight records finished, so a restart re-reads
+// nothing. It returns every failure.
+func (f *ConsumerFactory) Flush(ctx context.Context) error {
+	var errs []error
+	for _, s := range f.snapshot() {
+		if err := s.save(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// consumer follows one stream. The library calls Consume, Empty and End
-// from the stream's goroutine; acks arrive from the relay's goroutines.
-type consumer struct {
-	factory  *ConsumerFactory
-	reporter *scyllacdc.ProgressReporter
-	stream   string
-	// saveMu orders saves: two overlapping saves could otherwise write an
-	// older position after a newer one.
+func (f *ConsumerFactory) snapshot() []*Stream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*Stream, 0, len(f.streams))
+	for _, s := range f.streams {
+		out = append(out, s)
+	}
+	return out
+}
+
+// SwitchReady reports whether the reader may move to the generation that
+// starts at gen: no record of an older generation's streams is unfinished.
+// Moving on earlier would make the new generation durable (StartGeneration)
+// while old records are in flight, and a restart would never read them
+// again.
+func (f *ConsumerFactory) SwitchReady(gen time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.streams {
+		if s.gen.Before(gen) && s.pending() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// GenerationStarted records that gen is now the generation being read:
+// streams opened from now on belong to it, and older generations' streams
+// are forgotten.
+func (f *ConsumerFactory) GenerationStarted(gen time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen = gen
+	for id, s := range f.streams {
+		if s.gen.Before(gen) {
+			delete(f.streams, id)
+		}
+	}
+}
+
+// awaitSwitch blocks until SwitchReady(gen), saving the old streams'
+// progress as their records finish, or until ctx ends.
+func (f *ConsumerFactory) awaitSwitch(ctx context.Context, gen time.Time) error {
+	for {
+		f.mu.Lock()
+		changed := f.changed
+		f.mu.Unlock()
+		if f.SwitchReady(gen) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("cdc: waiting for the records of the generation before %s: %w", gen.UTC().Format(time.RFC3339Nano), ctx.Err())
+		}
+	}
+}
+
+func (f *ConsumerFactory) finished() {
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *ConsumerFactory) saveFailed(err error) {
+	if f.onSaveError != nil {
+		f.onSaveError(err)
+	}
+}
+
+// consumer adapts a Stream to the library's ChangeConsumer: it decodes the
+// change's rows.
+type consumer struct{ stream *Stream }
+
+var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
+
+// Consume decodes the change's outbox inserts. Rows that are not inserts
+// (updates, deletes, TTL expiry) carry no event. A row that does not decode
+// becomes a malformed record, which the relay dead-letters.
+func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
+	var recs []outbox.Record
+	for i, row := range ch.Delta {
+		if row.GetOperation() != scyllacdc.Insert {
+			continue
+		}
+		recs = append(recs, decodeRow(row, ch.StreamID, ch.Time, i))
+	}
+	return c.stream.Consume(ctx, ch.Time, recs)
+}
+
+// Empty implements scyllacdc.ChangeOrEmptyNotificationConsumer.
+func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
+	return c.stream.Empty(ctx, ackTime)
+}
+
+// End implements scyllacdc.ChangeConsumer.
+func (c *consumer) End() error { return c.stream.End() }
+
+// Stream follows one CDC stream: it hands each logged outbox insert to the
+// sink and saves the stream's progress over finished records. Consume,
+// Empty and End come from the stream's reader goroutine; acks arrive from
+// the relay's goroutines.
+type Stream struct {
+	factory *ConsumerFactory
+	id      string
+	gen     time.Time
+	// saveMu orders saves (two overlapping saves could otherwise write an
+	// older position after a newer one) and guards saver.
 	saveMu   sync.Mutex
+	saver    ProgressSaver
 	mu       sync.Mutex // guards progress
 	progress StreamProgress
 }
 
-var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
-
-// Consume hands the change's outbox inserts to the sink. Rows that are not
-// inserts of an outbox event (updates, deletes, TTL expiry) carry nothing to
-// publish.
-func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
-	var recs []outbox.Record
-	for _, row := range ch.Delta {
-		if row.GetOperation() != scyllacdc.Insert {
-			continue
-		}
-		rec, err := decodeRow(row, ch.Time)
-		if err != nil {
-			if c.factory.onDecodeError != nil {
-				c.factory.onDecodeError(fmt.Errorf("cdc: stream %s at %s: %w", c.stream, ch.Time, err))
+// Consume hands the records of the change logged at `at` to the sink, then
+// saves progress. A change delivered before (re-read after a reader
+// restart) is not delivered again.
+func (s *Stream) Consume(ctx context.Context, at gocql.UUID, recs []outbox.Record) error {
+	s.mu.Lock()
+	p, fresh := s.progress.Begin(at, len(recs))
+	s.mu.Unlock()
+	if fresh {
+		for _, rec := range recs {
+			if err := s.factory.sink.Deliver(ctx, rec, s.acker(p)); err != nil {
+				// Not committed: the change is delivered again, whole,
+				// when it is read again.
+				return err
 			}
-			continue
 		}
-		recs = append(recs, rec)
+		s.mu.Lock()
+		s.progress.Commit(p)
+		s.mu.Unlock()
 	}
-	c.mu.Lock()
-	p := c.progress.Deliver(ch.Time, len(recs))
-	c.mu.Unlock()
-	for _, rec := range recs {
-		if err := c.factory.sink.Deliver(ctx, rec, c.acker(p)); err != nil {
-			return err
-		}
-	}
-	return c.save(ctx)
+	s.saveQuietly(ctx)
+	return nil
 }
 
 // Empty records that a query window held nothing: with nothing pending the
 // stream's progress may move to the window's end.
-func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
-	c.mu.Lock()
-	c.progress.Empty(ackTime)
-	c.mu.Unlock()
-	return c.save(ctx)
+func (s *Stream) Empty(ctx context.Context, at gocql.UUID) error {
+	s.mu.Lock()
+	s.progress.Empty(at)
+	s.mu.Unlock()
+	s.saveQuietly(ctx)
+	return nil
 }
 
-// End saves what is complete; records still in flight will be re-read
-// after a restart, which is why consumers must deduplicate by event id.
-func (c *consumer) End() error {
-	err := c.save(context.Background())
-	f := c.factory
-	f.mu.Lock()
-	for i, live := range f.live {
-		if live == c {
-			f.live = append(f.live[:i], f.live[i+1:]...)
-			break
-		}
-	}
-	f.mu.Unlock()
-	return err
+// End saves what is complete. Records still in flight keep their
+// bookkeeping: a reader restarted in this process does not deliver them
+// again, and a new process re-reads them.
+func (s *Stream) End() error {
+	s.saveQuietly(context.Background())
+	return nil
 }
 
-func (c *consumer) acker(p *PendingChange) func() {
+func (s *Stream) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.progress.Pending()
+}
+
+func (s *Stream) acker(p *PendingChange) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			c.mu.Lock()
-			c.progress.Finish(p)
-			c.mu.Unlock()
+			s.mu.Lock()
+			s.progress.Finish(p)
+			s.mu.Unlock()
+			s.factory.finished()
 		})
+	}
+}
+
+// saveQuietly saves inside the library's callbacks, where an error would
+// stop the reader: a failed save is reported and retried by the next one.
+func (s *Stream) saveQuietly(ctx context.Context) {
+	if err := s.save(ctx); err != nil {
+		s.factory.saveFailed(err)
 	}
 }
 
 // save advances the stream's saved progress over the completed prefix of
 // pending changes. Progress is a cdc$time the reader resumes after, so it
 // must never pass a change with a record still in flight.
-func (c *consumer) save(ctx context.Context) error {
-	c.saveMu.Lock()
-	defer c.saveMu.Unlock()
-	c.mu.Lock()
-	at, ok := c.progress.ToSave()
-	c.mu.Unlock()
+func (s *Stream) save(ctx context.Context) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	at, ok := s.progress.ToSave()
+	s.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	if err := c.reporter.MarkProgress(ctx, scyllacdc.Progress{LastProcessedRecordTime: at}); err != nil {
-		// Saving progress is best effort: the events are safe, and a
-		// later save (or a re-read on restart) covers this one.
-		return nil
+	if err := s.saver.MarkProgress(ctx, scyllacdc.Progress{LastProcessedRecordTime: at}); err != nil {
+		return fmt.Errorf("cdc: saving progress of stream %s at %s: %w", s.id, at.Time().UTC().Format(time.RFC3339Nano), err)
 	}
-	c.mu.Lock()
-	c.progress.Saved(at)
-	c.mu.Unlock()
-	if c.factory.onProgress != nil {
-		c.factory.onProgress(c.stream, at.Time())
-	}
+	s.mu.Lock()
+	s.progress.Saved(at)
+	s.mu.Unlock()
 	return nil
 }
 
-// decodeRow turns an outbox_messages log row into a record.
-func decodeRow(row *scyllacdc.ChangeRow, cdcTime gocql.UUID) (outbox.Record, error) {
+// malformedID namespaces the ids derived for log rows without an event id.
+var malformedID = uuid.MustParse("6f1c1a3e-2d4b-5b8e-9a61-0c2f6d0e8a47")
+
+// decodeRow turns an outbox_messages log row into a record. A row that is
+// not a valid event comes back as a malformed record holding the row's
+// columns as text; one without an event id gets an id derived from its
+// place in the log (stream, cdc$time, position), the same on every read.
+func decodeRow(row *scyllacdc.ChangeRow, stream []byte, cdcTime gocql.UUID, pos int) outbox.Record {
 	var rec outbox.Record
-	var err error
+	var missing []string
 	field := func(name string) any {
 		v, ok := row.GetValue(name)
-		if !ok && err == nil {
-			err = fmt.Errorf("column %s missing from the CDC log", name)
+		if !ok {
+			missing = append(missing, name)
 		}
 		return deref(v)
 	}
@@ -205,16 +338,45 @@ func decodeRow(row *scyllacdc.ChangeRow, cdcTime gocql.UUID) (outbox.Record, err
 	rec.TraceParent, _ = field("trace_parent").(string)
 	rec.OccurredAt, _ = field("occurred_at").(time.Time)
 	rec.CommittedAt = cdcTime.Time()
-	if err != nil {
-		return rec, err
-	}
-	if rec.EventID == uuid.Nil || rec.AggregateID == uuid.Nil || rec.Sequence < 1 || rec.EventType == "" || rec.AggregateType == "" {
-		return rec, fmt.Errorf("incomplete outbox row (event %s, aggregate %s, sequence %d)", rec.EventID, rec.AggregateID, rec.Sequence)
-	}
 	if rec.ContentType == "" {
 		rec.ContentType = domain.ContentTypeJSON
 	}
-	return rec, nil
+	err := rec.Validate()
+	if len(missing) > 0 {
+		err = fmt.Errorf("columns missing from the CDC log: %s", strings.Join(missing, ", "))
+	}
+	if err == nil {
+		return rec
+	}
+	if rec.EventID == uuid.Nil {
+		rec.EventID = uuid.NewSHA1(malformedID, []byte(fmt.Sprintf("%x/%s/%d", stream, cdcTime, pos)))
+	}
+	rec.Malformed = &outbox.Malformed{Reason: err.Error(), Raw: rawColumns(row)}
+	return rec
+}
+
+// outboxColumns are the columns of an outbox_messages log row worth showing.
+var outboxColumns = []string{"aggregate_id", "sequence", "event_id", "aggregate_type", "event_type", "payload",
+	"content_type", "trace_parent", "occurred_at", "committed_at"}
+
+// rawColumns renders a row's columns as text for the dead-letter queue.
+func rawColumns(row *scyllacdc.ChangeRow) map[string]string {
+	raw := make(map[string]string, len(outboxColumns))
+	for _, name := range outboxColumns {
+		v, ok := row.GetValue(name)
+		if !ok {
+			continue
+		}
+		switch v := deref(v).(type) {
+		case nil:
+			raw[name] = "null"
+		case []byte:
+			raw[name] = "0x" + hex.EncodeToString(v)
+		default:
+			raw[name] = fmt.Sprint(v)
+		}
+	}
+	return raw
 }
 
 // deref unwraps the pointers scylla-cdc-go returns for nullable values.

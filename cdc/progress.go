@@ -18,6 +18,9 @@ type StreamProgress struct {
 	idle    gocql.UUID
 	hasIdle bool
 	saved   gocql.UUID
+	// last is the newest change committed, delivered says there is one.
+	last      gocql.UUID
+	delivered bool
 }
 
 // PendingChange is one delivered change (a logged batch, one cdc$time) and
@@ -27,18 +30,24 @@ type PendingChange struct {
 	left int
 }
 
-// Deliver records a change whose n records are handed to the relay; each
-// must later be reported with Finish. A change without records (an update,
-// a delete, TTL expiry) only moves the idle point.
-func (s *StreamProgress) Deliver(at gocql.UUID, n int) *PendingChange {
-	if n == 0 {
-		s.Empty(at)
-		return nil
+// Begin starts delivering a change whose n records are handed to the
+// relay, each reported later with Finish; Commit it once all are handed
+// over. fresh is false for a change at or before one already committed (a
+// re-read after a reader restart): its records are in flight or finished,
+// and must not be delivered again. A change whose delivery fails halfway is
+// not committed, so it is delivered whole when read again.
+func (s *StreamProgress) Begin(at gocql.UUID, n int) (p *PendingChange, fresh bool) {
+	if s.delivered && scyllacdc.CompareTimeUUID(at, s.last) <= 0 {
+		return nil, false
 	}
-	p := &PendingChange{Time: at, left: n}
+	return &PendingChange{Time: at, left: n}, true
+}
+
+// Commit records a change whose records were all handed over.
+func (s *StreamProgress) Commit(p *PendingChange) {
 	s.pending = append(s.pending, p)
+	s.last, s.delivered = p.Time, true
 	s.hasIdle = false
-	return p
 }
 
 // Finish reports one record of p finished (published or durably

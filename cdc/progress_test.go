@@ -11,8 +11,8 @@ func at(ms int) gocql.UUID { return gocql.MinTimeUUID(time.UnixMilli(int64(1_700
 
 func TestStreamProgressSavesOnlyTheFinishedPrefix(t *testing.T) {
 	var s StreamProgress
-	c1 := s.Deliver(at(1), 2)
-	c2 := s.Deliver(at(2), 1)
+	c1 := deliver(t, &s, at(1), 2)
+	c2 := deliver(t, &s, at(2), 1)
 	steps := []struct {
 		name   string
 		do     func()
@@ -42,7 +42,7 @@ func TestStreamProgressSavesOnlyTheFinishedPrefix(t *testing.T) {
 
 func TestStreamProgressEmptyWindowWaitsForPending(t *testing.T) {
 	var s StreamProgress
-	c := s.Deliver(at(1), 1)
+	c := deliver(t, &s, at(1), 1)
 	s.Empty(at(9))
 	if _, ok := s.ToSave(); ok {
 		t.Fatal("an empty window must not move progress past a pending change")
@@ -50,5 +50,39 @@ func TestStreamProgressEmptyWindowWaitsForPending(t *testing.T) {
 	s.Finish(c)
 	if got, ok := s.ToSave(); !ok || got != at(1) {
 		t.Fatalf("ToSave = %v, %v; want the finished change", got.Time(), ok)
+	}
+}
+
+func deliver(t *testing.T, s *StreamProgress, when gocql.UUID, n int) *PendingChange {
+	t.Helper()
+	p, fresh := s.Begin(when, n)
+	if !fresh {
+		t.Fatalf("change at %v is not fresh", when.Time())
+	}
+	s.Commit(p)
+	return p
+}
+
+// A reader restarted in the same process reads again from saved progress:
+// changes already delivered, finished or not, must not be delivered twice.
+func TestStreamProgressSkipsWhatWasDelivered(t *testing.T) {
+	var s StreamProgress
+	finished := deliver(t, &s, at(1), 1)
+	deliver(t, &s, at(2), 1) // still in flight
+	s.Finish(finished)
+	for _, ms := range []int{1, 2} {
+		if _, fresh := s.Begin(at(ms), 1); fresh {
+			t.Fatalf("change at %d ms delivered again", ms)
+		}
+	}
+	if _, fresh := s.Begin(at(3), 1); !fresh {
+		t.Fatal("a new change must be delivered")
+	}
+	// A change whose delivery failed halfway was never committed: it is
+	// delivered again, whole.
+	half, _ := s.Begin(at(4), 2)
+	s.Finish(half)
+	if _, fresh := s.Begin(at(4), 2); !fresh {
+		t.Fatal("an uncommitted change must be delivered again")
 	}
 }

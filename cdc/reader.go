@@ -125,7 +125,7 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 		TableNames:            []string{cfg.Keyspace + "." + cfg.Table},
 		Consistency:           consistency,
 		ChangeConsumerFactory: factory,
-		ProgressManager:       pm,
+		ProgressManager:       &progressManager{ProgressManagerWithStartTime: pm, factory: factory},
 		Logger:                cfg.Logger,
 		Advanced: scyllacdc.AdvancedReaderConfig{
 			ConfidenceWindowSize:   cfg.ConfidenceWindow,
@@ -146,6 +146,30 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 // a Stop and ctx's error after a cancel.
 func (r *Reader) Run(ctx context.Context) error { return r.r.Run(ctx) }
 
-// Stop makes Run return after it has read what is already committed up to
-// now (the library's graceful stop).
+// Stop makes Run return as soon as possible; changes read but not finished
+// are read again by the next reader (the library's Stop does not drain).
 func (r *Reader) Stop() { r.r.Stop() }
+
+// progressManager is the table-backed progress manager with the generation
+// switch made a barrier. scylla-cdc-go calls StartGeneration when every
+// stream reader of the old generation has ended — without waiting for the
+// records it handed over to be published — and saves the new generation as
+// the one to resume from. Saving it while old records are in flight would
+// make a restart skip them for good, so StartGeneration first waits until
+// every record of the older generations is finished (published or durably
+// dead-lettered).
+type progressManager struct {
+	scyllacdc.ProgressManagerWithStartTime
+	factory *ConsumerFactory
+}
+
+func (m *progressManager) StartGeneration(ctx context.Context, gen time.Time) error {
+	if err := m.factory.awaitSwitch(ctx, gen); err != nil {
+		return err
+	}
+	if err := m.ProgressManagerWithStartTime.StartGeneration(ctx, gen); err != nil {
+		return fmt.Errorf("cdc: saving generation %s as current: %w", gen.UTC().Format(time.RFC3339Nano), err)
+	}
+	m.factory.GenerationStarted(gen)
+	return nil
+}

@@ -115,7 +115,7 @@ func runUntil(t *testing.T, session *gocql.Session, s *sink, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := cdc.NewReader(ctx, session, readerConfig(), cdc.NewConsumerFactory(s, func(err error) { t.Error(err) }, nil))
+	r, err := cdc.NewReader(ctx, session, readerConfig(), cdc.NewConsumerFactory(s, func(err error) { t.Error(err) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -362,6 +362,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.EventFailed(domain.EventTypeOrderCreated)
 	m.EventPublished("cdc", domain.EventTypeOrderCreated, now.Add(-time.Second), now)
 	m.DuplicateSkipped()
+	m.Republished("ambiguous_failure")
 	m.RetryAttempted(domain.EventTypeOrderCreated)
 	m.RetrySucceeded(domain.EventTypeOrderCreated)
 	m.RetryExhausted(domain.EventTypeOrderCreated)

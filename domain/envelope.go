@@ -50,18 +50,6 @@ func NewEnvelope(e DomainEvent) (Envelope, error) {
 	if e == nil {
 		return Envelope{}, invalid("event", "must not be nil", ErrInvalidEvent)
 	}
-	switch {
-	case e.EventID() == uuid.Nil:
-		return Envelope{}, invalid("event_id", "must not be the nil UUID", ErrInvalidEvent)
-	case e.EventType() == "":
-		return Envelope{}, invalid("event_type", "must not be empty", ErrInvalidEvent)
-	case e.AggregateType() == "":
-		return Envelope{}, invalid("aggregate_type", "must not be empty", ErrInvalidEvent)
-	case e.AggregateID() == uuid.Nil:
-		return Envelope{}, invalid("aggregate_id", "must not be the nil UUID", ErrInvalidEvent)
-	case e.Sequence() < 1:
-		return Envelope{}, invalid("sequence", "must be at least 1, got "+strconv.FormatInt(e.Sequence(), 10), ErrInvalidEvent)
-	}
 	at, err := normalizeTime("occurred_at", e.OccurredAt(), ErrInvalidEvent)
 	if err != nil {
 		return Envelope{}, err
@@ -70,10 +58,7 @@ func NewEnvelope(e DomainEvent) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("domain: marshal %s payload: %w", e.EventType(), err)
 	}
-	if !json.Valid(payload) {
-		return Envelope{}, invalid("payload", "must be valid JSON", ErrInvalidEvent)
-	}
-	return Envelope{
+	env := Envelope{
 		EventID:       e.EventID(),
 		EventType:     e.EventType(),
 		AggregateType: e.AggregateType(),
@@ -82,5 +67,36 @@ func NewEnvelope(e DomainEvent) (Envelope, error) {
 		OccurredAt:    at,
 		ContentType:   ContentTypeJSON,
 		Payload:       payload,
-	}, nil
+	}
+	if err := env.Validate(); err != nil {
+		return Envelope{}, err
+	}
+	if !json.Valid(payload) {
+		return Envelope{}, invalid("payload", "must be valid JSON", ErrInvalidEvent)
+	}
+	return env, nil
+}
+
+// Validate reports the first field an envelope cannot be published
+// without, as a [*ValidationError] wrapping [ErrInvalidEvent]: consumers
+// deduplicate on the event id, the aggregate id is the ordering key, the
+// sequence orders an aggregate's events, and an empty payload would be a
+// Kafka tombstone that deletes the aggregate's key from a compacted topic.
+// The payload's encoding is not checked: it is opaque to the relay.
+func (e Envelope) Validate() error {
+	switch {
+	case e.EventID == uuid.Nil:
+		return invalid("event_id", "must not be the nil UUID", ErrInvalidEvent)
+	case e.EventType == "":
+		return invalid("event_type", "must not be empty", ErrInvalidEvent)
+	case e.AggregateType == "":
+		return invalid("aggregate_type", "must not be empty", ErrInvalidEvent)
+	case e.AggregateID == uuid.Nil:
+		return invalid("aggregate_id", "must not be the nil UUID", ErrInvalidEvent)
+	case e.Sequence < 1:
+		return invalid("sequence", "must be at least 1, got "+strconv.FormatInt(e.Sequence, 10), ErrInvalidEvent)
+	case len(e.Payload) == 0:
+		return invalid("payload", "must not be empty", ErrInvalidEvent)
+	}
+	return nil
 }

@@ -107,6 +107,7 @@ type Metrics struct {
 	actorRestarts      *prometheus.CounterVec
 	published          *prometheus.CounterVec
 	duplicates         prometheus.Counter
+	republished        *prometheus.CounterVec
 	commands           *prometheus.CounterVec
 	commandDuration    *prometheus.HistogramVec
 
@@ -193,6 +194,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "outbox_duplicates_total",
 			Help: "Events recognised as already published and skipped (for example re-read after a restart).",
 		}),
+		republished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "outbox_republished_total",
+			Help: "Publishes of an event that may already be in the broker, so that consumers may receive it twice (same event id), by reason: ambiguous_failure (the previous attempt timed out after it was sent) or restart_recovery (its outcome was lost with a restarted processor).",
+		}, []string{"reason"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orders_commands_total",
 			Help: "Order commands handled, by command (create, update, cancel, get) and result (ok, invalid, not_found, exists, cancelled, conflict, error).",
@@ -214,7 +219,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			m.dlqTotal, m.dlqByType,
 			m.breakerState, m.breakerTransitions,
 			m.endToEnd, lag, m.inFlight, m.dlqSize,
-			m.actorRestarts, m.published, m.duplicates,
+			m.actorRestarts, m.published, m.duplicates, m.republished,
 			m.commands, m.commandDuration,
 		)
 	}
@@ -262,6 +267,10 @@ func (m *Metrics) EventPublished(processor, eventType string, committedAt, acked
 
 // DuplicateSkipped records an event recognised as already published.
 func (m *Metrics) DuplicateSkipped() { m.duplicates.Inc() }
+
+// Republished records a publish that may duplicate an event already in the
+// broker, with its reason (relay.RepublishAmbiguous, relay.RepublishRecovery).
+func (m *Metrics) Republished(reason string) { m.republished.WithLabelValues(reason).Inc() }
 
 // RetryAttempted records one publish retry.
 func (m *Metrics) RetryAttempted(eventType string) {

@@ -50,17 +50,64 @@ func (c *Cursor) Known() map[uuid.UUID]bool {
 	return known
 }
 
-// Take accepts a poll's records, read up to until, and returns those to
-// offer, each aggregate's in sequence order. finished lists records a
-// previous run finished (they are remembered, not offered).
-func (c *Cursor) Take(recs []outbox.Record, finished map[uuid.UUID]bool, until time.Time) []outbox.Record {
-	out := make([]outbox.Record, 0, len(recs))
-	for _, rec := range recs {
+// Selection is one poll's choice among the rows it scans, made off the
+// owner's goroutine: Add each scanned row in commit order.
+type Selection struct {
+	known       map[uuid.UUID]bool
+	limit       int
+	checkBefore time.Time
+	// Records are the rows taken, in commit order.
+	Records []outbox.Record
+	// Until is where the cursor may move once they finish: the end of the
+	// scanned range, or the commit time of the first row left for the next
+	// poll.
+	Until time.Time
+	// Unsure lists taken rows committed before the relay started, which a
+	// previous run may have finished: check them against the finished set.
+	Unsure []uuid.UUID
+}
+
+// Select starts a poll that scans up to until and takes at most limit rows
+// (more only to keep one batch whole); rows committed before started may
+// have been finished by a previous run.
+func (c *Cursor) Select(limit int, until, started time.Time) *Selection {
+	return &Selection{known: c.Known(), limit: limit, checkBefore: started, Until: until}
+}
+
+// Add takes one scanned row; it returns false when the poll has taken
+// enough. Rows sharing a commit time are one batch, possibly several events
+// of one aggregate: the limit never splits them, or a later event could be
+// taken before an earlier one.
+func (s *Selection) Add(rec outbox.Record) bool {
+	if s.known[rec.EventID] {
+		return true
+	}
+	if n := len(s.Records); n >= s.limit && !rec.CommittedAt.Equal(s.Records[n-1].CommittedAt) {
+		s.Until = rec.CommittedAt
+		return false
+	}
+	s.Records = append(s.Records, rec)
+	if rec.CommittedAt.Before(s.checkBefore) {
+		s.Unsure = append(s.Unsure, rec.EventID)
+	}
+	return true
+}
+
+// Take accepts a poll's selection and returns the records to offer, each
+// aggregate's in sequence order. finished lists records a previous run
+// finished (they are remembered, not offered). Records that finished while
+// the poll ran are not offered again.
+func (c *Cursor) Take(sel *Selection, finished map[uuid.UUID]bool) []outbox.Record {
+	out := make([]outbox.Record, 0, len(sel.Records))
+	for _, rec := range sel.Records {
 		if finished[rec.EventID] {
 			c.recent[rec.EventID] = rec.CommittedAt
 			continue
 		}
 		if _, inFlight := c.pending[rec.EventID]; inFlight {
+			continue
+		}
+		if _, done := c.recent[rec.EventID]; done {
 			continue
 		}
 		out = append(out, rec)
@@ -70,7 +117,7 @@ func (c *Cursor) Take(recs []outbox.Record, finished map[uuid.UUID]bool, until t
 		c.pending[rec.EventID] = rec.CommittedAt
 		heap.Push(&c.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
 	}
-	c.frontier = until
+	c.frontier = sel.Until
 	c.advance()
 	return out
 }

@@ -1,26 +1,32 @@
 // Package relay owns the publish discipline both processors share, as a
 // state machine with no I/O and no goroutines: per-aggregate ordering (one
 // event of an aggregate in flight at a time, the rest queued behind it),
-// retries of transient failures on a backoff schedule, a circuit breaker
-// that stops all publishing while the broker is down, and the dead-letter
-// decision. Its owner — a processor actor — performs the effects it asks
-// for (publish, schedule a timer, write the DLQ) and reports their outcomes
-// back, all on the actor's goroutine.
+// retries of failed publishes on a backoff schedule, a circuit breaker that
+// stops all publishing while the broker is down, and the dead-letter
+// decision. Its owner — a processor actor, or the fault simulator — performs
+// the effects it asks for (publish, schedule a timer, write the DLQ) and
+// reports their outcomes back, one at a time.
 //
 // The rules that make a broker outage of any length end with every event
-// published and none dead-lettered:
-//   - while the breaker is open nothing is published and no attempt is
-//     counted; events wait in order;
-//   - an event is dead-lettered only for a permanent error, or after
-//     MaxAttempts transient failures observed while the breaker stayed
-//     closed, i.e. while the broker was acknowledging other events;
+// published and none dead-lettered, whatever the retry and breaker settings
+// and however many events are in flight:
+//   - a failure that says the broker could not take the record
+//     (Unavailable: unreachable, connection lost, timed out, no leader) is
+//     never counted against the event, however often it repeats;
+//   - a retriable rejection (Rejected) counts only when the broker
+//     acknowledged another event while this attempt was outstanding and the
+//     breaker is closed: evidence that the broker works and this event does
+//     not. MaxAttempts such failures dead-letter it as exhausted;
+//   - while the breaker is open nothing is published; events wait in order;
 //   - an event is finished (and its source acknowledged) only once it is
 //     published or its dead-letter entry is written.
 package relay
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,8 +70,37 @@ func (p Policy) String() string {
 // Dead-letter kinds, stored in dead_letter_queue.error_kind.
 const (
 	KindPermanent = "permanent" // the broker or the publisher rejected the event itself
-	KindExhausted = "exhausted" // MaxAttempts transient failures while the broker was healthy
+	KindExhausted = "exhausted" // MaxAttempts retriable rejections while the broker acknowledged others
 	KindHeld      = "held"      // queued behind an earlier dead-lettered event (Hold policy)
+	KindMalformed = "malformed" // the source row is not a valid event (outbox.Malformed)
+)
+
+// Class says what a publish failure means for the event.
+type Class int
+
+const (
+	// Unavailable: the broker could not be reached or could not take the
+	// record right now. It says nothing about the record and never counts
+	// toward the dead-letter queue. It is the zero value, so an
+	// unclassified error never dead-letters anything.
+	Unavailable Class = iota
+	// Rejected: the broker answered and refused the record with an error
+	// worth retrying. It counts toward MaxAttempts only while the broker
+	// acknowledges other records.
+	Rejected
+	// Permanent: the record can never be published; it is dead-lettered at
+	// once.
+	Permanent
+)
+
+// Republish reasons, for Observer.Republished.
+const (
+	// RepublishAmbiguous: the previous attempt failed in a way that may
+	// have left the record in the broker (a timeout after it was sent).
+	RepublishAmbiguous = "ambiguous_failure"
+	// RepublishRecovery: the outcome of an attempt was lost with a
+	// restarted processor.
+	RepublishRecovery = "restart_recovery"
 )
 
 // Failure is why an event goes to the dead-letter queue.
@@ -87,7 +122,8 @@ type Effects interface {
 	// ScheduleProbe arms the breaker timer; report with OnProbeDue.
 	ScheduleProbe(after time.Duration)
 	// DeadLetter writes rec to the DLQ; report with OnDeadLettered once the
-	// write is durable.
+	// write is durable. A malformed record carries its raw columns in
+	// rec.Malformed.
 	DeadLetter(rec outbox.Record, f Failure)
 	// Finished says rec is published or safely dead-lettered: its source
 	// may be acknowledged. Called once per Offer of the event.
@@ -103,6 +139,9 @@ type Observer interface {
 	DeadLettered(rec outbox.Record, f Failure)
 	BreakerChanged(from, to resilience.BreakerState)
 	Duplicate(rec outbox.Record)
+	// Republished reports a publish of a record that may already be in the
+	// broker: consumers may see it twice, with the same event id.
+	Republished(rec outbox.Record, reason string)
 }
 
 // Config configures a Pipeline.
@@ -110,15 +149,20 @@ type Config struct {
 	Retry   resilience.RetryPolicy
 	Breaker resilience.BreakerConfig
 	Policy  Policy
-	// Permanent classifies a publish error; nil treats every error as
-	// transient.
-	Permanent func(error) bool
+	// Classify says what a publish error means; nil makes every error
+	// Unavailable (retried until it succeeds, never dead-lettered).
+	Classify func(error) Class
+	// Ambiguous reports errors after which the record may already be in
+	// the broker; nil means none. Publishing such a record again is
+	// reported through Observer.Republished.
+	Ambiguous func(error) bool
 }
 
 type state int
 
 const (
 	queued        state = iota // behind an earlier event of its aggregate
+	waitingHeld                // head of its aggregate, waiting for the held set to be known (Hold)
 	ready                      // waiting for the breaker
 	publishing                 // sent, no outcome yet
 	backoff                    // waiting for its retry timer
@@ -127,14 +171,23 @@ const (
 
 type entry struct {
 	rec      outbox.Record
+	key      uuid.UUID // rec.OrderKey()
+	seq      uint64    // offer order, for a deterministic recovery
 	state    state
-	attempts int // counted attempts (while the broker was healthy)
+	attempts int    // counted attempts: rejections while the broker acknowledged others
+	failures int    // failures of any class, for the backoff
+	sentAcks uint64 // Pipeline.acks when the current attempt was sent
 	first    time.Time
 	last     time.Time
-	lastErr  error
 	failure  Failure // set when dead-lettering
 	offers   int     // Offer calls for this event id, each owed a Finished
+	// republish is why the next publish may duplicate the record, if it may.
+	republish string
 }
+
+// heldPending marks a held aggregate whose dead-letter write is not yet
+// durable: no load can have seen it.
+const heldPending = math.MaxUint64
 
 // Pipeline is the state machine. It is not safe for concurrent use.
 type Pipeline struct {
@@ -150,15 +203,29 @@ type Pipeline struct {
 	// only one that may be published.
 	aggs  map[uuid.UUID][]*entry
 	ready []*entry
-	held  map[uuid.UUID]bool
 	probe bool // a probe timer is armed
+	seq   uint64
+	// acks counts broker acknowledgements: an attempt during which it did
+	// not move saw no evidence that the broker works.
+	acks uint64
+
+	// Hold policy: held maps each held aggregate to the tick at which its
+	// latest dead-letter entry became durable (heldPending while one is
+	// being written). heldKnown is false until the first load; heads that
+	// arrive before it wait in waiting.
+	held      map[uuid.UUID]uint64
+	tick      uint64
+	heldKnown bool
+	waiting   []*entry
 }
 
-// New returns an empty pipeline with a closed breaker.
+// New returns an empty pipeline with a closed breaker. Under the Hold
+// policy it publishes nothing until HeldLoaded reports the held aggregates.
 func New(cfg Config, fx Effects, obs Observer, now func() time.Time, rnd *rand.Rand) *Pipeline {
 	p := &Pipeline{cfg: cfg, fx: fx, obs: obs, now: now, rnd: rnd,
 		breaker: resilience.NewBreaker(cfg.Breaker),
-		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID][]*entry{}, held: map[uuid.UUID]bool{}}
+		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID][]*entry{}, held: map[uuid.UUID]uint64{},
+		heldKnown: cfg.Policy != Hold}
 	p.breaker.OnTransition = func(from, to resilience.BreakerState) {
 		if obs != nil {
 			obs.BreakerChanged(from, to)
@@ -184,7 +251,8 @@ func (p *Pipeline) Breaker() resilience.BreakerState { return p.breaker.State() 
 
 // Offer takes an event. An event already in flight (a re-read after a
 // restart, a poll overlap) is not published twice; it finishes with the
-// first.
+// first. A record that is malformed, or not a valid envelope, is
+// dead-lettered as malformed in its aggregate's turn.
 func (p *Pipeline) Offer(rec outbox.Record) {
 	if e := p.entries[rec.EventID]; e != nil {
 		e.offers++
@@ -193,42 +261,86 @@ func (p *Pipeline) Offer(rec outbox.Record) {
 		}
 		return
 	}
-	e := &entry{rec: rec, offers: 1}
+	if rec.Malformed == nil {
+		if err := rec.Validate(); err != nil {
+			rec.Malformed = &outbox.Malformed{Reason: err.Error()}
+		}
+	}
+	p.seq++
+	e := &entry{rec: rec, key: rec.OrderKey(), seq: p.seq, offers: 1}
 	p.entries[rec.EventID] = e
-	q := append(p.aggs[rec.AggregateID], e)
-	p.aggs[rec.AggregateID] = q
+	q := append(p.aggs[e.key], e)
+	p.aggs[e.key] = q
 	if len(q) == 1 {
 		p.activate(e)
 	}
 	p.pump()
 }
 
-// SetHeld marks an aggregate as having DLQ entries (Hold policy), as loaded
-// from the dead_letter_by_aggregate table at start and on refresh.
-func (p *Pipeline) SetHeld(aggregate uuid.UUID, held bool) {
-	if held {
-		p.held[aggregate] = true
-	} else {
-		delete(p.held, aggregate)
-	}
-}
+// HeldLoadStarted marks the start of a load of the held aggregates (Hold
+// policy); pass the mark to HeldLoaded with the load's result.
+func (p *Pipeline) HeldLoadStarted() uint64 { return p.tick }
 
-// Held lists the aggregates currently held.
-func (p *Pipeline) Held() []uuid.UUID {
-	out := make([]uuid.UUID, 0, len(p.held))
-	for a := range p.held {
-		out = append(out, a)
-	}
-	return out
-}
-
-func (p *Pipeline) activate(e *entry) {
-	if p.cfg.Policy == Hold && p.held[e.rec.AggregateID] {
-		p.deadLetter(e, KindHeld, errors.New("held: an earlier event of this aggregate is in the dead-letter queue"))
+// HeldLoaded applies a load of the aggregates that have dead-letter
+// entries, started at mark. Until the first load nothing is published under
+// the Hold policy: an aggregate's held state must be known first. A load
+// never forgets a hold it could not have seen: an aggregate is released only
+// if every entry this pipeline wrote for it was durable before the load
+// started, so that the load's missing it means it was replayed or discarded.
+func (p *Pipeline) HeldLoaded(aggregates []uuid.UUID, mark uint64) {
+	if p.cfg.Policy != Hold {
 		return
 	}
-	e.state = ready
-	p.ready = append(p.ready, e)
+	loaded := make(map[uuid.UUID]bool, len(aggregates))
+	for _, a := range aggregates {
+		loaded[a] = true
+		if _, ok := p.held[a]; !ok {
+			p.held[a] = 0
+		}
+	}
+	for a, at := range p.held {
+		if !loaded[a] && at <= mark {
+			delete(p.held, a)
+		}
+	}
+	if p.heldKnown {
+		return
+	}
+	p.heldKnown = true
+	waiting := p.waiting
+	p.waiting = nil
+	for _, e := range waiting {
+		p.activate(e)
+	}
+	p.pump()
+}
+
+// Held reports whether an aggregate is held (Hold policy).
+func (p *Pipeline) Held(aggregate uuid.UUID) bool {
+	_, ok := p.held[aggregate]
+	return ok
+}
+
+// HeldKnown reports whether the held aggregates were loaded (always true
+// under the Continue policy).
+func (p *Pipeline) HeldKnown() bool { return p.heldKnown }
+
+// activate decides what the new head of an aggregate does.
+func (p *Pipeline) activate(e *entry) {
+	if !p.heldKnown {
+		e.state = waitingHeld
+		p.waiting = append(p.waiting, e)
+		return
+	}
+	switch {
+	case e.rec.Malformed != nil:
+		p.deadLetter(e, KindMalformed, errors.New(e.rec.Malformed.Reason))
+	case p.cfg.Policy == Hold && p.Held(e.key):
+		p.deadLetter(e, KindHeld, errors.New("held: an earlier event of this aggregate is in the dead-letter queue"))
+	default:
+		e.state = ready
+		p.ready = append(p.ready, e)
+	}
 }
 
 // pump publishes ready events while the breaker allows.
@@ -245,6 +357,11 @@ func (p *Pipeline) pump() {
 		e := p.ready[0]
 		p.ready = p.ready[1:]
 		e.state = publishing
+		e.sentAcks = p.acks
+		if e.republish != "" && p.obs != nil {
+			p.obs.Republished(e.rec, e.republish)
+		}
+		e.republish = ""
 		p.fx.Publish(e.rec)
 	}
 }
@@ -257,9 +374,10 @@ func (p *Pipeline) OnPublished(eventID uuid.UUID, err error) {
 	}
 	now := p.now()
 	if err == nil {
+		p.acks++
 		p.breaker.Success()
 		if p.obs != nil {
-			p.obs.Published(e.rec, e.attempts+1)
+			p.obs.Published(e.rec, e.failures+1)
 		}
 		p.finish(e, true)
 		p.pump()
@@ -268,41 +386,54 @@ func (p *Pipeline) OnPublished(eventID uuid.UUID, err error) {
 	if e.first.IsZero() {
 		e.first = now
 	}
-	e.last, e.lastErr = now, err
-	if p.cfg.Permanent != nil && p.cfg.Permanent(err) {
+	e.last = now
+	e.failures++
+	if p.cfg.Ambiguous != nil && p.cfg.Ambiguous(err) {
+		e.republish = RepublishAmbiguous
+	}
+	class := Unavailable
+	if p.cfg.Classify != nil {
+		class = p.cfg.Classify(err)
+	}
+	if p.obs != nil {
+		p.obs.PublishFailed(e.rec, e.failures, err, class == Permanent)
+	}
+	switch class {
+	case Permanent:
 		// A rejected event says nothing about the broker's health.
 		p.breaker.Release()
-		if p.obs != nil {
-			p.obs.PublishFailed(e.rec, e.attempts+1, err, true)
-		}
 		e.attempts++
 		p.deadLetter(e, KindPermanent, err)
 		p.pump()
 		return
+	case Rejected:
+		// The broker answered: it is up, and this record is the problem —
+		// if the broker acknowledged another record meanwhile.
+		p.breaker.Release()
+		if p.acks > e.sentAcks && p.breaker.State() == resilience.Closed {
+			e.attempts++
+			if p.cfg.Retry.Exhausted(e.attempts) {
+				p.deadLetter(e, KindExhausted, err)
+				p.pump()
+				return
+			}
+		}
+	default:
+		p.breaker.Failure(now)
 	}
-	p.breaker.Failure(now)
-	if p.obs != nil {
-		p.obs.PublishFailed(e.rec, e.attempts+1, err, false)
-	}
-	if p.breaker.State() != resilience.Closed {
-		// The broker is down (or was, when the probe failed): this attempt
-		// is not the event's fault and is not counted. It keeps its place
-		// at the front of the line.
+	if class == Unavailable && p.breaker.State() != resilience.Closed {
+		// The broker is down (or was, when the probe failed): the event
+		// keeps its place at the front of the line until the breaker lets
+		// traffic through again.
 		e.state = ready
 		p.ready = append([]*entry{e}, p.ready...)
 		p.pump()
 		return
 	}
-	e.attempts++
-	if p.cfg.Retry.Exhausted(e.attempts) {
-		p.deadLetter(e, KindExhausted, err)
-		p.pump()
-		return
-	}
-	delay := p.cfg.Retry.Backoff(e.attempts, p.rnd)
+	delay := p.cfg.Retry.Backoff(e.failures, p.rnd)
 	e.state = backoff
 	if p.obs != nil {
-		p.obs.Retrying(e.rec, e.attempts, delay)
+		p.obs.Retrying(e.rec, e.failures, delay)
 	}
 	p.fx.ScheduleRetry(eventID, delay)
 }
@@ -330,6 +461,10 @@ func (p *Pipeline) OnDeadLettered(eventID uuid.UUID) {
 	if e == nil || e.state != deadLettering {
 		return
 	}
+	if p.cfg.Policy == Hold {
+		p.tick++
+		p.held[e.key] = p.tick
+	}
 	p.finish(e, false)
 	p.pump()
 }
@@ -337,7 +472,7 @@ func (p *Pipeline) OnDeadLettered(eventID uuid.UUID) {
 func (p *Pipeline) deadLetter(e *entry, kind string, err error) {
 	e.state = deadLettering
 	if p.cfg.Policy == Hold {
-		p.held[e.rec.AggregateID] = true
+		p.held[e.key] = heldPending
 	}
 	f := Failure{Kind: kind, Err: err, Attempts: e.attempts, FirstFailure: e.first, LastFailure: e.last}
 	if f.FirstFailure.IsZero() {
@@ -352,15 +487,14 @@ func (p *Pipeline) deadLetter(e *entry, kind string, err error) {
 
 func (p *Pipeline) finish(e *entry, published bool) {
 	delete(p.entries, e.rec.EventID)
-	agg := e.rec.AggregateID
-	q := p.aggs[agg]
+	q := p.aggs[e.key]
 	if len(q) > 0 && q[0] == e {
 		q = q[1:]
 	}
 	if len(q) == 0 {
-		delete(p.aggs, agg)
+		delete(p.aggs, e.key)
 	} else {
-		p.aggs[agg] = q
+		p.aggs[e.key] = q
 		p.activate(q[0])
 	}
 	for i := 0; i < e.offers; i++ {
@@ -371,18 +505,24 @@ func (p *Pipeline) finish(e *entry, published bool) {
 // Recover re-issues every effect whose outcome may have been lost — after
 // the owning actor restarted, a publish result, timer or DLQ reply may have
 // been dropped. Events that were being published are published again
-// (at-least-once: consumers deduplicate by event id).
+// (at-least-once: consumers deduplicate by event id), in offer order.
 func (p *Pipeline) Recover() {
 	p.probe = false
 	p.ready = p.ready[:0]
+	heads := make([]*entry, 0, len(p.aggs))
 	for _, q := range p.aggs {
-		if len(q) == 0 {
-			continue
+		if q[0].state != waitingHeld {
+			heads = append(heads, q[0])
 		}
-		e := q[0]
+	}
+	sort.Slice(heads, func(i, j int) bool { return heads[i].seq < heads[j].seq })
+	for _, e := range heads {
 		switch e.state {
 		case deadLettering:
 			p.fx.DeadLetter(e.rec, e.failure)
+		case publishing:
+			e.republish = RepublishRecovery
+			fallthrough
 		default:
 			e.state = ready
 			p.ready = append(p.ready, e)

@@ -13,8 +13,23 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 )
 
-var errDown = errors.New("broker down")
-var errTooLarge = errors.New("message too large")
+var (
+	errDown     = errors.New("broker down")
+	errRejected = errors.New("rejected, retriable")
+	errTooLarge = errors.New("message too large")
+)
+
+// classify is the test's error classification: errDown is Unavailable,
+// errRejected Rejected, errTooLarge Permanent.
+func classify(err error) Class {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return Permanent
+	case errors.Is(err, errRejected):
+		return Rejected
+	}
+	return Unavailable
+}
 
 // harness records effects and plays the owner's role.
 type harness struct {
@@ -39,16 +54,18 @@ func (h *harness) Finished(rec outbox.Record, _ bool)      { h.finished[rec.Even
 func newHarness(t *testing.T, policy Policy) *harness {
 	h := &harness{t: t, now: time.Unix(1000, 0), retries: map[uuid.UUID]time.Duration{}, dlq: map[uuid.UUID]Failure{}, finished: map[uuid.UUID]int{}}
 	h.p = New(Config{
-		Retry:     resilience.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2},
-		Breaker:   resilience.BreakerConfig{FailureThreshold: 3, OpenTimeout: 10 * time.Second, HalfOpenProbes: 2},
-		Policy:    policy,
-		Permanent: func(err error) bool { return errors.Is(err, errTooLarge) },
+		Retry:    resilience.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2},
+		Breaker:  resilience.BreakerConfig{FailureThreshold: 3, OpenTimeout: 10 * time.Second, HalfOpenProbes: 2},
+		Policy:   policy,
+		Classify: classify,
 	}, h, nil, func() time.Time { return h.now }, rand.New(rand.NewPCG(1, 2)))
+	h.p.HeldLoaded(nil, h.p.HeldLoadStarted())
 	return h
 }
 
 func rec(agg uuid.UUID, seq int64) outbox.Record {
-	return outbox.Record{Envelope: domain.Envelope{EventID: uuid.New(), AggregateID: agg, Sequence: seq, EventType: "OrderUpdated", AggregateType: "Order"}}
+	return outbox.Record{Envelope: domain.Envelope{EventID: uuid.New(), AggregateID: agg, Sequence: seq, EventType: "OrderUpdated",
+		AggregateType: "Order", Payload: []byte(`{}`)}}
 }
 
 // take returns and forgets the Publish calls so far, oldest first.
@@ -110,13 +127,13 @@ func TestPoisonEventWhileBrokerHealthy(t *testing.T) {
 			h.p.Offer(bad)
 			h.p.Offer(after)
 			for attempt := 1; attempt <= 3; attempt++ {
-				// Other aggregates publish fine in between: the broker is
-				// healthy, so the breaker stays closed.
+				// Another aggregate is acknowledged while each attempt is
+				// outstanding: the broker works, this event does not.
 				ok := rec(other, int64(attempt))
 				h.p.Offer(ok)
 				h.take()
 				h.p.OnPublished(ok.EventID, nil)
-				h.p.OnPublished(bad.EventID, errDown)
+				h.p.OnPublished(bad.EventID, errRejected)
 				h.p.OnRetryDue(bad.EventID)
 			}
 			f, ok := h.dlq[bad.EventID]

@@ -56,12 +56,16 @@
 // the polling relay, written in the same logged batch. The partition key is
 // the commit minute (committed_at in Unix minutes) and rows cluster by
 // (committed_at, event_id), so WHERE bucket = ? AND committed_at > ? reads in
-// commit order without ALLOW FILTERING; event_id breaks ties between events
-// of one batch, which share committed_at. committed_at is the writer's clock
-// at the time of the write, not the time the row became visible: a batch
-// that is slow to commit, or a writer whose clock lags, lands behind rows
-// already read. A polling relay must therefore re-read a window behind its
-// cursor and skip what it has published (see [TableRelayPublished]). Rows
+// commit order without ALLOW FILTERING. committed_at is the server's now()
+// at the moment the batch is applied (the batch carries no client
+// timestamp), so each row's committed_at is the instant it became visible
+// on its coordinator; the bucket, a partition key, is computed by the
+// writer before the batch runs, so committed_at may fall in the minute
+// after its bucket by up to the writer's clock skew. On a real cluster a
+// row can still become visible on other replicas later than committed_at
+// (up to the write timeout for an acknowledged write): a polling relay
+// therefore re-reads a safety window behind its cursor and skips what it
+// has finished (see [TableRelayFinished]). Rows
 // expire after [Options.OutboxTTL].
 //
 // [TableDeadLetterQueue] (dead_letter_queue) holds events the relay gave up
@@ -80,9 +84,11 @@
 // lease of a crashed owner lapses by itself.
 //
 // [TableRelayCursor] (relay_cursor) stores, per polling relay name, the
-// bucket and committed_at it has published up to. [TableRelayPublished]
-// (relay_published) remembers published event ids for one day, long enough
-// to cover any re-read window.
+// bucket and committed_at every event before which is finished.
+// [TableRelayFinished] (relay_finished) remembers, per relay name, the
+// event ids it finished (published or dead-lettered), for as long as the
+// outbox rows they refer to ([Options.OutboxTTL]): a relay restarted after
+// any downtime it can survive still skips what it already published.
 //
 // [TableCDCProgress] (cdc_progress) is the per-stream progress of the CDC
 // relay, in exactly the layout of scylla-cdc-go's TableBackedProgressManager

@@ -28,7 +28,7 @@ const (
 	TableDeadLetterByAggregate = "dead_letter_by_aggregate"
 	TableOrderLeases           = "order_leases"
 	TableRelayCursor           = "relay_cursor"
-	TableRelayPublished        = "relay_published"
+	TableRelayFinished         = "relay_finished"
 	TableCDCProgress           = "cdc_progress"
 
 	// TableOutboxCDCLog is the CDC log of outbox_messages, created and
@@ -40,8 +40,6 @@ const (
 const (
 	DefaultCDCLogTTL = 24 * time.Hour
 	DefaultOutboxTTL = 7 * 24 * time.Hour
-	// PublishedTTL is the fixed retention of relay_published rows.
-	PublishedTTL = 24 * time.Hour
 )
 
 // NoTTL, given as a TTL option, keeps rows forever (CQL TTL 0). The zero
@@ -92,7 +90,6 @@ type resolved struct {
 	CDCLogTTL     int64  // seconds
 	OutboxTTL     int64
 	DeadLetterTTL int64
-	PublishedTTL  int64
 	OutboxCDC     string // a CQL map literal for outbox_messages' cdc option
 }
 
@@ -104,7 +101,7 @@ func (o Options) Validate() error {
 }
 
 func (o Options) resolve() (resolved, error) {
-	r := resolved{Keyspace: o.Keyspace, PublishedTTL: int64(PublishedTTL / time.Second)}
+	r := resolved{Keyspace: o.Keyspace}
 	switch {
 	case o.Keyspace == "":
 		return r, errors.New("schema: Keyspace must be set")
@@ -283,7 +280,7 @@ func (r resolved) managed() []managed {
 		{table: TableOutboxByBucket, ttl: r.OutboxTTL},
 		{table: TableDeadLetterQueue, ttl: r.DeadLetterTTL},
 		{table: TableDeadLetterByAggregate, ttl: r.DeadLetterTTL},
-		{table: TableRelayPublished, ttl: r.PublishedTTL},
+		{table: TableRelayFinished, ttl: r.OutboxTTL},
 	}
 }
 

@@ -76,7 +76,7 @@ func TestApplyCreatesEverythingAndIsIdempotent(t *testing.T) {
 	}
 
 	for _, table := range []string{TableOrders, TableOutboxMessages, TableOutboxByBucket, TableDeadLetterQueue,
-		TableDeadLetterByAggregate, TableOrderLeases, TableRelayCursor, TableRelayPublished, TableCDCProgress, TableOutboxCDCLog} {
+		TableDeadLetterByAggregate, TableOrderLeases, TableRelayCursor, TableRelayFinished, TableCDCProgress, TableOutboxCDCLog} {
 		var n int
 		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, o.Keyspace, table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -94,7 +94,7 @@ func TestApplyCreatesEverythingAndIsIdempotent(t *testing.T) {
 		TableOutboxByBucket:        {7 * 86400, nil},
 		TableDeadLetterQueue:       {0, nil},
 		TableDeadLetterByAggregate: {0, nil},
-		TableRelayPublished:        {86400, nil},
+		TableRelayFinished:         {7 * 86400, nil},
 		TableOrders:                {0, nil},
 	}
 	for table, w := range want {
@@ -234,7 +234,7 @@ func TestStatementsRenderOptions(t *testing.T) {
 		`CREATE TABLE IF NOT EXISTS shop.outbox_by_bucket`,
 		`PRIMARY KEY ((bucket), committed_at, event_id)`,
 		`PRIMARY KEY ((generation, application_name, table_name, stream_id))`,
-		`relay_published`,
+		`PRIMARY KEY ((relay_name, event_id))`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("statements lack %q", want)
@@ -243,9 +243,10 @@ func TestStatementsRenderOptions(t *testing.T) {
 	if strings.Contains(all, "--") {
 		t.Errorf("statements still contain comments")
 	}
-	if n := strings.Count(all, "default_time_to_live = 0"); n != 4 {
-		// outbox_messages, outbox_by_bucket (NoTTL) and both DLQ tables.
-		t.Errorf("default_time_to_live = 0 appears %d times, want 4", n)
+	if n := strings.Count(all, "default_time_to_live = 0"); n != 5 {
+		// outbox_messages, outbox_by_bucket and relay_finished (the outbox
+		// TTL, NoTTL here) and both DLQ tables.
+		t.Errorf("default_time_to_live = 0 appears %d times, want 5", n)
 	}
 	if len(stmts) != 10 {
 		t.Errorf("got %d statements, want 10 (keyspace + 9 tables)", len(stmts))

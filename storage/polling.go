@@ -17,13 +17,13 @@ import (
 
 // PollingStore is what the polling relay reads and writes: the time-ordered
 // outbox_by_bucket layout (read one minute-bucket partition at a time, never
-// with ALLOW FILTERING), its persisted cursor, and the set of event ids it
-// has published recently.
+// with ALLOW FILTERING), its persisted cursor, and the event ids it has
+// finished, both by relay name.
 type PollingStore struct {
-	s         gocqlx.Session
-	byBucket  string
-	cursor    string
-	published string
+	s        gocqlx.Session
+	byBucket string
+	cursor   string
+	finished string
 }
 
 // NewPollingStore returns a store for the keyspace.
@@ -31,18 +31,20 @@ func NewPollingStore(s gocqlx.Session, keyspace string) *PollingStore {
 	return &PollingStore{s: s,
 		byBucket:  qualified(keyspace, schema.TableOutboxByBucket),
 		cursor:    qualified(keyspace, schema.TableRelayCursor),
-		published: qualified(keyspace, schema.TableRelayPublished)}
+		finished: qualified(keyspace, schema.TableRelayFinished)}
 }
 
 // Scan calls fn for the events committed after `after` and no later than
 // `until`, bucket by bucket in commit order, stopping early when fn returns
 // false. The bound is inclusive of after's millisecond: callers re-reading a
-// window deduplicate by event id.
-func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error {
+// window deduplicate by event id. A writer computes a row's bucket from its
+// own clock before the server stamps committed_at, so a row can sit in the
+// bucket before its committed_at's; Scan starts skew earlier to find it.
+func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, skew time.Duration, fn func(outbox.Record) bool) error {
 	stmt := `SELECT committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload, content_type, trace_parent, occurred_at FROM ` +
 		st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at <= ?`
 	lo, hi := gocql.MinTimeUUID(after), gocql.MaxTimeUUID(until)
-	for b := BucketOf(after); b <= BucketOf(until); b++ {
+	for b := BucketOf(after.Add(-skew)); b <= BucketOf(until); b++ {
 		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(1000).Iter()
 		var committed gocql.UUID
 		var rec outbox.Record
@@ -87,35 +89,35 @@ func (st *PollingStore) SaveCursor(ctx context.Context, name string, at time.Tim
 	return nil
 }
 
-// MarkPublished remembers events as published (for the re-read window),
-// in unlogged batches: the rows are independent and losing one costs at
-// most a duplicate, never an event.
-func (st *PollingStore) MarkPublished(ctx context.Context, ids ...uuid.UUID) error {
+// MarkFinished remembers events the named relay finished (for its re-read
+// window), in unlogged batches: the rows are independent and losing one
+// costs at most a duplicate, never an event.
+func (st *PollingStore) MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error {
 	now := time.Now()
 	for start := 0; start < len(ids); start += 100 {
 		b := st.s.Session.BatchWithContext(ctx, gocql.UnloggedBatch)
 		for _, id := range ids[start:min(start+100, len(ids))] {
-			b.Query(`INSERT INTO `+st.published+` (event_id, published_at) VALUES (?, ?)`, id, now)
+			b.Query(`INSERT INTO `+st.finished+` (relay_name, event_id, finished_at) VALUES (?, ?, ?)`, name, id, now)
 		}
 		if err := st.s.ExecuteBatch(b); err != nil {
-			return fmt.Errorf("storage: mark %d events published: %w", len(ids), err)
+			return fmt.Errorf("storage: mark %d events finished by %q: %w", len(ids), name, err)
 		}
 	}
 	return nil
 }
 
-// Published returns which of ids were marked published.
-func (st *PollingStore) Published(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+// Finished returns which of ids the named relay marked finished.
+func (st *PollingStore) Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	out := make(map[uuid.UUID]bool, len(ids))
 	for start := 0; start < len(ids); start += 100 {
 		chunk := ids[start:min(start+100, len(ids))]
-		iter := st.s.Session.Query(`SELECT event_id FROM `+st.published+` WHERE event_id IN ?`, chunk).WithContext(ctx).Iter()
+		iter := st.s.Session.Query(`SELECT event_id FROM `+st.finished+` WHERE relay_name = ? AND event_id IN ?`, name, chunk).WithContext(ctx).Iter()
 		var id uuid.UUID
 		for iter.Scan(&id) {
 			out[id] = true
 		}
 		if err := iter.Close(); err != nil {
-			return nil, fmt.Errorf("storage: published lookup: %w", err)
+			return nil, fmt.Errorf("storage: finished lookup for %q: %w", name, err)
 		}
 	}
 	return out, nil

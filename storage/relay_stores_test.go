@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"github.com/gocql/gocql"
 	"testing"
 	"time"
 
@@ -83,7 +84,7 @@ func TestDeadLetterStoreLifecycle(t *testing.T) {
 	}
 }
 
-func TestPollingStoreScanCursorAndPublished(t *testing.T) {
+func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	st := e.store()
@@ -98,7 +99,7 @@ func TestPollingStoreScanCursorAndPublished(t *testing.T) {
 	}
 	ps := NewPollingStore(e.s, testKeyspace)
 	var got []outbox.Record
-	if err := ps.Scan(ctx, start, time.Now().Add(time.Second), func(r outbox.Record) bool {
+	if err := ps.Scan(ctx, start, time.Now().Add(time.Second), 0, func(r outbox.Record) bool {
 		got = append(got, r)
 		return true
 	}); err != nil {
@@ -113,7 +114,7 @@ func TestPollingStoreScanCursorAndPublished(t *testing.T) {
 		}
 	}
 	var stopped int
-	ps.Scan(ctx, start, time.Now().Add(time.Second), func(outbox.Record) bool { stopped++; return stopped < 2 })
+	ps.Scan(ctx, start, time.Now().Add(time.Second), 0, func(outbox.Record) bool { stopped++; return stopped < 2 })
 	if stopped != 2 {
 		t.Fatalf("scan must stop when fn says so, visited %d", stopped)
 	}
@@ -129,11 +130,43 @@ func TestPollingStoreScanCursorAndPublished(t *testing.T) {
 		t.Fatalf("cursor %v ok=%v err=%v, want %v", c, ok, err, at)
 	}
 
-	if err := ps.MarkPublished(ctx, ids[0]); err != nil {
+	if err := ps.MarkFinished(ctx, "relay-a", ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ps.Published(ctx, ids)
-	if err != nil || len(pub) != 1 || !pub[ids[0]] {
-		t.Fatalf("published %v %v", pub, err)
+	for _, c := range []struct {
+		name string
+		want int
+	}{{"relay-a", 1}, {"relay-b", 0}} {
+		fin, err := ps.Finished(ctx, c.name, ids)
+		if err != nil || len(fin) != c.want || (c.want == 1 && !fin[ids[0]]) {
+			t.Fatalf("%s: finished %v %v, want %d", c.name, fin, err, c.want)
+		}
+	}
+}
+
+// A writer picks the bucket from its clock before the server stamps
+// committed_at: a row may sit in the bucket before its committed_at's
+// minute, and Scan must look back by the allowed skew to find it.
+func TestPollingStoreScanFindsRowsInTheBucketBefore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Minute).Add(30 * time.Second)
+	id := uuid.New()
+	if err := e.s.Query(`INSERT INTO `+testKeyspace+`.outbox_by_bucket (bucket, committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload) VALUES (?, ?, ?, ?, 1, 'Order', 'OrderCreated', 0x7b7d)`, nil).
+		Bind(BucketOf(at)-1, gocql.MinTimeUUID(at), id, uuid.New()).ExecRelease(); err != nil {
+		t.Fatal(err)
+	}
+	ps := NewPollingStore(e.s, testKeyspace)
+	for _, c := range []struct {
+		skew time.Duration
+		want int
+	}{{0, 0}, {time.Minute, 1}} {
+		n := 0
+		if err := ps.Scan(ctx, at.Add(-time.Second), at.Add(time.Second), c.skew, func(outbox.Record) bool { n++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Fatalf("skew %s: found %d rows, want %d", c.skew, n, c.want)
+		}
 	}
 }

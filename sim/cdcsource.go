@@ -1,0 +1,301 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+
+	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+)
+
+// The CDC reader's cadence: the low-latency profile's delays.
+const (
+	postNonEmptyDelay = 20 * time.Millisecond
+	postEmptyDelay    = 50 * time.Millisecond
+	postFailedDelay   = 200 * time.Millisecond
+	queryWindow       = 5 * time.Second
+	changeAgeLimit    = time.Minute
+	readerRestart     = time.Second // the CDC processor's RestartDelay
+	generationLead    = 2 * time.Second
+)
+
+// cdcSource is the CDC processor's source: the real cdc.ConsumerFactory and
+// cdc.Stream consumers, fed by a model of scylla-cdc-go's reader (one
+// stream per reader, windows bounded by the confidence window, generation
+// switches through the progress manager).
+type cdcSource struct {
+	p       *process
+	factory *cdc.ConsumerFactory
+	lib     *cdcLib
+}
+
+func (s *cdcSource) start() {
+	s.factory = cdc.NewConsumerFactory(simSink{p: s.p}, nil)
+	s.startLib()
+}
+
+// simSink is the processor's sink: credits were checked by the reader.
+type simSink struct{ p *process }
+
+func (k simSink) Deliver(_ context.Context, rec outbox.Record, ack func()) error {
+	k.p.deliver(rec, ack, true)
+	return nil
+}
+
+func (s *cdcSource) finished(outbox.Record) {}
+
+// saveProgress is the processor's periodic progress save.
+func (s *cdcSource) saveProgress() { _ = s.factory.Flush(background) }
+
+// restarted is what the processor actor does when its supervisor restarts
+// it: start the reader unless it is running.
+func (s *cdcSource) restarted() {
+	if s.lib == nil || !s.lib.alive {
+		s.startLib()
+	}
+}
+
+func (s *cdcSource) creditsFreed() {
+	if s.lib == nil {
+		return
+	}
+	for _, r := range s.lib.readers {
+		if r.blocked {
+			r.blocked = false
+			s.p.r.w.after(0, r.drain)
+		}
+	}
+}
+
+// cdcLib is one running scylla-cdc-go Reader.
+type cdcLib struct {
+	s       *cdcSource
+	alive   bool
+	gen     int
+	readers []*streamReader
+	// closeAt is where the current generation's readers stop, once the
+	// generation fetcher has seen the next one.
+	closeAt *time.Time
+}
+
+func (s *cdcSource) startLib() {
+	r := s.p.r
+	lib := &cdcLib{s: s, alive: true}
+	s.lib = lib
+	d := r.db
+	if d.progressFail.on(r.w.now) {
+		lib.fail(fmt.Errorf("loading progress: %w", errFault))
+		return
+	}
+	readFrom := d.currentGen
+	if d.appStart.After(readFrom) {
+		readFrom = d.appStart
+	}
+	if readFrom.IsZero() {
+		readFrom = r.w.now.Add(-changeAgeLimit)
+		d.appStart = readFrom
+	}
+	g := d.genAt(readFrom)
+	if readFrom.Before(d.gens[g].start) {
+		readFrom = d.gens[g].start
+	}
+	lib.startGeneration(g, readFrom)
+	lib.fetchLater()
+}
+
+// fail ends the reader with an error: the processor restarts it.
+func (l *cdcLib) fail(error) {
+	l.stop(true)
+	p := l.s.p
+	p.timer(readerRestart, func() {
+		if l.s.lib == l {
+			l.s.startLib()
+		}
+	})
+}
+
+// stop ends every stream reader; the library calls End on each consumer
+// when its stream reader returns, a crash does not.
+func (l *cdcLib) stop(end bool) {
+	if !l.alive {
+		return
+	}
+	l.alive = false
+	if !end {
+		return
+	}
+	for _, r := range l.readers {
+		if !r.ended {
+			r.ended = true
+			_ = r.consumer.End()
+		}
+	}
+}
+
+func (l *cdcLib) startGeneration(g int, from time.Time) {
+	d := l.s.p.r.db
+	if !l.s.factory.SwitchReady(d.gens[g].start) {
+		// The progress manager's StartGeneration waits for the older
+		// generations' records to finish.
+		l.s.p.r.w.after(10*time.Millisecond, func() {
+			if l.alive && l.s.lib == l {
+				l.startGeneration(g, from)
+			}
+		})
+		return
+	}
+	if !l.saveGeneration(d.gens[g].start) {
+		return
+	}
+	l.s.factory.GenerationStarted(d.gens[g].start)
+	l.gen, l.closeAt, l.readers = g, nil, nil
+	for _, id := range d.gens[g].streams {
+		stream := fmt.Sprintf("%x", id)
+		last := gocql.MinTimeUUID(from)
+		if saved, ok := d.progress[progressKey(d.gens[g].start, stream)]; ok && scyllacdc.CompareTimeUUID(saved, last) > 0 {
+			last = saved
+		}
+		r := &streamReader{lib: l, stream: stream, last: last}
+		r.consumer = l.s.factory.OpenStream(id, progressSaver{p: l.s.p, gen: d.gens[g].start, stream: stream})
+		l.readers = append(l.readers, r)
+		l.s.p.r.w.after(l.s.p.r.w.between(0, postNonEmptyDelay), r.poll)
+	}
+}
+
+// saveGeneration is ProgressManager.StartGeneration.
+func (l *cdcLib) saveGeneration(start time.Time) bool {
+	r := l.s.p.r
+	if r.db.progressFail.on(r.w.now) {
+		l.fail(errFault)
+		return false
+	}
+	if r.db.currentGen.Before(start) && !r.db.currentGen.IsZero() {
+		r.switches++
+	}
+	r.db.currentGen = start
+	r.trace("gen-saved", start.Sub(epoch))
+	return true
+}
+
+// fetchLater models the generation fetcher's periodic look at the
+// generation tables.
+func (l *cdcLib) fetchLater() {
+	r := l.s.p.r
+	r.w.after(r.s.GenerationFetch, func() {
+		if !l.alive || l.s.lib != l {
+			return
+		}
+		if l.closeAt == nil && l.gen+1 < len(r.db.gens) {
+			at := r.db.gens[l.gen+1].start
+			l.closeAt = &at
+		}
+		l.fetchLater()
+	})
+}
+
+// readerEnded moves to the next generation once every stream reader of the
+// current one ended.
+func (l *cdcLib) readerEnded() {
+	for _, r := range l.readers {
+		if !r.ended {
+			return
+		}
+	}
+	l.startGeneration(l.gen+1, *l.closeAt)
+}
+
+// streamReader models scylla-cdc-go's reader of one stream.
+type streamReader struct {
+	lib      *cdcLib
+	stream   string
+	consumer *cdc.Stream
+	last     gocql.UUID // the library's per-stream progress
+	queue    []*change  // read, not yet consumed
+	end      gocql.UUID // end of the window being consumed
+	hadRows  bool
+	blocked  bool // waiting for in-flight credits
+	ended    bool
+}
+
+func (r *streamReader) poll() {
+	l := r.lib
+	if !l.alive || r.ended {
+		return
+	}
+	run := l.s.p.r
+	now := run.w.now
+	if l.closeAt != nil && scyllacdc.CompareTimeUUID(gocql.MinTimeUUID(*l.closeAt), r.last) <= 0 {
+		r.ended = true
+		_ = r.consumer.End()
+		l.readerEnded()
+		return
+	}
+	if run.db.readFail.on(now) {
+		run.w.after(postFailedDelay, r.poll)
+		return
+	}
+	end := r.last.Time().Add(queryWindow)
+	if limit := now.Add(-run.s.ConfidenceWindow); limit.Before(end) {
+		end = limit
+	}
+	r.end = gocql.MinTimeUUID(end)
+	if scyllacdc.CompareTimeUUID(r.last, r.end) >= 0 {
+		run.w.after(postEmptyDelay, r.poll)
+		return
+	}
+	r.queue = run.db.logRange(r.stream, r.last, r.end)
+	r.hadRows = len(r.queue) > 0
+	r.drain()
+}
+
+// drain consumes the window's changes while the in-flight limit allows.
+func (r *streamReader) drain() {
+	l := r.lib
+	if !l.alive || r.ended {
+		return
+	}
+	p := l.s.p
+	for len(r.queue) > 0 {
+		c := r.queue[0]
+		if !p.led.room(len(c.events)) {
+			r.blocked = true
+			return
+		}
+		r.queue = r.queue[1:]
+		if err := r.consumer.Consume(background, c.time, c.records()); err != nil {
+			l.fail(err)
+			return
+		}
+		r.last = c.time
+	}
+	if scyllacdc.CompareTimeUUID(r.end, r.last) > 0 {
+		r.last = r.end
+	}
+	delay := postNonEmptyDelay
+	if !r.hadRows {
+		delay = postEmptyDelay
+		_ = r.consumer.Empty(background, r.end)
+	}
+	p.r.w.after(delay, r.poll)
+}
+
+// progressSaver is the table-backed progress manager's SaveProgress for
+// one stream; a dead process writes nothing.
+type progressSaver struct {
+	p      *process
+	gen    time.Time
+	stream string
+}
+
+func (s progressSaver) MarkProgress(_ context.Context, pr scyllacdc.Progress) error {
+	r := s.p.r
+	if !s.p.alive || r.db.progressFail.on(r.w.now) {
+		return errFault
+	}
+	r.db.progress[progressKey(s.gen, s.stream)] = pr.LastProcessedRecordTime
+	return nil
+}

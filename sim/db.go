@@ -1,0 +1,294 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/google/uuid"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/relay"
+)
+
+// event is one committed outbox event and what the world does to it.
+type event struct {
+	rec       outbox.Record // as committed; malformed ones are invalid
+	malformed bool
+	poison    bool // the broker rejects it for good
+	flaky     int  // retriable rejections left while the broker is up
+	rejected  int  // retriable rejections so far
+	gen       int  // CDC generation it was logged in
+	stream    string
+	visible   time.Time // when reads start to see it (≥ commit time)
+}
+
+// change is one logged batch in one CDC stream.
+type change struct {
+	time    gocql.UUID
+	visible time.Time
+	events  []*event
+}
+
+// generation is a CDC generation: its start and its streams.
+type generation struct {
+	start   time.Time
+	streams [][]byte
+}
+
+// window is a time interval during which a fault is on.
+type window struct{ from, to time.Time }
+
+type windows []window
+
+func (ws windows) on(t time.Time) bool {
+	for _, w := range ws {
+		if !t.Before(w.from) && t.Before(w.to) {
+			return true
+		}
+	}
+	return false
+}
+
+// db is the simulated ScyllaDB: the outbox (as CDC log and as
+// outbox_by_bucket) and the relay's durable state. Its state survives
+// relay crashes; its fault windows make writes or reads fail.
+type db struct {
+	w      *world
+	trace  func(what string, args ...any)
+	events []*event // commit order
+	byID   map[uuid.UUID]*event
+	// visibleUntil is when each aggregate's latest batch becomes visible.
+	visibleUntil map[uuid.UUID]time.Time
+
+	gens []generation
+	logs map[string][]*change // stream → changes in cdc$time order
+
+	// scylla-cdc-go's TableBackedProgressManager rows.
+	progress   map[string]gocql.UUID // generation|stream → last_timestamp
+	currentGen time.Time
+	appStart   time.Time
+
+	// The polling relay's cursor and finished set.
+	cursor    time.Time
+	hasCursor bool
+	finished  map[uuid.UUID]bool
+
+	dlq map[uuid.UUID]deadLetter
+
+	progressFail, dlqFail, readFail, heldFail windows
+}
+
+type deadLetter struct {
+	rec  outbox.Record
+	kind string
+	at   time.Time
+}
+
+func newDB(w *world, streams int) *db {
+	d := &db{w: w, byID: map[uuid.UUID]*event{}, visibleUntil: map[uuid.UUID]time.Time{}, logs: map[string][]*change{}, progress: map[string]gocql.UUID{},
+		finished: map[uuid.UUID]bool{}, dlq: map[uuid.UUID]deadLetter{}}
+	d.addGeneration(epoch.Add(-time.Hour), streams)
+	return d
+}
+
+// addGeneration publishes a generation starting at start with n new streams.
+func (d *db) addGeneration(start time.Time, n int) {
+	g := generation{start: start}
+	for i := 0; i < n; i++ {
+		id := make([]byte, 16)
+		binary.BigEndian.PutUint64(id, d.w.rnd.Uint64())
+		binary.BigEndian.PutUint64(id[8:], d.w.rnd.Uint64())
+		g.streams = append(g.streams, id)
+	}
+	d.gens = append(d.gens, g)
+}
+
+// genAt is the index of the generation in force at t.
+func (d *db) genAt(t time.Time) int {
+	g := 0
+	for i, gen := range d.gens {
+		if !gen.start.After(t) {
+			g = i
+		}
+	}
+	return g
+}
+
+// commit applies one logged batch of events at the current time, visible
+// after delay but never before the aggregate's previous batch: its single
+// writer waited for that batch's acknowledgement, and the relay reads at a
+// consistency that sees acknowledged writes.
+func (d *db) commit(evs []*event, delay time.Duration) {
+	now := d.w.now
+	visible := now.Add(delay)
+	if prev := d.visibleUntil[evs[0].rec.AggregateID]; prev.After(visible) {
+		visible = prev
+	}
+	d.visibleUntil[evs[0].rec.AggregateID] = visible
+	g := d.genAt(now)
+	agg := evs[0].rec.AggregateID
+	streams := d.gens[g].streams
+	stream := fmt.Sprintf("%x", streams[int(binary.BigEndian.Uint32(agg[:4]))%len(streams)])
+	for _, e := range evs {
+		e.rec.CommittedAt = now
+		e.gen, e.stream, e.visible = g, stream, visible
+		d.events = append(d.events, e)
+		d.byID[e.rec.EventID] = e
+	}
+	d.logs[stream] = append(d.logs[stream], &change{time: gocql.MinTimeUUID(now), visible: visible, events: evs})
+	d.trace("commit", agg.String()[:4], evs[0].rec.Sequence, len(evs), "visible", visible.Sub(epoch))
+}
+
+// logRange returns the changes of a stream in (after, upTo] visible now.
+func (d *db) logRange(stream string, after, upTo gocql.UUID) []*change {
+	var out []*change
+	for _, c := range d.logs[stream] {
+		if scyllacdc.CompareTimeUUID(c.time, after) > 0 && scyllacdc.CompareTimeUUID(c.time, upTo) <= 0 && !c.visible.After(d.w.now) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// records turns a change into what the CDC consumer decodes: a row that
+// is not a valid event is a malformed record.
+func (c *change) records() []outbox.Record {
+	recs := make([]outbox.Record, len(c.events))
+	for i, e := range c.events {
+		recs[i] = e.rec
+		if e.malformed {
+			recs[i].Malformed = &outbox.Malformed{Reason: "incomplete outbox row"}
+		}
+	}
+	return recs
+}
+
+// scan returns outbox_by_bucket rows committed in [after, until] visible
+// now, in clustering order (committed_at, event_id).
+func (d *db) scan(after, until time.Time) []outbox.Record {
+	var out []outbox.Record
+	for _, e := range d.events {
+		c := e.rec.CommittedAt
+		if !c.Before(after.Truncate(time.Millisecond)) && !c.After(until) && !e.visible.After(d.w.now) {
+			out = append(out, e.rec)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].CommittedAt.Equal(out[j].CommittedAt) {
+			return out[i].CommittedAt.Before(out[j].CommittedAt)
+		}
+		return out[i].EventID.String() < out[j].EventID.String()
+	})
+	return out
+}
+
+func progressKey(gen time.Time, stream string) string {
+	return fmt.Sprintf("%d|%s", gen.UnixNano(), stream)
+}
+
+// putDeadLetter validates like storage.DeadLetterStore.Put: an entry
+// needs an event id, and an aggregate id unless it is malformed.
+func (d *db) putDeadLetter(rec outbox.Record, kind string) error {
+	if rec.EventID == uuid.Nil || (rec.AggregateID == uuid.Nil && kind != relay.KindMalformed) {
+		return fmt.Errorf("dead letter: event and aggregate ids are required")
+	}
+	if _, ok := d.dlq[rec.EventID]; !ok {
+		d.dlq[rec.EventID] = deadLetter{rec: rec, kind: kind, at: d.w.now}
+	}
+	return nil
+}
+
+// heldAggregates lists aggregates with DLQ entries, as the relay loads them.
+func (d *db) heldAggregates() []uuid.UUID {
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	for _, e := range d.events { // commit order keeps the result deterministic
+		if _, ok := d.dlq[e.rec.EventID]; ok && !seen[e.rec.AggregateID] {
+			seen[e.rec.AggregateID] = true
+			out = append(out, e.rec.AggregateID)
+		}
+	}
+	return out
+}
+
+// errFault is what a failing database call returns.
+var errFault = fmt.Errorf("sim: database unavailable")
+
+// newEventID returns a deterministic UUIDv7-like id from the world's random
+// source.
+func (d *db) newID() uuid.UUID {
+	var id uuid.UUID
+	binary.BigEndian.PutUint64(id[:8], d.w.rnd.Uint64())
+	binary.BigEndian.PutUint64(id[8:], d.w.rnd.Uint64())
+	return id
+}
+
+// workload schedules the writers: each aggregate's events in sequence,
+// one or two per batch, at random times within the write phase.
+func (d *db) workload(s Scenario) {
+	aggs := make([]uuid.UUID, s.Aggregates)
+	for i := range aggs {
+		aggs[i] = d.newID()
+	}
+	next := make([]int64, len(aggs))
+	var times []time.Duration
+	for i := 0; i < s.Events; i++ {
+		times = append(times, d.w.between(0, s.WritePhase))
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	for i := 0; i < len(times); {
+		a := d.w.rnd.IntN(len(aggs))
+		n := 1
+		if i+1 < len(times) && d.w.chance(0.2) {
+			n = 2
+		}
+		var evs []*event
+		for k := 0; k < n; k++ {
+			next[a]++
+			evs = append(evs, d.newEvent(s, aggs[a], next[a]))
+		}
+		delay := time.Duration(0)
+		if s.LateVisibleMax > 0 && d.w.chance(0.3) {
+			delay = d.w.between(0, s.LateVisibleMax)
+		}
+		at := times[i]
+		d.w.after(at, func() { d.commit(evs, delay) })
+		i += n
+	}
+}
+
+func (d *db) newEvent(s Scenario, agg uuid.UUID, seq int64) *event {
+	e := &event{rec: outbox.Record{Envelope: domain.Envelope{
+		EventID: d.newID(), AggregateID: agg, Sequence: seq, EventType: "OrderUpdated", AggregateType: "Order",
+		ContentType: domain.ContentTypeJSON, Payload: []byte(`{}`),
+	}}}
+	switch r := d.w.rnd.Float64(); {
+	case r < s.Malformed:
+		// What can be missing depends on the table read: the aggregate id
+		// is outbox_messages' partition key (never null in the CDC log) but
+		// a plain column of outbox_by_bucket.
+		e.malformed = true
+		switch d.w.rnd.IntN(3) {
+		case 0:
+			if s.Processor == "polling" {
+				e.rec.AggregateID = uuid.Nil
+			} else {
+				e.rec.AggregateType = ""
+			}
+		case 1:
+			e.rec.EventType = ""
+		default:
+			e.rec.Payload = nil
+		}
+	case r < s.Malformed+s.Poison:
+		e.poison = true
+	case r < s.Malformed+s.Poison+s.Flaky:
+		e.flaky = 1 + d.w.rnd.IntN(8)
+	}
+	return e
+}

@@ -1,0 +1,193 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
+)
+
+// pollBatch is the polling processor's per-poll limit.
+const pollBatch = 1000
+
+// pollSource models the PollingProcessorActor around the real
+// polling.Cursor: load the cursor, poll every interval from SafetyWindow
+// behind it, check events a previous run may have finished, save the
+// cursor and the finished set.
+type pollSource struct {
+	p        *process
+	cursor   *polling.Cursor
+	started  time.Time
+	saved    time.Time
+	saving   bool
+	marking  bool
+	scanning bool
+}
+
+func (s *pollSource) start() {
+	s.started = s.p.r.w.now
+	s.load()
+	s.tick()
+}
+
+func (s *pollSource) load() {
+	p := s.p
+	start := p.r.w.now.Add(-time.Minute)
+	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.alive {
+			return
+		}
+		if p.r.db.readFail.on(p.r.w.now) {
+			p.timer(p.r.s.PollInterval, s.load)
+			return
+		}
+		at := start
+		if p.r.db.hasCursor {
+			at = p.r.db.cursor
+		}
+		p.message(func() {
+			if s.cursor == nil {
+				s.cursor, s.saved = polling.NewCursor(at), at
+			}
+		})
+	})
+}
+
+func (s *pollSource) tick() {
+	s.p.r.w.after(s.p.r.s.PollInterval, func() {
+		if !s.p.alive {
+			return
+		}
+		s.p.handle(s.poll)
+		s.tick()
+	})
+}
+
+func (s *pollSource) finished(rec outbox.Record) { s.cursor.Finished(rec) }
+
+func (s *pollSource) creditsFreed() {}
+
+func (s *pollSource) poll() {
+	p := s.p
+	if s.cursor == nil || s.scanning {
+		return
+	}
+	safety := p.r.s.SafetyWindow
+	s.cursor.Forget(s.cursor.Position().Add(-2 * safety))
+	room := p.r.s.MaxInFlight - p.pipe.InFlight()
+	if room <= 0 {
+		return
+	}
+	s.scanning = true
+	after := s.cursor.Position().Add(-safety)
+	sel := s.cursor.Select(min(room, pollBatch), p.r.w.now, s.started)
+	p.r.trace("poll", "after", after.Sub(epoch), "limit", min(room, pollBatch), "cursor", s.cursor.Position().Sub(epoch))
+	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.alive {
+			return
+		}
+		failed := p.r.db.readFail.on(p.r.w.now)
+		finished := map[uuid.UUID]bool{}
+		if !failed {
+			for _, rec := range p.r.db.scan(after, sel.Until) {
+				if !sel.Add(rec) {
+					break
+				}
+			}
+			for _, id := range sel.Unsure {
+				if p.r.db.finished[id] {
+					finished[id] = true
+				}
+			}
+		}
+		p.message(func() {
+			s.scanning = false
+			if failed {
+				return
+			}
+			p.r.trace("selected", len(sel.Records), "until", sel.Until.Sub(epoch))
+			taken := s.cursor.Take(sel, finished)
+			for _, rec := range taken {
+				p.r.trace("take", rec.AggregateID.String()[:4], rec.Sequence, rec.CommittedAt.Sub(epoch))
+			}
+			for _, rec := range taken {
+				p.led.add(rec, nil, false)
+			}
+			for _, rec := range taken {
+				p.pipe.Offer(rec)
+			}
+		})
+	})
+}
+
+func (s *pollSource) saveProgress() {
+	if s.cursor == nil {
+		return
+	}
+	s.saveCursor()
+	s.flushFinished()
+}
+
+// restarted clears what a reply lost with the old actor instance would
+// have cleared.
+func (s *pollSource) restarted() {
+	s.scanning, s.saving, s.marking = false, false, false
+	if s.cursor == nil {
+		s.load()
+	}
+}
+
+func (s *pollSource) saveCursor() {
+	p := s.p
+	at := s.cursor.Position()
+	if s.saving || !at.After(s.saved) {
+		return
+	}
+	s.saving = true
+	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.alive {
+			return
+		}
+		ok := !p.r.db.progressFail.on(p.r.w.now)
+		if ok {
+			p.r.db.cursor, p.r.db.hasCursor = at, true
+		}
+		p.message(func() {
+			s.saving = false
+			if ok {
+				s.saved = at
+			}
+		})
+	})
+}
+
+func (s *pollSource) flushFinished() {
+	p := s.p
+	if s.marking {
+		return
+	}
+	ids := s.cursor.TakeMarks()
+	if len(ids) == 0 {
+		return
+	}
+	s.marking = true
+	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.alive {
+			return
+		}
+		ok := !p.r.db.progressFail.on(p.r.w.now)
+		if ok {
+			for _, id := range ids {
+				p.r.db.finished[id] = true
+			}
+		}
+		p.message(func() {
+			s.marking = false
+			if !ok {
+				s.cursor.ReturnMarks(ids)
+			}
+		})
+	})
+}

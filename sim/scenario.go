@@ -1,0 +1,185 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/scylla-outbox/scylla-outbox/relay"
+	"github.com/scylla-outbox/scylla-outbox/resilience"
+)
+
+// FaultKind names a fault the world can inject.
+type FaultKind string
+
+// The faults. Windowed ones last Dur from At; the others happen at At.
+const (
+	BrokerDown        FaultKind = "broker-down"         // every request fails as unavailable; acks in flight are lost
+	AckLoss           FaultKind = "ack-loss"            // half the acks are lost after the broker appended (ambiguous)
+	AckDelay          FaultKind = "ack-delay"           // acks take up to 5 s, so they return out of order
+	DLQWriteFail      FaultKind = "dlq-write-fail"      // dead-letter writes fail
+	ProgressWriteFail FaultKind = "progress-write-fail" // progress, cursor and finished-set writes fail
+	ReadFail          FaultKind = "read-fail"           // source reads fail
+	HeldLoadFail      FaultKind = "held-load-fail"      // loading held aggregates fails (hold policy)
+	ReaderRestart     FaultKind = "reader-restart"      // the CDC reader stops and is restarted in the same process
+	Panic             FaultKind = "panic"               // the processor actor panics and is restarted by its supervisor
+	Crash             FaultKind = "crash"               // the relay process dies (SIGKILL) and restarts after Dur
+	GenerationSwitch  FaultKind = "generation-switch"   // a new CDC generation with new streams starts a little later
+)
+
+// Fault is one scheduled fault.
+type Fault struct {
+	Kind FaultKind
+	At   time.Duration // from the start of the run
+	Dur  time.Duration
+}
+
+// Scenario is one run: the relay's settings, the workload and the faults,
+// all drawn from Seed.
+type Scenario struct {
+	Seed      uint64
+	Processor string // "cdc" or "polling"
+	Policy    relay.Policy
+	Retry     resilience.RetryPolicy
+	Breaker   resilience.BreakerConfig
+	// MaxInFlight is the processor's in-flight limit.
+	MaxInFlight int
+	// Aggregates write Events events in total, one or two per batch, over
+	// WritePhase.
+	Aggregates, Events int
+	WritePhase         time.Duration
+	// Poison events are rejected permanently, Flaky ones with a retriable
+	// error while the broker acknowledges others, Malformed ones cannot be
+	// decoded; each is a probability per event.
+	Poison, Flaky, Malformed float64
+	// Streams per CDC generation.
+	Streams int
+	// ConfidenceWindow (CDC) and SafetyWindow (polling) are the margins
+	// for writes that become visible after their commit timestamp;
+	// LateVisibleMax is the largest such delay the world produces (within
+	// the margin, as the configuration promises).
+	ConfidenceWindow, SafetyWindow, LateVisibleMax time.Duration
+	PollInterval                                   time.Duration
+	// GenerationFetch is how often scylla-cdc-go looks for a new
+	// generation (15 s in the library; shorter here to reach switches).
+	GenerationFetch time.Duration
+	// HeldRefresh is how often the held aggregates are loaded, and
+	// HeldLoadMax the longest a load takes.
+	HeldRefresh, HeldLoadMax time.Duration
+	Faults                   []Fault
+}
+
+// Draw returns the scenario of a seed.
+func Draw(seed uint64) Scenario {
+	w := newWorld(seed)
+	s := Scenario{Seed: seed, Processor: "cdc"}
+	if w.chance(0.5) {
+		s.Processor = "polling"
+	}
+	if w.chance(0.4) {
+		s.Policy = relay.Hold
+	}
+	presets := []string{"default", "aggressive", "conservative", "custom"}
+	switch p := presets[w.rnd.IntN(len(presets))]; p {
+	case "custom":
+		s.Retry = resilience.RetryPolicy{MaxAttempts: 1 + w.rnd.IntN(4), InitialBackoff: w.between(10*time.Millisecond, 500*time.Millisecond),
+			Multiplier: 1 + w.rnd.Float64()*2, Jitter: w.rnd.Float64() * 0.5}
+		s.Retry.MaxBackoff = s.Retry.InitialBackoff * time.Duration(1+w.rnd.IntN(50))
+	default:
+		s.Retry, _ = resilience.RetryPreset(p)
+	}
+	s.Breaker = resilience.BreakerConfig{FailureThreshold: 1 + w.rnd.IntN(8), OpenTimeout: w.between(200*time.Millisecond, 30*time.Second), HalfOpenProbes: 1 + w.rnd.IntN(3)}
+	s.MaxInFlight = []int{1, 2, 3, 5, 8, 50}[w.rnd.IntN(6)]
+	s.Aggregates = 1 + w.rnd.IntN(6)
+	s.Events = 1 + w.rnd.IntN(40)
+	if w.chance(0.15) {
+		s.Aggregates, s.Events = 1, 1 // one event alone
+	}
+	s.WritePhase = w.between(time.Second, 30*time.Second)
+	if w.chance(0.3) {
+		s.Poison = 0.1
+	}
+	if w.chance(0.3) {
+		s.Flaky = 0.15
+	}
+	if w.chance(0.2) {
+		s.Malformed = 0.1
+	}
+	s.Streams = 1 + w.rnd.IntN(4)
+	s.ConfidenceWindow = w.between(50*time.Millisecond, 2*time.Second)
+	s.SafetyWindow = w.between(50*time.Millisecond, 5*time.Second)
+	s.PollInterval = w.between(20*time.Millisecond, time.Second)
+	if w.chance(0.5) {
+		margin := min(s.ConfidenceWindow, s.SafetyWindow)
+		s.LateVisibleMax = margin * 9 / 10
+	}
+	s.GenerationFetch = w.between(time.Second, 15*time.Second)
+	s.HeldRefresh = w.between(200*time.Millisecond, 10*time.Second)
+	s.HeldLoadMax = []time.Duration{30 * time.Millisecond, time.Second}[w.rnd.IntN(2)]
+	kinds := []FaultKind{BrokerDown, BrokerDown, AckLoss, AckDelay, DLQWriteFail, ProgressWriteFail, ReadFail, Panic, Crash, Crash}
+	if s.Processor == "cdc" {
+		kinds = append(kinds, ReaderRestart, GenerationSwitch, GenerationSwitch)
+	}
+	if s.Policy == relay.Hold {
+		kinds = append(kinds, HeldLoadFail)
+	}
+	for n := w.rnd.IntN(6); n > 0; n-- {
+		f := Fault{Kind: kinds[w.rnd.IntN(len(kinds))], At: w.between(0, s.WritePhase+5*time.Second)}
+		switch f.Kind {
+		case BrokerDown:
+			f.Dur = w.between(100*time.Millisecond, 90*time.Second)
+		case Crash:
+			f.Dur = w.between(10*time.Millisecond, 20*time.Second)
+		case Panic, ReaderRestart, GenerationSwitch:
+		default:
+			f.Dur = w.between(100*time.Millisecond, 20*time.Second)
+		}
+		s.Faults = append(s.Faults, f)
+	}
+	if s.Processor == "cdc" && w.chance(0.15) {
+		// The worst moment for a switch: the old generation's events are
+		// stuck behind a broker outage when the reader moves on, and the
+		// relay dies before they are published.
+		at := w.between(0, s.WritePhase)
+		s.Faults = append(s.Faults,
+			Fault{Kind: BrokerDown, At: at, Dur: s.GenerationFetch + w.between(5*time.Second, 30*time.Second)},
+			Fault{Kind: GenerationSwitch, At: at + w.between(0, time.Second)},
+			Fault{Kind: Crash, At: at + s.GenerationFetch + w.between(3*time.Second, 5*time.Second), Dur: w.between(0, 5*time.Second)})
+	}
+	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
+	return s
+}
+
+// Schedule is the scenario's fault schedule as a string: the kinds of its
+// faults in order and the per-event faults it draws. Runs with equal
+// schedules exercise the same combination of faults.
+func (s Scenario) Schedule() string {
+	parts := []string{s.Processor, s.Policy.String()}
+	for _, f := range s.Faults {
+		parts = append(parts, string(f.Kind))
+	}
+	for _, flag := range []struct {
+		name string
+		on   bool
+	}{{"poison", s.Poison > 0}, {"flaky", s.Flaky > 0}, {"malformed", s.Malformed > 0}, {"late", s.LateVisibleMax > 0}, {"lone", s.Events == 1}} {
+		if flag.on {
+			parts = append(parts, flag.name)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s Scenario) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d: %s processor, %s policy, retry %d attempts %s→%s, breaker %d/%s/%d, in-flight %d, %d events over %d aggregates in %s",
+		s.Seed, s.Processor, s.Policy, s.Retry.MaxAttempts, s.Retry.InitialBackoff, s.Retry.MaxBackoff,
+		s.Breaker.FailureThreshold, s.Breaker.OpenTimeout, s.Breaker.HalfOpenProbes, s.MaxInFlight, s.Events, s.Aggregates, s.WritePhase)
+	for _, f := range s.Faults {
+		fmt.Fprintf(&b, "\n  at %s: %s", f.At, f.Kind)
+		if f.Dur > 0 {
+			fmt.Fprintf(&b, " for %s", f.Dur)
+		}
+	}
+	return b.String()
+}
