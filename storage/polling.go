@@ -29,8 +29,8 @@ type PollingStore struct {
 // NewPollingStore returns a store for the keyspace.
 func NewPollingStore(s gocqlx.Session, keyspace string) *PollingStore {
 	return &PollingStore{s: s,
-		byBucket:  qualified(keyspace, schema.TableOutboxByBucket),
-		cursor:    qualified(keyspace, schema.TableRelayCursor),
+		byBucket: qualified(keyspace, schema.TableOutboxByBucket),
+		cursor:   qualified(keyspace, schema.TableRelayCursor),
 		finished: qualified(keyspace, schema.TableRelayFinished)}
 }
 
