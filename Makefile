@@ -4,16 +4,16 @@ GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race
 
-.PHONY: all build test unit conformance lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
+.PHONY: all build test unit conformance sim crash-bench lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
 
 all: build
 
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: the whole suite, as CI runs it (unit + integration with -race, then
-## scylla-cdc-go's own tests against cmd/scyllaemu).
-test: unit conformance
+## test: the whole suite, as CI runs it (unit + integration with -race,
+## scylla-cdc-go's own tests against cmd/scyllaemu, then the fault simulator).
+test: unit conformance sim
 
 unit:
 	$(GO) test $(RACE) -count=1 -timeout 8m $(PKGS)
@@ -21,6 +21,19 @@ unit:
 ## conformance: unmodified scylla-cdc-go v1.2.0 tests against a fresh scyllaemu.
 conformance:
 	./scripts/conformance.sh
+
+## sim: the fault simulator over SEEDS seeds from SEED_START; a failing seed
+## prints itself and replays with `go test ./sim -run TestSimulation -sim.seed=N -v`
+## (add -sim.trace for the run's trace).
+SEEDS ?= 5000
+SEED_START ?= 1
+sim:
+	$(GO) test -count=1 -run TestSimulation -v ./sim -sim.seeds=$(SEEDS) -sim.start=$(SEED_START) | grep -v '^=== RUN'
+
+## crash-bench: duplicates per SIGKILL of the relay, 20,000 events at 170/s,
+## ten kills, both processors (about 5 minutes).
+crash-bench:
+	$(GO) test -count=1 -timeout 20m -run TestRelayCrashDuplicates -v ./app -crash.events=20000 | grep -E 'guarantees_test|^(---|ok|FAIL)' 
 
 ## demo: the whole pipeline on the embedded stack, once per processor; fails
 ## unless every seeded event is published. PROCESSORS=polling for one.

@@ -26,10 +26,11 @@ type Publisher interface {
 	Publish(rec outbox.Record, done func(error))
 }
 
-// HeldAggregates lists aggregates with dead-letter entries, for the Hold
-// policy; *storage.DeadLetterStore satisfies it.
-type HeldAggregates interface {
-	HeldAggregates(ctx context.Context) ([]uuid.UUID, error)
+// DeadLetterIndex reads what the pipeline must know of the dead-letter
+// queue: the events in it, and each aggregate's lowest dead-lettered
+// sequence; *storage.DeadLetterStore satisfies it.
+type DeadLetterIndex interface {
+	Index(ctx context.Context) (events map[uuid.UUID]bool, from map[uuid.UUID]int64, err error)
 }
 
 // Processor names, the `processor` metric label and DLQ column.
@@ -51,11 +52,12 @@ type ProcessorConfig struct {
 	// Policy is what happens to later events of an aggregate with a
 	// dead-lettered event (relay.Continue or relay.Hold).
 	Policy relay.Policy
-	// Held loads held aggregates at start and every HeldRefresh (Hold
-	// policy only), so a replayed or discarded DLQ entry releases its
-	// aggregate without a restart.
-	Held        HeldAggregates
-	HeldRefresh time.Duration
+	// DeadLetters is loaded at start — nothing is published before — and
+	// every DLQRefresh, so that an event read again after a restart is
+	// known to be dead-lettered already, and (Hold policy) a replayed or
+	// discarded entry releases its aggregate without a restart.
+	DeadLetters DeadLetterIndex
+	DLQRefresh  time.Duration
 	// Classify says what a publish error means (Unavailable, Rejected or
 	// Permanent); Ambiguous reports errors after which the record may
 	// already be in the broker. See relay.Config.
@@ -87,8 +89,8 @@ func (c *ProcessorConfig) withDefaults() error {
 	if c.Publisher == nil || c.DLQ == nil {
 		return fmt.Errorf("actors: processor needs a publisher and a DLQ actor")
 	}
-	if c.Policy == relay.Hold && c.Held == nil {
-		return fmt.Errorf("actors: the hold policy needs the held aggregates (ProcessorConfig.Held)")
+	if c.DeadLetters == nil {
+		return fmt.Errorf("actors: processor needs the dead-letter index (ProcessorConfig.DeadLetters)")
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry, _ = resilience.RetryPreset("default")
@@ -105,8 +107,8 @@ func (c *ProcessorConfig) withDefaults() error {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 1000
 	}
-	if c.HeldRefresh <= 0 {
-		c.HeldRefresh = 10 * time.Second
+	if c.DLQRefresh <= 0 {
+		c.DLQRefresh = 10 * time.Second
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 10 * time.Second
@@ -279,8 +281,11 @@ type processorCore struct {
 	saveProgress func()
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
-	bg           sync.WaitGroup
-	stopGauges   scheduler.CancelFunc
+	bg         sync.WaitGroup
+	stopGauges scheduler.CancelFunc
+	stopDLQ    scheduler.CancelFunc
+	// loadingDLQ: a load of the dead-letter index is under way.
+	loadingDLQ   bool
 	stopProgress scheduler.CancelFunc
 }
 
@@ -296,7 +301,7 @@ func (c *processorCore) background(fn func()) {
 // waitBackground stops the gauge timer and waits (bounded) for background
 // work at shutdown.
 func (c *processorCore) waitBackground(timeout time.Duration) {
-	for _, stop := range []scheduler.CancelFunc{c.stopGauges, c.stopProgress} {
+	for _, stop := range []scheduler.CancelFunc{c.stopGauges, c.stopProgress, c.stopDLQ} {
 		if stop != nil {
 			stop()
 		}
@@ -331,10 +336,9 @@ func (c *processorCore) start(ctx actor.Context) {
 	c.pipe = relay.New(relay.Config{Retry: c.cfg.Retry, Breaker: c.cfg.Breaker, Policy: c.cfg.Policy,
 		Classify: c.cfg.Classify, Ambiguous: c.cfg.Ambiguous},
 		c, c, c.cfg.Clock, rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)))
-	if c.cfg.Policy == relay.Hold {
-		// Nothing is published until the held aggregates are known.
-		c.refreshHeld()
-	}
+	// Nothing is published until the dead-letter index is loaded.
+	c.refreshDLQ()
+	c.stopDLQ = repeat(c.root, c.cfg.DLQRefresh, c.self, &refreshDLQ{})
 	// Gauges are sampled, not sent per event: a message to the metrics
 	// actor for every event would double the relay's actor traffic.
 	c.stopGauges = repeat(c.root, gaugeInterval, c.self, &reportGauges{})
@@ -347,6 +351,7 @@ const gaugeInterval = 250 * time.Millisecond
 // recover re-offers records whose delivery message was lost and re-issues
 // effects whose outcome may have been lost.
 func (c *processorCore) recover() {
+	c.loadingDLQ = false
 	c.pipe.Recover()
 	// Records whose delivery message is still queued are offered now and
 	// again when it arrives; the pipeline treats the second as a duplicate.
@@ -385,10 +390,17 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 		c.pipe.OnProbeDue()
 	case *DeadLetterWritten:
 		c.pipe.OnDeadLettered(m.EventID)
-	case *heldRefreshed:
-		c.pipe.HeldLoaded(m.aggregates, m.mark)
-	case *refreshHeld:
-		c.refreshHeld()
+	case *dlqLoaded:
+		c.loadingDLQ = false
+		if m.err != nil {
+			c.cfg.Logger.Warn("loading the dead-letter index failed; retrying", zap.String("actor", c.name),
+				zap.Duration("delay", dlqRetry), zap.Error(m.err))
+			c.sched.SendOnce(dlqRetry, c.self, &refreshDLQ{})
+			break
+		}
+		c.pipe.DLQLoaded(relay.DeadLetters{Events: m.events, From: m.from}, m.mark)
+	case *refreshDLQ:
+		c.refreshDLQ()
 	case *GetProcessorStatus:
 		ctx.Respond(c.status())
 	case *reportGauges:
@@ -402,30 +414,25 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 	return true
 }
 
-// refreshHeld loads held aggregates off the actor's goroutine and
-// schedules the next load: soon after a failure (the pipeline publishes
-// nothing under the Hold policy until a first load succeeds), every
-// HeldRefresh after a success.
-func (c *processorCore) refreshHeld() {
-	mark := c.pipe.HeldLoadStarted()
+// refreshDLQ loads the dead-letter index off the actor's goroutine, one
+// load at a time: at start (nothing is published before it), every
+// DLQRefresh, and dlqRetry after a failure.
+func (c *processorCore) refreshDLQ() {
+	if c.loadingDLQ {
+		return
+	}
+	c.loadingDLQ = true
+	mark := c.pipe.DLQLoadStarted()
 	c.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		next := c.cfg.HeldRefresh
-		ids, err := c.cfg.Held.HeldAggregates(ctx)
-		if err != nil {
-			next = min(next, heldRetry)
-			c.cfg.Logger.Warn("loading held aggregates failed; retrying", zap.String("actor", c.name),
-				zap.Duration("delay", next), zap.Error(err))
-		} else {
-			c.root.Send(c.self, &heldRefreshed{aggregates: ids, mark: mark})
-		}
-		c.sched.SendOnce(next, c.self, &refreshHeld{})
+		events, from, err := c.cfg.DeadLetters.Index(ctx)
+		c.root.Send(c.self, &dlqLoaded{events: events, from: from, mark: mark, err: err})
 	})
 }
 
-// heldRetry spaces loads of the held aggregates after a failed one.
-const heldRetry = time.Second
+// dlqRetry spaces loads of the dead-letter index after a failed one.
+const dlqRetry = time.Second
 
 func (c *processorCore) status() *ProcessorStatus {
 	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String()}

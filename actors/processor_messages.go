@@ -58,11 +58,13 @@ type retryDue struct{ eventID uuid.UUID }
 
 type probeDue struct{}
 
-type refreshHeld struct{}
+type refreshDLQ struct{}
 
-type heldRefreshed struct {
-	aggregates []uuid.UUID
-	mark       uint64 // relay.Pipeline.HeldLoadStarted when the load began
+type dlqLoaded struct {
+	events map[uuid.UUID]bool
+	from   map[uuid.UUID]int64 // aggregate → lowest dead-lettered sequence
+	mark   uint64              // relay.Pipeline.DLQLoadStarted when the load began
+	err    error
 }
 
 type drainTimeout struct{}

@@ -45,6 +45,14 @@ type RelayConfig struct {
 	MaxInFlight int
 	// DrainTimeout bounds a graceful stop's wait for in-flight records.
 	DrainTimeout time.Duration
+	// ProgressInterval is how often finished records' progress is saved
+	// (actors.ProcessorConfig.ProgressInterval).
+	ProgressInterval time.Duration
+	// WriteTimeout is the writers' storage timeout: on a real cluster an
+	// acknowledged write may become visible that long after its timestamp,
+	// so the CDC confidence window or the polling safety window must
+	// exceed it. Default storage.DefaultTimeout.
+	WriteTimeout time.Duration
 	// CDC holds the CDC reader's windows; names are filled in.
 	CDC cdc.ReaderConfig
 	// Polling holds the polling processor's windows; store and name are
@@ -86,6 +94,12 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 	if cfg.Consistency == 0 {
 		cfg.Consistency = gocql.LocalQuorum
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = storage.DefaultTimeout
+	}
+	if err := checkVisibilityMargin(ctx, session, cfg); err != nil {
+		return nil, err
+	}
 	r := &Relay{cfg: cfg, sys: sys, DLQ: storage.NewDeadLetterStore(session, cfg.Keyspace)}
 	dlqProps, err := actors.NewDlqProps(actors.DlqConfig{Store: r.DLQ, Metrics: metricsPID, Logger: cfg.Logger})
 	if err != nil {
@@ -95,18 +109,19 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		return nil, err
 	}
 	pcfg := actors.ProcessorConfig{
-		Publisher:    pub,
-		DLQ:          r.dlq,
-		Metrics:      metricsPID,
-		Retry:        cfg.Retry,
-		Breaker:      cfg.Breaker,
-		Policy:       cfg.Policy,
-		Held:         r.DLQ,
-		Classify:     classifyPublishError,
-		Ambiguous:    messaging.IsAmbiguous,
-		MaxInFlight:  cfg.MaxInFlight,
-		DrainTimeout: cfg.DrainTimeout,
-		Logger:       cfg.Logger,
+		Publisher:        pub,
+		DLQ:              r.dlq,
+		Metrics:          metricsPID,
+		Retry:            cfg.Retry,
+		Breaker:          cfg.Breaker,
+		Policy:           cfg.Policy,
+		DeadLetters:      r.DLQ,
+		Classify:         classifyPublishError,
+		Ambiguous:        messaging.IsAmbiguous,
+		MaxInFlight:      cfg.MaxInFlight,
+		DrainTimeout:     cfg.DrainTimeout,
+		ProgressInterval: cfg.ProgressInterval,
+		Logger:           cfg.Logger,
 	}
 	if cfg.PanicOnce {
 		var fired atomic.Bool
@@ -133,6 +148,51 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		return nil, err
 	}
 	return r, nil
+}
+
+// ErrUnsafeWindow is returned when the CDC confidence window or the polling
+// safety window does not exceed the writers' timeout on a real cluster.
+var ErrUnsafeWindow = errors.New("window too small for late-visible writes")
+
+// emulatorClusterName is the cluster_name scyllaemu reports.
+const emulatorClusterName = "scyllaemu"
+
+// checkVisibilityMargin refuses a window a late-visible write could fall
+// behind. On a real cluster a write acknowledged just within its timeout
+// becomes visible on the replicas read up to that long after its timestamp
+// (plus clock skew), so a reader that moved on a smaller window past that
+// timestamp skips it for good. scyllaemu stamps every write when it becomes
+// visible, after every read already answered, so any window is safe there.
+func checkVisibilityMargin(ctx context.Context, session gocqlx.Session, cfg RelayConfig) error {
+	setting, window, ok := visibilityMargin(cfg)
+	if ok {
+		return nil
+	}
+	var cluster string
+	if err := session.Query(`SELECT cluster_name FROM system.local WHERE key = 'local'`, nil).WithContext(ctx).Scan(&cluster); err != nil {
+		return fmt.Errorf("relay: reading the cluster name: %w", err)
+	}
+	if cluster == emulatorClusterName {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: %s does not exceed scylla.timeout %s; a write acknowledged just within its timeout can become visible that late and would be skipped for good. Use a window above the write timeout plus the clock skew between nodes (cdc.profile default: 30s); windows this small are safe only on the embedded emulator",
+		setting, ErrUnsafeWindow, window, cfg.WriteTimeout)
+}
+
+// visibilityMargin returns the processor's window setting and value, and
+// whether it exceeds the write timeout.
+func visibilityMargin(cfg RelayConfig) (setting string, window time.Duration, ok bool) {
+	setting, window = "polling.safety_window", cfg.Polling.SafetyWindow
+	if window == 0 {
+		window = actors.DefaultSafetyWindow
+	}
+	if cfg.Processor == ProcessorCDC {
+		setting, window = "cdc.confidence_window", cfg.CDC.ConfidenceWindow
+		if window == 0 {
+			window = cdc.DefaultConfidenceWindow
+		}
+	}
+	return setting, window, window > cfg.WriteTimeout
 }
 
 // classifyPublishError maps the publisher's error classification onto the

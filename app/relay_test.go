@@ -39,6 +39,7 @@ const topic = "outbox.event.Order"
 
 // stack is the embedded stack one relay test runs on.
 type stack struct {
+	db      *scyllaemu.Server
 	dbAddr  string
 	broker  *kafkaemu.Broker
 	session gocqlx.Session
@@ -70,7 +71,7 @@ func newStack(t *testing.T, brokerMaxBytes int) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	return &stack{dbAddr: srv.Addr(), broker: broker, session: s,
+	return &stack{db: srv, dbAddr: srv.Addr(), broker: broker, session: s,
 		store:     storage.NewOrderStore(s, storage.OrderStoreOptions{Keyspace: "outbox"}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
 }
@@ -229,6 +230,12 @@ func (s *stack) consume(t *testing.T, ctx context.Context) *received {
 	return r
 }
 
+func (r *received) duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dupes
+}
+
 func (r *received) unique() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -242,7 +249,7 @@ func (s *stack) waitAll(t *testing.T, r *received, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for r.unique() < s.total() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events arrived", r.unique(), s.total())
+			t.Fatalf("%d of %d events arrived; missing (order: sequences) %s", r.unique(), s.total(), s.missing(r))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -264,6 +271,27 @@ func (s *stack) waitAll(t *testing.T, r *received, timeout time.Duration) {
 			}
 		}
 	}
+}
+
+// missing lists, per order, the sequences not received.
+func (s *stack) missing(r *received) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for agg, ids := range s.expected {
+		var seqs []string
+		for i, id := range ids {
+			if r.ids[id] == 0 {
+				seqs = append(seqs, strconv.Itoa(i+1))
+			}
+		}
+		if len(seqs) > 0 {
+			fmt.Fprintf(&b, "%s: %s; ", agg, strings.Join(seqs, ","))
+		}
+	}
+	return b.String()
 }
 
 func (r *received) latencies() (p50, p99, maxLat time.Duration) {

@@ -124,7 +124,7 @@ func (f *ConsumerFactory) SwitchReady(gen time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.streams {
-		if s.gen.Before(gen) && s.pending() > 0 {
+		if s.gen.Before(gen) && s.unfinished() {
 			return false
 		}
 	}
@@ -261,10 +261,10 @@ func (s *Stream) End() error {
 	return nil
 }
 
-func (s *Stream) pending() int {
+func (s *Stream) unfinished() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.progress.Pending()
+	return s.progress.Unfinished()
 }
 
 func (s *Stream) acker(p *PendingChange) func() {

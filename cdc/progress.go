@@ -92,6 +92,12 @@ func (s *StreamProgress) Saved(at gocql.UUID) {
 	}
 }
 
-// Pending is the number of delivered changes still held: unfinished, or
-// finished behind an unfinished one.
-func (s *StreamProgress) Pending() int { return len(s.pending) }
+// Unfinished reports whether a delivered record is not finished yet.
+func (s *StreamProgress) Unfinished() bool {
+	for _, p := range s.pending {
+		if p.left > 0 {
+			return true
+		}
+	}
+	return false
+}

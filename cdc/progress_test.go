@@ -1,10 +1,16 @@
 package cdc
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/google/uuid"
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 func at(ms int) gocql.UUID { return gocql.MinTimeUUID(time.UnixMilli(int64(1_700_000_000_000 + ms))) }
@@ -84,5 +90,50 @@ func TestStreamProgressSkipsWhatWasDelivered(t *testing.T) {
 	s.Finish(half)
 	if _, fresh := s.Begin(at(4), 2); !fresh {
 		t.Fatal("an uncommitted change must be delivered again")
+	}
+}
+
+// holdSink keeps every ack for the test to call.
+type holdSink struct{ acks []func() }
+
+func (h *holdSink) Deliver(_ context.Context, _ outbox.Record, ack func()) error {
+	h.acks = append(h.acks, ack)
+	return nil
+}
+
+type nopSaver struct{}
+
+func (nopSaver) MarkProgress(context.Context, scyllacdc.Progress) error { return nil }
+
+// The generation switch waits for the old generation's records, and wakes
+// on the last one finishing — not on a later progress save.
+func TestGenerationSwitchWaitsForOldRecords(t *testing.T) {
+	sink := &holdSink{}
+	f := NewConsumerFactory(sink, nil)
+	g0, g1 := time.Unix(1000, 0), time.Unix(2000, 0)
+	f.GenerationStarted(g0)
+	s := f.OpenStream([]byte{1}, nopSaver{})
+	rec := outbox.Record{Envelope: domain.Envelope{EventID: uuid.New()}}
+	if err := s.Consume(context.Background(), at(1), []outbox.Record{rec, rec}); err != nil {
+		t.Fatal(err)
+	}
+	if f.SwitchReady(g1) {
+		t.Fatal("the switch must wait for the old generation's records")
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- f.awaitSwitch(ctx, g1)
+	}()
+	sink.acks[0]()
+	select {
+	case err := <-done:
+		t.Fatalf("switched with a record unfinished (err %v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	sink.acks[1]()
+	if err := <-done; err != nil {
+		t.Fatalf("the last record finished, the switch must proceed: %v", err)
 	}
 }

@@ -52,6 +52,10 @@ type ReaderConfig struct {
 	Logger scyllacdc.Logger
 }
 
+// DefaultConfidenceWindow is scylla-cdc-go's confidence window, used when
+// ReaderConfig.ConfidenceWindow is zero.
+const DefaultConfidenceWindow = 30 * time.Second
+
 // LowLatency returns windows suited to one coordinator with one clock (the
 // embedded stack): read changes 100 ms after commit, poll every 50 ms.
 func LowLatency(c ReaderConfig) ReaderConfig {

@@ -93,6 +93,8 @@ type RelaySettings struct {
 	PoisonPolicy   string          `yaml:"poison_policy" help:"What happens to an aggregate's later events once one is dead-lettered: continue (publish them; consumers see a gap) or hold (dead-letter them too, in order, until the entry is replayed)."`
 	MaxInFlight    int             `yaml:"max_in_flight" help:"Most events read but not yet finished, a count; reading pauses at the limit, which keeps a relay facing a dead broker from reading the whole log into memory."`
 	DrainTimeout   time.Duration   `yaml:"drain_timeout" help:"How long a graceful stop waits for in-flight events, a duration; unfinished ones are read again after the restart."`
+	// ProgressInterval bounds the duplicates of a crash.
+	ProgressInterval time.Duration `yaml:"progress_interval" help:"How often the progress of finished events is saved (CDC per-stream progress, polling cursor and finished set), a duration: a relay that crashes publishes again at most this much traffic, plus what was in flight."`
 }
 
 // BreakerSettings configures the relay's circuit breaker.
@@ -106,7 +108,7 @@ type BreakerSettings struct {
 // latency against safety; see [cdc.ReaderConfig].
 type CDCSettings struct {
 	Profile                string        `yaml:"profile" help:"Base reader windows: default (scylla-cdc-go's: 30s confidence window, 10s/30s poll delays; changes arrive 30-60s after commit) or low-latency (100ms window, 20ms/50ms delays; ONLY for one coordinator with one clock, such as the embedded stack). The settings below override single windows."`
-	ConfidenceWindow       time.Duration `yaml:"confidence_window" help:"How old a change must be before it is read, a duration; 0 takes the profile's. Never below a real cluster's clock skew plus write timeout, or late-visible changes are skipped for good."`
+	ConfidenceWindow       time.Duration `yaml:"confidence_window" help:"How old a change must be before it is read, a duration; 0 takes the profile's. On a real cluster it must exceed scylla.timeout plus the clock skew between nodes, or late-visible changes are skipped for good; the relay refuses to start otherwise (only the embedded emulator allows less)."`
 	QueryWindow            time.Duration `yaml:"query_window" help:"Time range one CDC log query covers, a duration; 0 takes the profile's."`
 	PostNonEmptyQueryDelay time.Duration `yaml:"post_non_empty_query_delay" help:"Pause after a log query that returned changes, a duration; 0 takes the profile's."`
 	PostEmptyQueryDelay    time.Duration `yaml:"post_empty_query_delay" help:"Pause after a log query that returned nothing, a duration; 0 takes the profile's."`
@@ -119,7 +121,7 @@ type CDCSettings struct {
 // PollingSettings configures the polling processor.
 type PollingSettings struct {
 	Interval     time.Duration `yaml:"interval" help:"Time between polls of outbox_by_bucket, a duration."`
-	SafetyWindow time.Duration `yaml:"safety_window" help:"How far behind its cursor each poll re-reads, a duration; it must exceed the worst delay between a write's timestamp and its visibility, or late events are missed."`
+	SafetyWindow time.Duration `yaml:"safety_window" help:"How far behind its cursor each poll re-reads, a duration. On a real cluster it must exceed scylla.timeout (a write acknowledged within its timeout may become visible that late) plus the clock skew between nodes; the relay refuses to start otherwise. Only the embedded emulator, which stamps each write when it becomes visible, allows less."`
 	Batch        int           `yaml:"batch" help:"Most events taken per poll, a count."`
 	StartFrom    string        `yaml:"start_from" help:"RFC 3339 time where a relay without a saved cursor starts. Empty: one minute before its first start."`
 }
@@ -192,14 +194,15 @@ func Default() Config {
 				OpenTimeout:      breaker.OpenTimeout,
 				HalfOpenProbes:   breaker.HalfOpenProbes,
 			},
-			PoisonPolicy: relay.Continue.String(),
-			MaxInFlight:  1000,
-			DrainTimeout: 10 * time.Second,
+			PoisonPolicy:     relay.Continue.String(),
+			MaxInFlight:      1000,
+			DrainTimeout:     10 * time.Second,
+			ProgressInterval: actors.DefaultProgressInterval,
 		},
 		CDC: CDCSettings{Profile: ProfileDefault},
 		Polling: PollingSettings{
 			Interval:     time.Second,
-			SafetyWindow: 5 * time.Second,
+			SafetyWindow: actors.DefaultSafetyWindow,
 			Batch:        1000,
 		},
 		Schema: SchemaSettings{

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
@@ -356,7 +357,7 @@ func TestConverters(t *testing.T) {
 	}
 
 	ps := c.PollingSource()
-	if ps.Interval != time.Second || ps.SafetyWindow != 5*time.Second || ps.Batch != 1000 || !ps.StartFrom.Equal(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) {
+	if ps.Interval != time.Second || ps.SafetyWindow != actors.DefaultSafetyWindow || ps.Batch != 1000 || !ps.StartFrom.Equal(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) {
 		t.Errorf("PollingSource: %+v", ps)
 	}
 

@@ -242,6 +242,7 @@ func (c Config) validateRelay(p *problems) {
 		p.add("relay.max_in_flight", "must be at least 1, got %d", r.MaxInFlight)
 	}
 	positive(p, "relay.drain_timeout", r.DrainTimeout)
+	positive(p, "relay.progress_interval", r.ProgressInterval)
 }
 
 func (c Config) validateCDC(p *problems) {

@@ -27,10 +27,15 @@ func (r *recorder) Republished(rec outbox.Record, reason string) {
 	r.republished[rec.EventID] = append(r.republished[rec.EventID], reason)
 }
 
-func newPipeline(h *harness, retry resilience.RetryPolicy, breaker resilience.BreakerConfig, policy Policy, obs Observer) {
+// newPipeline replaces h's pipeline; it has loaded an empty dead-letter
+// index unless unloaded.
+func newPipeline(h *harness, retry resilience.RetryPolicy, breaker resilience.BreakerConfig, policy Policy, obs Observer, unloaded ...bool) {
 	h.p = New(Config{Retry: retry, Breaker: breaker, Policy: policy, Classify: classify,
 		Ambiguous: func(err error) bool { return errors.Is(err, errAmbiguous) }},
 		h, obs, func() time.Time { return h.now }, rand.New(rand.NewPCG(3, 4)))
+	if len(unloaded) == 0 {
+		h.p.DLQLoaded(DeadLetters{}, h.p.DLQLoadStarted())
+	}
 }
 
 var errAmbiguous = errors.New("timed out after the request was sent")
@@ -130,19 +135,19 @@ func TestRejectionCountsOnlyWhileOthersAreAcknowledged(t *testing.T) {
 	}
 }
 
-// Under the hold policy nothing is published before the held aggregates
-// are known: an event of a held aggregate must never slip out first.
-func TestHoldPublishesNothingUntilHeldAggregatesAreKnown(t *testing.T) {
+// Nothing is published before the dead-letter index is loaded: under the
+// hold policy an event of a held aggregate must never slip out first.
+func TestNothingIsPublishedUntilTheDLQIsKnown(t *testing.T) {
 	h := newHarness(t, Hold)
-	newPipeline(h, h.p.cfg.Retry, h.p.cfg.Breaker, Hold, nil)
+	newPipeline(h, h.p.cfg.Retry, h.p.cfg.Breaker, Hold, nil, true)
 	held, free := uuid.New(), uuid.New()
-	a, b := rec(held, 5), rec(free, 1)
+	a, b := rec(held, 5), rec(free, 1) // the held aggregate's sequence 3 is in the DLQ
 	h.p.Offer(a)
 	h.p.Offer(b)
 	if got := h.take(); len(got) != 0 {
-		t.Fatalf("published %d events before the held set was loaded", len(got))
+		t.Fatalf("published %d events before the dead-letter index was loaded", len(got))
 	}
-	h.p.HeldLoaded([]uuid.UUID{held}, h.p.HeldLoadStarted())
+	h.p.DLQLoaded(DeadLetters{From: map[uuid.UUID]int64{held: 3}}, h.p.DLQLoadStarted())
 	if got := h.take(); len(got) != 1 || got[0] != b.EventID {
 		t.Fatalf("after the load only the free aggregate publishes, got %v", got)
 	}
@@ -161,9 +166,9 @@ func TestHeldLoadNeverForgetsAHoldItCouldNotSee(t *testing.T) {
 	h.p.Offer(poison)
 	h.take()
 	h.p.OnPublished(poison.EventID, errTooLarge)
-	before := h.p.HeldLoadStarted() // a refresh starts while the write is in flight
+	before := h.p.DLQLoadStarted() // a refresh starts while the write is in flight
 	h.p.OnDeadLettered(poison.EventID)
-	h.p.HeldLoaded(nil, before) // ... and did not see the entry
+	h.p.DLQLoaded(DeadLetters{}, before) // ... and did not see the entry
 	next := rec(agg, 2)
 	h.p.Offer(next)
 	if got := h.take(); len(got) != 0 {
@@ -173,8 +178,8 @@ func TestHeldLoadNeverForgetsAHoldItCouldNotSee(t *testing.T) {
 		t.Fatalf("want the next event held, got %+v", f)
 	}
 	h.p.OnDeadLettered(next.EventID)
-	after := h.p.HeldLoadStarted()
-	h.p.HeldLoaded(nil, after) // both entries were replayed or discarded
+	after := h.p.DLQLoadStarted()
+	h.p.DLQLoaded(DeadLetters{}, after) // both entries were replayed or discarded
 	last := rec(agg, 3)
 	h.p.Offer(last)
 	if got := h.take(); len(got) != 1 || got[0] != last.EventID {
@@ -236,5 +241,45 @@ func TestRepublishesAreReported(t *testing.T) {
 	h.p.OnRetryDue(b.EventID)
 	if got := obs.republished[b.EventID]; len(got) != 1 {
 		t.Fatalf("a retry after an unambiguous failure is no re-publish: %v", got)
+	}
+}
+
+// A restart re-reads events the relay published before an aggregate's
+// dead-lettered one; the hold starts at that event, so they are published
+// again (duplicates with the same event id), not dead-lettered as held.
+func TestHoldStartsAtTheDeadLetteredSequence(t *testing.T) {
+	h := newHarness(t, Hold)
+	newPipeline(h, h.p.cfg.Retry, h.p.cfg.Breaker, Hold, nil, true)
+	agg := uuid.New()
+	h.p.DLQLoaded(DeadLetters{From: map[uuid.UUID]int64{agg: 2}}, h.p.DLQLoadStarted())
+	earlier, later := rec(agg, 1), rec(agg, 2)
+	h.p.Offer(earlier)
+	h.p.Offer(later)
+	if got := h.take(); len(got) != 1 || got[0] != earlier.EventID {
+		t.Fatalf("the event before the dead-lettered one must be published, got %v", got)
+	}
+	h.p.OnPublished(earlier.EventID, nil)
+	if f := h.dlq[later.EventID]; f.Kind != KindHeld {
+		t.Fatalf("the re-read dead-lettered sequence stays held, got %+v", f)
+	}
+}
+
+// An event dead-lettered before a crash whose finish was not saved is read
+// again by the restarted relay: it is already in the DLQ, so it finishes
+// without being published — publishing it would put it after its
+// successors and leave it both published and in the DLQ.
+func TestEventAlreadyInTheDLQIsNotPublishedAgain(t *testing.T) {
+	h := newHarness(t, Continue)
+	newPipeline(h, h.p.cfg.Retry, h.p.cfg.Breaker, Continue, nil, true)
+	agg := uuid.New()
+	dead, next := rec(agg, 7), rec(agg, 8)
+	h.p.Offer(dead)
+	h.p.Offer(next)
+	h.p.DLQLoaded(DeadLetters{Events: map[uuid.UUID]bool{dead.EventID: true}, From: map[uuid.UUID]int64{agg: 7}}, h.p.DLQLoadStarted())
+	if got := h.take(); len(got) != 1 || got[0] != next.EventID {
+		t.Fatalf("only the next event publishes, got %v", got)
+	}
+	if h.finished[dead.EventID] != 1 || len(h.dlq) != 0 {
+		t.Fatalf("the dead-lettered event finishes without a new DLQ write: finished %d, dlq %v", h.finished[dead.EventID], h.dlq)
 	}
 }

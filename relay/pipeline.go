@@ -162,7 +162,7 @@ type state int
 
 const (
 	queued        state = iota // behind an earlier event of its aggregate
-	waitingHeld                // head of its aggregate, waiting for the held set to be known (Hold)
+	waitingDLQ                 // head of its aggregate, waiting for the dead-letter index to be loaded
 	ready                      // waiting for the breaker
 	publishing                 // sent, no outcome yet
 	backoff                    // waiting for its retry timer
@@ -185,8 +185,15 @@ type entry struct {
 	republish string
 }
 
-// heldPending marks a held aggregate whose dead-letter write is not yet
-// durable: no load can have seen it.
+// hold is a held aggregate: its events from sequence from on go to the DLQ.
+type hold struct {
+	from int64
+	// durable is the tick at which this pipeline's latest entry for the
+	// aggregate became durable (0 for one it only loaded), heldPending
+	// while one is being written: no load can have seen that one.
+	durable uint64
+}
+
 const heldPending = math.MaxUint64
 
 // Pipeline is the state machine. It is not safe for concurrent use.
@@ -209,23 +216,26 @@ type Pipeline struct {
 	// not move saw no evidence that the broker works.
 	acks uint64
 
-	// Hold policy: held maps each held aggregate to the tick at which its
-	// latest dead-letter entry became durable (heldPending while one is
-	// being written). heldKnown is false until the first load; heads that
-	// arrive before it wait in waiting.
-	held      map[uuid.UUID]uint64
-	tick      uint64
-	heldKnown bool
-	waiting   []*entry
+	// What the pipeline knows of the dead-letter queue. dead maps the
+	// events in it to the tick at which this pipeline's write of them
+	// became durable (0 for loaded ones): one read again after a restart is
+	// finished without publishing it. held (Hold policy) maps each held
+	// aggregate to its lowest dead-lettered sequence. loaded is false until
+	// the first load; heads that arrive before it wait in waiting.
+	dead    map[uuid.UUID]uint64
+	held    map[uuid.UUID]hold
+	tick    uint64
+	loaded  bool
+	waiting []*entry
 }
 
-// New returns an empty pipeline with a closed breaker. Under the Hold
-// policy it publishes nothing until HeldLoaded reports the held aggregates.
+// New returns an empty pipeline with a closed breaker. It publishes nothing
+// until DLQLoaded reports what the dead-letter queue holds.
 func New(cfg Config, fx Effects, obs Observer, now func() time.Time, rnd *rand.Rand) *Pipeline {
 	p := &Pipeline{cfg: cfg, fx: fx, obs: obs, now: now, rnd: rnd,
 		breaker: resilience.NewBreaker(cfg.Breaker),
-		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID][]*entry{}, held: map[uuid.UUID]uint64{},
-		heldKnown: cfg.Policy != Hold}
+		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID][]*entry{},
+		dead: map[uuid.UUID]uint64{}, held: map[uuid.UUID]hold{}}
 	p.breaker.OnTransition = func(from, to resilience.BreakerState) {
 		if obs != nil {
 			obs.BreakerChanged(from, to)
@@ -277,36 +287,42 @@ func (p *Pipeline) Offer(rec outbox.Record) {
 	p.pump()
 }
 
-// HeldLoadStarted marks the start of a load of the held aggregates (Hold
-// policy); pass the mark to HeldLoaded with the load's result.
-func (p *Pipeline) HeldLoadStarted() uint64 { return p.tick }
+// DeadLetters is what the pipeline must know of the dead-letter queue: the
+// events in it, and each aggregate's lowest dead-lettered sequence.
+type DeadLetters struct {
+	Events map[uuid.UUID]bool
+	From   map[uuid.UUID]int64
+}
 
-// HeldLoaded applies a load of the aggregates that have dead-letter
-// entries, started at mark. Until the first load nothing is published under
-// the Hold policy: an aggregate's held state must be known first. A load
-// never forgets a hold it could not have seen: an aggregate is released only
-// if every entry this pipeline wrote for it was durable before the load
-// started, so that the load's missing it means it was replayed or discarded.
-func (p *Pipeline) HeldLoaded(aggregates []uuid.UUID, mark uint64) {
-	if p.cfg.Policy != Hold {
-		return
-	}
-	loaded := make(map[uuid.UUID]bool, len(aggregates))
-	for _, a := range aggregates {
-		loaded[a] = true
-		if _, ok := p.held[a]; !ok {
-			p.held[a] = 0
+// DLQLoadStarted marks the start of a load of the dead-letter index; pass
+// the mark to DLQLoaded with the load's result.
+func (p *Pipeline) DLQLoadStarted() uint64 { return p.tick }
+
+// DLQLoaded applies a load of the dead-letter index started at mark. Until
+// the first load nothing is published: an event read again after a restart
+// may already be in the DLQ (publishing it would put it after its
+// successors), and under the Hold policy an aggregate's held state must be
+// known. A load never forgets an entry it could not have seen: what this
+// pipeline dead-lettered is dropped (replayed or discarded) only if its
+// write was durable before the load started.
+func (p *Pipeline) DLQLoaded(d DeadLetters, mark uint64) {
+	for id, at := range p.dead {
+		if !d.Events[id] && at <= mark {
+			delete(p.dead, id)
 		}
 	}
-	for a, at := range p.held {
-		if !loaded[a] && at <= mark {
-			delete(p.held, a)
+	for id := range d.Events {
+		if _, ok := p.dead[id]; !ok {
+			p.dead[id] = 0
 		}
 	}
-	if p.heldKnown {
+	if p.cfg.Policy == Hold {
+		p.loadHeld(d.From, mark)
+	}
+	if p.loaded {
 		return
 	}
-	p.heldKnown = true
+	p.loaded = true
 	waiting := p.waiting
 	p.waiting = nil
 	for _, e := range waiting {
@@ -315,27 +331,59 @@ func (p *Pipeline) HeldLoaded(aggregates []uuid.UUID, mark uint64) {
 	p.pump()
 }
 
-// Held reports whether an aggregate is held (Hold policy).
-func (p *Pipeline) Held(aggregate uuid.UUID) bool {
-	_, ok := p.held[aggregate]
+func (p *Pipeline) loadHeld(held map[uuid.UUID]int64, mark uint64) {
+	for a, h := range p.held {
+		from, loaded := held[a]
+		switch {
+		case !loaded && h.durable <= mark:
+			delete(p.held, a)
+		case loaded && h.durable <= mark:
+			p.held[a] = hold{from: from, durable: h.durable}
+		case loaded && from < h.from:
+			h.from = from
+			p.held[a] = h
+		}
+	}
+	for a, from := range held {
+		if _, ok := p.held[a]; !ok {
+			p.held[a] = hold{from: from}
+		}
+	}
+}
+
+func (p *Pipeline) isDead(id uuid.UUID) bool {
+	_, ok := p.dead[id]
 	return ok
 }
 
-// HeldKnown reports whether the held aggregates were loaded (always true
-// under the Continue policy).
-func (p *Pipeline) HeldKnown() bool { return p.heldKnown }
+// Held reports whether an event of the aggregate with the given sequence
+// must wait in the DLQ (Hold policy): one of the aggregate's events at or
+// before it is dead-lettered.
+func (p *Pipeline) Held(aggregate uuid.UUID, sequence int64) bool {
+	h, ok := p.held[aggregate]
+	return ok && sequence >= h.from
+}
+
+// DLQKnown reports whether the dead-letter index was loaded.
+func (p *Pipeline) DLQKnown() bool { return p.loaded }
 
 // activate decides what the new head of an aggregate does.
 func (p *Pipeline) activate(e *entry) {
-	if !p.heldKnown {
-		e.state = waitingHeld
+	if !p.loaded {
+		e.state = waitingDLQ
 		p.waiting = append(p.waiting, e)
 		return
 	}
 	switch {
+	case p.isDead(e.rec.EventID):
+		// Dead-lettered before a restart, and read again: finished.
+		if p.obs != nil {
+			p.obs.Duplicate(e.rec)
+		}
+		p.finish(e, false)
 	case e.rec.Malformed != nil:
 		p.deadLetter(e, KindMalformed, errors.New(e.rec.Malformed.Reason))
-	case p.cfg.Policy == Hold && p.Held(e.key):
+	case p.cfg.Policy == Hold && p.Held(e.key, e.rec.Sequence):
 		p.deadLetter(e, KindHeld, errors.New("held: an earlier event of this aggregate is in the dead-letter queue"))
 	default:
 		e.state = ready
@@ -461,9 +509,12 @@ func (p *Pipeline) OnDeadLettered(eventID uuid.UUID) {
 	if e == nil || e.state != deadLettering {
 		return
 	}
+	p.tick++
+	p.dead[eventID] = p.tick
 	if p.cfg.Policy == Hold {
-		p.tick++
-		p.held[e.key] = p.tick
+		h := p.held[e.key]
+		h.durable = p.tick
+		p.held[e.key] = h
 	}
 	p.finish(e, false)
 	p.pump()
@@ -472,7 +523,12 @@ func (p *Pipeline) OnDeadLettered(eventID uuid.UUID) {
 func (p *Pipeline) deadLetter(e *entry, kind string, err error) {
 	e.state = deadLettering
 	if p.cfg.Policy == Hold {
-		p.held[e.key] = heldPending
+		h, ok := p.held[e.key]
+		if !ok || e.rec.Sequence < h.from {
+			h.from = e.rec.Sequence
+		}
+		h.durable = heldPending
+		p.held[e.key] = h
 	}
 	f := Failure{Kind: kind, Err: err, Attempts: e.attempts, FirstFailure: e.first, LastFailure: e.last}
 	if f.FirstFailure.IsZero() {
@@ -511,7 +567,7 @@ func (p *Pipeline) Recover() {
 	p.ready = p.ready[:0]
 	heads := make([]*entry, 0, len(p.aggs))
 	for _, q := range p.aggs {
-		if q[0].state != waitingHeld {
+		if q[0].state != waitingDLQ {
 			heads = append(heads, q[0])
 		}
 	}

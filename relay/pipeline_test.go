@@ -59,7 +59,7 @@ func newHarness(t *testing.T, policy Policy) *harness {
 		Policy:   policy,
 		Classify: classify,
 	}, h, nil, func() time.Time { return h.now }, rand.New(rand.NewPCG(1, 2)))
-	h.p.HeldLoaded(nil, h.p.HeldLoadStarted())
+	h.p.DLQLoaded(DeadLetters{}, h.p.DLQLoadStarted())
 	return h
 }
 

@@ -46,7 +46,15 @@ func (k simSink) Deliver(_ context.Context, rec outbox.Record, ack func()) error
 	return nil
 }
 
-func (s *cdcSource) finished(outbox.Record) {}
+func (s *cdcSource) finished(outbox.Record) {
+	if l := s.lib; l != nil && l.alive && l.awaiting != nil {
+		s.p.r.w.after(0, func() {
+			if l.alive && l.awaiting != nil {
+				l.awaiting()
+			}
+		})
+	}
+}
 
 // saveProgress is the processor's periodic progress save.
 func (s *cdcSource) saveProgress() { _ = s.factory.Flush(background) }
@@ -80,6 +88,8 @@ type cdcLib struct {
 	// closeAt is where the current generation's readers stop, once the
 	// generation fetcher has seen the next one.
 	closeAt *time.Time
+	// awaiting is the generation switch waiting for old records to finish.
+	awaiting func()
 }
 
 func (s *cdcSource) startLib() {
@@ -140,14 +150,12 @@ func (l *cdcLib) startGeneration(g int, from time.Time) {
 	d := l.s.p.r.db
 	if !l.s.factory.SwitchReady(d.gens[g].start) {
 		// The progress manager's StartGeneration waits for the older
-		// generations' records to finish.
-		l.s.p.r.w.after(10*time.Millisecond, func() {
-			if l.alive && l.s.lib == l {
-				l.startGeneration(g, from)
-			}
-		})
+		// generations' records to finish: it checks again whenever one
+		// finishes.
+		l.awaiting = func() { l.startGeneration(g, from) }
 		return
 	}
+	l.awaiting = nil
 	if !l.saveGeneration(d.gens[g].start) {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 // event is one committed outbox event and what the world does to it.
 type event struct {
+	agg       uuid.UUID     // the aggregate its writer wrote, even if rec lost it
 	rec       outbox.Record // as committed; malformed ones are invalid
 	malformed bool
 	poison    bool // the broker rejects it for good
@@ -80,7 +81,7 @@ type db struct {
 
 	dlq map[uuid.UUID]deadLetter
 
-	progressFail, dlqFail, readFail, heldFail windows
+	progressFail, dlqFail, readFail, dlqLoadFail windows
 }
 
 type deadLetter struct {
@@ -126,12 +127,12 @@ func (d *db) genAt(t time.Time) int {
 func (d *db) commit(evs []*event, delay time.Duration) {
 	now := d.w.now
 	visible := now.Add(delay)
-	if prev := d.visibleUntil[evs[0].rec.AggregateID]; prev.After(visible) {
+	agg := evs[0].agg
+	if prev := d.visibleUntil[agg]; prev.After(visible) {
 		visible = prev
 	}
-	d.visibleUntil[evs[0].rec.AggregateID] = visible
+	d.visibleUntil[agg] = visible
 	g := d.genAt(now)
-	agg := evs[0].rec.AggregateID
 	streams := d.gens[g].streams
 	stream := fmt.Sprintf("%x", streams[int(binary.BigEndian.Uint32(agg[:4]))%len(streams)])
 	for _, e := range evs {
@@ -203,17 +204,21 @@ func (d *db) putDeadLetter(rec outbox.Record, kind string) error {
 	return nil
 }
 
-// heldAggregates lists aggregates with DLQ entries, as the relay loads them.
-func (d *db) heldAggregates() []uuid.UUID {
-	seen := map[uuid.UUID]bool{}
-	var out []uuid.UUID
-	for _, e := range d.events { // commit order keeps the result deterministic
-		if _, ok := d.dlq[e.rec.EventID]; ok && !seen[e.rec.AggregateID] {
-			seen[e.rec.AggregateID] = true
-			out = append(out, e.rec.AggregateID)
+// deadLetterIndex is what the relay loads of the DLQ: the events in it
+// that have an aggregate, and each aggregate's lowest dead-lettered
+// sequence.
+func (d *db) deadLetterIndex() relay.DeadLetters {
+	idx := relay.DeadLetters{Events: map[uuid.UUID]bool{}, From: map[uuid.UUID]int64{}}
+	for _, e := range d.events {
+		if _, ok := d.dlq[e.rec.EventID]; !ok || e.rec.AggregateID == uuid.Nil {
+			continue
+		}
+		idx.Events[e.rec.EventID] = true
+		if from, held := idx.From[e.rec.AggregateID]; !held || e.rec.Sequence < from {
+			idx.From[e.rec.AggregateID] = e.rec.Sequence
 		}
 	}
-	return out
+	return idx
 }
 
 // errFault is what a failing database call returns.
@@ -263,7 +268,7 @@ func (d *db) workload(s Scenario) {
 }
 
 func (d *db) newEvent(s Scenario, agg uuid.UUID, seq int64) *event {
-	e := &event{rec: outbox.Record{Envelope: domain.Envelope{
+	e := &event{agg: agg, rec: outbox.Record{Envelope: domain.Envelope{
 		EventID: d.newID(), AggregateID: agg, Sequence: seq, EventType: "OrderUpdated", AggregateType: "Order",
 		ContentType: domain.ContentTypeJSON, Payload: []byte(`{}`),
 	}}}

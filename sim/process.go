@@ -38,10 +38,10 @@ type process struct {
 	led   *ledger
 	src   source
 	// inbox holds records delivered by the source and not yet offered.
-	inbox       []outbox.Record
-	waking      bool
-	panicky     bool // the next message panics
-	loadingHeld bool
+	inbox      []outbox.Record
+	waking     bool
+	panicky    bool // the next message panics
+	loadingDLQ bool
 }
 
 func (r *run) startProcess() *process {
@@ -58,10 +58,8 @@ func (r *run) startProcess() *process {
 	} else {
 		p.src = &pollSource{p: p}
 	}
-	if r.s.Policy == relay.Hold {
-		p.refreshHeld()
-		p.heldLater()
-	}
+	p.refreshDLQ()
+	p.dlqLater()
 	p.src.start()
 	p.saveLater()
 	return p
@@ -78,18 +76,18 @@ func (p *process) saveLater() {
 	})
 }
 
-func (p *process) heldLater() {
-	p.r.w.after(p.r.s.HeldRefresh, func() {
+func (p *process) dlqLater() {
+	p.r.w.after(p.r.s.DLQRefresh, func() {
 		if p.alive {
-			p.handle(p.refreshHeld)
-			p.heldLater()
+			p.handle(p.refreshDLQ)
+			p.dlqLater()
 		}
 	})
 }
 
-// heldRetry is the processor's delay before retrying a failed load of the
-// held aggregates.
-const heldRetry = time.Second
+// dlqRetry is the processor's delay before retrying a failed load of the
+// dead-letter index.
+const dlqRetry = time.Second
 
 // classify maps the simulated errors as app's classifyPublishError maps the
 // publisher's.
@@ -165,7 +163,7 @@ func (p *process) deliver(rec outbox.Record, ack func(), credited bool) {
 // recover is what a restarted processor actor does: re-issue effects whose
 // outcome may be lost, re-offer records whose delivery died with it.
 func (p *process) recover() {
-	p.loadingHeld = false
+	p.loadingDLQ = false
 	p.src.restarted()
 	p.pipe.Recover()
 	for _, u := range p.led.outstanding() {
@@ -175,28 +173,28 @@ func (p *process) recover() {
 	}
 }
 
-// refreshHeld loads the held aggregates, one load at a time, as the
-// processor does at start, every heldRefresh, and heldRetry after a failed
-// load, under the hold policy.
-func (p *process) refreshHeld() {
-	if p.loadingHeld {
+// refreshDLQ loads the dead-letter index, one load at a time, as the
+// processor does at start, every DLQRefresh, and dlqRetry after a failed
+// load.
+func (p *process) refreshDLQ() {
+	if p.loadingDLQ {
 		return
 	}
-	p.loadingHeld = true
-	mark := p.pipe.HeldLoadStarted()
-	p.r.w.after(p.r.w.between(time.Millisecond, p.r.s.HeldLoadMax), func() {
+	p.loadingDLQ = true
+	mark := p.pipe.DLQLoadStarted()
+	p.r.w.after(p.r.w.between(time.Millisecond, p.r.s.DLQLoadMax), func() {
 		if !p.alive {
 			return
 		}
-		if p.r.db.heldFail.on(p.r.w.now) {
-			p.message(func() { p.loadingHeld = false })
-			p.timer(heldRetry, p.refreshHeld)
+		if p.r.db.dlqLoadFail.on(p.r.w.now) {
+			p.message(func() { p.loadingDLQ = false })
+			p.timer(dlqRetry, p.refreshDLQ)
 			return
 		}
-		ids := p.r.db.heldAggregates()
+		d := p.r.db.deadLetterIndex()
 		p.message(func() {
-			p.loadingHeld = false
-			p.pipe.HeldLoaded(ids, mark)
+			p.loadingDLQ = false
+			p.pipe.DLQLoaded(d, mark)
 		})
 	})
 }

@@ -134,8 +134,8 @@ func (r *run) schedule(f Fault) {
 		r.db.progressFail = append(r.db.progressFail, win)
 	case ReadFail:
 		r.db.readFail = append(r.db.readFail, win)
-	case HeldLoadFail:
-		r.db.heldFail = append(r.db.heldFail, win)
+	case DLQLoadFail:
+		r.db.dlqLoadFail = append(r.db.dlqLoadFail, win)
 	case Panic:
 		r.w.after(f.At, func() { r.proc.panicky = true })
 	case ReaderRestart:

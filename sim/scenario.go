@@ -21,7 +21,7 @@ const (
 	DLQWriteFail      FaultKind = "dlq-write-fail"      // dead-letter writes fail
 	ProgressWriteFail FaultKind = "progress-write-fail" // progress, cursor and finished-set writes fail
 	ReadFail          FaultKind = "read-fail"           // source reads fail
-	HeldLoadFail      FaultKind = "held-load-fail"      // loading held aggregates fails (hold policy)
+	DLQLoadFail       FaultKind = "dlq-load-fail"       // loading the dead-letter index fails
 	ReaderRestart     FaultKind = "reader-restart"      // the CDC reader stops and is restarted in the same process
 	Panic             FaultKind = "panic"               // the processor actor panics and is restarted by its supervisor
 	Crash             FaultKind = "crash"               // the relay process dies (SIGKILL) and restarts after Dur
@@ -64,10 +64,10 @@ type Scenario struct {
 	// GenerationFetch is how often scylla-cdc-go looks for a new
 	// generation (15 s in the library; shorter here to reach switches).
 	GenerationFetch time.Duration
-	// HeldRefresh is how often the held aggregates are loaded, and
-	// HeldLoadMax the longest a load takes.
-	HeldRefresh, HeldLoadMax time.Duration
-	Faults                   []Fault
+	// DLQRefresh is how often the dead-letter index is loaded, and
+	// DLQLoadMax the longest a load takes.
+	DLQRefresh, DLQLoadMax time.Duration
+	Faults                 []Fault
 }
 
 // Draw returns the scenario of a seed.
@@ -115,15 +115,13 @@ func Draw(seed uint64) Scenario {
 		s.LateVisibleMax = margin * 9 / 10
 	}
 	s.GenerationFetch = w.between(time.Second, 15*time.Second)
-	s.HeldRefresh = w.between(200*time.Millisecond, 10*time.Second)
-	s.HeldLoadMax = []time.Duration{30 * time.Millisecond, time.Second}[w.rnd.IntN(2)]
+	s.DLQRefresh = w.between(200*time.Millisecond, 10*time.Second)
+	s.DLQLoadMax = []time.Duration{30 * time.Millisecond, time.Second}[w.rnd.IntN(2)]
 	kinds := []FaultKind{BrokerDown, BrokerDown, AckLoss, AckDelay, DLQWriteFail, ProgressWriteFail, ReadFail, Panic, Crash, Crash}
 	if s.Processor == "cdc" {
 		kinds = append(kinds, ReaderRestart, GenerationSwitch, GenerationSwitch)
 	}
-	if s.Policy == relay.Hold {
-		kinds = append(kinds, HeldLoadFail)
-	}
+	kinds = append(kinds, DLQLoadFail)
 	for n := w.rnd.IntN(6); n > 0; n-- {
 		f := Fault{Kind: kinds[w.rnd.IntN(len(kinds))], At: w.between(0, s.WritePhase+5*time.Second)}
 		switch f.Kind {
@@ -146,6 +144,19 @@ func Draw(seed uint64) Scenario {
 			Fault{Kind: BrokerDown, At: at, Dur: s.GenerationFetch + w.between(5*time.Second, 30*time.Second)},
 			Fault{Kind: GenerationSwitch, At: at + w.between(0, time.Second)},
 			Fault{Kind: Crash, At: at + s.GenerationFetch + w.between(3*time.Second, 5*time.Second), Dur: w.between(0, 5*time.Second)})
+	}
+	if w.chance(0.15) {
+		// A crash while progress cannot be saved: the restarted relay
+		// reads again everything it finished since the last save —
+		// published, dead-lettered and held events alike.
+		// Retriable rejections make dead letters that can succeed when
+		// read again.
+		s.Flaky = max(s.Flaky, 0.3)
+		at := w.between(0, s.WritePhase)
+		d := w.between(2*time.Second, 15*time.Second)
+		s.Faults = append(s.Faults,
+			Fault{Kind: ProgressWriteFail, At: at, Dur: d},
+			Fault{Kind: Crash, At: at + d*3/4, Dur: w.between(0, 5*time.Second)})
 	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 	return s

@@ -238,16 +238,25 @@ func (st *DeadLetterStore) SetReplayCount(ctx context.Context, eventID uuid.UUID
 	return nil
 }
 
-// HeldAggregates lists aggregates with at least one DLQ entry.
-func (st *DeadLetterStore) HeldAggregates(ctx context.Context) ([]uuid.UUID, error) {
-	iter := st.s.ContextQuery(ctx, `SELECT DISTINCT aggregate_id FROM `+st.idx, nil).PageSize(1000).Iter()
-	var out []uuid.UUID
-	var id uuid.UUID
-	for iter.Scan(&id) {
-		out = append(out, id)
+// Index returns what the relay must know of the queue: the events in it
+// (that have an aggregate), and each aggregate's lowest dead-lettered
+// sequence — under the hold policy that event and every later one of the
+// aggregate wait; earlier ones, read again after a restart, do not. It reads
+// the whole per-aggregate index: the queue is expected to stay small.
+func (st *DeadLetterStore) Index(ctx context.Context) (events map[uuid.UUID]bool, from map[uuid.UUID]int64, err error) {
+	iter := st.s.ContextQuery(ctx, `SELECT aggregate_id, sequence, event_id FROM `+st.idx, nil).PageSize(1000).Iter()
+	events, from = map[uuid.UUID]bool{}, map[uuid.UUID]int64{}
+	var agg, id uuid.UUID
+	var seq int64
+	for iter.Scan(&agg, &seq, &id) {
+		events[id] = true
+		// Rows cluster by sequence: an aggregate's first row is its lowest.
+		if _, seen := from[agg]; !seen {
+			from[agg] = seq
+		}
 	}
 	if err := iter.Close(); err != nil {
-		return nil, fmt.Errorf("storage: held aggregates: %w", err)
+		return nil, nil, fmt.Errorf("storage: dead-letter index: %w", err)
 	}
-	return out, nil
+	return events, from, nil
 }

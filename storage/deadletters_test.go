@@ -57,9 +57,9 @@ func TestDeadLetterStoreMalformedEntries(t *testing.T) {
 		t.Errorf("List(kind malformed) = %d entries, %v; want 2", len(l), err)
 	}
 	// Only the entry with an aggregate holds one back.
-	held, err := dlq.HeldAggregates(ctx)
-	if err != nil || len(held) != 1 || held[0] != agg {
-		t.Errorf("HeldAggregates = %v, %v; want [%s]", held, err, agg)
+	events, held, err := dlq.Index(ctx)
+	if _, ok := held[agg]; err != nil || len(held) != 1 || !ok || !events[known.EventID] || events[orphan.EventID] {
+		t.Errorf("Index = %v, %v, %v; want only the entry with aggregate %s", events, held, err, agg)
 	}
 
 	for _, d := range []DeadLetter{orphan, known} {
@@ -70,8 +70,8 @@ func TestDeadLetterStoreMalformedEntries(t *testing.T) {
 			t.Errorf("Exists(%s) after Delete = %v, %v", d.EventID, ok, err)
 		}
 	}
-	if held, err := dlq.HeldAggregates(ctx); err != nil || len(held) != 0 {
-		t.Errorf("HeldAggregates after deleting both = %v, %v; want none", held, err)
+	if events, held, err := dlq.Index(ctx); err != nil || len(held) != 0 || len(events) != 0 {
+		t.Errorf("Index after deleting both = %v, %v, %v; want none", events, held, err)
 	}
 }
 

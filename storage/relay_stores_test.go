@@ -60,9 +60,9 @@ func TestDeadLetterStoreLifecycle(t *testing.T) {
 			t.Errorf("%s: %d entries, want %d (%v)", tc.name, len(got), tc.want, err)
 		}
 	}
-	held, err := dlq.HeldAggregates(ctx)
-	if err != nil || len(held) != 1 || held[0] != agg {
-		t.Fatalf("held %v %v", held, err)
+	events, held, err := dlq.Index(ctx)
+	if err != nil || len(held) != 1 || held[agg] != 1 || len(events) != 3 {
+		t.Fatalf("index %v %v %v: want 3 events, the aggregate held from its lowest dead-lettered sequence, 1", events, held, err)
 	}
 	if err := dlq.SetReplayCount(ctx, all[0].EventID, 2); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestDeadLetterStoreLifecycle(t *testing.T) {
 	if _, err := dlq.Get(ctx, all[0].EventID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
-	if held, _ := dlq.HeldAggregates(ctx); len(held) != 0 {
+	if _, held, _ := dlq.Index(ctx); len(held) != 0 {
 		t.Fatalf("index rows left: %v", held)
 	}
 }
