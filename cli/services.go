@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -84,9 +85,12 @@ func runDemo(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "outbox demo: %v\n", err)
 		return ExitFailure
 	}
-	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox demo: %v\n", err)
+	rt, code := start(ctx, env, "demo", s, app.RunOptions{Orders: true})
+	if rt == nil {
+		return code
+	}
+	if !awaitStart(ctx, env, "demo", rt) {
+		shutdown(rt, cfg, logger)
 		return ExitFailure
 	}
 	if rt.HTTPAddr != "" {
@@ -156,9 +160,12 @@ func runDev(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "outbox dev: %v\n", err)
 		return ExitFailure
 	}
-	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox dev: %v\n", err)
+	rt, code := start(ctx, env, "dev", s, app.RunOptions{Orders: true})
+	if rt == nil {
+		return code
+	}
+	if !awaitStart(ctx, env, "dev", rt) {
+		shutdown(rt, cfg, logger)
 		return ExitFailure
 	}
 	fmt.Fprintf(env.Stdout, "cql:   %s   (outbox cql --scylla.hosts %s \"SELECT * FROM %s.orders\")\n", emb.DB.Addr(), emb.DB.Addr(), cfg.Scylla.Keyspace)
@@ -206,18 +213,66 @@ func runRelay(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "outbox relay: %v\n", err)
 		return ExitUsage
 	}
-	rt, err := app.Run(ctx, s, app.RunOptions{})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox relay: %v\n", err)
-		return ExitFailure
+	rt, code := start(ctx, env, "relay", s, app.RunOptions{})
+	if rt == nil {
+		return code
 	}
-	logger.Info("relay running", zap.String("processor", cfg.Processor), zap.String("http", rt.HTTPAddr),
-		zap.Strings("scylla", cfg.Scylla.Hosts), zap.Strings("kafka", cfg.Kafka.Brokers))
-	<-ctx.Done()
-	if shutdown(rt, cfg, logger) != nil {
-		return ExitFailure
+	fields := []zap.Field{zap.String("processor", cfg.Processor), zap.String("http", rt.HTTPAddr),
+		zap.Strings("scylla", cfg.Scylla.Hosts), zap.Strings("kafka", cfg.Kafka.Brokers)}
+	started := rt.Started()
+	select {
+	case <-started:
+	default:
+		logger.Warn("relay waiting for ScyllaDB; /readyz reports not ready until it starts", fields...)
 	}
-	return ExitOK
+	for {
+		select {
+		case <-started:
+			logger.Info("relay running", fields...)
+			started = nil
+		case <-rt.Failed():
+			fmt.Fprintf(env.Stderr, "outbox relay: %v\n", rt.Err())
+			shutdown(rt, cfg, logger)
+			return ExitFailure
+		case <-ctx.Done():
+			if shutdown(rt, cfg, logger) != nil {
+				return ExitFailure
+			}
+			return ExitOK
+		}
+	}
+}
+
+// start runs the services for subcommand sub. On failure it prints the
+// error and returns a nil runtime and the exit code: ExitUsage for settings
+// that cannot work, ExitFailure otherwise. Unreachable clusters are not a
+// failure (the runtime waits for them).
+func start(ctx context.Context, env Env, sub string, s app.Settings, o app.RunOptions) (*app.Runtime, int) {
+	rt, err := app.Run(ctx, s, o)
+	switch {
+	case err == nil:
+		return rt, ExitOK
+	case errors.Is(err, app.ErrInvalidSettings):
+		fmt.Fprintf(env.Stderr, "outbox %s: %v\n", sub, err)
+		return nil, ExitUsage
+	default:
+		fmt.Fprintf(env.Stderr, "outbox %s: %v\n", sub, err)
+		return nil, ExitFailure
+	}
+}
+
+// awaitStart waits until rt has started its services. It reports false,
+// after printing why, when starting failed or ctx ended first.
+func awaitStart(ctx context.Context, env Env, sub string, rt *app.Runtime) bool {
+	select {
+	case <-rt.Started():
+		return true
+	case <-rt.Failed():
+		fmt.Fprintf(env.Stderr, "outbox %s: %v\n", sub, rt.Err())
+	case <-ctx.Done():
+		fmt.Fprintf(env.Stderr, "outbox %s: interrupted before the services started\n", sub)
+	}
+	return false
 }
 
 // runMigrate: `outbox migrate`.

@@ -1,0 +1,387 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
+	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// freeAddr returns a loopback address nothing listens on, for a service
+// that starts there later: until then connections to it are refused.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// getJSON fetches an HTTP endpoint of a runtime.
+func getJSON(addr, path string) (int, map[string]any, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	json.NewDecoder(resp.Body).Decode(&doc)
+	return resp.StatusCode, doc, nil
+}
+
+// settingsFor are the runtime settings of the tests: the embedded stack's
+// addresses, the low-latency relay configuration and HTTP on a free port.
+func settingsFor(cqlAddr string, brokers []string, processor string, logger *zap.Logger) Settings {
+	return Settings{
+		Storage:    storage.Config{Hosts: []string{cqlAddr}, Keyspace: "outbox", Consistency: "ONE", ConnectTimeout: time.Second},
+		Messaging:  messaging.Config{Brokers: brokers, Timeout: 2 * time.Second},
+		Relay:      relayConfig(processor),
+		HTTPListen: "127.0.0.1:0",
+		Logger:     logger,
+	}
+}
+
+func shutdownOnCleanup(t *testing.T, rt *Runtime) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rt.Shutdown(ctx)
+	})
+}
+
+// A relay started while both ScyllaDB and Kafka are down runs and reports
+// not ready, naming both; ScyllaDB comes up (with the schema) and the relay
+// starts; orders are written while Kafka is still down, then Kafka comes up
+// and more orders are written: every event arrives, none is dead-lettered,
+// and the relay becomes ready.
+func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
+	for _, proc := range processors {
+		t.Run(proc, func(t *testing.T) {
+			ctx := context.Background()
+			cqlAddr := freeAddr(t)
+			broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { broker.Close() })
+			broker.Stop()
+			core, logs := observer.New(zap.InfoLevel)
+			rt, err := Run(ctx, settingsFor(cqlAddr, broker.Brokers(), proc, zap.New(core)), RunOptions{})
+			if err != nil {
+				t.Fatalf("Run with both dependencies down: %v", err)
+			}
+			shutdownOnCleanup(t, rt)
+			select {
+			case <-rt.Started():
+				t.Fatal("Started is closed without ScyllaDB")
+			default:
+			}
+			code, doc, err := getJSON(rt.HTTPAddr, "/readyz")
+			if err != nil || code != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz: %d %v %v, want 503", code, doc, err)
+			}
+			failures, _ := doc["failures"].(map[string]any)
+			for _, dep := range []string{"scylla", "kafka"} {
+				if msg, _ := failures[dep].(string); !strings.Contains(msg, "refused") {
+					t.Errorf("/readyz failure %q = %q, want the connection error", dep, msg)
+				}
+			}
+			if code, _, err := getJSON(rt.HTTPAddr, "/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz: %d %v, want 200", code, err)
+			}
+
+			// The runtime keeps trying, and says so at Warn with the
+			// attempt number.
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				retried := logs.Filter(func(e observer.LoggedEntry) bool {
+					return e.Level == zap.WarnLevel && strings.Contains(e.Message, "ScyllaDB does not answer") &&
+						e.ContextMap()["attempt"] == int64(2)
+				})
+				if retried.Len() > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no warning for a second attempt to reach ScyllaDB; logs: %v", logs.All())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+
+			srv, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: cqlAddr})
+			if err != nil {
+				t.Fatalf("start ScyllaDB on %s: %v", cqlAddr, err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			session, err := storage.NewSession(ctx, storage.Config{Hosts: []string{cqlAddr}, Consistency: "ONE"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(session.Close)
+			if err := schema.Apply(ctx, session.Session, schema.Options{Keyspace: "outbox"}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-rt.Started():
+			case <-rt.Failed():
+				t.Fatalf("starting failed once ScyllaDB answered: %v", rt.Err())
+			case <-time.After(time.Minute):
+				t.Fatal("not started a minute after ScyllaDB came up")
+			}
+
+			s := &stack{dbAddr: cqlAddr, broker: broker, session: session,
+				store:     storage.NewOrderStore(session, storage.OrderStoreOptions{Keyspace: "outbox"}),
+				committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+			s.writeOrders(t, 10, 3, nil) // Kafka still down
+			if err := broker.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			r := s.consume(t, cctx)
+			s.writeOrders(t, 10, 3, nil)
+			s.waitAll(t, r, 2*time.Minute)
+			if n := dlqCount(t, s); n != 0 {
+				t.Fatalf("%d events dead-lettered while the dependencies came up", n)
+			}
+			for deadline := time.Now().Add(time.Minute); ; {
+				code, doc, err := getJSON(rt.HTTPAddr, "/readyz")
+				if code == http.StatusOK {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/readyz still %d %v %v after every event arrived", code, doc, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+			defer scancel()
+			if err := rt.Shutdown(sctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		})
+	}
+}
+
+// Shutting down while still waiting for ScyllaDB is prompt and clean.
+func TestShutdownWhileWaitingForScylla(t *testing.T) {
+	ctx := context.Background()
+	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), ProcessorCDC, nil), RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rt.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown while waiting: %v", err)
+	}
+	if sctx.Err() != nil {
+		t.Fatal("Shutdown used up its deadline")
+	}
+	if _, _, err := getJSON(rt.HTTPAddr, "/healthz"); err == nil {
+		t.Error("the HTTP server still answers after Shutdown")
+	}
+	select {
+	case <-rt.Started():
+		t.Error("Started closed after shutting down while waiting")
+	case <-rt.Failed():
+		t.Errorf("Failed closed by a shutdown: %v", rt.Err())
+	default:
+	}
+}
+
+// A ScyllaDB that answers without the schema fails Run (or, when it came
+// up while the runtime waited, the runtime) with ErrSchemaMissing; an
+// invalid setting fails at once with ErrInvalidSettings.
+func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
+	ctx := context.Background()
+	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	createKeyspace := func(t *testing.T, addr string) {
+		s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{addr}, Consistency: "ONE"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Query(`CREATE KEYSPACE outbox WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`, nil).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		// waiting: ScyllaDB starts only after Run returned.
+		waiting  bool
+		keyspace bool // the keyspace exists, without tables
+	}{
+		{"keyspace missing at start", false, false},
+		{"tables missing at start", false, true},
+		{"keyspace missing after waiting", true, false},
+		{"tables missing after waiting", true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			startDB := func() {
+				srv, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: addr})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { srv.Close() })
+				if tc.keyspace {
+					createKeyspace(t, addr)
+				}
+			}
+			if !tc.waiting {
+				startDB()
+			}
+			rt, err := Run(ctx, settingsFor(addr, broker.Brokers(), ProcessorCDC, nil), RunOptions{})
+			if !tc.waiting {
+				if !errors.Is(err, ErrSchemaMissing) || rt != nil {
+					t.Fatalf("Run = %v, %v; want ErrSchemaMissing", rt, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			shutdownOnCleanup(t, rt)
+			startDB()
+			select {
+			case <-rt.Failed():
+			case <-rt.Started():
+				t.Fatal("started without the schema")
+			case <-time.After(time.Minute):
+				t.Fatal("no failure a minute after ScyllaDB came up")
+			}
+			if !errors.Is(rt.Err(), ErrSchemaMissing) {
+				t.Fatalf("Err() = %v, want ErrSchemaMissing", rt.Err())
+			}
+			code, doc, _ := getJSON(rt.HTTPAddr, "/readyz")
+			if msg, _ := doc["failures"].(map[string]any)["scylla"].(string); code != http.StatusServiceUnavailable || !strings.Contains(msg, "migrate") {
+				t.Fatalf("/readyz after the failure: %d %v, want 503 naming the missing schema", code, doc)
+			}
+		})
+	}
+
+	s := settingsFor(freeAddr(t), broker.Brokers(), "magic", nil)
+	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
+		t.Errorf("Run(unknown processor) = %v, want ErrInvalidSettings", err)
+	}
+	s = settingsFor(freeAddr(t), broker.Brokers(), ProcessorCDC, nil)
+	s.Storage.TLS = &storage.TLSConfig{CAFile: "/does/not/exist.pem"}
+	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
+		t.Errorf("Run(missing CA file) = %v, want ErrInvalidSettings", err)
+	}
+}
+
+// Shutdown drains before it closes HTTP: while an event is held in flight
+// at the broker, /readyz answers 503 "draining" and /metrics and /status
+// still answer; once the broker lets it through, the drain publishes every
+// in-flight event, and only then does the server close.
+func TestShutdownDrainsBeforeClosingHTTP(t *testing.T) {
+	s := newStack(t, 0)
+	cfg := settingsFor(s.dbAddr, s.broker.Brokers(), ProcessorCDC, nil)
+	cfg.Relay.DrainTimeout = time.Minute
+	rt, err := Run(context.Background(), cfg, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdownOnCleanup(t, rt)
+
+	// Hold every produce request until released.
+	release := make(chan struct{})
+	c := s.broker.Cluster()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	var once bool
+	releaseOnce := func() {
+		if !once {
+			once = true
+			close(release)
+		}
+	}
+	defer releaseOnce()
+
+	s.writeOrders(t, 3, 2, nil)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, doc, _ := getJSON(rt.HTTPAddr, "/status")
+		if n, _ := doc["in_flight"].(float64); int(n) == s.total() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v: the relay did not read the %d events", doc, s.total())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		stopped <- rt.Shutdown(ctx)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, doc, err := getJSON(rt.HTTPAddr, "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz during the drain: %v (the HTTP server closed before the drain)", err)
+		}
+		if code == http.StatusServiceUnavailable && doc["status"] == "draining" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %v, want 503 draining", code, doc)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _, err := getJSON(rt.HTTPAddr, "/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics during the drain: %d %v", code, err)
+	}
+	code, doc, err := getJSON(rt.HTTPAddr, "/status")
+	if n, _ := doc["in_flight"].(float64); code != http.StatusOK || n == 0 {
+		t.Errorf("/status during the drain: %d %v %v, want 200 with events in flight", code, doc, err)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned (%v) while events were held in flight", err)
+	default:
+	}
+
+	releaseOnce()
+	if err := <-stopped; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, _, err := getJSON(rt.HTTPAddr, "/healthz"); err == nil {
+		t.Error("the HTTP server still answers after Shutdown")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.waitAll(t, s.consume(t, ctx), 30*time.Second)
+}
