@@ -1,5 +1,7 @@
 # scylla-outbox — everything runs on the embedded stack (scyllaemu + kfake);
 # no Docker, ScyllaDB or Kafka needed.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race

@@ -3,8 +3,21 @@
 // logs supervision and dead letters ([System]), the restart policy
 // ([NewSupervisorStrategy]), the write side ([NewOrderProps]: one actor per
 // active order, so commands for one order are applied one at a time while
-// different orders proceed in parallel) and the single owner of metric
-// updates ([NewMetricsProps]).
+// different orders proceed in parallel), the relay's processors
+// ([NewCdcProcessorProps], [NewPollingProcessorProps]: the same
+// relay.Pipeline fed by the CDC log or by outbox_by_bucket, with a ledger
+// bounding what is in flight and progress saved every ProgressInterval),
+// the only writer of the dead-letter queue ([NewDlqProps]) and the single
+// owner of metric updates ([NewMetricsProps]).
+//
+// # Surviving restarts
+//
+// A processor's state — pipeline, ledger, source bookkeeping — lives outside
+// the actor instance, so a supervisor restart loses only the message being
+// handled: the new instance re-offers what that message carried, re-issues
+// effects whose outcome may be lost, and clears what a lost reply would
+// have cleared. Periodic work (gauges, progress saves, the dead-letter
+// index) runs on repeating timers, so a dropped tick never ends it.
 //
 // # Conventions
 //

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/storage"
@@ -329,31 +331,38 @@ func TestRelayCrashDuplicates(t *testing.T) {
 					ords.updateOne(t, i%len(ords.list))
 				}
 			}()
+			// Kills spread over the writing; a kill's duplicates are those
+			// received until the next kill (or the end).
 			every := time.Duration(*crashEvents/rate) * time.Second / (kills + 1)
-			var perKill []int
+			perKill := make([]int, kills)
 			for k := 0; k < kills; k++ {
 				time.Sleep(every)
-				before := r.duplicates()
+				if k > 0 {
+					perKill[k-1] = r.duplicates() - sum(perKill[:k-1])
+				}
 				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
 				child.Wait()
 				child = startChild()
-				time.Sleep(every / 2) // the duplicates of this kill arrive after the restart
-				perKill = append(perKill, r.duplicates()-before)
 			}
 			<-done
 			s.waitAll(t, r, 2*time.Minute)
+			perKill[kills-1] = r.duplicates() - sum(perKill[:kills-1])
 			child.Process.Kill()
 			child.Wait()
-			total := 0
-			for _, d := range perKill {
-				total += d
-			}
 			t.Logf("%s: %d events at %d/s, %d SIGKILLs: %d duplicates in all (same event ids), per kill %v; progress_interval × rate = %.0f events",
 				proc, s.total(), rate, kills, r.dupes, perKill, actors.DefaultProgressInterval.Seconds()*rate)
 		})
 	}
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 // updateOne appends one event to the i-th order.
@@ -365,4 +374,69 @@ func (o *orders) updateOne(t *testing.T, i int) {
 		return
 	}
 	o.save(t, ord, ev)
+}
+
+// A row that is not a valid event — written by hand, or by a buggy writer —
+// is dead-lettered as malformed with its columns, in its order's turn, and
+// neither blocks the relay nor is skipped: the order's later events are
+// published (continue policy) and the relay's progress moves past it.
+func TestRelayMalformedRow(t *testing.T) {
+	for _, proc := range processors {
+		t.Run(proc, func(t *testing.T) {
+			s := newStack(t, 0)
+			s.startRelay(t, relayConfig(proc), nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := s.consume(t, ctx)
+			ords := s.newOrders(t, 3)
+			bad := uuid.New()
+			ord := ords.list[0]
+			// Sequence 2 of the first order, without an event type, in both
+			// outbox tables as one batch, as the write path would.
+			b := s.session.Session.NewBatch(gocql.LoggedBatch)
+			b.Query(`INSERT INTO outbox.outbox_messages (aggregate_id, sequence, event_id, aggregate_type, payload, committed_at) VALUES (?, 2, ?, 'Order', 0x7b7d, now())`, ord.ID(), bad)
+			b.Query(`INSERT INTO outbox.outbox_by_bucket (bucket, committed_at, event_id, aggregate_id, sequence, aggregate_type, payload) VALUES (?, now(), ?, ?, 2, 'Order', 0x7b7d)`,
+				storage.BucketOf(time.Now()), bad, ord.ID())
+			if err := s.session.Session.ExecuteBatch(b); err != nil {
+				t.Fatal(err)
+			}
+			// The first order's next event is sequence 3: its writer's
+			// sequence 2 is the malformed row.
+			if _, err := ord.UpdateItems([]domain.Item{item}, time.Now(), ords.gen); err != nil {
+				t.Fatal(err)
+			}
+			ords.update(t)
+			s.mu.Lock()
+			after := s.expected[ord.ID()][1]
+			s.expected[ord.ID()] = s.expected[ord.ID()][:1]
+			s.mu.Unlock()
+			dlq := storage.NewDeadLetterStore(s.session, "outbox")
+			deadline := time.Now().Add(30 * time.Second)
+			var entry storage.DeadLetter
+			for {
+				var err error
+				if entry, err = dlq.Get(context.Background(), bad); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no DLQ entry for the malformed row: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if entry.ErrorKind != relay.KindMalformed || !strings.Contains(entry.Error, "event_type") || entry.Raw["sequence"] != "2" {
+				t.Fatalf("malformed entry: kind %q error %q raw %v", entry.ErrorKind, entry.Error, entry.Raw)
+			}
+			for r.unique() < s.total() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d events arrived", r.unique(), s.total())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if got := r.byAgg[ord.ID()]; len(got) != 2 || got[0] != 1 || got[1] != 3 || r.ids[after] != 1 {
+				t.Fatalf("the order's events: sequences %v, want 1 then 3 (2 is in the DLQ)", got)
+			}
+		})
+	}
 }

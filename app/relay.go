@@ -209,6 +209,25 @@ func classifyPublishError(err error) relay.Class {
 	return relay.Rejected
 }
 
+// DLQSize is the number of dead-letter entries as the DlqActor keeps it
+// (counted at start and on a slow refresh, plus its own writes), so that
+// /status costs no scan of the queue; before the actor's first count it
+// counts.
+func (r *Relay) DLQSize(ctx context.Context) (int, error) {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	res, err := r.sys.Root().RequestFuture(r.dlq, &actors.GetDlqStatus{}, timeout).Result()
+	if err != nil {
+		return 0, fmt.Errorf("relay: DLQ status: %w", err)
+	}
+	if st, ok := res.(*actors.DlqStatus); ok && st.SizeKnown {
+		return st.Size, nil
+	}
+	return r.DLQ.Count(ctx)
+}
+
 // Status asks the processor for its state.
 func (r *Relay) Status(ctx context.Context) (*actors.ProcessorStatus, error) {
 	timeout := 5 * time.Second

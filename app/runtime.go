@@ -370,7 +370,7 @@ func (rt *Runtime) newHandler(orders *httpapi.Orders) http.Handler {
 			if r == nil {
 				return 0, errWaitingForScylla
 			}
-			return r.DLQ.Count(ctx)
+			return r.DLQSize(ctx)
 		},
 		Checks: []httpapi.Check{
 			{Name: "scylla", Fn: rt.scyllaHealthy},

@@ -66,7 +66,8 @@ type KafkaConfig struct {
 	ClientID        string        `yaml:"client_id" help:"Kafka client.id shown in broker logs and used for quotas: ASCII letters, digits, '.', '_' and '-'."`
 	TopicTemplate   string        `yaml:"topic_template" help:"Go text/template choosing each event's topic from its record fields ({{.AggregateType}}, {{.EventType}}, ...; functions lower, upper, replace)."`
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"Largest record the producer sends, in bytes; set it to at most the broker's or topic's max.message.bytes so oversized events fail alone."`
-	Timeout         time.Duration `yaml:"timeout" help:"Time limit of one broker request (dial, write, read), a duration of at least 10ms; a vanished broker surfaces within about 8 times this."`
+	Timeout         time.Duration `yaml:"timeout" help:"Time limit of one broker request (dial, write, read), a duration of at least 10ms; a vanished broker surfaces within about 3 times this (plus kafka.delivery_timeout while the producer retries)."`
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout" help:"How long the producer itself retries a record (same producer sequence, so the broker drops a copy it already has) before the relay sees the failure and may publish it again, a duration of at least 100ms."`
 	TLS             TLSSettings   `yaml:"tls"`
 	SASL            SASLSettings  `yaml:"sasl"`
 }
@@ -175,6 +176,7 @@ func Default() Config {
 			TopicTemplate:   messaging.DefaultTopicTemplate,
 			MaxMessageBytes: messaging.DefaultMaxMessageBytes,
 			Timeout:         messaging.DefaultTimeout,
+			DeliveryTimeout: messaging.DefaultDeliveryTimeout,
 			SASL:            SASLSettings{Mechanism: messaging.SASLMechanismPlain},
 		},
 		Relay: RelaySettings{
@@ -249,6 +251,7 @@ func (c Config) MessagingConfig() messaging.Config {
 		TopicTemplate:   k.TopicTemplate,
 		MaxMessageBytes: k.MaxMessageBytes,
 		Timeout:         k.Timeout,
+		DeliveryTimeout: k.DeliveryTimeout,
 	}
 	if k.TLS.on() {
 		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}

@@ -138,10 +138,12 @@ func TestValidate(t *testing.T) {
 			c.Kafka.ClientID = "a b"
 			c.Kafka.TopicTemplate = "{{.Nope"
 			c.Kafka.Timeout = time.Millisecond
+			c.Kafka.DeliveryTimeout = 10 * time.Millisecond
 		}, []string{
 			`config: kafka.client_id: "a b": only ASCII letters`,
 			"config: kafka.topic_template: ",
 			"config: kafka.timeout: must be at least 10ms, got 1ms",
+			"config: kafka.delivery_timeout: ",
 		}},
 		{"max message bytes", func(c *Config) { c.Kafka.MaxMessageBytes = 0 },
 			[]string{"config: kafka.max_message_bytes: must be at least 1, got 0"}},
@@ -183,6 +185,8 @@ func TestValidate(t *testing.T) {
 			[]string{`config: relay.poison_policy: "skip" is not a poison policy (want continue or hold)`}},
 		{"empty poison policy", func(c *Config) { c.Relay.PoisonPolicy = "" },
 			[]string{`config: relay.poison_policy: "" is not a poison policy`}},
+		{"progress interval", func(c *Config) { c.Relay.ProgressInterval = 0 },
+			[]string{"config: relay.progress_interval: must be positive"}},
 		{"in flight and drain", func(c *Config) { c.Relay.MaxInFlight = 0; c.Relay.DrainTimeout = 0 },
 			[]string{"config: relay.max_in_flight: must be at least 1, got 0", "config: relay.drain_timeout: must be positive, got 0s"}},
 		{"cdc profile", func(c *Config) { c.CDC.Profile = "fast" },

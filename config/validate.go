@@ -168,6 +168,8 @@ func kafkaKey(field string) string {
 		return "kafka.topic_template"
 	case "Timeout":
 		return "kafka.timeout"
+	case "DeliveryTimeout":
+		return "kafka.delivery_timeout"
 	case "SASL.User":
 		return "kafka.sasl.user"
 	case "SASL.Password":

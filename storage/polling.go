@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -54,6 +56,9 @@ func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, skew t
 			if rec.ContentType == "" {
 				rec.ContentType = domain.ContentTypeJSON
 			}
+			if err := rec.Validate(); err != nil {
+				rec.Malformed = &outbox.Malformed{Reason: err.Error(), Raw: rawRow(b, committed, rec)}
+			}
 			if !fn(rec) {
 				return iter.Close()
 			}
@@ -64,6 +69,24 @@ func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, skew t
 		}
 	}
 	return nil
+}
+
+// rawRow renders a scanned outbox_by_bucket row for the dead-letter queue.
+// A null column scans as its zero value and shows as such.
+func rawRow(bucket int64, committed gocql.UUID, rec outbox.Record) map[string]string {
+	return map[string]string{
+		"bucket":         strconv.FormatInt(bucket, 10),
+		"committed_at":   committed.String(),
+		"event_id":       rec.EventID.String(),
+		"aggregate_id":   rec.AggregateID.String(),
+		"sequence":       strconv.FormatInt(rec.Sequence, 10),
+		"aggregate_type": rec.AggregateType,
+		"event_type":     rec.EventType,
+		"payload":        "0x" + hex.EncodeToString(rec.Payload),
+		"content_type":   rec.ContentType,
+		"trace_parent":   rec.TraceParent,
+		"occurred_at":    rec.OccurredAt.UTC().Format(time.RFC3339Nano),
+	}
 }
 
 // Cursor returns the saved position of the named relay.
