@@ -17,7 +17,7 @@ import (
 // PollingStore is what the polling processor reads and writes;
 // *storage.PollingStore satisfies it.
 type PollingStore interface {
-	Scan(ctx context.Context, after, until time.Time, skew time.Duration, fn func(outbox.Record) bool) error
+	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
 	Cursor(ctx context.Context, name string) (time.Time, bool, error)
 	SaveCursor(ctx context.Context, name string, at time.Time) error
 	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
@@ -36,9 +36,7 @@ type PollingSource struct {
 	// slow replica, a write acknowledged just within its timeout) is still
 	// found; events seen again are skipped by event id. It must exceed the
 	// writers' storage timeout plus clock skew (config validation checks
-	// the timeout). It also bounds the skew between a writer's clock, which
-	// picks the bucket, and the server's, which stamps committed_at.
-	// Default 10 s.
+	// the timeout). Default 10 s.
 	SafetyWindow time.Duration
 	// Batch caps the records taken per poll. Default 1000.
 	Batch int
@@ -244,7 +242,7 @@ func (st *pollState) poll() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
 		res := &pollResult{sel: sel}
-		res.err = src.Store.Scan(ctx, after, sel.Until, src.SafetyWindow, sel.Add)
+		res.err = src.Store.Scan(ctx, after, sel.Until, sel.Add)
 		if res.err == nil && len(sel.Unsure) > 0 {
 			res.finished, res.err = src.Store.Finished(ctx, src.Name, sel.Unsure)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -78,7 +79,9 @@ type cql struct {
 type OrderStore struct {
 	s     gocqlx.Session
 	clock func() time.Time
-	err   error // invalid options; returned by every method
+	// lastStamp is the order row's latest write timestamp (µs).
+	lastStamp atomic.Int64
+	err       error // invalid options; returned by every method
 
 	getOrder     cql
 	insertOrder  cql
@@ -106,6 +109,10 @@ func NewOrderStore(s gocqlx.Session, o OrderStoreOptions) *OrderStore {
 	orders := ordersTable(ks)
 	st.getOrder.stmt, st.getOrder.names = orders.Get(orders.Metadata().Columns...)
 	st.insertOrder.stmt, st.insertOrder.names = orders.Insert()
+	// The order row keeps a client timestamp (the rest of the batch is
+	// stamped by the server): a batch delayed in the network beyond its
+	// timeout and applied after a later version must not roll the row back.
+	st.insertOrder.stmt += " USING TIMESTAMP ?"
 	st.insertOutbox = insertCommittedNow(outboxTable(ks))
 	st.insertBucket = insertCommittedNow(outboxByBucketTable(ks))
 	st.initLeases(ks)
@@ -241,7 +248,9 @@ func (st *OrderStore) Save(ctx context.Context, o *domain.Order, events ...domai
 	if err != nil {
 		return err
 	}
-	bucket := BucketOf(st.clock())
+	now := st.clock()
+	bucket := BucketOf(now)
+	stamp := st.nextStamp(now)
 	trace := TraceParentFromContext(ctx)
 	rows := make([]outboxRow, len(events))
 	for i, e := range events {
@@ -262,7 +271,21 @@ func (st *OrderStore) Save(ctx context.Context, o *domain.Order, events ...domai
 			OccurredAt:    env.OccurredAt,
 		}
 	}
-	return st.saveBatch(ctx, order, rows)
+	return st.saveBatch(ctx, order, rows, stamp)
+}
+
+// nextStamp returns the order row's write timestamp (µs): now, but strictly
+// after every one this store returned before, so that a clock that stepped
+// back (or stands still, in tests) cannot order a later version of a row
+// before an earlier one.
+func (st *OrderStore) nextStamp(now time.Time) int64 {
+	for {
+		last := st.lastStamp.Load()
+		next := max(now.UnixMicro(), last+1)
+		if st.lastStamp.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // checkEvents enforces Save's contract on events before anything is built.
@@ -294,12 +317,13 @@ func checkEvents(o *domain.Order, events []domain.DomainEvent) error {
 	return nil
 }
 
-// saveBatch writes the order row and, per outbox row, one outbox_messages
-// and one outbox_by_bucket row in one logged batch, stamped by the server.
+// saveBatch writes the order row (with the writer's timestamp writtenAt, µs)
+// and, per outbox row, one outbox_messages and one outbox_by_bucket row
+// (stamped by the server) in one logged batch.
 // The rows' CommittedAt is not sent: the statements set now(). It does not
 // validate: Save does, and the batch-atomicity test needs rows the database
 // itself rejects.
-func (st *OrderStore) saveBatch(ctx context.Context, order orderRow, rows []outboxRow) error {
+func (st *OrderStore) saveBatch(ctx context.Context, order orderRow, rows []outboxRow, writtenAt int64) error {
 	fail := func(err error) error {
 		return &BatchError{OrderID: order.ID, Version: order.Version, Events: len(rows), Err: err}
 	}
@@ -312,7 +336,7 @@ func (st *OrderStore) saveBatch(ctx context.Context, order orderRow, rows []outb
 	if err != nil {
 		return err
 	}
-	b.Query(st.insertOrder.stmt, args...)
+	b.Query(st.insertOrder.stmt, append(args, writtenAt)...)
 	for i := range rows {
 		for _, q := range []cql{st.insertOutbox, st.insertBucket} {
 			args, err := bindStruct(st.s, q.names, &rows[i])

@@ -421,7 +421,7 @@ func TestBatchAtomicity(t *testing.T) {
 	bad.Sequence = 2
 	bad.EventID = uuid.New()
 
-	err = st.saveBatch(ctx, order, []outboxRow{good, bad})
+	err = st.saveBatch(ctx, order, []outboxRow{good, bad}, time.Now().UnixMicro())
 	var be *BatchError
 	if !errors.As(err, &be) {
 		t.Fatalf("saveBatch = %v, want *BatchError", err)
@@ -452,7 +452,7 @@ func TestBatchAtomicity(t *testing.T) {
 
 	// The same rows without the bad one go through: the failure was the
 	// NULL key, not something else about the batch.
-	if err := st.saveBatch(ctx, order, []outboxRow{good}); err != nil {
+	if err := st.saveBatch(ctx, order, []outboxRow{good}, time.Now().UnixMicro()); err != nil {
 		t.Fatalf("saveBatch(good) = %v", err)
 	}
 	if _, err := st.Load(ctx, o.ID()); err != nil {
@@ -524,5 +524,39 @@ func TestInvalidStoreKeyspace(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "OrderStoreOptions.Keyspace") {
 			t.Errorf("%s = %v, want the keyspace error", name, err)
 		}
+	}
+}
+
+// A batch held up in the network beyond its timeout and applied after a
+// later version of the order must not roll the order row back: the row
+// keeps the writer's (monotonic) timestamp while the outbox rows take the
+// server's.
+func TestLateBatchDoesNotRollTheOrderBack(t *testing.T) {
+	env := newEnv(t)
+	st := env.store()
+	ctx := context.Background()
+	o, created := newOrder(t)
+	first, err := newOrderRow(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstStamp := st.nextStamp(time.Now())
+	if err := st.Save(ctx, o, created); err != nil {
+		t.Fatal(err)
+	}
+	updated, err := o.UpdateItems(items(2), t0.Add(time.Second), uuid.NewV7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(ctx, o, updated); err != nil {
+		t.Fatal(err)
+	}
+	// The first version's batch arrives now, with the stamp it was sent with.
+	if err := st.saveBatch(ctx, first, nil, firstStamp); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Load(ctx, o.ID())
+	if err != nil || got.Version() != 2 {
+		t.Fatalf("order at version %d (%v), want 2: a late batch rolled it back", got.Version(), err)
 	}
 }

@@ -39,14 +39,18 @@ func NewPollingStore(s gocqlx.Session, keyspace string) *PollingStore {
 // Scan calls fn for the events committed after `after` and no later than
 // `until`, bucket by bucket in commit order, stopping early when fn returns
 // false. The bound is inclusive of after's millisecond: callers re-reading a
-// window deduplicate by event id. A writer computes a row's bucket from its
-// own clock before the server stamps committed_at, so a row can sit in the
-// bucket before its committed_at's; Scan starts skew earlier to find it.
-func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, skew time.Duration, fn func(outbox.Record) bool) error {
+// window deduplicate by event id. A writer picks a row's bucket from its own
+// clock before it sends the batch, and the server stamps committed_at when
+// it applies it — later, by the time the save took (prepares, retries,
+// queueing, clock skew) — so a row can sit in the bucket before its
+// committed_at's minute: Scan also reads the bucket before, which covers
+// saves that land within BucketWidth of starting (a save is bounded by the
+// storage timeout).
+func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error {
 	stmt := `SELECT committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload, content_type, trace_parent, occurred_at FROM ` +
 		st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at <= ?`
 	lo, hi := gocql.MinTimeUUID(after), gocql.MaxTimeUUID(until)
-	for b := BucketOf(after.Add(-skew)); b <= BucketOf(until); b++ {
+	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(until); b++ {
 		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(1000).Iter()
 		var committed gocql.UUID
 		var rec outbox.Record
