@@ -13,16 +13,38 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
-// CdcSource is where the CDC processor reads: a scylla-cdc-go reader over
+// CDCSource is where the CDC processor reads: a scylla-cdc-go reader over
 // the outbox table's log.
-type CdcSource struct {
+type CDCSource struct {
 	Session *gocql.Session
 	Reader  cdc.ReaderConfig
 	// RestartDelay spaces restarts of a reader that failed (the original
-	// design's reader stopped for good on its first error). Default 1 s.
+	// design's reader stopped for good on its first error). Default
+	// DefaultRestartDelay.
 	RestartDelay time.Duration
+}
+
+// DefaultRestartDelay is CDCSource.RestartDelay's default.
+const DefaultRestartDelay = time.Second
+
+func (src *CDCSource) setDefaults() {
+	if src.RestartDelay == 0 {
+		src.RestartDelay = DefaultRestartDelay
+	}
+}
+
+// Validate reports a source the CDC processor cannot read.
+func (src CDCSource) Validate() error {
+	if src.Session == nil {
+		return errors.New("actors: CDC processor needs a session")
+	}
+	if src.RestartDelay < 0 {
+		return fmt.Errorf("actors: CDC RestartDelay must not be negative, got %s", src.RestartDelay)
+	}
+	return src.Reader.Validate()
 }
 
 // cdcState is the CDC processor's state that outlives actor restarts: the
@@ -30,7 +52,7 @@ type CdcSource struct {
 // are recovered from the ledger.
 type cdcState struct {
 	core    *processorCore
-	src     CdcSource
+	src     CDCSource
 	factory *cdc.ConsumerFactory
 
 	flushing atomic.Bool
@@ -42,7 +64,7 @@ type cdcState struct {
 	closing bool
 }
 
-// NewCdcProcessorProps returns the CdcProcessorActor. On start it runs a
+// NewCDCProcessorProps returns the CdcProcessorActor. On start it runs a
 // scylla-cdc-go reader whose consumers deliver each outbox insert through a
 // bounded ledger (blocking when MaxInFlight records are unfinished) to the
 // actor, which publishes them through the relay pipeline; per-stream
@@ -50,32 +72,26 @@ type cdcState struct {
 // restarted after RestartDelay.
 //
 // Receives the messages listed in processor_messages.go.
-func NewCdcProcessorProps(cfg ProcessorConfig, src CdcSource) (*actor.Props, error) {
-	if err := cfg.withDefaults(); err != nil {
+func NewCDCProcessorProps(cfg ProcessorConfig, src CDCSource) (*actor.Props, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if src.Session == nil {
-		return nil, fmt.Errorf("actors: CDC processor needs a session")
-	}
-	if err := src.Reader.Validate(); err != nil {
+	src.setDefaults()
+	if err := src.Validate(); err != nil {
 		return nil, err
 	}
-	if src.RestartDelay <= 0 {
-		src.RestartDelay = time.Second
-	}
-	st := &cdcState{core: newProcessorCore(ProcessorCDC, cfg), src: src}
+	st := &cdcState{core: newProcessorCore(outbox.ProcessorCDC, cfg), src: src}
 	st.factory = cdc.NewConsumerFactory(sink{core: st.core}, func(err error) {
-		cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", ProcessorCDC), zap.Error(err))
+		cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 	})
 	st.core.saveProgress = st.flush
+	st.core.stopIntake = st.stopIntake
+	st.core.reading = st.isReading
 	return actor.PropsFromProducer(func() actor.Actor { return &cdcProcessor{st: st} }), nil
 }
 
 type cdcProcessor struct{ st *cdcState }
-
-type readerStopped struct{ err error }
-
-type startReader struct{}
 
 func (a *cdcProcessor) Receive(ctx actor.Context) {
 	st := a.st
@@ -94,25 +110,9 @@ func (a *cdcProcessor) Receive(ctx actor.Context) {
 		if closing {
 			return
 		}
-		st.core.cfg.Logger.Error("CDC reader stopped; restarting it", zap.String("actor", ProcessorCDC),
+		st.core.cfg.Logger.Error("CDC reader stopped; restarting it", zap.String("actor", outbox.ProcessorCDC),
 			zap.Duration("delay", st.src.RestartDelay), zap.Error(m.err))
 		st.core.sched.SendOnce(st.src.RestartDelay, ctx.Self(), &startReader{})
-	case *Drain:
-		// Stop intake first: no new record is admitted, so the in-flight
-		// set can only shrink.
-		st.mu.Lock()
-		st.closing = true
-		st.mu.Unlock()
-		st.core.ledger.close()
-		st.core.drain(ctx)
-	case *drainTimeout:
-		st.core.flushDrainers()
-	case *GetProcessorStatus:
-		status := st.core.status()
-		st.mu.Lock()
-		status.Reading = st.reading
-		st.mu.Unlock()
-		ctx.Respond(status)
 	case *actor.Stopping:
 		st.stop()
 		st.core.waitBackground(5 * time.Second)
@@ -152,6 +152,22 @@ func (st *cdcState) run() {
 	}()
 }
 
+// stopIntake admits no new record: the reader blocks on the closed ledger
+// (it is not stopped, so that consumers can still save the progress of
+// records finishing during the drain).
+func (st *cdcState) stopIntake() {
+	st.mu.Lock()
+	st.closing = true
+	st.mu.Unlock()
+	st.core.ledger.close()
+}
+
+func (st *cdcState) isReading() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.reading
+}
+
 // flush saves the progress of finished records off the actor's goroutine,
 // one flush at a time: the periodic save that bounds what a crash
 // re-publishes.
@@ -164,7 +180,7 @@ func (st *cdcState) flush() {
 		ctx, cancel := context.WithTimeout(context.Background(), st.core.cfg.ProgressInterval*10+time.Second)
 		defer cancel()
 		if err := st.factory.Flush(ctx); err != nil {
-			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", ProcessorCDC), zap.Error(err))
+			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 		}
 	})
 }
@@ -181,7 +197,7 @@ func (st *cdcState) stop() {
 	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	defer stop()
 	if err := st.factory.Flush(ctx); err != nil {
-		st.core.cfg.Logger.Warn("saving CDC progress at shutdown failed", zap.String("actor", ProcessorCDC), zap.Error(err))
+		st.core.cfg.Logger.Warn("saving CDC progress at shutdown failed", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 	}
 	if cancel != nil {
 		cancel()

@@ -28,15 +28,15 @@ type DeadLetterWriter interface {
 	Count(ctx context.Context) (int, error)
 }
 
-// Defaults of [DlqConfig].
+// Defaults of [DLQConfig].
 const (
 	DefaultDLQWriters      = 4
 	DefaultDLQSizeRefresh  = time.Minute
 	DefaultDLQCountTimeout = 30 * time.Second
 )
 
-// DlqConfig configures the DlqActor.
-type DlqConfig struct {
+// DLQConfig configures the DlqActor.
+type DLQConfig struct {
 	Store   DeadLetterWriter
 	Metrics *actor.PID
 	// WriteTimeout bounds one write attempt (the existence check and the
@@ -60,42 +60,62 @@ type DlqConfig struct {
 	Logger       *zap.Logger
 }
 
-// NewDlqProps returns the DlqActor: the only writer of the dead-letter
+// setDefaults fills every zero optional field.
+func (cfg *DLQConfig) setDefaults() {
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 5 * time.Second
+	}
+	if cfg.RetryInitial == 0 {
+		cfg.RetryInitial = 200 * time.Millisecond
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = max(30*time.Second, cfg.RetryInitial)
+	}
+	if cfg.Writers == 0 {
+		cfg.Writers = DefaultDLQWriters
+	}
+	if cfg.SizeRefresh == 0 {
+		cfg.SizeRefresh = DefaultDLQSizeRefresh
+	}
+	if cfg.CountTimeout == 0 {
+		cfg.CountTimeout = DefaultDLQCountTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+}
+
+// Validate reports a configuration the DlqActor cannot run with.
+func (cfg DLQConfig) Validate() error {
+	switch {
+	case cfg.Store == nil:
+		return errors.New("actors: DLQ actor needs a store")
+	case cfg.WriteTimeout < 0 || cfg.RetryInitial < 0 || cfg.SizeRefresh < 0 || cfg.CountTimeout < 0:
+		return errors.New("actors: DLQConfig durations must not be negative")
+	case cfg.RetryMax < cfg.RetryInitial:
+		return fmt.Errorf("actors: DLQConfig.RetryMax %s is below RetryInitial %s", cfg.RetryMax, cfg.RetryInitial)
+	case cfg.Writers < 0:
+		return fmt.Errorf("actors: DLQConfig.Writers must not be negative, got %d", cfg.Writers)
+	}
+	return nil
+}
+
+// NewDLQProps returns the DlqActor: the only writer of the dead-letter
 // queue. It receives [*WriteDeadLetter] and replies [*DeadLetterWritten] to
 // its ReplyTo once the entry is durably written — retrying failed writes on
 // a timer, never dropping one — and reports the queue's size to the
-// MetricsActor ([*DLQSize]) and in [*DlqStatus] (ask with
-// [*GetDlqStatus]). [*InjectPanic] makes it panic, to exercise its
+// MetricsActor ([*DLQSize]) and in [*DLQStatus] (ask with
+// [*GetDLQStatus]). [*InjectPanic] makes it panic, to exercise its
 // restart: entries not yet written survive it. Spawn the props once: the
 // state they carry belongs to one actor.
 //
 // Memory is bounded by the entries not yet written (each holds its record
 // and at most one retry timer), which the processors bound by their
 // in-flight limit.
-func NewDlqProps(cfg DlqConfig) (*actor.Props, error) {
-	if cfg.Store == nil {
-		return nil, fmt.Errorf("actors: DLQ actor needs a store")
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 5 * time.Second
-	}
-	if cfg.RetryInitial <= 0 {
-		cfg.RetryInitial = 200 * time.Millisecond
-	}
-	if cfg.RetryMax < cfg.RetryInitial {
-		cfg.RetryMax = max(30*time.Second, cfg.RetryInitial)
-	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = DefaultDLQWriters
-	}
-	if cfg.SizeRefresh <= 0 {
-		cfg.SizeRefresh = DefaultDLQSizeRefresh
-	}
-	if cfg.CountTimeout <= 0 {
-		cfg.CountTimeout = DefaultDLQCountTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
+func NewDLQProps(cfg DLQConfig) (*actor.Props, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	st := &dlqState{cfg: cfg, pending: map[uuid.UUID]*dlqEntry{}}
 	return actor.PropsFromProducer(func() actor.Actor { return &dlqActor{st: st} }), nil
@@ -117,7 +137,7 @@ func NewDlqProps(cfg DlqConfig) (*actor.Props, error) {
 // after a count but before the entry's next check. Deletions by other
 // processes are seen at the next count.
 type dlqState struct {
-	cfg     DlqConfig
+	cfg     DLQConfig
 	pending map[uuid.UUID]*dlqEntry
 	ready   []*dlqEntry // queued entries, in arrival order
 	writing int         // attempts in flight started by this incarnation
@@ -199,7 +219,7 @@ func (a *dlqActor) Receive(ctx actor.Context) {
 		st.countDue = true
 	case *dlqCounted:
 		a.counted(m)
-	case *GetDlqStatus:
+	case *GetDLQStatus:
 		ctx.Respond(a.status())
 	case *InjectPanic:
 		panic(fmt.Errorf("%w: %s", ErrInjectedPanic, m.Reason))
@@ -444,9 +464,9 @@ func (a *dlqActor) reportSize() {
 	}
 }
 
-func (a *dlqActor) status() *DlqStatus {
+func (a *dlqActor) status() *DLQStatus {
 	st := a.st
-	s := &DlqStatus{Size: st.size, SizeKnown: st.sizeKnown, Pending: len(st.pending)}
+	s := &DLQStatus{Size: st.size, SizeKnown: st.sizeKnown, Pending: len(st.pending)}
 	for _, e := range st.pending {
 		switch e.state {
 		case entryWriting:

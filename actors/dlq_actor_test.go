@@ -171,7 +171,7 @@ type dlqHarness struct {
 
 // spawnDlq starts a DLQ actor over store, reporting to a probe, with
 // fast retries and no periodic count unless edit says otherwise.
-func spawnDlq(t *testing.T, store DeadLetterWriter, edit func(*DlqConfig)) dlqHarness {
+func spawnDlq(t *testing.T, store DeadLetterWriter, edit func(*DLQConfig)) dlqHarness {
 	t.Helper()
 	sys, _ := newTestSystem(t)
 	probe := &dlqProbe{replies: map[uuid.UUID]int{}}
@@ -179,11 +179,11 @@ func spawnDlq(t *testing.T, store DeadLetterWriter, edit func(*DlqConfig)) dlqHa
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DlqConfig{Store: store, Metrics: ppid, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond, SizeRefresh: time.Hour}
+	cfg := DLQConfig{Store: store, Metrics: ppid, RetryInitial: time.Millisecond, RetryMax: 2 * time.Millisecond, SizeRefresh: time.Hour}
 	if edit != nil {
 		edit(&cfg)
 	}
-	props, err := NewDlqProps(cfg)
+	props, err := NewDLQProps(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,13 +200,13 @@ func (h dlqHarness) send(msgs ...*WriteDeadLetter) {
 	}
 }
 
-func (h dlqHarness) status(t *testing.T) DlqStatus {
+func (h dlqHarness) status(t *testing.T) DLQStatus {
 	t.Helper()
-	res, err := h.sys.Root().RequestFuture(h.pid, &GetDlqStatus{}, 5*time.Second).Result()
+	res, err := h.sys.Root().RequestFuture(h.pid, &GetDLQStatus{}, 5*time.Second).Result()
 	if err != nil {
-		t.Fatalf("GetDlqStatus: %v", err)
+		t.Fatalf("GetDLQStatus: %v", err)
 	}
-	return *res.(*DlqStatus)
+	return *res.(*DLQStatus)
 }
 
 // waitSettled waits until every given entry was acknowledged and the
@@ -235,7 +235,7 @@ func deadLetterMsg(replyTo *actor.PID) *WriteDeadLetter {
 		Record: outbox.Record{Envelope: domain.Envelope{EventID: uuid.New(), AggregateID: uuid.New(), AggregateType: "Order",
 			EventType: "OrderCreated", Sequence: 1}},
 		Failure:   relay.Failure{Kind: relay.KindPermanent, Err: errors.New("kafka: message too large"), Attempts: 1, FirstFailure: at, LastFailure: at},
-		Processor: ProcessorCDC,
+		Processor: outbox.ProcessorCDC,
 		ReplyTo:   replyTo,
 	}
 }
@@ -286,7 +286,7 @@ func TestDlqBulkDeadLetteringCountsOnce(t *testing.T) {
 			t.Errorf("%d DLQWritten reports, want %d", p.written, bulk)
 		}
 	})
-	if st := h.status(t); st != (DlqStatus{Size: seeded + bulk, SizeKnown: true}) {
+	if st := h.status(t); st != (DLQStatus{Size: seeded + bulk, SizeKnown: true}) {
 		t.Errorf("status %+v", st)
 	}
 }
@@ -326,7 +326,7 @@ func TestDlqFailingStoreLeavesNothingBehind(t *testing.T) {
 					t.Errorf("%d checks, want %d", f.checks, tc.entries+tc.failChecks)
 				}
 			})
-			if st := h.status(t); st != (DlqStatus{Size: tc.entries, SizeKnown: true}) {
+			if st := h.status(t); st != (DLQStatus{Size: tc.entries, SizeKnown: true}) {
 				t.Errorf("status %+v, want no pending, writing or waiting entry and size %d", st, tc.entries)
 			}
 			if got := h.probe.maxSize(); got != tc.entries {
@@ -427,7 +427,7 @@ func TestDlqSizeCountsEachEntryOnce(t *testing.T) {
 			if tc.seedM { // before the start, so the first count sees it
 				store.entries[m.Record.EventID] = storage.DeadLetter{Record: m.Record}
 			}
-			h := spawnDlq(t, store, func(c *DlqConfig) {
+			h := spawnDlq(t, store, func(c *DLQConfig) {
 				if tc.slowRetry {
 					c.RetryInitial, c.RetryMax = time.Hour, time.Hour
 				}
@@ -455,7 +455,7 @@ func TestDlqSizeCountsEachEntryOnce(t *testing.T) {
 // replay or discard tool) leave the size at the next periodic count.
 func TestDlqRefreshCorrectsDrift(t *testing.T) {
 	store := newFakeDLQ(3)
-	h := spawnDlq(t, store, func(c *DlqConfig) { c.SizeRefresh = 20 * time.Millisecond })
+	h := spawnDlq(t, store, func(c *DLQConfig) { c.SizeRefresh = 20 * time.Millisecond })
 	waitFor(t, "the first count", func() bool { return h.probe.lastSize() == 3 })
 	store.read(func(f *fakeDLQ) {
 		for id := range f.entries {
@@ -475,7 +475,7 @@ func TestDlqRefreshCorrectsDrift(t *testing.T) {
 // ending later, changes nothing.
 func TestDlqRestartKeepsPendingEntries(t *testing.T) {
 	store := newFakeDLQ(0)
-	h := spawnDlq(t, store, func(c *DlqConfig) { c.RetryInitial, c.RetryMax = time.Hour, time.Hour })
+	h := spawnDlq(t, store, func(c *DLQConfig) { c.RetryInitial, c.RetryMax = time.Hour, time.Hour })
 	inFlight, waiting := deadLetterMsg(h.ppid), deadLetterMsg(h.ppid)
 	release := make(chan struct{})
 	store.read(func(f *fakeDLQ) {
@@ -498,7 +498,7 @@ func TestDlqRestartKeepsPendingEntries(t *testing.T) {
 	h.waitSettled(t, inFlight, waiting)
 	close(release) // the dead incarnation's write ends now
 
-	if st := h.status(t); st != (DlqStatus{Size: 2, SizeKnown: true}) {
+	if st := h.status(t); st != (DLQStatus{Size: 2, SizeKnown: true}) {
 		t.Errorf("status %+v", st)
 	}
 	if got := h.probe.maxSize(); got != 2 {
@@ -507,7 +507,7 @@ func TestDlqRestartKeepsPendingEntries(t *testing.T) {
 }
 
 func TestNewDlqPropsNeedsAStore(t *testing.T) {
-	if _, err := NewDlqProps(DlqConfig{}); err == nil {
-		t.Fatal("NewDlqProps without a store succeeded")
+	if _, err := NewDLQProps(DLQConfig{}); err == nil {
+		t.Fatal("NewDLQProps without a store succeeded")
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/relay"
 )
 
-// Messages of the DlqActor ([NewDlqProps]).
+// Messages of the DlqActor ([NewDLQProps]).
 
 // WriteDeadLetter asks for a record to be written to the dead-letter queue.
 // The DlqActor retries a failed write on a timer until it succeeds — an
@@ -31,12 +31,12 @@ type DeadLetterWritten struct {
 	EventID uuid.UUID
 }
 
-// GetDlqStatus asks the DlqActor for a snapshot. Reply: [*DlqStatus].
-type GetDlqStatus struct{}
+// GetDLQStatus asks the DlqActor for a snapshot. Reply: [*DLQStatus].
+type GetDLQStatus struct{}
 
-// DlqStatus is the DlqActor's state. Size is what the actor reports to
+// DLQStatus is the DlqActor's state. Size is what the actor reports to
 // the MetricsActor, so reading it costs no query.
-type DlqStatus struct {
+type DLQStatus struct {
 	// Size is the number of entries in the queue; valid once SizeKnown
 	// (after the first successful count).
 	Size      int

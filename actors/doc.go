@@ -4,10 +4,10 @@
 // ([NewSupervisorStrategy]), the write side ([NewOrderProps]: one actor per
 // active order, so commands for one order are applied one at a time while
 // different orders proceed in parallel), the relay's processors
-// ([NewCdcProcessorProps], [NewPollingProcessorProps]: the same
+// ([NewCDCProcessorProps], [NewPollingProcessorProps]: the same
 // relay.Pipeline fed by the CDC log or by outbox_by_bucket, with a ledger
 // bounding what is in flight and progress saved every ProgressInterval),
-// the only writer of the dead-letter queue ([NewDlqProps]) and the single
+// the only writer of the dead-letter queue ([NewDLQProps]) and the single
 // owner of metric updates ([NewMetricsProps]).
 //
 // # Surviving restarts

@@ -99,15 +99,8 @@ type OrderConfig struct {
 	Metrics *actor.PID
 }
 
-func (c OrderConfig) withDefaults() (OrderConfig, error) {
-	switch {
-	case c.Store == nil:
-		return c, errors.New("actors: OrderConfig.Store is required")
-	case c.IsNotFound == nil || c.IsLeaseHeld == nil || c.IsLeaseLost == nil:
-		return c, errors.New("actors: OrderConfig.IsNotFound, IsLeaseHeld and IsLeaseLost are required")
-	case c.LeaseTTL < 0 || c.StorageTimeout < 0 || c.IdleTimeout < 0:
-		return c, errors.New("actors: OrderConfig durations must not be negative")
-	}
+// setDefaults fills every zero optional field.
+func (c *OrderConfig) setDefaults() {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = DefaultLeaseTTL
 	}
@@ -116,9 +109,6 @@ func (c OrderConfig) withDefaults() (OrderConfig, error) {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.StorageTimeout >= c.LeaseTTL/2 {
-		return c, fmt.Errorf("actors: OrderConfig.StorageTimeout %v must be below LeaseTTL/2 (%v)", c.StorageTimeout, c.LeaseTTL/2)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -138,7 +128,21 @@ func (c OrderConfig) withDefaults() (OrderConfig, error) {
 	if c.NewID == nil {
 		c.NewID = domain.NewUUIDv7Generator()
 	}
-	return c, nil
+}
+
+// Validate reports a configuration the order actor cannot run with.
+func (c OrderConfig) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("actors: OrderConfig.Store is required")
+	case c.IsNotFound == nil || c.IsLeaseHeld == nil || c.IsLeaseLost == nil:
+		return errors.New("actors: OrderConfig.IsNotFound, IsLeaseHeld and IsLeaseLost are required")
+	case c.LeaseTTL < 0 || c.StorageTimeout < 0 || c.IdleTimeout < 0:
+		return errors.New("actors: OrderConfig durations must not be negative")
+	case c.LeaseTTL != 0 && c.StorageTimeout >= c.LeaseTTL/2:
+		return fmt.Errorf("actors: OrderConfig.StorageTimeout %v must be below LeaseTTL/2 (%v)", c.StorageTimeout, c.LeaseTTL/2)
+	}
+	return nil
 }
 
 // NewOrderProps returns the props of the order actor, the write side's
@@ -165,8 +169,8 @@ func (c OrderConfig) withDefaults() (OrderConfig, error) {
 // to a fresh child. No command is lost to a stopping child and two children
 // never serve one order.
 func NewOrderProps(cfg OrderConfig) (*actor.Props, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return actor.PropsFromProducer(func() actor.Actor {

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,27 +30,67 @@ type PollingSource struct {
 	Store PollingStore
 	// Name keys the persisted cursor; one active relay per name.
 	Name string
-	// Interval between polls. Default 1 s.
+	// Interval between polls. Default DefaultPollInterval.
 	Interval time.Duration
 	// SafetyWindow is re-read behind the cursor on every poll, so a batch
 	// that became visible on the replicas read after its committed_at (a
 	// slow replica, a write acknowledged just within its timeout) is still
 	// found; events seen again are skipped by event id. It must exceed the
 	// writers' storage timeout plus clock skew (config validation checks
-	// the timeout). Default 10 s.
+	// the timeout). Default DefaultSafetyWindow.
 	SafetyWindow time.Duration
-	// Batch caps the records taken per poll. Default 1000.
+	// Batch caps the records taken per poll. Default DefaultPollBatch.
 	Batch int
 	// StartFrom is where a relay with no saved cursor starts. Default: one
 	// minute before it first starts.
 	StartFrom time.Time
-	// Timeout bounds each database call. Default 10 s.
+	// Timeout bounds each database call. Default DefaultPollTimeout.
 	Timeout time.Duration
 }
 
-// DefaultSafetyWindow is PollingSource.SafetyWindow's default: twice the
-// default storage timeout.
-const DefaultSafetyWindow = 10 * time.Second
+// Defaults of PollingSource. The safety window is twice the default
+// storage timeout.
+const (
+	DefaultPollInterval = time.Second
+	DefaultSafetyWindow = 10 * time.Second
+	DefaultPollBatch    = 1000
+	DefaultPollTimeout  = 10 * time.Second
+)
+
+func (src *PollingSource) setDefaults() {
+	if src.Interval == 0 {
+		src.Interval = DefaultPollInterval
+	}
+	if src.SafetyWindow == 0 {
+		src.SafetyWindow = DefaultSafetyWindow
+	}
+	if src.Batch == 0 {
+		src.Batch = DefaultPollBatch
+	}
+	if src.Timeout == 0 {
+		src.Timeout = DefaultPollTimeout
+	}
+}
+
+// Validate reports a source the polling processor cannot read.
+func (src PollingSource) Validate() error {
+	var errs []error
+	if src.Store == nil || src.Name == "" {
+		errs = append(errs, errors.New("actors: polling processor needs a store and a name"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Interval", src.Interval}, {"SafetyWindow", src.SafetyWindow}, {"Timeout", src.Timeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("actors: polling %s must not be negative, got %s", d.name, d.v))
+		}
+	}
+	if src.Batch < 0 {
+		errs = append(errs, fmt.Errorf("actors: polling Batch must not be negative, got %d", src.Batch))
+	}
+	return errors.Join(errs...)
+}
 
 // pollState outlives restarts of the polling actor.
 type pollState struct {
@@ -76,60 +117,23 @@ type pollState struct {
 //
 // Receives the messages listed in processor_messages.go.
 func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Props, error) {
-	if err := cfg.withDefaults(); err != nil {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if src.Store == nil || src.Name == "" {
-		return nil, fmt.Errorf("actors: polling processor needs a store and a name")
+	src.setDefaults()
+	if err := src.Validate(); err != nil {
+		return nil, err
 	}
-	if src.Interval <= 0 {
-		src.Interval = time.Second
-	}
-	if src.SafetyWindow < 0 {
-		return nil, fmt.Errorf("actors: polling safety window must not be negative, got %s", src.SafetyWindow)
-	}
-	if src.SafetyWindow == 0 {
-		src.SafetyWindow = DefaultSafetyWindow
-	}
-	if src.Batch <= 0 {
-		src.Batch = 1000
-	}
-	if src.Timeout <= 0 {
-		src.Timeout = 10 * time.Second
-	}
-	st := &pollState{core: newProcessorCore(ProcessorPolling, cfg), src: src}
+	st := &pollState{core: newProcessorCore(outbox.ProcessorPolling, cfg), src: src}
 	st.core.onFinished = st.finished
 	st.core.saveProgress = st.saveProgress
+	st.core.stopIntake = func() { st.closing = true }
+	st.core.reading = func() bool { return st.cursor != nil && !st.closing }
 	return actor.PropsFromProducer(func() actor.Actor { return &pollingProcessor{st: st} }), nil
 }
 
 type pollingProcessor struct{ st *pollState }
-
-type pollTick struct{}
-
-type cursorLoaded struct {
-	at  time.Time
-	err error
-}
-
-type pollResult struct {
-	sel *polling.Selection
-	err error
-	// finished lists records a previous run finished (relay_finished).
-	finished map[uuid.UUID]bool
-}
-
-type reloadCursor struct{}
-
-type finishedMarked struct {
-	ids []uuid.UUID
-	err error
-}
-
-type cursorSaved struct {
-	at  time.Time
-	err error
-}
 
 func (a *pollingProcessor) Receive(ctx actor.Context) {
 	st := a.st
@@ -162,7 +166,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			return // a second load, requested by a restart
 		}
 		if m.err != nil {
-			st.core.cfg.Logger.Error("loading the polling cursor failed; retrying", zap.String("actor", ProcessorPolling), zap.Error(m.err))
+			st.core.cfg.Logger.Error("loading the polling cursor failed; retrying", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			st.core.sched.SendOnce(st.src.Interval, ctx.Self(), &reloadCursor{})
 			return
 		}
@@ -174,7 +178,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 	case *pollResult:
 		st.scanning = false
 		if m.err != nil {
-			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", ProcessorPolling), zap.Error(m.err))
+			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
 		}
 		st.take(m)
@@ -182,25 +186,16 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		st.marking = false
 		if m.err != nil {
 			st.cursor.ReturnMarks(m.ids)
-			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", ProcessorPolling),
+			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", outbox.ProcessorPolling),
 				zap.Int("events", len(m.ids)), zap.Error(m.err))
 		}
 	case *cursorSaved:
 		st.saving = false
 		if m.err != nil {
-			st.core.cfg.Logger.Warn("saving the polling cursor failed", zap.String("actor", ProcessorPolling), zap.Error(m.err))
+			st.core.cfg.Logger.Warn("saving the polling cursor failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
 		}
 		st.saved = m.at
-	case *Drain:
-		st.closing = true
-		st.core.drain(ctx)
-	case *drainTimeout:
-		st.core.flushDrainers()
-	case *GetProcessorStatus:
-		status := st.core.status()
-		status.Reading = st.cursor != nil && !st.closing
-		ctx.Respond(status)
 	default:
 		st.core.receive(ctx)
 	}
@@ -300,7 +295,7 @@ func (st *pollState) saveCursorNow() {
 	ctx, cancel := context.WithTimeout(context.Background(), st.src.Timeout)
 	defer cancel()
 	if err := st.src.Store.SaveCursor(ctx, st.src.Name, st.cursor.Position()); err != nil {
-		st.core.cfg.Logger.Warn("saving the polling cursor at shutdown failed", zap.String("actor", ProcessorPolling), zap.Error(err))
+		st.core.cfg.Logger.Warn("saving the polling cursor at shutdown failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(err))
 	}
 	st.flushFinishedNow(ctx)
 }
@@ -329,6 +324,6 @@ func (st *pollState) flushFinishedNow(ctx context.Context) {
 	ids := st.cursor.TakeMarks()
 	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
 		st.core.cfg.Logger.Warn("recording finished events at shutdown failed; a restart may publish them again",
-			zap.String("actor", ProcessorPolling), zap.Int("events", len(ids)), zap.Error(err))
+			zap.String("actor", outbox.ProcessorPolling), zap.Int("events", len(ids)), zap.Error(err))
 	}
 }

@@ -2,9 +2,9 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"sync"
 	"time"
 
@@ -32,12 +32,6 @@ type Publisher interface {
 type DeadLetterIndex interface {
 	Index(ctx context.Context) (events map[uuid.UUID]bool, from map[uuid.UUID]int64, err error)
 }
-
-// Processor names, the `processor` metric label and DLQ column.
-const (
-	ProcessorCDC     = "cdc"
-	ProcessorPolling = "polling"
-)
 
 // ProcessorConfig configures the CDC and polling processors alike: they
 // differ only in where records come from.
@@ -85,35 +79,31 @@ type ProcessorConfig struct {
 	Clock   func() time.Time
 }
 
-func (c *ProcessorConfig) withDefaults() error {
-	if c.Publisher == nil || c.DLQ == nil {
-		return fmt.Errorf("actors: processor needs a publisher and a DLQ actor")
-	}
-	if c.DeadLetters == nil {
-		return fmt.Errorf("actors: processor needs the dead-letter index (ProcessorConfig.DeadLetters)")
-	}
+// Defaults of ProcessorConfig.
+const (
+	DefaultMaxInFlight  = 1000
+	DefaultDrainTimeout = 10 * time.Second
+	DefaultDLQRefresh   = 10 * time.Second
+)
+
+// setDefaults fills every zero optional field.
+func (c *ProcessorConfig) setDefaults() {
 	if c.Retry.MaxAttempts == 0 {
-		c.Retry, _ = resilience.RetryPreset("default")
-	}
-	if err := c.Retry.Validate(); err != nil {
-		return err
+		c.Retry = resilience.DefaultRetry()
 	}
 	if c.Breaker.FailureThreshold == 0 {
 		c.Breaker = resilience.DefaultBreaker()
 	}
-	if err := c.Breaker.Validate(); err != nil {
-		return err
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
 	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 1000
+	if c.DLQRefresh == 0 {
+		c.DLQRefresh = DefaultDLQRefresh
 	}
-	if c.DLQRefresh <= 0 {
-		c.DLQRefresh = 10 * time.Second
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
 	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 10 * time.Second
-	}
-	if c.ProgressInterval <= 0 {
+	if c.ProgressInterval == 0 {
 		c.ProgressInterval = DefaultProgressInterval
 	}
 	if c.Logger == nil {
@@ -122,7 +112,32 @@ func (c *ProcessorConfig) withDefaults() error {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
-	return nil
+}
+
+// Validate reports a configuration a processor cannot run with.
+func (c ProcessorConfig) Validate() error {
+	var errs []error
+	if c.Publisher == nil || c.DLQ == nil || c.DeadLetters == nil {
+		errs = append(errs, errors.New("actors: processor needs a publisher, a DLQ actor and the dead-letter index"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DLQRefresh", c.DLQRefresh}, {"DrainTimeout", c.DrainTimeout}, {"ProgressInterval", c.ProgressInterval}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("actors: processor %s must not be negative, got %s", d.name, d.v))
+		}
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("actors: processor MaxInFlight must not be negative, got %d", c.MaxInFlight))
+	}
+	if c.Retry.MaxAttempts != 0 {
+		errs = append(errs, c.Retry.Validate())
+	}
+	if c.Breaker.FailureThreshold != 0 {
+		errs = append(errs, c.Breaker.Validate())
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultProgressInterval is ProcessorConfig.ProgressInterval's default:
@@ -130,132 +145,6 @@ func (c *ProcessorConfig) withDefaults() error {
 // long enough that saving costs one write per active stream a tenth of a
 // second.
 const DefaultProgressInterval = 100 * time.Millisecond
-
-// ledger is what the processor owes its source: for every record delivered
-// and not yet finished, the acknowledgements to call. It lives outside the
-// actor instance (and is guarded by a mutex, since sources deliver from
-// their own goroutines) so that a restarted processor can find records
-// whose delivery message died with the old instance.
-type ledger struct {
-	mu        sync.Mutex
-	recs      map[uuid.UUID]outbox.Record
-	acks      map[uuid.UUID][]ledgerAck
-	order     map[uuid.UUID]uint64 // admission order, for recovery
-	next      uint64
-	credits   chan struct{}
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-// ledgerAck is one delivery's acknowledgement; credited deliveries hold one
-// of the ledger's credits until settled.
-type ledgerAck struct {
-	fn       func()
-	credited bool
-}
-
-func newLedger(capacity int) *ledger {
-	return &ledger{recs: map[uuid.UUID]outbox.Record{}, acks: map[uuid.UUID][]ledgerAck{}, order: map[uuid.UUID]uint64{},
-		credits: make(chan struct{}, capacity), closed: make(chan struct{})}
-}
-
-// close stops admitting records (graceful shutdown). A source blocked in
-// admit stays blocked until its context ends: returning an error would end
-// the CDC reader's stream group at once, and with it the consumers that
-// still have to save the progress of records finishing during the drain.
-func (l *ledger) close() { l.closeOnce.Do(func() { close(l.closed) }) }
-
-// admit blocks until the record may be taken (backpressure) and records its
-// acknowledgement.
-func (l *ledger) admit(ctx context.Context, rec outbox.Record, ack func()) error {
-	select {
-	case <-l.closed:
-		<-ctx.Done()
-		return ctx.Err()
-	default:
-	}
-	select {
-	case l.credits <- struct{}{}:
-	case <-l.closed:
-		<-ctx.Done()
-		return ctx.Err()
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	l.mu.Lock()
-	l.remember(rec)
-	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack, credited: true})
-	l.mu.Unlock()
-	return nil
-}
-
-// remember records rec and its admission order; the caller holds mu.
-func (l *ledger) remember(rec outbox.Record) {
-	if _, ok := l.order[rec.EventID]; !ok {
-		l.next++
-		l.order[rec.EventID] = l.next
-	}
-	l.recs[rec.EventID] = rec
-}
-
-// track records a delivery whose admission the caller controls itself (the
-// polling processor takes only what fits), so it holds no credit.
-func (l *ledger) track(rec outbox.Record, ack func()) {
-	l.mu.Lock()
-	l.remember(rec)
-	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack})
-	l.mu.Unlock()
-}
-
-// settle acknowledges one delivery of the event.
-func (l *ledger) settle(id uuid.UUID) {
-	l.mu.Lock()
-	acks := l.acks[id]
-	var ack ledgerAck
-	if len(acks) > 0 {
-		ack, acks = acks[0], acks[1:]
-	}
-	if len(acks) == 0 {
-		delete(l.acks, id)
-		delete(l.recs, id)
-		delete(l.order, id)
-	} else {
-		l.acks[id] = acks
-	}
-	l.mu.Unlock()
-	if ack.fn != nil {
-		ack.fn()
-	}
-	if ack.credited {
-		<-l.credits
-	}
-}
-
-// unsettled is a record with deliveries not yet acknowledged.
-type unsettled struct {
-	rec        outbox.Record
-	deliveries int
-}
-
-// outstanding returns the unsettled records in admission order, which is
-// each aggregate's sequence order: recovery must offer them that way.
-func (l *ledger) outstanding() []unsettled {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]unsettled, 0, len(l.acks))
-	for id, acks := range l.acks {
-		out = append(out, unsettled{rec: l.recs[id], deliveries: len(acks)})
-	}
-	sort.Slice(out, func(i, j int) bool { return l.order[out[i].rec.EventID] < l.order[out[j].rec.EventID] })
-	return out
-}
-
-// size is the number of events with unsettled deliveries.
-func (l *ledger) size() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.acks)
-}
 
 // processorCore is a processor's state that survives restarts of its actor:
 // the pipeline, the ledger and the hooks. Only the actor's goroutine touches
@@ -276,9 +165,13 @@ type processorCore struct {
 	lastPub  *outbox.Record
 	// inbox batches records and publish results between wake-ups.
 	inbox *inbox
-	// saveProgress saves the source's progress over finished records, off
-	// the actor's goroutine; called every ProgressInterval.
+	// The source's part, set by each processor: saveProgress saves its
+	// progress over finished records (off the actor's goroutine, every
+	// ProgressInterval), stopIntake makes it deliver nothing more (a
+	// graceful drain), reading reports whether it is reading (/status).
 	saveProgress func()
+	stopIntake   func()
+	reading      func() bool
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
 	bg         sync.WaitGroup
@@ -403,6 +296,13 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 		c.refreshDLQ()
 	case *GetProcessorStatus:
 		ctx.Respond(c.status())
+	case *Drain:
+		// Stop intake first: no new record is admitted, so the in-flight
+		// set can only shrink.
+		c.stopIntake()
+		c.drain(ctx)
+	case *drainTimeout:
+		c.flushDrainers()
 	case *reportGauges:
 		c.metric(&InFlight{N: c.pipe.InFlight()})
 	case *saveProgress:
@@ -435,7 +335,7 @@ func (c *processorCore) refreshDLQ() {
 const dlqRetry = time.Second
 
 func (c *processorCore) status() *ProcessorStatus {
-	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String()}
+	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String(), Reading: c.reading()}
 	if c.lastPub != nil {
 		st.LastPublished = &PublishedEvent{EventID: c.lastPub.EventID, AggregateID: c.lastPub.AggregateID,
 			Sequence: c.lastPub.Sequence, EventType: c.lastPub.EventType, CommittedAt: c.lastPub.CommittedAt}
@@ -567,48 +467,4 @@ func (c *processorCore) Republished(rec outbox.Record, reason string) {
 	c.cfg.Logger.Info("publishing an event that may already be in the broker", zap.String("actor", c.name),
 		zap.Stringer("event_id", rec.EventID), zap.Stringer("order_id", rec.AggregateID), zap.String("event_type", rec.EventType),
 		zap.String("reason", reason))
-}
-
-// inbox collects what other goroutines hand the actor — records from the
-// source, outcomes from the publisher — so that one mailbox message wakes
-// the actor for a whole batch instead of one message per event: under load
-// the per-message cost of the actor path was a quarter of the relay's CPU.
-// A restarted actor loses nothing it had not taken yet: the inbox outlives
-// it, and what it had taken is recovered from the ledger and the pipeline.
-type inbox struct {
-	mu      sync.Mutex
-	records []outbox.Record
-	results []publishResult
-}
-
-// addRecord queues rec and reports whether the actor needs a wake-up
-// (nothing was queued before).
-func (b *inbox) addRecord(rec outbox.Record) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.records = append(b.records, rec)
-	return len(b.records) == 1
-}
-
-func (b *inbox) addResult(r publishResult) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.results = append(b.results, r)
-	return len(b.results) == 1
-}
-
-func (b *inbox) takeRecords() []outbox.Record {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := b.records
-	b.records = nil
-	return out
-}
-
-func (b *inbox) takeResults() []publishResult {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := b.results
-	b.results = nil
-	return out
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Messages shared by the CDC and polling processors
-// ([NewCdcProcessorProps], [NewPollingProcessorProps]).
+// ([NewCDCProcessorProps], [NewPollingProcessorProps]).
 //
 // Received from outside:
 //   - [*GetProcessorStatus]: reply [*ProcessorStatus].

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
@@ -88,7 +89,7 @@ func TestRelayLoneEventOutage(t *testing.T) {
 			t.Parallel()
 			s := newStack(t, 0)
 			cfg := relayConfig(proc)
-			cfg.Breaker = resilience.DefaultBreaker() // not the tests' quick breaker
+			cfg.Processing.Breaker = resilience.DefaultBreaker() // not the tests' quick breaker
 			rr := s.startRelay(t, cfg, nil)
 			s.broker.Stop()
 			s.newOrders(t, 1)
@@ -125,7 +126,7 @@ func TestRelayGenerationSwitch(t *testing.T) {
 	defer cancel()
 	r := s.consume(t, ctx)
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), "OUTBOX_TEST_RELAY_CHILD="+ProcessorCDC, "OUTBOX_TEST_DB="+s.dbAddr, "OUTBOX_TEST_BROKER="+s.broker.Addr())
+	child.Env = append(os.Environ(), "OUTBOX_TEST_RELAY_CHILD="+outbox.ProcessorCDC, "OUTBOX_TEST_DB="+s.dbAddr, "OUTBOX_TEST_BROKER="+s.broker.Addr())
 	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestRelayGenerationSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	child.Wait()
-	s.startRelay(t, relayConfig(ProcessorCDC), nil)
+	s.startRelay(t, relayConfig(outbox.ProcessorCDC), nil)
 	if err := s.broker.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

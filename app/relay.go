@@ -17,15 +17,8 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
-	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/storage"
-)
-
-// Processor kinds selectable with --processor.
-const (
-	ProcessorCDC     = actors.ProcessorCDC
-	ProcessorPolling = actors.ProcessorPolling
 )
 
 // RelayConfig configures a relay: which processor reads the outbox and how
@@ -36,18 +29,13 @@ type RelayConfig struct {
 	Processor string
 	Keyspace  string
 	// Name keys saved progress (CDC application name, polling cursor).
-	// Run one relay per name. Default "outbox-relay".
-	Name    string
-	Retry   resilience.RetryPolicy
-	Breaker resilience.BreakerConfig
-	Policy  relay.Policy
-	// MaxInFlight bounds records read but not finished (backpressure).
-	MaxInFlight int
-	// DrainTimeout bounds a graceful stop's wait for in-flight records.
-	DrainTimeout time.Duration
-	// ProgressInterval is how often finished records' progress is saved
-	// (actors.ProcessorConfig.ProgressInterval).
-	ProgressInterval time.Duration
+	// Run one relay per name. Default DefaultRelayName.
+	Name string
+	// Processing is how the processor publishes: retries, breaker, poison
+	// policy, in-flight limit, drain and progress intervals. StartRelay
+	// fills in what it wires: publisher, DLQ actor, dead-letter index,
+	// error classification, metrics and logger.
+	Processing actors.ProcessorConfig
 	// WriteTimeout is the writers' storage timeout: on a real cluster an
 	// acknowledged write may become visible that long after its timestamp,
 	// so the CDC confidence window or the polling safety window must
@@ -66,6 +54,34 @@ type RelayConfig struct {
 	Logger    *zap.Logger
 }
 
+// setDefaults fills every zero optional field.
+func (cfg *RelayConfig) setDefaults() {
+	if cfg.Name == "" {
+		cfg.Name = DefaultRelayName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Consistency == 0 {
+		cfg.Consistency = gocql.LocalQuorum
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = storage.DefaultTimeout
+	}
+}
+
+// Validate reports a relay configuration that cannot run; the processor's
+// and the reader's own settings are checked when they are built.
+func (cfg RelayConfig) Validate() error {
+	if !outbox.IsProcessor(cfg.Processor) {
+		return fmt.Errorf("relay: %w, got %q", ErrUnknownProcessor, cfg.Processor)
+	}
+	if cfg.WriteTimeout < 0 {
+		return fmt.Errorf("relay: WriteTimeout must not be negative, got %s", cfg.WriteTimeout)
+	}
+	return nil
+}
+
 // ErrUnknownProcessor is returned for a processor other than cdc or polling.
 var ErrUnknownProcessor = errors.New(`unknown processor: want "cdc" or "polling"`)
 
@@ -82,60 +98,37 @@ type Relay struct {
 // session must be a session to the cluster holding the schema; metrics may
 // be nil.
 func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session, pub actors.Publisher, metricsPID *actor.PID, cfg RelayConfig) (*Relay, error) {
-	if cfg.Processor != ProcessorCDC && cfg.Processor != ProcessorPolling {
-		return nil, fmt.Errorf("relay: %w, got %q", ErrUnknownProcessor, cfg.Processor)
-	}
-	if cfg.Name == "" {
-		cfg.Name = "outbox-relay"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Consistency == 0 {
-		cfg.Consistency = gocql.LocalQuorum
-	}
-	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = storage.DefaultTimeout
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if err := checkVisibilityMargin(ctx, session, cfg); err != nil {
 		return nil, err
 	}
 	r := &Relay{cfg: cfg, sys: sys, DLQ: storage.NewDeadLetterStore(session, cfg.Keyspace)}
-	dlqProps, err := actors.NewDlqProps(actors.DlqConfig{Store: r.DLQ, Metrics: metricsPID, Logger: cfg.Logger})
+	dlqProps, err := actors.NewDLQProps(actors.DLQConfig{Store: r.DLQ, Metrics: metricsPID, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
 	if r.dlq, err = sys.Spawn(dlqProps, "dlq"); err != nil {
 		return nil, err
 	}
-	pcfg := actors.ProcessorConfig{
-		Publisher:        pub,
-		DLQ:              r.dlq,
-		Metrics:          metricsPID,
-		Retry:            cfg.Retry,
-		Breaker:          cfg.Breaker,
-		Policy:           cfg.Policy,
-		DeadLetters:      r.DLQ,
-		Classify:         classifyPublishError,
-		Ambiguous:        messaging.IsAmbiguous,
-		MaxInFlight:      cfg.MaxInFlight,
-		DrainTimeout:     cfg.DrainTimeout,
-		ProgressInterval: cfg.ProgressInterval,
-		Logger:           cfg.Logger,
-	}
+	pcfg := cfg.Processing
+	pcfg.Publisher, pcfg.DLQ, pcfg.Metrics, pcfg.DeadLetters = pub, r.dlq, metricsPID, r.DLQ
+	pcfg.Classify, pcfg.Ambiguous, pcfg.Logger = classifyPublishError, messaging.IsAmbiguous, cfg.Logger
 	if cfg.PanicOnce {
 		var fired atomic.Bool
 		pcfg.PanicOn = func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
 	}
 	var props *actor.Props
 	switch cfg.Processor {
-	case ProcessorCDC:
+	case outbox.ProcessorCDC:
 		rc := cfg.CDC
 		rc.Keyspace, rc.Table = cfg.Keyspace, schema.TableOutboxMessages
 		rc.ProgressTable, rc.Application = schema.TableCDCProgress, cfg.Name
 		rc.Consistency = cfg.Consistency
-		props, err = actors.NewCdcProcessorProps(pcfg, actors.CdcSource{Session: session.Session, Reader: rc})
-	case ProcessorPolling:
+		props, err = actors.NewCDCProcessorProps(pcfg, actors.CDCSource{Session: session.Session, Reader: rc})
+	case outbox.ProcessorPolling:
 		src := cfg.Polling
 		src.Store = storage.NewPollingStore(session, cfg.Keyspace)
 		src.Name = cfg.Name
@@ -186,7 +179,7 @@ func visibilityMargin(cfg RelayConfig) (setting string, window time.Duration, ok
 	if window == 0 {
 		window = actors.DefaultSafetyWindow
 	}
-	if cfg.Processor == ProcessorCDC {
+	if cfg.Processor == outbox.ProcessorCDC {
 		setting, window = "cdc.confidence_window", cfg.CDC.ConfidenceWindow
 		if window == 0 {
 			window = cdc.DefaultConfidenceWindow
@@ -218,11 +211,11 @@ func (r *Relay) DLQSize(ctx context.Context) (int, error) {
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	res, err := r.sys.Root().RequestFuture(r.dlq, &actors.GetDlqStatus{}, timeout).Result()
+	res, err := r.sys.Root().RequestFuture(r.dlq, &actors.GetDLQStatus{}, timeout).Result()
 	if err != nil {
 		return 0, fmt.Errorf("relay: DLQ status: %w", err)
 	}
-	if st, ok := res.(*actors.DlqStatus); ok && st.SizeKnown {
+	if st, ok := res.(*actors.DLQStatus); ok && st.SizeKnown {
 		return st.Size, nil
 	}
 	return r.DLQ.Count(ctx)

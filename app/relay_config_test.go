@@ -6,6 +6,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 // On a real cluster the window must exceed the writers' timeout; the
@@ -18,11 +19,11 @@ func TestVisibilityMargin(t *testing.T) {
 		setting string
 		ok      bool
 	}{
-		{"cdc default window", RelayConfig{Processor: ProcessorCDC}, "cdc.confidence_window", true},
-		{"cdc low-latency", RelayConfig{Processor: ProcessorCDC, CDC: cdc.LowLatency(cdc.ReaderConfig{})}, "cdc.confidence_window", false},
-		{"cdc equal to the timeout", RelayConfig{Processor: ProcessorCDC, CDC: cdc.ReaderConfig{ConfidenceWindow: timeout}}, "cdc.confidence_window", false},
-		{"polling default window", RelayConfig{Processor: ProcessorPolling}, "polling.safety_window", true},
-		{"polling 2s", RelayConfig{Processor: ProcessorPolling, Polling: actors.PollingSource{SafetyWindow: 2 * time.Second}}, "polling.safety_window", false},
+		{"cdc default window", RelayConfig{Processor: outbox.ProcessorCDC}, "cdc.confidence_window", true},
+		{"cdc low-latency", RelayConfig{Processor: outbox.ProcessorCDC, CDC: cdc.LowLatency(cdc.ReaderConfig{})}, "cdc.confidence_window", false},
+		{"cdc equal to the timeout", RelayConfig{Processor: outbox.ProcessorCDC, CDC: cdc.ReaderConfig{ConfidenceWindow: timeout}}, "cdc.confidence_window", false},
+		{"polling default window", RelayConfig{Processor: outbox.ProcessorPolling}, "polling.safety_window", true},
+		{"polling 2s", RelayConfig{Processor: outbox.ProcessorPolling, Polling: actors.PollingSource{SafetyWindow: 2 * time.Second}}, "polling.safety_window", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.cfg.WriteTimeout = timeout

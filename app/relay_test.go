@@ -28,6 +28,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/metrics"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
@@ -83,7 +84,7 @@ func relayConfig(processor string) RelayConfig {
 		Processor:   processor,
 		Keyspace:    "outbox",
 		Consistency: 1, // ONE
-		Breaker:     resilience.BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenProbes: 3},
+		Processing:  actors.ProcessorConfig{Breaker: resilience.BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenProbes: 3}},
 		CDC:         cdc.LowLatency(cdc.ReaderConfig{ChangeAgeLimit: time.Minute}),
 		Polling:     actors.PollingSource{Interval: 50 * time.Millisecond, SafetyWindow: 2 * time.Second},
 	}
@@ -349,7 +350,7 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 	return false
 }
 
-var processors = []string{ProcessorCDC, ProcessorPolling}
+var processors = []string{outbox.ProcessorCDC, outbox.ProcessorPolling}
 
 // Happy path: 2,000 events over 100 orders arrive in order, none missing,
 // none duplicated. The log line carries the latency figures.
@@ -423,7 +424,7 @@ func TestRelayPoisonEvent(t *testing.T) {
 			t.Run(proc+"/"+policy.String(), func(t *testing.T) {
 				s := newStack(t, 4096)
 				cfg := relayConfig(proc)
-				cfg.Policy = policy
+				cfg.Processing.Policy = policy
 				s.startRelay(t, cfg, nil)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()

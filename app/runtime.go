@@ -23,6 +23,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/metrics"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
@@ -143,7 +144,7 @@ func Run(ctx context.Context, s Settings, o RunOptions) (*Runtime, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	if s.Relay.Processor != ProcessorCDC && s.Relay.Processor != ProcessorPolling {
+	if s.Relay.Processor != outbox.ProcessorCDC && s.Relay.Processor != outbox.ProcessorPolling {
 		return nil, fmt.Errorf("%w: relay: %w, got %q", ErrInvalidSettings, ErrUnknownProcessor, s.Relay.Processor)
 	}
 	if _, err := s.Storage.ClusterConfig(); err != nil {

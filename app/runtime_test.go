@@ -17,6 +17,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
@@ -188,7 +189,7 @@ func TestShutdownWhileWaitingForScylla(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), ProcessorCDC, nil), RunOptions{})
+	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 			if !tc.waiting {
 				startDB()
 			}
-			rt, err := Run(ctx, settingsFor(addr, broker.Brokers(), ProcessorCDC, nil), RunOptions{})
+			rt, err := Run(ctx, settingsFor(addr, broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
 			if !tc.waiting {
 				if !errors.Is(err, ErrSchemaMissing) || rt != nil {
 					t.Fatalf("Run = %v, %v; want ErrSchemaMissing", rt, err)
@@ -292,7 +293,7 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
 		t.Errorf("Run(unknown processor) = %v, want ErrInvalidSettings", err)
 	}
-	s = settingsFor(freeAddr(t), broker.Brokers(), ProcessorCDC, nil)
+	s = settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil)
 	s.Storage.TLS = &storage.TLSConfig{CAFile: "/does/not/exist.pem"}
 	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
 		t.Errorf("Run(missing CA file) = %v, want ErrInvalidSettings", err)
@@ -305,8 +306,8 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 // in-flight event, and only then does the server close.
 func TestShutdownDrainsBeforeClosingHTTP(t *testing.T) {
 	s := newStack(t, 0)
-	cfg := settingsFor(s.dbAddr, s.broker.Brokers(), ProcessorCDC, nil)
-	cfg.Relay.DrainTimeout = time.Minute
+	cfg := settingsFor(s.dbAddr, s.broker.Brokers(), outbox.ProcessorCDC, nil)
+	cfg.Relay.Processing.DrainTimeout = time.Minute
 	rt, err := Run(context.Background(), cfg, RunOptions{})
 	if err != nil {
 		t.Fatal(err)

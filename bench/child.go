@@ -23,6 +23,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -247,7 +248,7 @@ func relaySettingsFromEnv(get func(string) string) (RelaySettings, error) {
 		rs.StartFrom = t
 	}
 	switch {
-	case rs.Processor != app.ProcessorCDC && rs.Processor != app.ProcessorPolling:
+	case rs.Processor != outbox.ProcessorCDC && rs.Processor != outbox.ProcessorPolling:
 		errs = append(errs, fmt.Errorf("%s=%q: want cdc or polling", envProcessor, rs.Processor))
 	case len(rs.ScyllaHosts) == 0 || len(rs.KafkaBrokers) == 0:
 		errs = append(errs, fmt.Errorf("%s and %s are required", envScylla, envKafka))
@@ -276,7 +277,7 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 			Keyspace:    rs.Keyspace,
 			Name:        "bench-" + rs.Processor,
 			Consistency: consistency,
-			MaxInFlight: rs.MaxInFlight,
+			Processing:  actors.ProcessorConfig{MaxInFlight: rs.MaxInFlight},
 			CDC: cdc.ReaderConfig{
 				ConfidenceWindow:       time.Duration(c.ConfidenceWindow),
 				QueryWindow:            time.Duration(c.QueryWindow),

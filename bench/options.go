@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scylla-outbox/scylla-outbox/app"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 // Options configure [Run]. Zero fields take the defaults of the full run,
@@ -76,7 +76,7 @@ type Options struct {
 // withDefaults fills zero fields.
 func (o Options) withDefaults() Options {
 	if len(o.Processors) == 0 {
-		o.Processors = []string{app.ProcessorCDC, app.ProcessorPolling}
+		o.Processors = []string{outbox.ProcessorCDC, outbox.ProcessorPolling}
 	}
 	if o.Rate == 0 {
 		o.Rate = 1000
@@ -133,7 +133,7 @@ func (o Options) withDefaults() Options {
 func (o Options) validate() error {
 	var errs []error
 	for _, p := range o.Processors {
-		if p != app.ProcessorCDC && p != app.ProcessorPolling {
+		if p != outbox.ProcessorCDC && p != outbox.ProcessorPolling {
 			errs = append(errs, fmt.Errorf("bench: processor %q: want cdc or polling", p))
 		}
 	}

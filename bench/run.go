@@ -21,6 +21,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
@@ -364,7 +365,7 @@ func (b *bencher) steady(ctx context.Context, proc string) (SteadyResult, error)
 	if ws.elapsed > 0 {
 		r.AchievedRate = float64(ws.events) / ws.elapsed.Seconds()
 	}
-	if proc == app.ProcessorCDC {
+	if proc == outbox.ProcessorCDC {
 		r.ConfidenceWindow, r.PollDelay = eff.CDC.ConfidenceWindow, eff.CDC.PostEmptyQueryDelay
 	} else {
 		r.PollDelay = eff.Polling.Interval

@@ -13,13 +13,12 @@ import (
 // runBench: `outbox bench`. The relay it measures is this binary again,
 // started as a child process (so its CPU time and memory are its own);
 // the child is recognised by its environment before any flag parsing.
-func runBench(ctx context.Context, env Env, args []string) int {
+func runBench(ctx context.Context, env Env, args []string) error {
 	if bench.IsRelayChild() {
 		if err := bench.RunRelayChild(ctx); err != nil {
-			fmt.Fprintf(env.Stderr, "outbox bench (relay child): %v\n", err)
-			return ExitFailure
+			return fmt.Errorf("relay child: %w", err)
 		}
-		return ExitOK
+		return nil
 	}
 	o := bench.Options{JSONPath: "bench-report.json", SVGPath: "bench-latency.svg"}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -28,9 +27,10 @@ func runBench(ctx context.Context, env Env, args []string) int {
 	quiet := fs.Bool("quiet", false, "do not print progress and relay logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+			return err
 		}
-		return ExitUsage
+		// The flag package printed the problem and the usage.
+		return badUsage(errReported)
 	}
 	o.Out, o.Command = env.Stdout, strings.TrimSpace("outbox bench "+strings.Join(args, " "))
 	o.RelayCommand = bench.SelfCommand("bench")
@@ -38,11 +38,10 @@ func runBench(ctx context.Context, env Env, args []string) int {
 		o.Progress = env.Stderr
 	}
 	if _, err := bench.Run(ctx, o); err != nil {
-		fmt.Fprintf(env.Stderr, "outbox bench: %v\n", err)
-		return ExitFailure
+		return err
 	}
 	if o.JSONPath != "" {
 		fmt.Fprintf(env.Stderr, "report: %s, histogram: %s\n", o.JSONPath, o.SVGPath)
 	}
-	return ExitOK
+	return nil
 }

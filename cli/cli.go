@@ -1,6 +1,7 @@
 // Package cli owns the `outbox` command line: subcommand dispatch, the
-// few flags that belong to one subcommand, signal handling and exit codes.
-// Settings shared by the services come from package config; the services
+// flags that belong to one subcommand, signal handling and exit codes.
+// Settings shared by the services come from package config (their defaults
+// and their conversion into components from package app); the services
 // themselves from package app. cmd/outbox only calls Run.
 package cli
 
@@ -12,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -42,9 +44,13 @@ func OSEnv() Env {
 	return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Environ: os.Environ()}
 }
 
+// A subcommand returns nil, flag.ErrHelp after printing its help, a
+// *usageError for a bad command line or configuration, or any other error
+// for a failure; Run turns that into the exit code and prints the error
+// once, each line prefixed with the command's name.
 type command struct {
 	name, summary string
-	run           func(ctx context.Context, env Env, args []string) int
+	run           func(ctx context.Context, env Env, args []string) error
 }
 
 func commands() []command {
@@ -71,11 +77,47 @@ func Run(ctx context.Context, env Env, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
+			return exit(env, "outbox "+c.name, c.run(ctx, env, args[1:]))
 		}
 	}
 	fmt.Fprintf(env.Stderr, "outbox: unknown command %q (run outbox --help)\n", args[0])
 	return ExitUsage
+}
+
+// usageError is a bad command line or configuration: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// badUsage marks err as a usage error.
+func badUsage(err error) error { return &usageError{err: err} }
+
+// badUsagef is badUsage of a formatted error.
+func badUsagef(format string, args ...any) error { return badUsage(fmt.Errorf(format, args...)) }
+
+// errReported is a failure whose explanation the command already printed.
+var errReported = errors.New("failed")
+
+// exit prints err under the command's name, one line per line, and returns
+// its exit code.
+func exit(env Env, cmd string, err error) int {
+	var ue *usageError
+	code := ExitFailure
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue), errors.Is(err, app.ErrInvalidSettings):
+		code = ExitUsage
+	}
+	if errors.Is(err, errReported) {
+		return code
+	}
+	msg := strings.TrimPrefix(err.Error(), app.ErrInvalidSettings.Error()+": ")
+	for _, line := range strings.Split(msg, "\n") {
+		fmt.Fprintf(env.Stderr, "%s: %s\n", cmd, line)
+	}
+	return code
 }
 
 func usage(w io.Writer) {
@@ -93,90 +135,92 @@ func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-// ownFlag is a flag that belongs to one subcommand, not to config.
-type ownFlag struct {
-	name, help, def string
-	boolean         bool
+// cmdLine is a subcommand's command line: its own typed flags and every
+// setting, over base.
+type cmdLine struct {
+	name     string
+	fs       *flag.FlagSet
+	settings *config.Flags
+	own      map[string]bool
 }
 
-// parseOwn takes a subcommand's own flags out of args (so config.Load does
-// not reject them) and returns their values and the rest.
-func parseOwn(args []string, own []ownFlag) (map[string]string, []string, error) {
-	vals := map[string]string{}
-	byName := map[string]ownFlag{}
-	for _, f := range own {
-		vals[f.name] = f.def
-		byName[f.name] = f
-	}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
+// newCmdLine starts the command line of subcommand name; register its own
+// flags on fs before calling parse.
+func newCmdLine(name string) *cmdLine {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	// The flag package would print errors and the full usage on every
+	// mistake; Run prints one line instead, and the help only for --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &cmdLine{name: name, fs: fs}
+}
+
+// parse parses args (flags may follow positional arguments) and builds
+// the configuration over base. For --help it prints the subcommand's flags
+// and the settings, and returns flag.ErrHelp.
+func (c *cmdLine) parse(env Env, args []string, base config.Config) (config.Config, []string, error) {
+	c.own = map[string]bool{}
+	c.fs.VisitAll(func(f *flag.Flag) { c.own[f.Name] = true })
+	c.settings = config.AddFlags(c.fs)
+	var positional []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				c.help(env.Stdout, base)
+				return config.Config{}, nil, err
+			}
+			return config.Config{}, nil, badUsage(c.parseError(err))
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
 			break
 		}
-		name := strings.TrimLeft(a, "-")
-		value, hasValue := "", false
-		if eq := strings.IndexByte(name, '='); eq >= 0 {
-			name, value, hasValue = name[:eq], name[eq+1:], true
+		if args[0] == "--" {
+			positional = append(positional, args[1:]...)
+			break
 		}
-		f, ok := byName[name]
-		if !strings.HasPrefix(a, "-") || !ok {
-			rest = append(rest, a)
-			continue
-		}
-		switch {
-		case hasValue:
-		case f.boolean:
-			value = "true"
-		case i+1 < len(args):
-			i++
-			value = args[i]
-		default:
-			return nil, nil, fmt.Errorf("flag --%s needs a value", name)
-		}
-		vals[name] = value
+		positional, args = append(positional, args[0]), args[1:]
 	}
-	return vals, rest, nil
+	cfg, err := c.settings.Load(base, env.Getenv, env.Environ)
+	if err != nil {
+		return config.Config{}, nil, badUsage(err)
+	}
+	return cfg, positional, nil
 }
 
-// loadConfig loads and validates the configuration; on a problem it prints
-// one line per bad setting and returns the exit code to use.
-func loadConfig(env Env, sub string, args []string, own []ownFlag) (config.Config, map[string]string, []string, int) {
-	vals, rest, err := parseOwn(args, own)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox %s: %v\n", sub, err)
-		return config.Config{}, nil, nil, ExitUsage
-	}
-	var helpBuf strings.Builder
-	cfg, positional, err := config.Load(sub, rest, env.Getenv, env.Environ, &helpBuf)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(env.Stdout, "Usage: outbox %s [flags]\n", sub)
-		if len(own) > 0 {
-			fmt.Fprintf(env.Stdout, "\n%s flags:\n", sub)
-			for _, f := range own {
-				fmt.Fprintf(env.Stdout, "  --%-16s %s (default %q)\n", f.name, f.help, f.def)
+// parseError words a flag error: the subcommand's own flags by name, the
+// settings as package config does.
+func (c *cmdLine) parseError(err error) error {
+	msg := err.Error()
+	for name := range c.own {
+		if strings.Contains(msg, "flag -"+name+":") || strings.HasSuffix(msg, "flag -"+name) {
+			if _, value, ok := strings.Cut(msg, "invalid value "); ok {
+				value, _, _ = strings.Cut(value, " for flag")
+				return fmt.Errorf("--%s: %s is not valid", name, value)
 			}
-			fmt.Fprintln(env.Stdout, "\nShared settings:")
+			return fmt.Errorf("--%s: %s", name, strings.TrimPrefix(msg, "flag needs an argument: -"+name))
 		}
-		io.WriteString(env.Stdout, helpBuf.String())
-		return config.Config{}, nil, nil, -1
 	}
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox %s: %v\n", sub, err)
-		return config.Config{}, nil, nil, ExitUsage
-	}
-	return cfg, vals, positional, ExitOK
+	return c.settings.ParseError(err)
 }
 
-func validate(env Env, sub string, cfg config.Config) bool {
-	if err := cfg.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(env.Stderr, "outbox %s: %s\n", sub, line)
+func (c *cmdLine) help(w io.Writer, base config.Config) {
+	fmt.Fprintf(w, "Usage: outbox %s [flags]\n", c.name)
+	var own []*flag.Flag
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if c.own[f.Name] {
+			own = append(own, f)
 		}
-		return false
+	})
+	if len(own) > 0 {
+		sort.Slice(own, func(i, j int) bool { return own[i].Name < own[j].Name })
+		fmt.Fprintf(w, "\n%s flags:\n", c.name)
+		for _, f := range own {
+			fmt.Fprintf(w, "  --%-16s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
+		}
+		fmt.Fprintln(w, "\nShared settings:")
 	}
-	return true
+	config.Usage(w, base)
 }
 
 // newLogger builds the zap logger the configuration asks for, on stderr.
@@ -197,44 +241,6 @@ func newLogger(env Env, cfg config.Config) *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(env.Stderr), level))
 }
 
-// settings converts the configuration into the services' settings.
-func settings(cfg config.Config, logger *zap.Logger) (app.Settings, error) {
-	retry, err := cfg.RetryPolicy()
-	if err != nil {
-		return app.Settings{}, err
-	}
-	policy, err := cfg.Policy()
-	if err != nil {
-		return app.Settings{}, err
-	}
-	consistency, err := parseConsistency(cfg.Scylla.Consistency)
-	if err != nil {
-		return app.Settings{}, err
-	}
-	return app.Settings{
-		Storage:   cfg.StorageConfig(),
-		Messaging: cfg.MessagingConfig(),
-		Relay: app.RelayConfig{
-			Processor:        cfg.Processor,
-			Keyspace:         cfg.Scylla.Keyspace,
-			Name:             cfg.Relay.Name,
-			Retry:            retry,
-			Breaker:          cfg.BreakerConfig(),
-			Policy:           policy,
-			MaxInFlight:      cfg.Relay.MaxInFlight,
-			DrainTimeout:     cfg.Relay.DrainTimeout,
-			ProgressInterval: cfg.Relay.ProgressInterval,
-			CDC:              cfg.ReaderConfig(),
-			Polling:          cfg.PollingSource(),
-			Consistency:      consistency,
-			WriteTimeout:     cfg.Scylla.Timeout,
-		},
-		Schema:     cfg.SchemaOptions(),
-		HTTPListen: cfg.HTTP.Listen,
-		Logger:     logger,
-	}, nil
-}
-
 // shutdown stops a runtime within the drain timeout plus a margin.
 func shutdown(rt *app.Runtime, cfg config.Config, logger *zap.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Relay.DrainTimeout+10*time.Second)
@@ -247,26 +253,4 @@ func shutdown(rt *app.Runtime, cfg config.Config, logger *zap.Logger) error {
 		logger.Info("shutdown complete")
 	}
 	return err
-}
-
-// envHas reports whether any of the settings was given on the command line
-// or in the environment (the demo uses the embedded stack otherwise).
-func envHas(env Env, args []string, flags []string, vars []string) bool {
-	for _, a := range args {
-		name := strings.TrimLeft(a, "-")
-		if i := strings.IndexByte(name, '='); i >= 0 {
-			name = name[:i]
-		}
-		for _, f := range flags {
-			if strings.HasPrefix(a, "-") && name == f {
-				return true
-			}
-		}
-	}
-	for _, v := range vars {
-		if env.Getenv(v) != "" {
-			return true
-		}
-	}
-	return false
 }

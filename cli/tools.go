@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,38 +12,30 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
 
+	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/dlqtool"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
 // runCQL: `outbox cql "<statement>"` — handy on the dev stack, which has no
-// cqlsh.
-func runCQL(ctx context.Context, env Env, args []string) int {
-	// The statement may come first (outbox cql "SELECT ..." --scylla-hosts h)
-	// or after the flags; flag parsing stops at the first non-flag.
-	var lead []string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		lead, args = args[:1], args[1:]
-	}
-	cfg, _, positional, code := loadConfig(env, "cql", args, nil)
-	if code != ExitOK {
-		return max(code, ExitOK)
-	}
-	positional = append(lead, positional...)
-	if len(positional) != 1 {
-		fmt.Fprintln(env.Stderr, `outbox cql: want exactly one statement, e.g. outbox cql "SELECT * FROM outbox.orders"`)
-		return ExitUsage
-	}
-	if !validate(env, "cql", cfg) {
-		return ExitUsage
-	}
-	sc := cfg.StorageConfig()
-	sc.Keyspace = ""
-	session, err := storage.NewSession(ctx, sc)
+// cqlsh. The statement may come before or after the flags.
+func runCQL(ctx context.Context, env Env, args []string) error {
+	cfg, positional, err := newCmdLine("cql").parse(env, args, app.DefaultConfig())
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox cql: %v\n", err)
-		return ExitFailure
+		return err
+	}
+	if len(positional) != 1 {
+		return badUsagef(`want exactly one statement, e.g. outbox cql "SELECT * FROM outbox.orders"`)
+	}
+	s, err := app.NewSettings(cfg, newLogger(env, cfg))
+	if err != nil {
+		return err
+	}
+	s.Storage.Keyspace = ""
+	session, err := storage.NewSession(ctx, s.Storage)
+	if err != nil {
+		return err
 	}
 	defer session.Close()
 	iter := session.Session.Query(positional[0]).WithContext(ctx).Iter()
@@ -60,12 +53,11 @@ func runCQL(ctx context.Context, env Env, args []string) int {
 		rows = append(rows, cells)
 	}
 	if err := iter.Close(); err != nil {
-		fmt.Fprintf(env.Stderr, "outbox cql: %v\n", err)
-		return ExitFailure
+		return err
 	}
 	if len(cols) == 0 {
 		fmt.Fprintln(env.Stdout, "OK")
-		return ExitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	names := make([]string, len(cols))
@@ -76,9 +68,11 @@ func runCQL(ctx context.Context, env Env, args []string) int {
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.Stdout, "(%d rows)\n", len(rows))
-	return ExitOK
+	return nil
 }
 
 func formatCell(v any) string {
@@ -111,128 +105,130 @@ func formatCell(v any) string {
 	}
 }
 
-var dlqFlags = []ownFlag{
-	{name: "event-type", help: "only entries of this event type", def: ""},
-	{name: "aggregate", help: "only entries of this aggregate id", def: ""},
-	{name: "kind", help: "only entries of this kind (permanent, exhausted, held, malformed)", def: ""},
-	{name: "since", help: "only entries whose last failure is at or after this RFC 3339 time", def: ""},
-	{name: "until", help: "only entries whose last failure is before this RFC 3339 time", def: ""},
-	{name: "format", help: "list output: table or json", def: "table"},
-	{name: "dry-run", help: "replay/discard: show what would happen, change nothing", def: "false", boolean: true},
-	{name: "max-replays", help: "replay: refuse entries already replayed this many times", def: "3"},
-	{name: "all", help: "discard: allow discarding every entry when no filter or id is given", def: "false", boolean: true},
+// dlqFlags are the flags of `outbox dlq`.
+type dlqFlags struct {
+	eventType, aggregate, kind, since, until, format string
+	dryRun, all                                      bool
+	maxReplays                                       int
+}
+
+func (f *dlqFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.eventType, "event-type", "", "only entries of this event type")
+	fs.StringVar(&f.aggregate, "aggregate", "", "only entries of this aggregate id")
+	fs.StringVar(&f.kind, "kind", "", "only entries of this kind (permanent, exhausted, held, malformed)")
+	fs.StringVar(&f.since, "since", "", "only entries whose last failure is at or after this RFC 3339 time")
+	fs.StringVar(&f.until, "until", "", "only entries whose last failure is before this RFC 3339 time")
+	fs.StringVar(&f.format, "format", dlqtool.FormatTable, "list output: table or json")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "replay/discard: show what would happen, change nothing")
+	fs.IntVar(&f.maxReplays, "max-replays", 3, "replay: refuse entries already replayed this many times")
+	fs.BoolVar(&f.all, "all", false, "discard: allow discarding every entry when no filter or id is given")
 }
 
 // runDLQ: `outbox dlq list|show|replay|discard [flags] [event-id...]`.
-func runDLQ(ctx context.Context, env Env, args []string) int {
+func runDLQ(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(env.Stderr, "outbox dlq: want a subcommand: list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]")
-		return ExitUsage
+		return badUsagef("want a subcommand: list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]")
 	}
 	sub := args[0]
-	cfg, own, positional, code := loadConfig(env, "dlq "+sub, args[1:], dlqFlags)
-	if code != ExitOK {
-		return max(code, ExitOK)
+	switch sub {
+	case "list", "show", "replay", "discard":
+	default:
+		return badUsagef("unknown subcommand %q (want list, show, replay or discard)", sub)
 	}
-	if !validate(env, "dlq", cfg) {
-		return ExitUsage
-	}
-	filter, ids, err := dlqSelection(own, positional)
+	cl := newCmdLine("dlq " + sub)
+	var f dlqFlags
+	f.register(cl.fs)
+	cfg, positional, err := cl.parse(env, args[1:], app.DefaultConfig())
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox dlq %s: %v\n", sub, err)
-		return ExitUsage
+		return err
 	}
-	session, err := storage.NewSession(ctx, cfg.StorageConfig())
+	filter, ids, err := f.selection(positional)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "outbox dlq: %v\n", err)
-		return ExitFailure
+		return badUsage(fmt.Errorf("%s: %w", sub, err))
+	}
+	logger := newLogger(env, cfg)
+	s, err := app.NewSettings(cfg, logger)
+	if err != nil {
+		return err
+	}
+	session, err := storage.NewSession(ctx, s.Storage)
+	if err != nil {
+		return err
 	}
 	defer session.Close()
 	store := storage.NewDeadLetterStore(session, cfg.Scylla.Keyspace)
-	dry := own["dry-run"] == "true"
 	switch sub {
 	case "list":
-		n, err := dlqtool.List(ctx, store, filter, env.Stdout, own["format"])
+		n, err := dlqtool.List(ctx, store, filter, env.Stdout, f.format)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "outbox dlq list: %v\n", err)
-			return ExitFailure
+			return fmt.Errorf("list: %w", err)
 		}
-		if own["format"] != dlqtool.FormatJSON {
+		if f.format != dlqtool.FormatJSON {
 			fmt.Fprintf(env.Stdout, "(%d entries)\n", n)
 		}
 	case "show":
 		if len(ids) != 1 {
-			fmt.Fprintln(env.Stderr, "outbox dlq show: want exactly one event id")
-			return ExitUsage
+			return badUsagef("show: want exactly one event id")
 		}
 		if err := dlqtool.Show(ctx, store, ids[0], env.Stdout); err != nil {
-			fmt.Fprintf(env.Stderr, "outbox dlq show: %v\n", err)
-			return ExitFailure
+			return fmt.Errorf("show: %w", err)
 		}
 	case "replay":
-		var maxReplays int
-		if _, err := fmt.Sscan(own["max-replays"], &maxReplays); err != nil || maxReplays < 1 {
-			fmt.Fprintf(env.Stderr, "outbox dlq replay: --max-replays: %q is not a positive count\n", own["max-replays"])
-			return ExitUsage
+		if f.maxReplays < 1 {
+			return badUsagef("replay: --max-replays: %d is not a positive count", f.maxReplays)
 		}
-		pub, err := messaging.NewPublisher(cfg.MessagingConfig(), newLogger(env, cfg))
+		pub, err := messaging.NewPublisher(s.Messaging, logger)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "outbox dlq replay: kafka.brokers %v: %v\n", cfg.Kafka.Brokers, err)
-			return ExitFailure
+			return fmt.Errorf("replay: kafka.brokers %v: %w", cfg.Kafka.Brokers, err)
 		}
 		defer pub.Close()
-		rep, err := dlqtool.Replay(ctx, store, pub, dlqtool.ReplayOptions{Filter: filter, EventIDs: ids, DryRun: dry, MaxReplays: maxReplays, Progress: env.Stdout})
+		rep, err := dlqtool.Replay(ctx, store, pub, dlqtool.ReplayOptions{Filter: filter, EventIDs: ids, DryRun: f.dryRun, MaxReplays: f.maxReplays, Progress: env.Stdout})
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "outbox dlq replay: %v\n", err)
-			return ExitFailure
+			return fmt.Errorf("replay: %w", err)
 		}
 		if rep.Err() != nil || rep.Failed > 0 {
-			return ExitFailure
+			return errReported
 		}
 	case "discard":
-		if _, err := dlqtool.Discard(ctx, store, dlqtool.DiscardOptions{Filter: filter, EventIDs: ids, All: own["all"] == "true", DryRun: dry, Progress: env.Stdout}); err != nil {
-			fmt.Fprintf(env.Stderr, "outbox dlq discard: %v\n", err)
-			return ExitFailure
+		if _, err := dlqtool.Discard(ctx, store, dlqtool.DiscardOptions{Filter: filter, EventIDs: ids, All: f.all, DryRun: f.dryRun, Progress: env.Stdout}); err != nil {
+			return fmt.Errorf("discard: %w", err)
 		}
-	default:
-		fmt.Fprintf(env.Stderr, "outbox dlq: unknown subcommand %q (want list, show, replay or discard)\n", sub)
-		return ExitUsage
 	}
-	return ExitOK
+	return nil
 }
 
-func dlqSelection(own map[string]string, positional []string) (storage.DeadLetterFilter, []uuid.UUID, error) {
-	var f storage.DeadLetterFilter
-	f.EventType, f.Kind = own["event-type"], own["kind"]
-	if a := own["aggregate"]; a != "" {
-		id, err := uuid.Parse(a)
+// selection is the entries the flags and the positional event ids choose.
+func (f *dlqFlags) selection(positional []string) (storage.DeadLetterFilter, []uuid.UUID, error) {
+	filter := storage.DeadLetterFilter{EventType: f.eventType, Kind: f.kind}
+	if f.aggregate != "" {
+		id, err := uuid.Parse(f.aggregate)
 		if err != nil {
-			return f, nil, fmt.Errorf("--aggregate: %q is not a UUID", a)
+			return filter, nil, fmt.Errorf("--aggregate: %q is not a UUID", f.aggregate)
 		}
-		f.AggregateID = id
+		filter.AggregateID = id
 	}
 	for _, b := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := own[b.name]; v != "" {
-			t, err := time.Parse(time.RFC3339, v)
+		name, value string
+		dst         *time.Time
+	}{{"since", f.since, &filter.Since}, {"until", f.until, &filter.Until}} {
+		if b.value != "" {
+			t, err := time.Parse(time.RFC3339, b.value)
 			if err != nil {
-				return f, nil, fmt.Errorf("--%s: %q is not an RFC 3339 time", b.name, v)
+				return filter, nil, fmt.Errorf("--%s: %q is not an RFC 3339 time", b.name, b.value)
 			}
 			*b.dst = t
 		}
 	}
-	if own["format"] != dlqtool.FormatTable && own["format"] != dlqtool.FormatJSON {
-		return f, nil, fmt.Errorf("--format: %q is not table or json", own["format"])
+	if f.format != dlqtool.FormatTable && f.format != dlqtool.FormatJSON {
+		return filter, nil, fmt.Errorf("--format: %q is not table or json", f.format)
 	}
 	var ids []uuid.UUID
 	for _, p := range positional {
 		id, err := uuid.Parse(p)
 		if err != nil {
-			return f, nil, fmt.Errorf("%q is not an event id (UUID)", p)
+			return filter, nil, fmt.Errorf("%q is not an event id (UUID)", p)
 		}
 		ids = append(ids, id)
 	}
-	return f, ids, nil
+	return filter, ids, nil
 }

@@ -1,22 +1,14 @@
 package config
 
 import (
-	"strconv"
 	"time"
-
-	"github.com/scylla-outbox/scylla-outbox/actors"
-	"github.com/scylla-outbox/scylla-outbox/cdc"
-	"github.com/scylla-outbox/scylla-outbox/messaging"
-	"github.com/scylla-outbox/scylla-outbox/relay"
-	"github.com/scylla-outbox/scylla-outbox/resilience"
-	"github.com/scylla-outbox/scylla-outbox/schema"
-	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
 // The struct tags below are the settings table: yaml is the key (and so the
 // flag and environment variable names), help the one-line documentation
-// shown by --help and Reference (which append the default from Default, so
-// help texts state units and meaning but never repeat a default), secret
+// shown by --help and Reference (which append the default from the base
+// configuration, so help texts state units and meaning but never repeat a
+// default), secret
 // masks the value, and alias adds extra flag names. Every leaf field must
 // be a string, []string, int, float64, bool or time.Duration; a test fails
 // otherwise.
@@ -85,7 +77,7 @@ type SASLSettings struct {
 type RelaySettings struct {
 	Name           string          `yaml:"name" help:"Name the relay's progress (CDC position or polling cursor) is saved under; two relays with one name share progress, so run one active relay per name."`
 	RetryPreset    string          `yaml:"retry_preset" help:"Retry schedule of a failing publish: default (3 attempts, 100ms doubling to 10s), aggressive (5, 50ms to 30s), conservative (2, 200ms to 5s), or custom (the relay.max_attempts ... relay.jitter settings)."`
-	MaxAttempts    int             `yaml:"max_attempts" help:"Custom preset only: publish attempts of an event, the first included, before it is dead-lettered; a count."`
+	MaxAttempts    int             `yaml:"max_attempts" help:"Custom preset only: counted publish attempts of an event, the first included, before it is dead-lettered; a count."`
 	InitialBackoff time.Duration   `yaml:"initial_backoff" help:"Custom preset only: delay before the second attempt, a duration."`
 	MaxBackoff     time.Duration   `yaml:"max_backoff" help:"Custom preset only: cap on every retry delay, a duration."`
 	Multiplier     float64         `yaml:"multiplier" help:"Custom preset only: factor (at least 1) by which the delay grows after each failed attempt."`
@@ -145,212 +137,24 @@ type LogSettings struct {
 	Format string `yaml:"format" help:"Log format: console (human-readable) or json (one object per line)."`
 }
 
-// Processors, CDC profiles and retry presets.
+// CDC profiles, the custom retry preset and the poison policies.
 const (
-	ProcessorCDC     = actors.ProcessorCDC
-	ProcessorPolling = actors.ProcessorPolling
-
 	ProfileDefault    = "default"
 	ProfileLowLatency = "low-latency"
 
 	PresetCustom = "custom"
+
+	PolicyContinue = "continue"
+	PolicyHold     = "hold"
 )
 
-// Default returns the configuration used where no source sets a value.
-func Default() Config {
-	retry, _ := resilience.RetryPreset("default")
-	breaker := resilience.DefaultBreaker()
-	return Config{
-		Processor: ProcessorCDC,
-		Scylla: ScyllaConfig{
-			Hosts:             []string{"127.0.0.1:9042"},
-			Keyspace:          "outbox",
-			Consistency:       storage.DefaultConsistency,
-			Timeout:           storage.DefaultTimeout,
-			ConnectTimeout:    storage.DefaultConnectTimeout,
-			ReplicationFactor: 1,
-		},
-		Kafka: KafkaConfig{
-			Brokers:         []string{"127.0.0.1:9092"},
-			ClientID:        messaging.DefaultClientID,
-			TopicTemplate:   messaging.DefaultTopicTemplate,
-			MaxMessageBytes: messaging.DefaultMaxMessageBytes,
-			Timeout:         messaging.DefaultTimeout,
-			DeliveryTimeout: messaging.DefaultDeliveryTimeout,
-			SASL:            SASLSettings{Mechanism: messaging.SASLMechanismPlain},
-		},
-		Relay: RelaySettings{
-			Name:        "outbox-relay",
-			RetryPreset: "default",
-			// The custom fields start as the default preset, so "custom"
-			// changes only what is set, and so that Validate can tell
-			// a custom field set under another preset (which would be
-			// ignored) from an untouched one.
-			MaxAttempts:    retry.MaxAttempts,
-			InitialBackoff: retry.InitialBackoff,
-			MaxBackoff:     retry.MaxBackoff,
-			Multiplier:     retry.Multiplier,
-			Jitter:         retry.Jitter,
-			Breaker: BreakerSettings{
-				FailureThreshold: breaker.FailureThreshold,
-				OpenTimeout:      breaker.OpenTimeout,
-				HalfOpenProbes:   breaker.HalfOpenProbes,
-			},
-			PoisonPolicy:     relay.Continue.String(),
-			MaxInFlight:      1000,
-			DrainTimeout:     10 * time.Second,
-			ProgressInterval: actors.DefaultProgressInterval,
-		},
-		CDC: CDCSettings{Profile: ProfileDefault},
-		Polling: PollingSettings{
-			Interval:     time.Second,
-			SafetyWindow: actors.DefaultSafetyWindow,
-			Batch:        1000,
-		},
-		Schema: SchemaSettings{
-			CDCLogTTL: schema.DefaultCDCLogTTL,
-			OutboxTTL: schema.DefaultOutboxTTL,
-		},
-		HTTP: HTTPSettings{Listen: ":8080"},
-		Log:  LogSettings{Level: "info", Format: "console"},
-	}
-}
-
-// on reports whether TLS is to be used.
-func (t TLSSettings) on() bool {
+// On reports whether TLS is to be used.
+func (t TLSSettings) On() bool {
 	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify
 }
 
-// StorageConfig is the ScyllaDB connection. Its Keyspace is the session's
-// default keyspace, which must exist: migrate, which may create it, clears
-// Keyspace for its own session.
-func (c Config) StorageConfig() storage.Config {
-	s := c.Scylla
-	sc := storage.Config{
-		Hosts:          append([]string(nil), s.Hosts...),
-		Keyspace:       s.Keyspace,
-		Consistency:    s.Consistency,
-		Timeout:        s.Timeout,
-		ConnectTimeout: s.ConnectTimeout,
-		LocalDC:        s.LocalDC,
-		Username:       s.Username,
-		Password:       s.Password,
-	}
-	if s.TLS.on() {
-		sc.TLS = &storage.TLSConfig{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, InsecureSkipVerify: s.TLS.InsecureSkipVerify}
-	}
-	return sc
-}
-
-// MessagingConfig is the Kafka publisher's configuration.
-func (c Config) MessagingConfig() messaging.Config {
-	k := c.Kafka
-	mc := messaging.Config{
-		Brokers:         append([]string(nil), k.Brokers...),
-		ClientID:        k.ClientID,
-		TopicTemplate:   k.TopicTemplate,
-		MaxMessageBytes: k.MaxMessageBytes,
-		Timeout:         k.Timeout,
-		DeliveryTimeout: k.DeliveryTimeout,
-	}
-	if k.TLS.on() {
-		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
-	}
-	if k.SASL.User != "" || k.SASL.Password != "" {
-		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password}
-	}
-	return mc
-}
-
-// RetryPolicy is the relay's retry schedule: the named preset, or the
-// custom fields under preset custom. It fails only for an unknown preset.
-func (c Config) RetryPolicy() (resilience.RetryPolicy, error) {
-	r := c.Relay
-	if r.RetryPreset == PresetCustom {
-		return resilience.RetryPolicy{MaxAttempts: r.MaxAttempts, InitialBackoff: r.InitialBackoff, MaxBackoff: r.MaxBackoff, Multiplier: r.Multiplier, Jitter: r.Jitter}, nil
-	}
-	return resilience.RetryPreset(r.RetryPreset)
-}
-
-// BreakerConfig is the relay's circuit breaker.
-func (c Config) BreakerConfig() resilience.BreakerConfig {
-	b := c.Relay.Breaker
-	return resilience.BreakerConfig{FailureThreshold: b.FailureThreshold, OpenTimeout: b.OpenTimeout, HalfOpenProbes: b.HalfOpenProbes}
-}
-
-// Policy is the relay's poison policy.
-func (c Config) Policy() (relay.Policy, error) {
-	return relay.ParsePolicy(c.Relay.PoisonPolicy)
-}
-
-// ReaderConfig is the CDC reader's windows: the profile's, overridden by
-// every non-zero window setting, plus the progress TTL and start time. The
-// caller fills in keyspace, tables, application name and consistency. An
-// unparsable StartFrom is left zero; Validate reports it.
-func (c Config) ReaderConfig() cdc.ReaderConfig {
-	s := c.CDC
-	var rc cdc.ReaderConfig
-	if s.Profile == ProfileLowLatency {
-		rc = cdc.LowLatency(rc)
-	}
-	for _, o := range []struct {
-		dst *time.Duration
-		v   time.Duration
-	}{
-		{&rc.ConfidenceWindow, s.ConfidenceWindow},
-		{&rc.QueryWindow, s.QueryWindow},
-		{&rc.PostNonEmptyQueryDelay, s.PostNonEmptyQueryDelay},
-		{&rc.PostEmptyQueryDelay, s.PostEmptyQueryDelay},
-		{&rc.PostFailedQueryDelay, s.PostFailedQueryDelay},
-		{&rc.ChangeAgeLimit, s.ChangeAgeLimit},
-	} {
-		if o.v != 0 {
-			*o.dst = o.v
-		}
-	}
-	rc.ProgressTTL = s.ProgressTTL
-	rc.StartFrom, _ = parseTime(s.StartFrom)
-	return rc
-}
-
-// PollingSource is the polling processor's windows; the caller fills in
-// the store and the name. An unparsable StartFrom is left zero; Validate
-// reports it.
-func (c Config) PollingSource() actors.PollingSource {
-	p := c.Polling
-	start, _ := parseTime(p.StartFrom)
-	return actors.PollingSource{Interval: p.Interval, SafetyWindow: p.SafetyWindow, Batch: p.Batch, StartFrom: start}
-}
-
-// SchemaOptions is what migrate applies. A TTL of 0 means "forever" here,
-// as in CQL, whereas schema.Options reserves 0 for its default; there is no
-// forgotten-setting risk to guard against because Default fills every TTL.
-// Replication is SimpleStrategy, or NetworkTopologyStrategy in
-// scylla.local_dc when that is set, since SimpleStrategy ignores data
-// centres and is unsuitable for a multi-DC cluster.
-func (c Config) SchemaOptions() schema.Options {
-	ttl := func(d time.Duration) time.Duration {
-		if d == 0 {
-			return schema.NoTTL
-		}
-		return d
-	}
-	rf := strconv.Itoa(c.Scylla.ReplicationFactor)
-	repl := map[string]string{"class": "SimpleStrategy", "replication_factor": rf}
-	if c.Scylla.LocalDC != "" {
-		repl = map[string]string{"class": "NetworkTopologyStrategy", c.Scylla.LocalDC: rf}
-	}
-	return schema.Options{
-		Keyspace:      c.Scylla.Keyspace,
-		Replication:   repl,
-		CDCLogTTL:     ttl(c.Schema.CDCLogTTL),
-		OutboxTTL:     ttl(c.Schema.OutboxTTL),
-		DeadLetterTTL: ttl(c.Schema.DeadLetterTTL),
-	}
-}
-
-// parseTime parses an optional RFC 3339 time; empty is the zero time.
-func parseTime(s string) (time.Time, error) {
+// ParseTime parses an optional RFC 3339 time; empty is the zero time.
+func ParseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}

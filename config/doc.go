@@ -1,8 +1,10 @@
-// Package config owns the configuration of the outbox binary's services
-// (relay, dev, demo, migrate and the dlq tools): the settings, their
-// defaults, where they come from, how they are checked, and how they turn
-// into the component configurations (storage, messaging, resilience, relay,
-// cdc, actors, schema), so that cmd only wires.
+// Package config owns the settings of the outbox binary's services (relay,
+// dev, demo, migrate and the dlq tools): their names, where they come from
+// and the rules on their form. It is a leaf: the defaults (app.DefaultConfig,
+// from each component's exported defaults) and the conversion into the
+// components' configurations, where the components check their own rules
+// (app.NewSettings), live in the wiring package, so that a new setting is a
+// field here, a field in its component and a line in that one mapping.
 //
 // # Sources
 //
@@ -12,7 +14,7 @@
 //  2. an environment variable: OUTBOX_CDC_CONFIDENCE_WINDOW=100ms
 //  3. the YAML file named by --config or OUTBOX_CONFIG:
 //     cdc: {confidence_window: 100ms}
-//  4. its default ([Default]).
+//  4. the base configuration the subcommand starts from (its defaults).
 //
 // The three spellings are derived from one place, the yaml and help tags
 // of [Config]'s fields, so they cannot drift apart: the YAML key is the
@@ -30,12 +32,13 @@
 //
 // # Checking
 //
-// [Load] only reports what cannot be parsed; [Config.Validate] checks every
-// rule and returns one line per bad value, each naming the setting by its
-// YAML key, so a service refuses to start with all its mistakes listed at
-// once instead of failing on the first use of a bad value. Load does not
-// validate, so that --print-config can still show a configuration that is
-// wrong.
+// [Flags.Load] only reports what cannot be parsed; [Config.Validate] checks
+// the settings' own rules and returns one line per bad value, each naming
+// the setting by its YAML key, so a service refuses to start with all its
+// mistakes listed at once instead of failing on the first use of a bad
+// value (app.NewSettings adds the components' rules in the same form). Load
+// does not validate, so that --print-config can still show a configuration
+// that is wrong.
 //
 // Secrets (the ScyllaDB and Kafka passwords) are masked by
 // [Config.Redacted], [Config.YAML] and [Config.String], and never appear

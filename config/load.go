@@ -20,78 +20,79 @@ const (
 	envConfig = envPrefix + "CONFIG"
 )
 
-// Load builds the configuration of a subcommand from its arguments (without
-// the program and subcommand names), the environment and the YAML file
-// named by --config or OUTBOX_CONFIG, in that precedence over Default. It
-// returns the arguments left after the flags.
+// Flags are the settings' flags (and --config) on a subcommand's
+// flag.FlagSet, next to the subcommand's own flags.
+type Flags struct {
+	fs   *flag.FlagSet
+	set  Config // values given by flags
+	bad  error  // the first bad flag value, with this package's wording
+	file string // --config
+}
+
+// AddFlags registers --config and a flag for every setting on fs. After
+// fs.Parse, call [Flags.Load]; pass Parse's error to [Flags.ParseError].
+func AddFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs}
+	fs.StringVar(&f.file, "config", "", "YAML configuration file (env "+envConfig+")")
+	for i := range table {
+		s := &table[i]
+		for _, name := range append([]string{s.flag()}, s.aliases...) {
+			fs.Var(&flagValue{s: s, c: &f.set, name: name, bad: &f.bad}, name, s.help)
+		}
+	}
+	return f
+}
+
+// ParseError rewords an error of fs.Parse as one line naming the flag, and
+// suggests the nearest flag for an unknown one. flag.ErrHelp is returned as
+// it is.
+func (f *Flags) ParseError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return err
+	case f.bad != nil:
+		return f.bad
+	}
+	return flagError(f.fs, err)
+}
+
+// Load builds the configuration from base (the defaults of the subcommand),
+// the YAML file named by --config or OUTBOX_CONFIG, the environment and the
+// flags, each over the one before.
 //
 // getenv reads a variable's value; environ (as from os.Environ) lists the
 // variables that are set, so that an OUTBOX_ variable naming no setting is
 // an error and one set to the empty string sets the empty value (e.g.
 // OUTBOX_HTTP_LISTEN= disables HTTP).
 //
-// For -h or --help Load writes the usage to w and returns flag.ErrHelp.
-// Other errors are one line each and name the flag, variable or YAML file
-// and line. Load does not validate: call [Config.Validate].
-func Load(subcommand string, args []string, getenv func(string) string, environ []string, w io.Writer) (Config, []string, error) {
+// Errors are one line each and name the variable or YAML file and line.
+// Load does not validate: call [Config.Validate].
+func (f *Flags) Load(base Config, getenv func(string) string, environ []string) (Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	if w == nil {
-		w = io.Discard
-	}
-
-	// Flags are parsed first, because they may name the YAML file, but
-	// into a scratch Config: they are copied over the YAML and environment
-	// layers at the end, which is what gives them precedence.
-	fs := flag.NewFlagSet(subcommand, flag.ContinueOnError)
-	// The flag package would print errors and the full usage on every
-	// mistake; Load returns one line instead and prints usage only for
-	// --help.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	var fromFlags Config
-	var firstBad error // the first bad flag value, with Load's wording
-	var configFile string
-	fs.StringVar(&configFile, "config", "", "")
-	for i := range table {
-		s := &table[i]
-		for _, name := range append([]string{s.flag()}, s.aliases...) {
-			fs.Var(&flagValue{s: s, c: &fromFlags, name: name, bad: &firstBad}, name, s.help)
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		switch {
-		case errors.Is(err, flag.ErrHelp):
-			writeUsage(w, subcommand)
-			return Config{}, nil, flag.ErrHelp
-		case firstBad != nil:
-			return Config{}, nil, firstBad
-		}
-		return Config{}, nil, flagError(err)
-	}
-
-	cfg := Default()
+	cfg := base
 	fileSet := false
-	fs.Visit(func(f *flag.Flag) { fileSet = fileSet || f.Name == "config" })
+	f.fs.Visit(func(fl *flag.Flag) { fileSet = fileSet || fl.Name == "config" })
 	env := newEnvironment(getenv, environ)
+	file := f.file
 	if !fileSet {
-		configFile, _ = env.lookup(envConfig)
+		file, _ = env.lookup(envConfig)
 	}
 	var errs []error
-	if configFile != "" {
-		errs = append(errs, loadYAML(configFile, &cfg)...)
+	if file != "" {
+		errs = append(errs, loadYAML(file, &cfg)...)
 	}
 	errs = append(errs, env.apply(&cfg)...)
 	if len(errs) > 0 {
-		return Config{}, nil, errors.Join(errs...)
+		return Config{}, errors.Join(errs...)
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if v, ok := f.Value.(*flagValue); ok {
-			v.s.field(&cfg).Set(v.s.field(&fromFlags))
+	f.fs.Visit(func(fl *flag.Flag) {
+		if v, ok := fl.Value.(*flagValue); ok {
+			v.s.field(&cfg).Set(v.s.field(&f.set))
 		}
 	})
-	return cfg, fs.Args(), nil
+	return cfg, nil
 }
 
 // flagValue is the flag.Value of one setting (one per flag name, so that
@@ -122,16 +123,14 @@ func (v *flagValue) Set(text string) error {
 func (v *flagValue) IsBoolFlag() bool { return v.s.kind == kindBool }
 
 // flagError rewords the flag package's errors (which spell flags with one
-// dash) and suggests the nearest flag for an unknown one.
-func flagError(err error) error {
+// dash) and suggests the nearest flag of fs for an unknown one.
+func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		var names []string
-		for _, s := range table {
-			names = append(names, append([]string{s.flag()}, s.aliases...)...)
-		}
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		hint := " (see --help)"
-		if s := suggest(name, append(names, "config")); s != "" {
+		if s := suggest(name, names); s != "" {
 			hint = " (did you mean --" + s + "?)"
 		}
 		return fmt.Errorf("config: unknown flag --%s%s", name, hint)
@@ -353,11 +352,10 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
-// writeUsage is --help: every flag with its type, default, environment
-// variable and meaning, grouped by section.
-func writeUsage(w io.Writer, subcommand string) {
+// Usage writes --help's list of settings: every flag with its type, its
+// default in base, its environment variable and meaning, by section.
+func Usage(w io.Writer, base Config) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: %s [flags] [args]\n\n", strings.TrimSpace("outbox "+subcommand))
 	b.WriteString("Settings come from flags, then OUTBOX_* environment variables, then the YAML\n" +
 		"file named by --config (or OUTBOX_CONFIG), then defaults; the first found wins.\n" +
 		"Durations look like 250ms, 5s or 1h30m; lists are comma-separated; a bool\n" +
@@ -365,7 +363,6 @@ func writeUsage(w io.Writer, subcommand string) {
 	b.WriteString("  --config file\n")
 	wrap(&b, "YAML configuration file; its keys are the flag names in snake_case, nested at the dots.")
 	wrap(&b, "(env "+envConfig+")")
-	def := Default()
 	section := ""
 	for i := range table {
 		s := &table[i]
@@ -376,7 +373,7 @@ func writeUsage(w io.Writer, subcommand string) {
 		fmt.Fprintf(&b, "  --%s %s\n", s.flag(), s.kind.typeName())
 		wrap(&b, s.help)
 		var notes []string
-		if d := s.format(&def); d != "" && !s.secret {
+		if d := s.format(&base); d != "" && !s.secret {
 			notes = append(notes, "default "+d)
 		}
 		notes = append(notes, "env "+s.env())

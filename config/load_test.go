@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 // env is a test environment: variables and their values.
@@ -35,9 +38,18 @@ func writeYAML(t *testing.T, text string) string {
 	return path
 }
 
+// load parses args as a subcommand would: the settings' flags on a flag
+// set, then the sources over base().
 func load(t *testing.T, args []string, e env) (Config, []string, error) {
 	t.Helper()
-	return Load("relay", args, e.getenv, e.environ(), &bytes.Buffer{})
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, f.ParseError(err)
+	}
+	c, err := f.Load(base(), e.getenv, e.environ())
+	return c, fs.Args(), err
 }
 
 func mustLoad(t *testing.T, args []string, e env) Config {
@@ -112,7 +124,7 @@ func TestPrecedence(t *testing.T) {
 			func(c Config) any { return c.HTTP.Listen }, ""},
 		{"yaml null leaves the default",
 			layers{yaml: "kafka:\n  client_id:\ncdc:\n"},
-			func(c Config) any { return c.Kafka.ClientID }, Default().Kafka.ClientID},
+			func(c Config) any { return c.Kafka.ClientID }, base().Kafka.ClientID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,7 +164,7 @@ func TestConfigFile(t *testing.T) {
 	if c.CDC.ConfidenceWindow != 7*time.Second {
 		t.Errorf("alias: confidence window %v", c.CDC.ConfidenceWindow)
 	}
-	if c := mustLoad(t, []string{"--config", writeYAML(t, "# nothing\n")}, nil); !reflect.DeepEqual(c, Default()) {
+	if c := mustLoad(t, []string{"--config", writeYAML(t, "# nothing\n")}, nil); !reflect.DeepEqual(c, base()) {
 		t.Errorf("empty file changed the config: %v", c)
 	}
 }
@@ -167,25 +179,24 @@ func TestRemainingArgs(t *testing.T) {
 	}
 }
 
-func TestHelp(t *testing.T) {
+func TestUsage(t *testing.T) {
 	for _, arg := range []string{"-h", "--help", "-help"} {
-		var out bytes.Buffer
-		_, _, err := Load("relay", []string{arg}, nil, nil, &out)
-		if !errors.Is(err, flag.ErrHelp) {
+		if _, _, err := load(t, []string{arg}, nil); !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("%s: err %v, want flag.ErrHelp", arg, err)
 		}
-		for _, want := range []string{
-			"Usage: outbox relay",
-			"--config file",
-			"--cdc.confidence-window duration",
-			"--scylla.hosts list",
-			"default 127.0.0.1:9042; env OUTBOX_SCYLLA_HOSTS; alias --scylla-hosts",
-			"--scylla.password string",
-			"env OUTBOX_RELAY_BREAKER_OPEN_TIMEOUT",
-		} {
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("%s: usage lacks %q", arg, want)
-			}
+	}
+	var out bytes.Buffer
+	Usage(&out, base())
+	for _, want := range []string{
+		"--config file",
+		"--cdc.confidence-window duration",
+		"--scylla.hosts list",
+		"default 127.0.0.1:9042; env OUTBOX_SCYLLA_HOSTS; alias --scylla-hosts",
+		"--scylla.password string",
+		"env OUTBOX_RELAY_BREAKER_OPEN_TIMEOUT",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q", want)
 		}
 	}
 }
@@ -311,8 +322,8 @@ func TestLoadJoinsYAMLAndEnvErrors(t *testing.T) {
 }
 
 func TestYAMLRoundTrip(t *testing.T) {
-	c := Default()
-	c.Processor = ProcessorPolling
+	c := base()
+	c.Processor = outbox.ProcessorPolling
 	c.Scylla.Hosts = []string{"[::1]:9042", "db2"}
 	c.Scylla.Keyspace = "yes" // a string YAML 1.1 would read as a bool
 	c.Scylla.LocalDC = "123"  // one that reads as a number

@@ -91,22 +91,21 @@ func (c Config) String() string {
 }
 
 // Reference is the Markdown table of every setting: flag, environment
-// variable, YAML key, type, default and meaning. The README's configuration
-// reference embeds it; config/docs/config-reference.md holds the current
-// output and a test keeps it up to date (go test ./config -update).
-func Reference() string {
+// variable, YAML key, type, default (in base) and meaning. The README's
+// configuration reference embeds it; config/docs/config-reference.md holds
+// the output for the relay's defaults, and a test keeps it up to date.
+func Reference(base Config) string {
 	var b strings.Builder
 	b.WriteString("| Flag | Environment variable | YAML key | Type | Default | Meaning |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| `--config` | `%s` | | path | | YAML file to read settings from (keys as in this table). |\n", envConfig)
-	def := Default()
 	for i := range table {
 		s := &table[i]
 		flags := "`--" + s.flag() + "`"
 		for _, a := range s.aliases {
 			flags += "<br>`--" + a + "`"
 		}
-		d := s.format(&def)
+		d := s.format(&base)
 		switch {
 		case d == "":
 			d = "(empty)"

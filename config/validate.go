@@ -12,7 +12,7 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 )
 
@@ -27,26 +27,14 @@ func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
 }
 
-// backstop runs a component's own Validate after this package's rules for
-// that component found nothing, so a rule the component adds later still
-// stops the service at start rather than at first use. It is not run
-// otherwise, to avoid reporting one mistake twice.
-func (p *problems) backstop(before int, section string, err error, prefix string) {
-	if len(*p) == before && err != nil {
-		p.add(section, "%s", strings.TrimPrefix(err.Error(), prefix))
-	}
-}
-
 // Validate checks every setting and returns nil or an errors.Join of one
 // error per bad value, each a single line "config: <key>: <problem>". It
 // checks that TLS files exist (not that they hold valid PEM), so that a
 // mistyped path is reported at start.
 func (c Config) Validate() error {
 	var p problems
-	switch c.Processor {
-	case ProcessorCDC, ProcessorPolling:
-	default:
-		p.add("processor", "%q is not a processor (want cdc or polling)", c.Processor)
+	if !outbox.IsProcessor(c.Processor) {
+		p.add("processor", "%q is not a processor (want %s or %s)", c.Processor, outbox.ProcessorCDC, outbox.ProcessorPolling)
 	}
 	c.validateScylla(&p)
 	c.validateKafka(&p)
@@ -73,7 +61,6 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateScylla(p *problems) {
-	before := len(*p)
 	s := c.Scylla
 	if len(s.Hosts) == 0 {
 		p.add("scylla.hosts", "must list at least one contact point")
@@ -107,11 +94,12 @@ func (c Config) validateScylla(p *problems) {
 		p.add("scylla.replication_factor", "must be at least 1, got %d", s.ReplicationFactor)
 	}
 	validateTLS(p, "scylla.tls", s.TLS)
-	p.backstop(before, "scylla", c.StorageConfig().Validate(), "storage: config: ")
 }
 
+// validateKafka checks the Kafka settings' form; the rest (client id
+// characters, the topic template, SASL mechanisms) are messaging's rules,
+// applied when the settings become a messaging.Config (app.NewSettings).
 func (c Config) validateKafka(p *problems) {
-	before := len(*p)
 	k := c.Kafka
 	if len(k.Brokers) == 0 {
 		p.add("kafka.brokers", "must list at least one broker")
@@ -124,58 +112,7 @@ func (c Config) validateKafka(p *problems) {
 	if k.MaxMessageBytes < 1 {
 		p.add("kafka.max_message_bytes", "must be at least 1, got %d", k.MaxMessageBytes)
 	}
-	if k.SASL.Mechanism != messaging.SASLMechanismPlain {
-		p.add("kafka.sasl.mechanism", "%q is not supported (want PLAIN)", k.SASL.Mechanism)
-	}
 	validateTLS(p, "kafka.tls", k.TLS)
-	// The remaining rules (client id characters, the topic template, the
-	// timeout floor, SASL user and password) are messaging's; its errors
-	// name Go fields, which map onto settings.
-	ownFound := len(*p) > before
-	err := c.MessagingConfig().Validate()
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else if err != nil {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		var ce *messaging.ConfigError
-		if !errors.As(e, &ce) {
-			p.add("kafka", "%v", e)
-			continue
-		}
-		field := ce.Field
-		switch {
-		case strings.HasPrefix(field, "Brokers"), strings.HasPrefix(field, "TLS"), field == "SASL.Mechanism", field == "MaxMessageBytes":
-			// Checked above with the settings' names; reported here
-			// only if messaging is stricter than those checks.
-			if !ownFound {
-				p.add("kafka", "%v", e)
-			}
-		default:
-			p.add(kafkaKey(field), "%s", ce.Reason)
-		}
-	}
-}
-
-// kafkaKey maps a messaging.Config field to its setting.
-func kafkaKey(field string) string {
-	switch field {
-	case "ClientID":
-		return "kafka.client_id"
-	case "TopicTemplate":
-		return "kafka.topic_template"
-	case "Timeout":
-		return "kafka.timeout"
-	case "DeliveryTimeout":
-		return "kafka.delivery_timeout"
-	case "SASL.User":
-		return "kafka.sasl.user"
-	case "SASL.Password":
-		return "kafka.sasl.password"
-	}
-	return "kafka"
 }
 
 func (c Config) validateRelay(p *problems) {
@@ -183,28 +120,9 @@ func (c Config) validateRelay(p *problems) {
 	if strings.TrimSpace(r.Name) == "" {
 		p.add("relay.name", "must not be empty (progress is saved under it)")
 	}
-	def := Default().Relay
-	custom := []struct {
-		key     string
-		changed bool
-	}{
-		{"relay.max_attempts", r.MaxAttempts != def.MaxAttempts},
-		{"relay.initial_backoff", r.InitialBackoff != def.InitialBackoff},
-		{"relay.max_backoff", r.MaxBackoff != def.MaxBackoff},
-		{"relay.multiplier", r.Multiplier != def.Multiplier},
-		{"relay.jitter", r.Jitter != def.Jitter},
-	}
 	switch r.RetryPreset {
 	case "default", "aggressive", "conservative":
-		// A custom field set under a named preset would be silently
-		// ignored; say so instead.
-		for _, f := range custom {
-			if f.changed {
-				p.add(f.key, "is used only with relay.retry_preset custom, but the preset is %q", r.RetryPreset)
-			}
-		}
 	case PresetCustom:
-		before := len(*p)
 		if r.MaxAttempts < 1 {
 			p.add("relay.max_attempts", "must be at least 1, got %d", r.MaxAttempts)
 		}
@@ -218,13 +136,10 @@ func (c Config) validateRelay(p *problems) {
 		if r.Jitter < 0 || r.Jitter > 1 {
 			p.add("relay.jitter", "must be within 0 and 1, got %g", r.Jitter)
 		}
-		policy, _ := c.RetryPolicy()
-		p.backstop(before, "relay", policy.Validate(), "resilience: ")
 	default:
 		p.add("relay.retry_preset", "%q is not a retry preset (want default, aggressive, conservative or custom)", r.RetryPreset)
 	}
 
-	before := len(*p)
 	b := r.Breaker
 	if b.FailureThreshold < 1 {
 		p.add("relay.breaker.failure_threshold", "must be at least 1, got %d", b.FailureThreshold)
@@ -233,11 +148,9 @@ func (c Config) validateRelay(p *problems) {
 	if b.HalfOpenProbes < 1 {
 		p.add("relay.breaker.half_open_probes", "must be at least 1, got %d", b.HalfOpenProbes)
 	}
-	p.backstop(before, "relay.breaker", c.BreakerConfig().Validate(), "resilience: ")
-
-	// relay.ParsePolicy also takes "", meaning continue; a setting must
-	// be spelled out.
-	if _, err := c.Policy(); err != nil || r.PoisonPolicy == "" {
+	switch r.PoisonPolicy {
+	case PolicyContinue, PolicyHold:
+	default:
 		p.add("relay.poison_policy", "%q is not a poison policy (want continue or hold)", r.PoisonPolicy)
 	}
 	if r.MaxInFlight < 1 {
@@ -288,14 +201,9 @@ func (c Config) validatePolling(p *problems) {
 }
 
 func (c Config) validateSchema(p *problems) {
-	before := len(*p)
 	checkTTL(p, "schema.cdc_log_ttl", c.Schema.CDCLogTTL, "0 keeps rows forever")
 	checkTTL(p, "schema.outbox_ttl", c.Schema.OutboxTTL, "0 keeps rows forever")
 	checkTTL(p, "schema.dead_letter_ttl", c.Schema.DeadLetterTTL, "0 keeps rows forever")
-	// Keyspace rules are reported under scylla.keyspace already.
-	if keyspaceName.MatchString(c.Scylla.Keyspace) && !strings.HasPrefix(c.Scylla.Keyspace, "system") {
-		p.backstop(before, "schema", c.SchemaOptions().Validate(), "schema: ")
-	}
 }
 
 // positive rejects zero too: for these settings the components would
@@ -322,7 +230,7 @@ func checkTTL(p *problems, key string, d time.Duration, zero string) {
 }
 
 func checkTime(p *problems, key, s string) {
-	if _, err := parseTime(s); err != nil {
+	if _, err := ParseTime(s); err != nil {
 		p.add(key, "%q is not an RFC 3339 time (e.g. 2024-05-01T12:00:00Z)", s)
 	}
 }

@@ -20,6 +20,8 @@ const (
 	// DefaultClientID is the Kafka client.id the relay identifies with in
 	// broker logs and quotas.
 	DefaultClientID = "scylla-outbox-relay"
+	// DefaultBroker is the bootstrap broker a configuration starts from.
+	DefaultBroker = "127.0.0.1:9092"
 	// DefaultTopicTemplate routes each event to a topic per aggregate type,
 	// as Debezium's outbox event router does ("outbox.event.<type>").
 	DefaultTopicTemplate = "outbox.event.{{.AggregateType}}"

@@ -33,6 +33,11 @@ type RetryPolicy struct {
 	Jitter float64
 }
 
+// DefaultRetry is the "default" preset.
+func DefaultRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+}
+
 // RetryPreset returns one of the tutorial's presets, with jitter added:
 //
 //	default       3 attempts, 100 ms doubling to at most 10 s
@@ -41,7 +46,7 @@ type RetryPolicy struct {
 func RetryPreset(name string) (RetryPolicy, error) {
 	switch strings.ToLower(name) {
 	case "default", "":
-		return RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}, nil
+		return DefaultRetry(), nil
 	case "aggressive":
 		return RetryPolicy{MaxAttempts: 5, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 30 * time.Second, Multiplier: 2, Jitter: 0.2}, nil
 	case "conservative":

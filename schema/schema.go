@@ -38,8 +38,10 @@ const (
 
 // Defaults for the zero values of [Options].
 const (
-	DefaultCDCLogTTL = 24 * time.Hour
-	DefaultOutboxTTL = 7 * 24 * time.Hour
+	DefaultKeyspace          = "outbox"
+	DefaultReplicationFactor = 1
+	DefaultCDCLogTTL         = 24 * time.Hour
+	DefaultOutboxTTL         = 7 * 24 * time.Hour
 )
 
 // NoTTL, given as a TTL option, keeps rows forever (CQL TTL 0). The zero

@@ -19,6 +19,8 @@ import (
 
 // Defaults for the zero values of [Config].
 const (
+	// DefaultHost is the contact point a configuration starts from.
+	DefaultHost           = "127.0.0.1:9042"
 	DefaultConsistency    = "LOCAL_QUORUM"
 	DefaultTimeout        = 5 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
