@@ -33,7 +33,6 @@ type fakeStore struct {
 	acquires map[uuid.UUID]int
 	renews   map[uuid.UUID]int
 	releases map[uuid.UUID]int
-	loads    map[uuid.UUID]int
 	// saveErrs fail the next Saves, one error each.
 	saveErrs []error
 	// renewErr, when set, fails every RenewLease.
@@ -65,7 +64,6 @@ func newFakeStore() *fakeStore {
 		acquires: map[uuid.UUID]int{},
 		renews:   map[uuid.UUID]int{},
 		releases: map[uuid.UUID]int{},
-		loads:    map[uuid.UUID]int{},
 	}
 }
 
@@ -78,7 +76,6 @@ func (f *fakeStore) classifiers(cfg *OrderConfig) {
 func (f *fakeStore) Load(_ context.Context, id uuid.UUID) (*domain.Order, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.loads[id]++
 	s, ok := f.orders[id]
 	if !ok {
 		return nil, errFakeNotFound
@@ -184,4 +181,3 @@ func (f *fakeStore) count(m func(f *fakeStore) map[uuid.UUID]int, id uuid.UUID) 
 func acquires(f *fakeStore) map[uuid.UUID]int { return f.acquires }
 func renews(f *fakeStore) map[uuid.UUID]int   { return f.renews }
 func releases(f *fakeStore) map[uuid.UUID]int { return f.releases }
-func loads(f *fakeStore) map[uuid.UUID]int    { return f.loads }

@@ -182,8 +182,13 @@ func TestMetricsActorServesHTTPWhileRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("read /metrics: %v", err)
+	}
 	if !strings.Contains(string(body), "outbox_events_in_flight 4") {
 		t.Errorf("/metrics lacks outbox_events_in_flight 4:\n%s", body)
 	}

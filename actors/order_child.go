@@ -270,7 +270,8 @@ func (c *orderChild) settle(ctx actor.Context) error {
 	case want - 1:
 	default:
 		c.pending = nil
-		return c.loseLease(ctx, fmt.Errorf("stored version %d while the save of version %d (event %s) was unsettled: another writer", got, want, p.event.EventID()))
+		c.loseLease(ctx, fmt.Errorf("stored version %d while the save of version %d (event %s) was unsettled: another writer", got, want, p.event.EventID()))
+		return c.refusal
 	}
 	if err := c.holdLease(ctx); err != nil {
 		return err
@@ -342,7 +343,8 @@ func (c *orderChild) holdLease(ctx actor.Context) error {
 		return c.refusal
 	}
 	if !c.leaseValid() {
-		return c.loseLease(ctx, errors.New("lease not renewed in time"))
+		c.loseLease(ctx, errors.New("lease not renewed in time"))
+		return c.refusal
 	}
 	return nil
 }
@@ -359,17 +361,15 @@ func (c *orderChild) leaseValid() bool {
 	return c.cfg.leaseClock().Add(c.cfg.StorageTimeout).Before(c.leaseUntil)
 }
 
-// loseLease makes the child refuse commands and stop, and returns the
-// refusal.
-func (c *orderChild) loseLease(ctx actor.Context, cause error) error {
+// loseLease makes the child refuse commands and stop; the refusal it records
+// in c.refusal is what every later command gets.
+func (c *orderChild) loseLease(ctx actor.Context, cause error) {
 	if c.cancelRenew != nil {
 		c.cancelRenew()
 		c.cancelRenew = nil
 	}
 	c.log.Warn("order lease lost; refusing commands and stopping", zap.Error(cause))
-	err := &ConflictError{OrderID: c.id, Err: cause}
-	c.refuse(ctx, err)
-	return err
+	c.refuse(ctx, &ConflictError{OrderID: c.id, Err: cause})
 }
 
 func (c *orderChild) refuse(ctx actor.Context, err error) {

@@ -93,9 +93,9 @@ func Demo(ctx context.Context, rt *Runtime, brokers []string, o DemoOptions) (De
 			if n > 1 {
 				dup = "  (duplicate, detected by event id)"
 			}
-			fmt.Fprintf(o.Out, "event  order=%s  type=%-14s seq=%-3s latency=%s%s\n",
+			_, err := fmt.Fprintf(o.Out, "event  order=%s  type=%-14s seq=%-3s latency=%s%s\n",
 				m.Headers[messaging.HeaderAggregateID], m.Headers[messaging.HeaderEventType], m.Headers[messaging.HeaderSequence], lat, dup)
-			return nil
+			return err
 		})
 	}()
 
@@ -145,14 +145,17 @@ func Demo(ctx context.Context, rt *Runtime, brokers []string, o DemoOptions) (De
 	}
 	wg.Wait()
 	close(errs)
-	var seedErrs []error
+	var failed []error
 	for err := range errs {
-		seedErrs = append(seedErrs, err)
+		failed = append(failed, err)
 	}
 	mu.Lock()
 	written := len(committed)
 	mu.Unlock()
-	fmt.Fprintf(o.Out, "seeded %d orders: %d events committed with their orders\n", o.Orders, written)
+	if _, err := fmt.Fprintf(o.Out, "seeded %d orders: %d events committed with their orders\n", o.Orders, written); err != nil {
+		stopConsume() // it writes to Out too: gone before Demo returns
+		return DemoSummary{}, fmt.Errorf("demo: %w", errors.Join(err, <-consumeErr))
+	}
 
 	deadline := time.Now().Add(o.Wait)
 	for {
@@ -175,7 +178,9 @@ func Demo(ctx context.Context, rt *Runtime, brokers []string, o DemoOptions) (De
 	}
 	// The consumer writes to Out: it must be gone before Demo returns.
 	stopConsume()
-	<-consumeErr
+	if err := <-consumeErr; err != nil {
+		failed = append(failed, fmt.Errorf("demo: consuming: %w", err))
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -194,7 +199,7 @@ func Demo(ctx context.Context, rt *Runtime, brokers []string, o DemoOptions) (De
 	if n, err := rt.Relay.DLQ.Count(ctx); err == nil {
 		s.DLQ = n
 	}
-	return s, errors.Join(seedErrs...)
+	return s, errors.Join(failed...)
 }
 
 // String renders the summary for humans.

@@ -25,7 +25,7 @@ func TestDemoPublishesEverySeededEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer emb.Close()
+			closeAtEnd(t, "embedded stack", emb)
 			relayCfg := relayConfig(proc)
 			relayCfg.Consistency = gocql.One
 			s := Settings{

@@ -131,7 +131,7 @@ func TestRelayGenerationSwitch(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer child.Process.Kill()
+	defer killChild(t, child)
 
 	ords := s.newOrders(t, 20)
 	ords.update(t)
@@ -165,7 +165,7 @@ func TestRelayGenerationSwitch(t *testing.T) {
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	child.Wait()
+	reapKilled(t, child)
 	s.startRelay(t, relayConfig(outbox.ProcessorCDC), nil)
 	if err := s.broker.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func startDelayProxy(t *testing.T, target string) *delayProxy {
 		t.Fatal(err)
 	}
 	p := &delayProxy{ln: ln, target: target}
-	t.Cleanup(func() { ln.Close() })
+	closeAtEnd(t, "proxy listener", ln)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -207,12 +207,14 @@ func startDelayProxy(t *testing.T, target string) *delayProxy {
 func (p *delayProxy) serve(client net.Conn) {
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
-		client.Close()
+		hangUp(client)
 		return
 	}
 	go func() {
-		io.Copy(client, server)
-		client.Close()
+		// The copy ends on the server's EOF or on an error alike; either
+		// way the client is hung up, which is all the proxy can do.
+		_, _ = io.Copy(client, server)
+		hangUp(client)
 	}()
 	type chunk struct {
 		due  time.Time
@@ -226,7 +228,7 @@ func (p *delayProxy) serve(client net.Conn) {
 				return
 			}
 		}
-		server.Close()
+		hangUp(server)
 	}()
 	buf := make([]byte, 64<<10)
 	for {
@@ -242,6 +244,11 @@ func (p *delayProxy) serve(client net.Conn) {
 }
 
 func (p *delayProxy) Addr() string { return p.ln.Addr().String() }
+
+// hangUp closes one side of a proxied connection. Its error is dropped:
+// the connection is over either way, and the proxy has no test to report
+// to — the test watches the events that come through, not the proxy.
+func hangUp(c net.Conn) { _ = c.Close() }
 
 // A write that reaches the database seconds after the writer sent it —
 // more than the CDC confidence window and the polling safety window of the
@@ -344,14 +351,13 @@ func TestRelayCrashDuplicates(t *testing.T) {
 				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
-				child.Wait()
+				reapKilled(t, child)
 				child = startChild()
 			}
 			<-done
 			s.waitAll(t, r, 2*time.Minute)
 			perKill[kills-1] = r.duplicates() - sum(perKill[:kills-1])
-			child.Process.Kill()
-			child.Wait()
+			killChild(t, child)
 			t.Logf("%s: %d events at %d/s, %d SIGKILLs: %d duplicates in all (same event ids), per kill %v; progress_interval × rate = %.0f events",
 				proc, s.total(), rate, kills, r.dupes, perKill, actors.DefaultProgressInterval.Seconds()*rate)
 		})
@@ -394,7 +400,7 @@ func TestRelayMalformedRow(t *testing.T) {
 			ord := ords.list[0]
 			// Sequence 2 of the first order, without an event type, in both
 			// outbox tables as one batch, as the write path would.
-			b := s.session.Session.NewBatch(gocql.LoggedBatch)
+			b := s.session.Session.Batch(gocql.LoggedBatch)
 			b.Query(`INSERT INTO outbox.outbox_messages (aggregate_id, sequence, event_id, aggregate_type, payload, committed_at) VALUES (?, 2, ?, 'Order', 0x7b7d, now())`, ord.ID(), bad)
 			b.Query(`INSERT INTO outbox.outbox_by_bucket (bucket, committed_at, event_id, aggregate_id, sequence, aggregate_type, payload) VALUES (?, now(), ?, ?, 2, 'Order', 0x7b7d)`,
 				storage.BucketOf(time.Now()), bad, ord.ID())

@@ -60,7 +60,9 @@ func startOrderProcessOn(t *testing.T, addr, owner string, wrap func(*storage.Or
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		sys.Shutdown(ctx)
+		if err := sys.Shutdown(ctx); err != nil {
+			t.Errorf("shut down the actor system: %v", err)
+		}
 	})
 	return &orderProcess{sys: sys, pid: pid, store: store}
 }
@@ -71,7 +73,7 @@ func startDatabase(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, "emulator", srv)
 	s, err := storage.NewSession(context.Background(), storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func newStack(t *testing.T, brokerMaxBytes int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, "emulator", srv)
 	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func newStack(t *testing.T, brokerMaxBytes int) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.Close() })
+	closeAtEnd(t, "broker", broker)
 	return &stack{db: srv, dbAddr: srv.Addr(), broker: broker, session: s,
 		store:     storage.NewOrderStore(s, storage.OrderStoreOptions{Keyspace: "outbox"}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
@@ -124,15 +125,21 @@ func (s *stack) startRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *r
 		t.Fatal(err)
 	}
 	rr := &runningRelay{sys: sys, relay: r, pub: pub, reg: reg}
-	t.Cleanup(func() { rr.stop() })
+	t.Cleanup(func() {
+		if err := rr.stop(); err != nil {
+			t.Errorf("stop the relay: %v", err)
+		}
+	})
 	return rr
 }
 
-func (r *runningRelay) stop() {
+// stop shuts the relay down, the actors before the publisher they use. A
+// second call returns nil.
+func (r *runningRelay) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	r.sys.Shutdown(ctx)
-	r.pub.Close()
+	err := r.sys.Shutdown(ctx)
+	return errors.Join(err, r.pub.Close())
 }
 
 var item = domain.Item{ProductID: "sku", Quantity: 1, UnitPrice: domain.Money{Minor: 100, Currency: "EUR"}}
@@ -587,7 +594,7 @@ func TestRelayCrashAndRestart(t *testing.T) {
 			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			child.Wait()
+			reapKilled(t, child)
 			killedAt := r.unique()
 			<-done
 			s.startRelay(t, relayConfig(proc), nil)
@@ -616,7 +623,9 @@ func TestRelayGracefulRestartHasNoDuplicates(t *testing.T) {
 			for r.unique() < 300 {
 				time.Sleep(5 * time.Millisecond)
 			}
-			first.stop()
+			if err := first.stop(); err != nil {
+				t.Fatal(err)
+			}
 			stoppedAt := r.unique()
 			<-done
 			s.startRelay(t, relayConfig(proc), nil)

@@ -160,7 +160,11 @@ func Run(ctx context.Context, s Settings, o RunOptions) (*Runtime, error) {
 		if !ok {
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			rt.Shutdown(sctx)
+			// Run's error is why it failed; failing to stop what it had
+			// started is secondary, and is logged.
+			if err := rt.Shutdown(sctx); err != nil {
+				logger.Warn("stop after a failed start", zap.Error(err))
+			}
 		}
 	}()
 	rt.Registry = prometheus.NewRegistry()
@@ -461,8 +465,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	}
 	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Addr: o.KafkaAddr, Topics: o.Topics, MaxMessageBytes: o.MaxMessageBytes, Logger: o.Logger})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return nil, errors.Join(err, db.Close())
 	}
 	return &Embedded{DB: db, Broker: broker}, nil
 }

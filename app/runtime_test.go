@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -32,7 +33,9 @@ func freeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }
 
@@ -43,9 +46,14 @@ func getJSON(addr, path string) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
 	var doc map[string]any
-	json.NewDecoder(resp.Body).Decode(&doc)
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("GET %s: %w", path, err)
+	}
 	return resp.StatusCode, doc, nil
 }
 
@@ -65,7 +73,9 @@ func shutdownOnCleanup(t *testing.T, rt *Runtime) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		rt.Shutdown(ctx)
+		if err := rt.Shutdown(ctx); err != nil {
+			t.Errorf("shut down the runtime: %v", err)
+		}
 	})
 }
 
@@ -83,7 +93,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { broker.Close() })
+			closeAtEnd(t, "broker", broker)
 			broker.Stop()
 			core, logs := observer.New(zap.InfoLevel)
 			rt, err := Run(ctx, settingsFor(cqlAddr, broker.Brokers(), proc, zap.New(core)), RunOptions{})
@@ -130,7 +140,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 			if err != nil {
 				t.Fatalf("start ScyllaDB on %s: %v", cqlAddr, err)
 			}
-			t.Cleanup(func() { srv.Close() })
+			closeAtEnd(t, "emulator", srv)
 			session, err := storage.NewSession(ctx, storage.Config{Hosts: []string{cqlAddr}, Consistency: "ONE"})
 			if err != nil {
 				t.Fatal(err)
@@ -188,7 +198,7 @@ func TestShutdownWhileWaitingForScylla(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.Close() })
+	closeAtEnd(t, "broker", broker)
 	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +232,7 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { broker.Close() })
+	closeAtEnd(t, "broker", broker)
 	createKeyspace := func(t *testing.T, addr string) {
 		s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{addr}, Consistency: "ONE"})
 		if err != nil {
@@ -252,7 +262,7 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { srv.Close() })
+				closeAtEnd(t, "emulator", srv)
 				if tc.keyspace {
 					createKeyspace(t, addr)
 				}

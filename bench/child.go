@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -303,23 +302,28 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 // prints a ready line on stdout, and on SIGTERM (or SIGINT, or ctx ending)
 // shuts it down gracefully and returns. Logs at warning level and above go
 // to stderr, which the bench shows when a run fails.
-func RunRelayChild(ctx context.Context) error {
+func RunRelayChild(ctx context.Context) (err error) {
 	rs, err := relaySettingsFromEnv(os.Getenv)
 	if err != nil {
 		return fmt.Errorf("bench: relay child: %w", err)
 	}
+	ready, err := json.Marshal(rs)
+	if err != nil {
+		return fmt.Errorf("bench: relay child: %w", err)
+	}
 	if rs.CPUProfile != "" {
-		f, err := os.Create(rs.CPUProfile)
-		if err != nil {
-			return fmt.Errorf("bench: relay child: %w", err)
+		f, ferr := os.Create(rs.CPUProfile)
+		if ferr != nil {
+			return fmt.Errorf("bench: relay child: %w", ferr)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("bench: relay child: %w", err)
+		if perr := pprof.StartCPUProfile(f); perr != nil {
+			return fmt.Errorf("bench: relay child: %w", errors.Join(perr, f.Close()))
 		}
 		defer func() {
 			pprof.StopCPUProfile()
-			f.Close()
+			if cerr := f.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("bench: relay child: CPU profile: %w", cerr))
+			}
 		}()
 	}
 	logCfg := zap.NewProductionConfig()
@@ -346,13 +350,15 @@ func RunRelayChild(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: relay child: %w", err)
 	}
-	line, _ := json.Marshal(rs)
-	out := bufio.NewWriter(os.Stdout)
-	fmt.Fprintf(out, "%s%s\n", readyPrefix, line)
-	out.Flush()
-
+	shutdown := func() error {
+		sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer scancel()
+		return rt.Shutdown(sctx)
+	}
+	if _, err := fmt.Fprintf(os.Stdout, "%s%s\n", readyPrefix, ready); err != nil {
+		// Without its ready line the bench never uses this relay.
+		return errors.Join(fmt.Errorf("bench: relay child: ready line: %w", err), shutdown())
+	}
 	<-sigCtx.Done()
-	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer scancel()
-	return rt.Shutdown(sctx)
+	return shutdown()
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,8 +36,7 @@ type procSample struct {
 
 // sampleProc reads /proc/<pid>/stat and /proc/<pid>/status; pid "self" is
 // this process.
-func sampleProc(pid string) (procSample, error) {
-	var s procSample
+func sampleProc(pid string) (s procSample, err error) {
 	stat, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return s, fmt.Errorf("bench: cpu time of %s: %w", pid, err)
@@ -63,7 +63,11 @@ func sampleProc(pid string) (procSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("bench: memory of %s: %w", pid, err)
 	}
-	defer status.Close()
+	defer func() {
+		if cerr := status.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("bench: memory of %s: %w", pid, cerr))
+		}
+	}()
 	sc := bufio.NewScanner(status)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")

@@ -257,44 +257,41 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "workload: %d events per order (created, then updated), one event per Save, ~%d-byte payloads\n",
 		s.EventsPerOrder, s.PayloadBytes)
 	fmt.Fprintf(&b, "command:  %s\n", s.Command)
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Steady) > 0 {
-		fmt.Fprintf(w, "\nSteady: %d events/s for %s, %d writers; latency = Save returned → consumed from Kafka\n",
+		fmt.Fprintf(&b, "\nSteady: %d events/s for %s, %d writers; latency = Save returned → consumed from Kafka\n",
 			s.Rate, time.Duration(s.Duration), s.SteadyWriters)
-		fmt.Fprintln(tw, "processor\tevents\tachieved/s\tp50\tp95\tp99\tmax\tconfidence\tshare of p99\tpoll delay\trelay CPU s/1k\tpeak RSS\t")
+		var rows strings.Builder
+		fmt.Fprintln(&rows, "processor\tevents\tachieved/s\tp50\tp95\tp99\tmax\tconfidence\tshare of p99\tpoll delay\trelay CPU s/1k\tpeak RSS\t")
 		for _, x := range r.Steady {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%.3f\t%s\t\n",
+			fmt.Fprintf(&rows, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%.3f\t%s\t\n",
 				x.Processor, x.Events, x.AchievedRate, x.P50, x.P95, x.P99, x.Max, x.ConfidenceWindow,
 				100*x.ConfidenceShare, x.PollDelay, x.CPUSecondsPer1000, mib(x.PeakRSSBytes))
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeTable(&b, rows.String(), tabwriter.AlignRight); err != nil {
 			return err
 		}
 	}
 	if r.Baseline.Messages > 0 {
 		bl := r.Baseline
-		fmt.Fprintf(w, "\nBaseline: raw sarama AsyncProducer, same settings, %d messages (%.0f bytes each): %.0f msgs/s to consumed (%.2fs), %.0f msgs/s to acknowledged (%.2fs)\n",
+		fmt.Fprintf(&b, "\nBaseline: raw sarama AsyncProducer, same settings, %d messages (%.0f bytes each): %.0f msgs/s to consumed (%.2fs), %.0f msgs/s to acknowledged (%.2fs)\n",
 			bl.Messages, bl.AvgMessageBytes, bl.MsgsPerSec, bl.Seconds, bl.ProducerMsgsPerSec, bl.ProducerSeconds)
-		fmt.Fprintf(w, "          median of %d repetitions (before each backlog drain and after the last): %v msgs/s to consumed\n",
+		fmt.Fprintf(&b, "          median of %d repetitions (before each backlog drain and after the last): %v msgs/s to consumed\n",
 			bl.Repetitions, bl.RunsMsgsPerSec)
 	}
 	if len(r.Backlog) > 0 {
-		fmt.Fprintf(w, "\nBacklog: %d events written with no relay running, then the relay process started; timed from its start to the last event consumed\n", s.Backlog)
-		fmt.Fprintln(tw, "processor\tevents\tseconds\tevents/s\tx baseline\tx producer\tstartup\trelay CPU s\tCPU s/1k\tpeak RSS\tstack CPU s\t")
+		fmt.Fprintf(&b, "\nBacklog: %d events written with no relay running, then the relay process started; timed from its start to the last event consumed\n", s.Backlog)
+		var rows strings.Builder
+		fmt.Fprintln(&rows, "processor\tevents\tseconds\tevents/s\tx baseline\tx producer\tstartup\trelay CPU s\tCPU s/1k\tpeak RSS\tstack CPU s\t")
 		for _, x := range r.Backlog {
-			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2fs\t%.2f\t%.3f\t%s\t%.2f\t\n",
+			fmt.Fprintf(&rows, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.2fs\t%.2f\t%.3f\t%s\t%.2f\t\n",
 				x.Processor, x.Events, x.Seconds, x.EventsPerSec, x.RatioToBaseline, x.RatioToProducer,
 				x.StartupSeconds, x.RelayCPUSeconds, x.CPUSecondsPer1000, mib(x.PeakRSSBytes), x.StackCPUSeconds)
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeTable(&b, rows.String(), tabwriter.AlignRight); err != nil {
 			return err
 		}
-		fmt.Fprintln(w, "  x baseline: events/s over the baseline's msgs/s to consumed; x producer: over its msgs/s to acknowledged;")
-		fmt.Fprintln(w, "  relay CPU and peak RSS: the relay process alone; stack CPU: the bench process (database, broker, consumer) during the drain")
+		fmt.Fprintln(&b, "  x baseline: events/s over the baseline's msgs/s to consumed; x producer: over its msgs/s to acknowledged;")
+		fmt.Fprintln(&b, "  relay CPU and peak RSS: the relay process alone; stack CPU: the bench process (database, broker, consumer) during the drain")
 	}
 	var bad []string
 	for _, x := range r.Steady {
@@ -308,27 +305,38 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(bad) == 0 {
-		fmt.Fprintln(w, "\nDelivery: every event arrived, no duplicates, per-aggregate order kept.")
+		fmt.Fprintln(&b, "\nDelivery: every event arrived, no duplicates, per-aggregate order kept.")
 	} else {
-		fmt.Fprintln(w, "\nDelivery problems:\n  "+strings.Join(bad, "\n  "))
+		fmt.Fprintln(&b, "\nDelivery problems:\n  "+strings.Join(bad, "\n  "))
 	}
 	if len(r.Targets) > 0 {
-		fmt.Fprintln(w, "\nTargets:")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(&b, "\nTargets:")
+		var rows strings.Builder
 		for _, t := range r.Targets {
 			mark := "met"
 			if !t.Met {
 				mark = "MISSED"
 			}
-			fmt.Fprintf(tw, "  %s\twant %s\tgot %s\t%s\t\n", t.Name, t.Want, t.Got, mark)
+			fmt.Fprintf(&rows, "  %s\twant %s\tgot %s\t%s\t\n", t.Name, t.Want, t.Got, mark)
 		}
-		if err := tw.Flush(); err != nil {
+		if err := writeTable(&b, rows.String(), 0); err != nil {
 			return err
 		}
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintln(w, "error: "+e)
+		fmt.Fprintln(&b, "error: "+e)
 	}
-	_, err := fmt.Fprintf(w, "\ntotal %s\n", r.Elapsed)
+	fmt.Fprintf(&b, "\ntotal %s\n", r.Elapsed)
+	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTable aligns the tab-terminated cells of rows into columns, two
+// spaces apart, and appends them to b.
+func writeTable(b *strings.Builder, rows string, flags uint) error {
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', flags)
+	if _, err := io.WriteString(tw, rows); err != nil {
+		return err
+	}
+	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -87,22 +88,25 @@ func (b *bencher) write(rep *Report) error {
 	return errors.Join(errs...)
 }
 
+// logf writes a progress line. A line that cannot be written is dropped:
+// progress is commentary, and the run's results go to the report, whose
+// write errors Run returns.
 func (b *bencher) logf(format string, args ...any) {
-	fmt.Fprintf(b.o.Progress, "bench: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(b.o.Progress, "bench: "+format+"\n", args...)
 }
 
-func (b *bencher) run(ctx context.Context) error {
+func (b *bencher) run(ctx context.Context) (err error) {
 	o := b.o
 	b.hosts, b.brokers = o.ScyllaHosts, o.KafkaBrokers
 	stack := "external"
 	if len(b.hosts) == 0 {
 		stack = "embedded"
 		b.logf("starting the embedded stack")
-		emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{})
-		if err != nil {
+		var emb *app.Embedded
+		if emb, err = app.StartEmbedded(ctx, app.EmbeddedOptions{}); err != nil {
 			return err
 		}
-		defer emb.Close()
+		defer closeJoin(&err, "embedded stack", emb)
 		b.hosts, b.brokers = []string{emb.DB.Addr()}, emb.Broker.Brokers()
 	}
 	b.rep.Settings = Settings{
@@ -139,7 +143,7 @@ func (b *bencher) run(ctx context.Context) error {
 	if b.admin, err = sarama.NewClusterAdmin(b.brokers, sc); err != nil {
 		return fmt.Errorf("bench: kafka admin %v: %w", b.brokers, err)
 	}
-	defer b.admin.Close()
+	defer closeJoin(&err, "kafka admin", b.admin)
 
 	var errs []error
 	if o.Rate > 0 && o.Duration > 0 {
@@ -299,15 +303,16 @@ func (b *bencher) profileSelf(re runEnv) func() {
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		b.logf("stack profile: %v", err)
+		b.logf("stack profile: %v", errors.Join(err, f.Close()))
 		return func() {}
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			pprof.StopCPUProfile()
-			f.Close()
+			if err := f.Close(); err != nil {
+				b.logf("stack profile: %v", err)
+			}
 		})
 	}
 }
@@ -332,10 +337,9 @@ func (b *bencher) steady(ctx context.Context, proc string) (SteadyResult, error)
 	if err != nil {
 		return SteadyResult{}, err
 	}
-	defer p.stop(30 * time.Second)
 	eff, startup, err := p.waitReady(ctx, time.Minute)
 	if err != nil {
-		return SteadyResult{}, err
+		return SteadyResult{}, errors.Join(err, p.stop(30*time.Second))
 	}
 	time.Sleep(settle)
 
@@ -482,10 +486,9 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 	if err != nil {
 		return BacklogResult{}, err
 	}
-	defer p.stop(30 * time.Second)
 	eff, startup, err := p.waitReady(ctx, time.Minute)
 	if err != nil {
-		return BacklogResult{}, err
+		return BacklogResult{}, errors.Join(err, p.stop(30*time.Second))
 	}
 	done, missing, waitErr := tr.waitAll(ctx, ws.events, 2*time.Minute+time.Duration(o.Backlog)*time.Millisecond)
 	sample, sampleErr := p.sample()
@@ -524,4 +527,12 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 		consumeErr2 = fmt.Errorf("consumer: %w", consumeErr2)
 	}
 	return r, errors.Join(waitErr, sampleErr, stopErr, consumeErr2)
+}
+
+// closeJoin closes c and joins a failure, naming what, into *err; deferred,
+// it reports what a function opened for itself along with its result.
+func closeJoin(err *error, what string, c io.Closer) {
+	if cerr := c.Close(); cerr != nil {
+		*err = errors.Join(*err, fmt.Errorf("bench: close %s: %w", what, cerr))
+	}
 }

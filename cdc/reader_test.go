@@ -56,7 +56,11 @@ func setup(t *testing.T) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	cluster := gocql.NewCluster(srv.Addr())
 	cluster.Consistency = gocql.One
 	cluster.WriteCoalesceWaitTime = 0

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,7 +74,9 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		if err := resp.Body.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// The project's config, pointed at the dev stack and made fast.
@@ -92,8 +95,12 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 	c = strings.ReplaceAll(c, "evaluation_interval: 15s", "evaluation_interval: 1s")
 	c = strings.ReplaceAll(c, "scrape_interval: 5s", "scrape_interval: 1s")
 	c = strings.ReplaceAll(c, "scrape_timeout: 4s", "scrape_timeout: 1s")
-	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(c), 0o600)
-	os.WriteFile(filepath.Join(dir, "alerts.yml"), rules, 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), rules, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
 	var promLog lockedBuf
@@ -102,8 +109,15 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
-		prom.Process.Kill()
-		prom.Wait()
+		if err := prom.Process.Kill(); err != nil {
+			t.Errorf("kill prometheus: %v", err)
+			return
+		}
+		// Its exit on the kill is the point; only a failure to wait counts.
+		var exit *exec.ExitError
+		if err := prom.Wait(); err != nil && !errors.As(err, &exit) {
+			t.Errorf("wait for prometheus: %v", err)
+		}
 	}()
 
 	api := func(path string, v any) error {
@@ -111,8 +125,8 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		return json.NewDecoder(resp.Body).Decode(v)
+		err = json.NewDecoder(resp.Body).Decode(v)
+		return errors.Join(err, resp.Body.Close())
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -170,6 +184,9 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }

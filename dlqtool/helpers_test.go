@@ -38,7 +38,11 @@ func newStore(t *testing.T) *storage.DeadLetterStore {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)

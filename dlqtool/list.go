@@ -63,16 +63,19 @@ func List(ctx context.Context, store Store, filter storage.DeadLetterFilter, w i
 		}
 		return len(entries), nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT ID\tAGGREGATE\tSEQ\tTYPE\tKIND\tFAILURES\tREPLAYS\tLAST FAILURE\tERROR")
+	var rows strings.Builder
+	fmt.Fprintln(&rows, "EVENT ID\tAGGREGATE\tSEQ\tTYPE\tKIND\tFAILURES\tREPLAYS\tLAST FAILURE\tERROR")
 	for _, d := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(&rows, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n",
 			d.EventID, aggregate(d.AggregateID), d.Sequence, orDash(oneLine(d.EventType)), d.ErrorKind,
 			d.FailureCount, d.ReplayCount, formatTime(d.LastFailureAt), truncate(oneLine(d.Error), errorWidth))
 	}
-	// tabwriter buffers everything; its Flush reports the first write
-	// error, so checking it alone is enough.
-	if err := tw.Flush(); err != nil {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	_, err = io.WriteString(tw, rows.String())
+	if err == nil {
+		err = tw.Flush()
+	}
+	if err != nil {
 		return 0, fmt.Errorf("dlqtool: write list: %w", err)
 	}
 	return len(entries), nil

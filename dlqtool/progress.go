@@ -73,10 +73,10 @@ func isTerminal(w io.Writer) bool {
 // dry-run decision), above the bar in bar mode.
 func (p *progress) note(format string, args ...any) {
 	if p.bar {
-		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.width))
+		p.printf("\r%s\r", strings.Repeat(" ", p.width))
 		p.width = 0
 	}
-	fmt.Fprintf(p.w, format+"\n", args...)
+	p.printf(format+"\n", args...)
 	if p.bar {
 		p.draw()
 	}
@@ -98,7 +98,7 @@ func (p *progress) step(notable bool, format string, args ...any) {
 func (p *progress) finish() {
 	if p.bar {
 		p.draw()
-		fmt.Fprintln(p.w)
+		p.printf("\n")
 		p.bar = false // later notes are plain lines
 	}
 }
@@ -115,8 +115,14 @@ func (p *progress) draw() {
 	if n := p.width - len(s); n > 0 {
 		pad = strings.Repeat(" ", n) // blank out the tail of a longer previous frame
 	}
-	fmt.Fprintf(p.w, "\r%s%s", s, pad)
+	p.printf("\r%s%s", s, pad)
 	p.width = len(s)
+}
+
+// printf writes to the progress output, dropping a write error: see
+// [progress].
+func (p *progress) printf(format string, args ...any) {
+	_, _ = fmt.Fprintf(p.w, format, args...)
 }
 
 func (p *progress) eta() string {

@@ -277,10 +277,17 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// writeJSON answers with v, indented. v is encoded before anything is sent,
+// so a value that cannot be encoded is a 500, not a truncated 200.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// A failed write means the client has gone: the status is sent and
+	// there is no one left to tell.
+	_, _ = w.Write(append(body, '\n'))
 }

@@ -29,7 +29,9 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 	var doc map[string]any
-	json.Unmarshal(rec.Body.Bytes(), &doc)
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("GET %s: %d %q: %v", path, rec.Code, rec.Body, err)
+	}
 	return rec.Code, doc
 }
 

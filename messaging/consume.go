@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type Message struct {
 // it. Consume fails at once if a topic does not exist; partitions added
 // after it started are not read. While a broker is down, sarama keeps
 // retrying in the background and records arrive once it is back.
-func Consume(ctx context.Context, brokers []string, topics []string, fn func(Message) error) error {
+func Consume(ctx context.Context, brokers []string, topics []string, fn func(Message) error) (err error) {
 	sc := sarama.NewConfig()
 	sc.ClientID = "scylla-outbox-consume"
 	sc.Version = sarama.V2_8_0_0 // headers need fetch v4+ (Kafka 0.11+)
@@ -46,12 +47,20 @@ func Consume(ctx context.Context, brokers []string, topics []string, fn func(Mes
 	if err != nil {
 		return fmt.Errorf("messaging: consume: connect to %v: %w", brokers, err)
 	}
-	defer client.Close()
+	defer func() {
+		if cerr := client.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("messaging: consume: close client: %w", cerr))
+		}
+	}()
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		return fmt.Errorf("messaging: consume: %w", err)
 	}
-	defer consumer.Close()
+	defer func() {
+		if cerr := consumer.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("messaging: consume: close consumer: %w", cerr))
+		}
+	}()
 
 	var (
 		pcs  []sarama.PartitionConsumer

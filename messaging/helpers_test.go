@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,15 @@ import (
 )
 
 const orderTopic = "outbox.event.Order"
+
+// closeOrFail closes c and fails the test if that fails; deferred, it
+// checks the close of something the test opened.
+func closeOrFail(t *testing.T, what string, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %s: %v", what, err)
+	}
+}
 
 func testLogger(t *testing.T) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))

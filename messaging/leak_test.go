@@ -23,12 +23,12 @@ func TestNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	func() {
 		b := startBroker(t, kafkaemu.Options{Topics: []string{orderTopic}, MaxMessageBytes: 2000})
-		defer b.Close()
+		defer closeOrFail(t, "broker", b)
 		p, err := messaging.NewPublisher(fastConfig(b), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer p.Close()
+		defer closeOrFail(t, "publisher", p)
 		ctx := context.Background()
 		for i := 1; i <= 10; i++ {
 			if err := p.PublishSync(ctx, record("Order", uuid.New(), int64(i))); err != nil {
@@ -53,7 +53,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if err := never.PublishSync(ctx, record("Order", uuid.New(), 1)); !errors.Is(err, messaging.ErrNotConnected) {
 			t.Fatalf("publish without a broker: %v", err)
 		}
-		never.Close()
+		closeOrFail(t, "unconnected publisher", never)
 	}()
 	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {

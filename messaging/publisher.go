@@ -169,8 +169,11 @@ func (p *Publisher) connect() (sarama.Client, sarama.AsyncProducer, error) {
 	}
 	producer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("messaging: start producer for %v: %w", p.cfg.Brokers, err)
+		err = fmt.Errorf("messaging: start producer for %v: %w", p.cfg.Brokers, err)
+		if cerr := client.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("messaging: close client: %w", cerr))
+		}
+		return nil, nil, err
 	}
 	return client, producer, nil
 }
@@ -204,8 +207,11 @@ func (p *Publisher) reconnect() {
 		case p.closed:
 			p.mu.Unlock()
 			if err == nil {
-				producer.Close() // never used: nothing to report
-				client.Close()
+				// Made after Close, never used: no record to fail,
+				// only the connection to let go of.
+				if cerr := errors.Join(producer.Close(), client.Close()); cerr != nil {
+					p.log.Warn("messaging: close a connection made during Close", zap.Error(cerr))
+				}
 			}
 			return
 		case err == nil:

@@ -136,7 +136,7 @@ func TestOversizedRecordAtBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	defer closeOrFail(t, "publisher", p)
 
 	release := make(chan struct{})
 	c := b.Cluster()

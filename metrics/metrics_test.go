@@ -225,8 +225,13 @@ func TestHandlerServesRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	if want := `orders_commands_total{command="cancel",result="cancelled"} 1`; !strings.Contains(string(body), want) {
 		t.Errorf("body lacks %q:\n%s", want, body)
 	}

@@ -279,9 +279,8 @@ func (p *Pipeline) Offer(rec outbox.Record) {
 	p.seq++
 	e := &entry{rec: rec, key: rec.OrderKey(), seq: p.seq, offers: 1}
 	p.entries[rec.EventID] = e
-	q := append(p.aggs[e.key], e)
-	p.aggs[e.key] = q
-	if len(q) == 1 {
+	p.aggs[e.key] = append(p.aggs[e.key], e)
+	if len(p.aggs[e.key]) == 1 {
 		p.activate(e)
 	}
 	p.pump()

@@ -21,7 +21,11 @@ func newSession(t *testing.T) *gocql.Session {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	cluster := gocql.NewCluster(srv.Addr())
 	cluster.Timeout = 5 * time.Second
 	cluster.ConnectTimeout = 5 * time.Second

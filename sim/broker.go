@@ -34,10 +34,9 @@ func (e *publishError) Error() string { return e.msg }
 
 // copyOf is one record as the broker appended it.
 type copyOf struct {
-	id       uuid.UUID
-	agg      uuid.UUID
-	seq      int64
-	attempts int // the publish attempt it came from, for reports
+	id  uuid.UUID
+	agg uuid.UUID
+	seq int64
 }
 
 // broker is the simulated producer and Kafka cluster: records of one

@@ -227,7 +227,7 @@ func (p *process) writeDeadLetter(rec outbox.Record, kind string, failures int) 
 		if !p.alive {
 			return
 		}
-		var err error = errFault
+		err := errFault
 		if !p.r.db.dlqFail.on(p.r.w.now) {
 			err = p.r.db.putDeadLetter(rec, kind)
 		}
@@ -334,7 +334,5 @@ func (l *ledger) outstanding() []unsettled {
 	sort.Slice(out, func(i, j int) bool { return l.order[out[i].rec.EventID] < l.order[out[j].rec.EventID] })
 	return out
 }
-
-func (l *ledger) size() int { return len(l.acks) }
 
 var background = context.Background()

@@ -49,10 +49,12 @@ type run struct {
 	out         io.Writer
 }
 
-// trace writes one line of the run's trace, if it is traced.
+// trace writes one line of the run's trace, if it is traced. A line that
+// cannot be written is dropped: the trace is a debugging aid, and the run
+// it describes must not depend on it.
 func (r *run) trace(what string, args ...any) {
 	if r.out != nil {
-		fmt.Fprintf(r.out, "%12s %-12s %s", r.w.now.Sub(epoch).Round(time.Microsecond), what, fmt.Sprintln(args...))
+		_, _ = fmt.Fprintf(r.out, "%12s %-12s %s", r.w.now.Sub(epoch).Round(time.Microsecond), what, fmt.Sprintln(args...))
 	}
 }
 

@@ -23,48 +23,33 @@ func newWorld(seed uint64) *world {
 	return &world{now: epoch, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// action is a scheduled function; a cancelled one is skipped.
+// action is a scheduled function.
 type action struct {
-	at        time.Time
-	seq       uint64
-	fn        func()
-	cancelled bool
-}
-
-func (a *action) cancel() {
-	if a != nil {
-		a.cancelled = true
-	}
+	at  time.Time
+	seq uint64
+	fn  func()
 }
 
 // after schedules fn d from now (d < 0 counts as 0).
-func (w *world) after(d time.Duration, fn func()) *action {
+func (w *world) after(d time.Duration, fn func()) {
 	if d < 0 {
 		d = 0
 	}
 	w.seq++
-	a := &action{at: w.now.Add(d), seq: w.seq, fn: fn}
-	heap.Push(&w.q, a)
-	return a
+	heap.Push(&w.q, &action{at: w.now.Add(d), seq: w.seq, fn: fn})
 }
 
 // step runs the next action; it reports false when none is left or the
 // next is after deadline.
 func (w *world) step(deadline time.Time) bool {
-	for w.q.Len() > 0 {
-		a := w.q[0]
-		if a.at.After(deadline) {
-			return false
-		}
-		heap.Pop(&w.q)
-		if a.cancelled {
-			continue
-		}
-		w.now = a.at
-		a.fn()
-		return true
+	if w.q.Len() == 0 || w.q[0].at.After(deadline) {
+		return false
 	}
-	return false
+	a := w.q[0]
+	heap.Pop(&w.q)
+	w.now = a.at
+	a.fn()
+	return true
 }
 
 // between draws a duration uniformly from [lo, hi].

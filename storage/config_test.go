@@ -150,10 +150,13 @@ func silentServer(t *testing.T) string {
 		}
 	}()
 	t.Cleanup(func() {
-		ln.Close()
+		err := ln.Close()
 		<-done
 		for _, c := range conns {
-			c.Close()
+			err = errors.Join(err, c.Close())
+		}
+		if err != nil {
+			t.Errorf("close the silent server: %v", err)
 		}
 	})
 	return ln.Addr().String()
@@ -166,7 +169,9 @@ func TestNewSessionUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	refused := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	silent := silentServer(t)
 
 	tests := []struct {

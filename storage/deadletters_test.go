@@ -128,7 +128,11 @@ func TestDeadLetterStoreOnUpgradedTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)

@@ -29,7 +29,11 @@ func newEnv(t *testing.T) testEnv {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)

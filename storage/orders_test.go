@@ -319,7 +319,11 @@ func newSessionOn(t *testing.T, opts scyllaemu.Options) gocqlx.Session {
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close the emulator: %v", err)
+		}
+	})
 	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)

@@ -114,7 +114,9 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 		}
 	}
 	var stopped int
-	ps.Scan(ctx, start, time.Now().Add(time.Second), func(outbox.Record) bool { stopped++; return stopped < 2 })
+	if err := ps.Scan(ctx, start, time.Now().Add(time.Second), func(outbox.Record) bool { stopped++; return stopped < 2 }); err != nil {
+		t.Fatal(err)
+	}
 	if stopped != 2 {
 		t.Fatalf("scan must stop when fn says so, visited %d", stopped)
 	}

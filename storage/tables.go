@@ -52,14 +52,6 @@ func outboxByBucketTable(ks string) *table.Table {
 	})
 }
 
-func leasesTable(ks string) *table.Table {
-	return table.New(table.Metadata{
-		Name:    qualified(ks, schema.TableOrderLeases),
-		Columns: []string{"order_id", "owner"},
-		PartKey: []string{"order_id"},
-	})
-}
-
 // orderRow is a row of orders.
 type orderRow struct {
 	ID         uuid.UUID `db:"id"`

@@ -3,6 +3,7 @@ package kafkaemu_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -22,6 +23,15 @@ func start(t *testing.T, opts kafkaemu.Options) *kafkaemu.Broker {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// closeOrFail closes c and fails the test if that fails; deferred, it
+// checks the close of something the test opened.
+func closeOrFail(t *testing.T, what string, c io.Closer) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Errorf("close %s: %v", what, err)
+	}
 }
 
 func saramaConfig() *sarama.Config {
@@ -70,7 +80,7 @@ func TestTopicsAndPartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	defer closeOrFail(t, "client", client)
 	for topic, want := range map[string]int{"a": 5, "b": 5, "c": 5, "d": 2} {
 		ps, err := client.Partitions(topic)
 		if err != nil || len(ps) != want {
@@ -208,12 +218,12 @@ func readAll(t *testing.T, b *kafkaemu.Broker, topic string, want int) []string 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer closeOrFail(t, "consumer", c)
 	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	defer closeOrFail(t, "partition consumer", pc)
 	var got []string
 	timeout := time.After(10 * time.Second)
 	for len(got) < want {
