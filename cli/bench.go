@@ -13,7 +13,7 @@ import (
 // runBench: `outbox bench`. The relay it measures is this binary again,
 // started as a child process (so its CPU time and memory are its own);
 // the child is recognised by its environment before any flag parsing.
-func runBench(ctx context.Context, env Env, args []string) error {
+func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	if bench.IsRelayChild() {
 		if err := bench.RunRelayChild(ctx); err != nil {
 			return fmt.Errorf("relay child: %w", err)
@@ -41,7 +41,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if o.JSONPath != "" {
-		fmt.Fprintf(env.Stderr, "report: %s, histogram: %s\n", o.JSONPath, o.SVGPath)
+		env.Stderr.printf("report: %s, histogram: %s\n", o.JSONPath, o.SVGPath)
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func OSEnv() Env {
 // once, each line prefixed with the command's name.
 type command struct {
 	name, summary string
-	run           func(ctx context.Context, env Env, args []string) error
+	run           func(ctx context.Context, env *cmdEnv, args []string) error
 }
 
 func commands() []command {
@@ -68,19 +68,27 @@ func commands() []command {
 // Run executes the command line args (without the program name) and
 // returns the process exit code. ctx ends on SIGINT/SIGTERM in main.
 func Run(ctx context.Context, env Env, args []string) int {
+	ce := &cmdEnv{Stdout: &console{w: env.Stdout}, Stderr: &console{w: env.Stderr}, Getenv: env.Getenv, Environ: env.Environ}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.Stdout)
+		usage(ce.Stdout)
 		if len(args) == 0 {
 			return ExitUsage
 		}
-		return ExitOK
+		return exit(ce, "outbox", ce.Stdout.Err())
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return exit(env, "outbox "+c.name, c.run(ctx, env, args[1:]))
+			err := c.run(ctx, ce, args[1:])
+			if errors.Is(err, flag.ErrHelp) {
+				err = nil
+			}
+			if werr := ce.Stdout.Err(); werr != nil && !errors.Is(err, werr) {
+				err = errors.Join(err, fmt.Errorf("writing output: %w", werr))
+			}
+			return exit(ce, "outbox "+c.name, err)
 		}
 	}
-	fmt.Fprintf(env.Stderr, "outbox: unknown command %q (run outbox --help)\n", args[0])
+	ce.Stderr.printf("outbox: unknown command %q (run outbox --help)\n", args[0])
 	return ExitUsage
 }
 
@@ -100,12 +108,13 @@ func badUsagef(format string, args ...any) error { return badUsage(fmt.Errorf(fo
 var errReported = errors.New("failed")
 
 // exit prints err under the command's name, one line per line, and returns
-// its exit code.
-func exit(env Env, cmd string, err error) int {
+// its exit code. If stderr itself fails there is nowhere left to say so; the
+// exit code still does.
+func exit(env *cmdEnv, cmd string, err error) int {
 	var ue *usageError
 	code := ExitFailure
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil:
 		return ExitOK
 	case errors.As(err, &ue), errors.Is(err, app.ErrInvalidSettings):
 		code = ExitUsage
@@ -115,19 +124,19 @@ func exit(env Env, cmd string, err error) int {
 	}
 	msg := strings.TrimPrefix(err.Error(), app.ErrInvalidSettings.Error()+": ")
 	for _, line := range strings.Split(msg, "\n") {
-		fmt.Fprintf(env.Stderr, "%s: %s\n", cmd, line)
+		env.Stderr.printf("%s: %s\n", cmd, line)
 	}
 	return code
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "outbox — transactional outbox on ScyllaDB CDC")
-	fmt.Fprintln(w, "\nUsage: outbox <command> [flags]    (outbox <command> --help for its flags)")
-	fmt.Fprintln(w, "\nCommands:")
+func usage(w *console) {
+	w.println("outbox — transactional outbox on ScyllaDB CDC")
+	w.println("\nUsage: outbox <command> [flags]    (outbox <command> --help for its flags)")
+	w.println("\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		w.printf("  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nSettings come from flags, OUTBOX_* environment variables and --config FILE.yaml, in that order.")
+	w.println("\nSettings come from flags, OUTBOX_* environment variables and --config FILE.yaml, in that order.")
 }
 
 // SignalContext returns a context cancelled on SIGINT or SIGTERM.
@@ -158,7 +167,7 @@ func newCmdLine(name string) *cmdLine {
 // parse parses args (flags may follow positional arguments) and builds
 // the configuration over base. For --help it prints the subcommand's flags
 // and the settings, and returns flag.ErrHelp.
-func (c *cmdLine) parse(env Env, args []string, base config.Config) (config.Config, []string, error) {
+func (c *cmdLine) parse(env *cmdEnv, args []string, base config.Config) (config.Config, []string, error) {
 	c.own = map[string]bool{}
 	c.fs.VisitAll(func(f *flag.Flag) { c.own[f.Name] = true })
 	c.settings = config.AddFlags(c.fs)
@@ -204,8 +213,8 @@ func (c *cmdLine) parseError(err error) error {
 	return c.settings.ParseError(err)
 }
 
-func (c *cmdLine) help(w io.Writer, base config.Config) {
-	fmt.Fprintf(w, "Usage: outbox %s [flags]\n", c.name)
+func (c *cmdLine) help(w *console, base config.Config) {
+	w.printf("Usage: outbox %s [flags]\n", c.name)
 	var own []*flag.Flag
 	c.fs.VisitAll(func(f *flag.Flag) {
 		if c.own[f.Name] {
@@ -214,17 +223,18 @@ func (c *cmdLine) help(w io.Writer, base config.Config) {
 	})
 	if len(own) > 0 {
 		sort.Slice(own, func(i, j int) bool { return own[i].Name < own[j].Name })
-		fmt.Fprintf(w, "\n%s flags:\n", c.name)
+		w.printf("\n%s flags:\n", c.name)
 		for _, f := range own {
-			fmt.Fprintf(w, "  --%-16s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
+			w.printf("  --%-16s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
 		}
-		fmt.Fprintln(w, "\nShared settings:")
+		w.println("\nShared settings:")
 	}
-	config.Usage(w, base)
+	// A failed write is kept by w and reported by Run.
+	_ = config.Usage(w, base)
 }
 
 // newLogger builds the zap logger the configuration asks for, on stderr.
-func newLogger(env Env, cfg config.Config) *zap.Logger {
+func newLogger(env *cmdEnv, cfg config.Config) *zap.Logger {
 	level, err := zapcore.ParseLevel(cfg.Log.Level)
 	if err != nil {
 		level = zapcore.InfoLevel

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -100,6 +101,38 @@ func TestPrintConfigMasksSecrets(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "processor: polling") {
 		t.Fatalf("print-config output:\n%s", out.String())
+	}
+}
+
+// failingWriter refuses every write, as a full disk or a closed pipe does.
+type failingWriter struct{}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+// Output that could not be written fails the command, once, on stderr;
+// it is never reported as success.
+func TestLostOutputFailsTheCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"print-config", []string{"relay", "--print-config"}},
+		{"subcommand help", []string{"migrate", "--help"}},
+		{"usage", []string{"--help"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, errOut := testEnv(nil)
+			env.Stdout = failingWriter{}
+			if code := Run(context.Background(), env, tt.args); code != ExitFailure {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitFailure, errOut)
+			}
+			if got := strings.Count(errOut.String(), errDiskFull.Error()); got != 1 {
+				t.Fatalf("stderr names the write error %d times, want once:\n%s", got, errOut)
+			}
+		})
 	}
 }
 

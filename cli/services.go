@@ -33,7 +33,7 @@ func useEmbedded(cfg *config.Config, emb *app.Embedded) {
 }
 
 // runDemo: `outbox demo`.
-func runDemo(ctx context.Context, env Env, args []string) error {
+func runDemo(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	cl := newCmdLine("demo")
 	orders := cl.fs.Int("orders", 10, "orders to create; each gets --updates updates and every third is cancelled")
 	updates := cl.fs.Int("updates", 2, "item updates per order")
@@ -57,15 +57,14 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return badUsagef("--inject-fault: %q is not a fault (want panic)", *fault)
 	}
 	logger := newLogger(env, cfg)
-	defer logger.Sync()
 	if len(cfg.Scylla.Hosts) == 0 && len(cfg.Kafka.Brokers) == 0 {
 		emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: "127.0.0.1:0", KafkaAddr: "127.0.0.1:0"})
 		if err != nil {
 			return fmt.Errorf("starting the embedded stack: %w", err)
 		}
-		defer emb.Close()
+		defer func() { err = errors.Join(err, emb.Close()) }()
 		useEmbedded(&cfg, emb)
-		fmt.Fprintf(env.Stdout, "embedded stack: ScyllaDB-compatible CQL at %s, Kafka at %s (in memory)\n", emb.DB.Addr(), emb.Broker.Addr())
+		env.Stdout.printf("embedded stack: ScyllaDB-compatible CQL at %s, Kafka at %s (in memory)\n", emb.DB.Addr(), emb.Broker.Addr())
 	} else {
 		// Clusters given: the other one defaults as for `outbox relay`.
 		def := app.DefaultConfig()
@@ -81,7 +80,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	s.Relay.PanicOnce = *fault == "panic"
-	fmt.Fprintf(env.Stdout, "processor: %s (cdc profile %s); seeding %d orders\n", cfg.Processor, cfg.CDC.Profile, *orders)
+	env.Stdout.printf("processor: %s (cdc profile %s); seeding %d orders\n", cfg.Processor, cfg.CDC.Profile, *orders)
 	if err := app.Migrate(ctx, s); err != nil {
 		return err
 	}
@@ -90,26 +89,24 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if err := awaitStart(ctx, rt); err != nil {
-		shutdown(rt, cfg, logger)
-		return err
+		return errors.Join(err, shutdown(rt, cfg, logger))
 	}
 	if rt.HTTPAddr != "" {
-		fmt.Fprintf(env.Stdout, "metrics and status: http://%s/metrics  http://%s/status\n", rt.HTTPAddr, rt.HTTPAddr)
+		env.Stdout.printf("metrics and status: http://%s/metrics  http://%s/status\n", rt.HTTPAddr, rt.HTTPAddr)
 	}
 	sum, derr := app.Demo(ctx, rt, cfg.Kafka.Brokers, app.DemoOptions{Orders: *orders, Updates: *updates, Wait: *wait, Out: env.Stdout})
-	shutdown(rt, cfg, logger)
-	if derr != nil {
-		fmt.Fprintf(env.Stderr, "outbox demo: %v\n", derr)
+	env.Stdout.printf("%s", sum.String())
+	if err := errors.Join(derr, shutdown(rt, cfg, logger)); err != nil {
+		return err
 	}
-	fmt.Fprint(env.Stdout, sum.String())
-	if derr != nil || !sum.OK() {
+	if !sum.OK() {
 		return errReported
 	}
 	return nil
 }
 
 // runDev: `outbox dev`.
-func runDev(ctx context.Context, env Env, args []string) error {
+func runDev(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	cl := newCmdLine("dev")
 	cqlListen := cl.fs.String("cql-listen", "127.0.0.1:9042", "address of the embedded CQL server")
 	kafkaListen := cl.fs.String("kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker")
@@ -118,12 +115,11 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	logger := newLogger(env, cfg)
-	defer logger.Sync()
 	emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: *cqlListen, KafkaAddr: *kafkaListen, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("starting the embedded stack: %w", err)
 	}
-	defer emb.Close()
+	defer func() { err = errors.Join(err, emb.Close()) }()
 	useEmbedded(&cfg, emb)
 	s, err := app.NewSettings(cfg, logger)
 	if err != nil {
@@ -137,21 +133,20 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if err := awaitStart(ctx, rt); err != nil {
-		shutdown(rt, cfg, logger)
-		return err
+		return errors.Join(err, shutdown(rt, cfg, logger))
 	}
-	fmt.Fprintf(env.Stdout, "cql:   %s   (outbox cql --scylla.hosts %s \"SELECT * FROM %s.orders\")\n", emb.DB.Addr(), emb.DB.Addr(), cfg.Scylla.Keyspace)
-	fmt.Fprintf(env.Stdout, "kafka: %s   (kcat -b %s -t outbox.event.Order -C -f '%%k %%h %%s\\n')\n", emb.Broker.Addr(), emb.Broker.Addr())
+	env.Stdout.printf("cql:   %s   (outbox cql --scylla.hosts %s \"SELECT * FROM %s.orders\")\n", emb.DB.Addr(), emb.DB.Addr(), cfg.Scylla.Keyspace)
+	env.Stdout.printf("kafka: %s   (kcat -b %s -t outbox.event.Order -C -f '%%k %%h %%s\\n')\n", emb.Broker.Addr(), emb.Broker.Addr())
 	if rt.HTTPAddr != "" {
-		fmt.Fprintf(env.Stdout, "http:  http://%s   (/metrics /healthz /readyz /status /orders)\n", rt.HTTPAddr)
+		env.Stdout.printf("http:  http://%s   (/metrics /healthz /readyz /status /orders)\n", rt.HTTPAddr)
 	}
-	fmt.Fprintf(env.Stdout, "processor: %s — ready; Ctrl-C to stop\n", cfg.Processor)
+	env.Stdout.printf("processor: %s — ready; Ctrl-C to stop\n", cfg.Processor)
 	<-ctx.Done()
 	return shutdown(rt, cfg, logger)
 }
 
 // runRelay: `outbox relay`.
-func runRelay(ctx context.Context, env Env, args []string) error {
+func runRelay(ctx context.Context, env *cmdEnv, args []string) error {
 	cl := newCmdLine("relay")
 	printConfig := cl.fs.Bool("print-config", false, "print the effective configuration (secrets masked) and exit")
 	cfg, _, err := cl.parse(env, args, app.DefaultConfig())
@@ -159,13 +154,14 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	logger := newLogger(env, cfg)
-	defer logger.Sync()
 	if *printConfig {
 		out, err := cfg.YAML()
 		if err != nil {
 			return err
 		}
-		env.Stdout.Write(out)
+		if _, err := env.Stdout.Write(out); err != nil {
+			return err
+		}
 		_, err = app.NewSettings(cfg, logger)
 		return err
 	}
@@ -191,9 +187,7 @@ func runRelay(ctx context.Context, env Env, args []string) error {
 			logger.Info("relay running", fields...)
 			started = nil
 		case <-rt.Failed():
-			err := rt.Err()
-			shutdown(rt, cfg, logger)
-			return err
+			return errors.Join(rt.Err(), shutdown(rt, cfg, logger))
 		case <-ctx.Done():
 			return shutdown(rt, cfg, logger)
 		}
@@ -213,7 +207,7 @@ func awaitStart(ctx context.Context, rt *app.Runtime) error {
 }
 
 // runMigrate: `outbox migrate`.
-func runMigrate(ctx context.Context, env Env, args []string) error {
+func runMigrate(ctx context.Context, env *cmdEnv, args []string) error {
 	cfg, _, err := newCmdLine("migrate").parse(env, args, app.DefaultConfig())
 	if err != nil {
 		return err
@@ -225,6 +219,6 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if err := app.Migrate(ctx, s); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "schema applied to keyspace %s\n", cfg.Scylla.Keyspace)
+	env.Stdout.printf("schema applied to keyspace %s\n", cfg.Scylla.Keyspace)
 	return nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -20,7 +21,7 @@ import (
 
 // runCQL: `outbox cql "<statement>"` — handy on the dev stack, which has no
 // cqlsh. The statement may come before or after the flags.
-func runCQL(ctx context.Context, env Env, args []string) error {
+func runCQL(ctx context.Context, env *cmdEnv, args []string) error {
 	cfg, positional, err := newCmdLine("cql").parse(env, args, app.DefaultConfig())
 	if err != nil {
 		return err
@@ -56,22 +57,23 @@ func runCQL(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if len(cols) == 0 {
-		fmt.Fprintln(env.Stdout, "OK")
+		env.Stdout.println("OK")
 		return nil
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	names := make([]string, len(cols))
 	for i, c := range cols {
 		names[i] = c.Name
 	}
-	fmt.Fprintln(tw, strings.Join(names, "\t"))
+	// tabwriter writes to env.Stdout only on Flush, whose error says it all.
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, strings.Join(names, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		_, _ = fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "(%d rows)\n", len(rows))
+	env.Stdout.printf("(%d rows)\n", len(rows))
 	return nil
 }
 
@@ -125,7 +127,7 @@ func (f *dlqFlags) register(fs *flag.FlagSet) {
 }
 
 // runDLQ: `outbox dlq list|show|replay|discard [flags] [event-id...]`.
-func runDLQ(ctx context.Context, env Env, args []string) error {
+func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return badUsagef("want a subcommand: list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]")
 	}
@@ -164,7 +166,7 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("list: %w", err)
 		}
 		if f.format != dlqtool.FormatJSON {
-			fmt.Fprintf(env.Stdout, "(%d entries)\n", n)
+			env.Stdout.printf("(%d entries)\n", n)
 		}
 	case "show":
 		if len(ids) != 1 {
@@ -181,7 +183,7 @@ func runDLQ(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("replay: kafka.brokers %v: %w", cfg.Kafka.Brokers, err)
 		}
-		defer pub.Close()
+		defer func() { err = errors.Join(err, pub.Close()) }()
 		rep, err := dlqtool.Replay(ctx, store, pub, dlqtool.ReplayOptions{Filter: filter, EventIDs: ids, DryRun: f.dryRun, MaxReplays: f.maxReplays, Progress: env.Stdout})
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)

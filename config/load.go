@@ -354,7 +354,7 @@ func describe(n *yaml.Node) string {
 
 // Usage writes --help's list of settings: every flag with its type, its
 // default in base, its environment variable and meaning, by section.
-func Usage(w io.Writer, base Config) {
+func Usage(w io.Writer, base Config) error {
 	var b strings.Builder
 	b.WriteString("Settings come from flags, then OUTBOX_* environment variables, then the YAML\n" +
 		"file named by --config (or OUTBOX_CONFIG), then defaults; the first found wins.\n" +
@@ -382,7 +382,8 @@ func Usage(w io.Writer, base Config) {
 		}
 		wrap(&b, "("+strings.Join(notes, "; ")+")")
 	}
-	io.WriteString(w, b.String())
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // wrap writes text indented under its flag, in lines of at most 80

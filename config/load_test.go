@@ -186,7 +186,9 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	Usage(&out, base())
+	if err := Usage(&out, base()); err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		"--config file",
 		"--cdc.confidence-window duration",
