@@ -23,6 +23,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
@@ -485,13 +486,9 @@ func writeOrder(t *testing.T, s gocqlx.Session, events int) (string, []string) {
 }
 
 func TestCQLPrintsRowsAsATable(t *testing.T) {
-	db, err := scyllaemu.Start(context.Background(), scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := outboxtest.StartDB(t, outboxtest.WithoutSchema())
 	env, out, errOut := testEnv(nil)
-	hosts := []string{"--scylla-hosts", db.Addr(), "--scylla.consistency", "ONE"}
+	hosts := []string{"--scylla-hosts", db.Addr, "--scylla.consistency", "ONE"}
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
