@@ -171,7 +171,7 @@ func TestCustomRetryOverridesTheDefaultPreset(t *testing.T) {
 		want   resilience.RetryPolicy
 	}{
 		{"default", func(*config.RelaySettings) {}, resilience.DefaultRetry()},
-		{"aggressive", func(*config.RelaySettings) {}, func() resilience.RetryPolicy { p, _ := resilience.RetryPreset("aggressive"); return p }()},
+		{"aggressive", func(*config.RelaySettings) {}, resilience.AggressiveRetry()},
 		{config.PresetCustom, func(r *config.RelaySettings) { r.MaxAttempts = 7 },
 			resilience.RetryPolicy{MaxAttempts: 7, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}},
 	} {

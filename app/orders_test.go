@@ -14,8 +14,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/domain"
-	"github.com/scylla-outbox/scylla-outbox/schema"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -69,20 +68,7 @@ func startOrderProcessOn(t *testing.T, addr, owner string, wrap func(*storage.Or
 
 func startDatabase(t *testing.T) string {
 	t.Helper()
-	srv, err := scyllaemu.Start(context.Background(), scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtEnd(t, "emulator", srv)
-	s, err := storage.NewSession(context.Background(), storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := schema.Apply(context.Background(), s.Session, schema.Options{Keyspace: "outbox"}); err != nil {
-		t.Fatal(err)
-	}
-	return srv.Addr()
+	return outboxtest.StartDB(t).Addr
 }
 
 func (p *orderProcess) ask(t *testing.T, cmd actors.OrderCommand) (*actors.OrderResult, error) {

@@ -26,13 +26,13 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/metrics"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
-	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
@@ -54,27 +54,10 @@ type stack struct {
 
 func newStack(t *testing.T, brokerMaxBytes int) *stack {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtEnd(t, "emulator", srv)
-	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := schema.Apply(ctx, s.Session, schema.Options{Keyspace: "outbox"}); err != nil {
-		t.Fatal(err)
-	}
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}, MaxMessageBytes: brokerMaxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtEnd(t, "broker", broker)
-	return &stack{db: srv, dbAddr: srv.Addr(), broker: broker, session: s,
-		store:     storage.NewOrderStore(s, storage.OrderStoreOptions{Keyspace: "outbox"}),
+	db := outboxtest.StartDB(t)
+	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}, MaxMessageBytes: brokerMaxBytes})
+	return &stack{db: db.Server, dbAddr: db.Addr, broker: broker, session: db.Session,
+		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
 }
 

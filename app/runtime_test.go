@@ -16,10 +16,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
-	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
@@ -89,11 +89,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 		t.Run(proc, func(t *testing.T) {
 			ctx := context.Background()
 			cqlAddr := freeAddr(t)
-			broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			closeAtEnd(t, "broker", broker)
+			broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
 			broker.Stop()
 			core, logs := observer.New(zap.InfoLevel)
 			rt, err := Run(ctx, settingsFor(cqlAddr, broker.Brokers(), proc, zap.New(core)), RunOptions{})
@@ -136,19 +132,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 
-			srv, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: cqlAddr})
-			if err != nil {
-				t.Fatalf("start ScyllaDB on %s: %v", cqlAddr, err)
-			}
-			closeAtEnd(t, "emulator", srv)
-			session, err := storage.NewSession(ctx, storage.Config{Hosts: []string{cqlAddr}, Consistency: "ONE"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(session.Close)
-			if err := schema.Apply(ctx, session.Session, schema.Options{Keyspace: "outbox"}); err != nil {
-				t.Fatal(err)
-			}
+			session := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Listen: cqlAddr})).Session
 			select {
 			case <-rt.Started():
 			case <-rt.Failed():
@@ -194,11 +178,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 // Shutting down while still waiting for ScyllaDB is prompt and clean.
 func TestShutdownWhileWaitingForScylla(t *testing.T) {
 	ctx := context.Background()
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtEnd(t, "broker", broker)
+	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
 	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -228,21 +208,7 @@ func TestShutdownWhileWaitingForScylla(t *testing.T) {
 // invalid setting fails at once with ErrInvalidSettings.
 func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	ctx := context.Background()
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{topic}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAtEnd(t, "broker", broker)
-	createKeyspace := func(t *testing.T, addr string) {
-		s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{addr}, Consistency: "ONE"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.Query(`CREATE KEYSPACE outbox WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`, nil).Exec(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
 	tests := []struct {
 		name string
 		// waiting: ScyllaDB starts only after Run returned.
@@ -258,13 +224,11 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := freeAddr(t)
 			startDB := func() {
-				srv, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: addr})
-				if err != nil {
-					t.Fatal(err)
-				}
-				closeAtEnd(t, "emulator", srv)
+				db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Listen: addr}), outboxtest.WithoutSchema())
 				if tc.keyspace {
-					createKeyspace(t, addr)
+					if err := db.Session.Query(`CREATE KEYSPACE outbox WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`, nil).Exec(); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			if !tc.waiting {

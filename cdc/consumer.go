@@ -24,7 +24,6 @@ import (
 	"github.com/google/uuid"
 	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
-	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
@@ -338,9 +337,6 @@ func decodeRow(row *scyllacdc.ChangeRow, stream []byte, cdcTime gocql.UUID, pos 
 	rec.TraceParent, _ = field("trace_parent").(string)
 	rec.OccurredAt, _ = field("occurred_at").(time.Time)
 	rec.CommittedAt = cdcTime.Time()
-	if rec.ContentType == "" {
-		rec.ContentType = domain.ContentTypeJSON
-	}
 	err := rec.Validate()
 	if len(missing) > 0 {
 		err = fmt.Errorf("columns missing from the CDC log: %s", strings.Join(missing, ", "))

@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -135,5 +136,53 @@ func TestGenerationSwitchWaitsForOldRecords(t *testing.T) {
 	sink.acks[1]()
 	if err := <-done; err != nil {
 		t.Fatalf("the last record finished, the switch must proceed: %v", err)
+	}
+}
+
+// failingSaver fails every save while err is set, and records the last
+// progress saved.
+type failingSaver struct {
+	err   error
+	saved gocql.UUID
+}
+
+func (s *failingSaver) MarkProgress(_ context.Context, p scyllacdc.Progress) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.saved = p.LastProcessedRecordTime
+	return nil
+}
+
+// A progress save that fails inside the library's callbacks is reported to
+// the factory's error hook, and Flush returns it to its caller (the periodic
+// save and the shutdown, which log it); the next Flush saves what the failed
+// one could not.
+func TestFlushReportsFailedSaves(t *testing.T) {
+	errTimeout := errors.New("write timeout")
+	saver := &failingSaver{err: errTimeout}
+	var hooked []error
+	sink := &holdSink{}
+	f := NewConsumerFactory(sink, func(err error) { hooked = append(hooked, err) })
+	s := f.OpenStream([]byte{1}, saver)
+	if err := s.Consume(context.Background(), at(1), []outbox.Record{{Envelope: domain.Envelope{EventID: uuid.New()}}}); err != nil {
+		t.Fatal(err)
+	}
+	sink.acks[0]()
+	if err := f.Flush(context.Background()); !errors.Is(err, errTimeout) {
+		t.Fatalf("Flush = %v, want the saver's error", err)
+	}
+	if err := s.Empty(context.Background(), at(2)); err != nil {
+		t.Fatal(err)
+	}
+	if len(hooked) == 0 || !errors.Is(hooked[0], errTimeout) {
+		t.Fatalf("error hook heard %v, want the saver's error", hooked)
+	}
+	saver.err = nil
+	if err := f.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush after the saver recovered: %v", err)
+	}
+	if saver.saved != at(2) {
+		t.Fatalf("saved %v, want the empty window's end %v", saver.saved.Time(), at(2).Time())
 	}
 }

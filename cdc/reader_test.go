@@ -8,10 +8,10 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
-	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
@@ -45,35 +45,15 @@ func (s *sink) snapshot() []outbox.Record {
 }
 
 type env struct {
-	srv     *scyllaemu.Server
 	session *gocql.Session
 	store   *storage.OrderStore
 }
 
 func setup(t *testing.T) env {
 	t.Helper()
-	srv, err := scyllaemu.Start(context.Background(), scyllaemu.Options{Vnodes: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close the emulator: %v", err)
-		}
-	})
-	cluster := gocql.NewCluster(srv.Addr())
-	cluster.Consistency = gocql.One
-	cluster.WriteCoalesceWaitTime = 0
-	session, err := cluster.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(session.Close)
-	if err := schema.Apply(context.Background(), session, schema.Options{Keyspace: "outbox"}); err != nil {
-		t.Fatal(err)
-	}
-	store := storage.NewOrderStore(gocqlx.NewSession(session), storage.OrderStoreOptions{Keyspace: "outbox"})
-	return env{srv: srv, session: session, store: store}
+	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Vnodes: 4}))
+	store := storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace})
+	return env{session: db.Session.Session, store: store}
 }
 
 // writeOrders creates n orders with `updates` item updates each.

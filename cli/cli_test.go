@@ -24,6 +24,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
@@ -62,9 +63,15 @@ func testEnv(vars map[string]string) (Env, *syncBuf, *syncBuf) {
 func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 	dir := t.TempDir()
 	badYAML := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(badYAML, []byte("processor: cdc\ncdc:\n  confidence_window: [1, 2\n"), 0o600)
 	unknownKey := filepath.Join(dir, "unknown.yaml")
-	os.WriteFile(unknownKey, []byte("relay:\n  max_in_flihgt: 5\n"), 0o600)
+	for path, yaml := range map[string]string{
+		badYAML:    "processor: cdc\ncdc:\n  confidence_window: [1, 2\n",
+		unknownKey: "relay:\n  max_in_flihgt: 5\n",
+	} {
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -136,6 +143,20 @@ func TestLostOutputFailsTheCommand(t *testing.T) {
 	}
 }
 
+// decodeBody reads and closes an HTTP response's JSON body.
+func decodeBody(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	err := json.NewDecoder(resp.Body).Decode(&doc)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("response body: %v", err)
+	}
+	return doc
+}
+
 // waitFor polls the command's stdout for a pattern and returns its first
 // submatch.
 func waitFor(t *testing.T, out *syncBuf, re *regexp.Regexp) string {
@@ -177,9 +198,7 @@ func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var doc map[string]any
-		json.NewDecoder(resp.Body).Decode(&doc)
+		doc := decodeBody(t, resp)
 		if resp.StatusCode != want {
 			t.Fatalf("%s %s: %d %v, want %d", method, path, resp.StatusCode, doc, want)
 		}
@@ -201,7 +220,7 @@ func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
 	var seqs []string
-	messaging.Consume(cctx, []string{kafkaAddr}, []string{"outbox.event.Order"}, func(m messaging.Message) error {
+	if err := messaging.Consume(cctx, []string{kafkaAddr}, []string{"outbox.event.Order"}, func(m messaging.Message) error {
 		if m.Headers[messaging.HeaderAggregateID] == id {
 			seqs = append(seqs, m.Headers[messaging.HeaderEventType]+"#"+m.Headers[messaging.HeaderSequence])
 			if len(seqs) == 3 {
@@ -209,7 +228,9 @@ func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Join(seqs, ",") != "OrderCreated#1,OrderUpdated#2,OrderCancelled#3" {
 		t.Fatalf("events in Kafka: %v", seqs)
 	}
@@ -222,8 +243,13 @@ func TestDevHTTPAPIEventsReachKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Contains(metrics, []byte(`outbox_events_published_total{event_type="OrderCreated",processor="cdc"}`)) {
 		t.Fatalf("metrics lack the published counter:\n%s", metrics)
 	}
@@ -287,11 +313,13 @@ func TestDLQReplayAfterTheCauseIsFixed(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var got []messaging.Message
-	messaging.Consume(cctx, broker.Brokers(), []string{"orders.OrderCreated"}, func(m messaging.Message) error {
+	if err := messaging.Consume(cctx, broker.Brokers(), []string{"orders.OrderCreated"}, func(m messaging.Message) error {
 		got = append(got, m)
 		cancel()
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != 1 || got[0].Headers[messaging.HeaderEventType] != "OrderCreated" || got[0].Headers[messaging.HeaderSequence] != "1" {
 		t.Fatalf("replayed record: %+v", got)
 	}
@@ -340,7 +368,10 @@ func relayChild(t *testing.T, args []string) (*exec.Cmd, *syncBuf, <-chan error)
 		close(waited)
 	}()
 	t.Cleanup(func() {
-		child.Process.Kill()
+		// The child may have exited already; the kill is only a backstop.
+		if err := child.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("kill the relay: %v", err)
+		}
 		<-waited
 	})
 	return child, stderr, exited
@@ -356,10 +387,7 @@ func getJSON(t *testing.T, url string) (int, map[string]any) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	var doc map[string]any
-	json.NewDecoder(resp.Body).Decode(&doc)
-	return resp.StatusCode, doc
+	return resp.StatusCode, decodeBody(t, resp)
 }
 
 // `outbox relay` stops gracefully on SIGTERM: intake stops, in-flight
@@ -434,14 +462,16 @@ func TestRelayStopsGracefullyOnSIGTERM(t *testing.T) {
 	defer cancel()
 	got := map[string][]string{}
 	n := 0
-	messaging.Consume(cctx, broker.Brokers(), []string{"outbox.event.Order"}, func(m messaging.Message) error {
+	if err := messaging.Consume(cctx, broker.Brokers(), []string{"outbox.event.Order"}, func(m messaging.Message) error {
 		agg := m.Headers[messaging.HeaderAggregateID]
 		got[agg] = append(got[agg], m.Headers[messaging.HeaderEventID])
 		if n++; n == total {
 			time.AfterFunc(300*time.Millisecond, cancel) // and a little longer, to see duplicates
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for agg, ids := range want {
 		if strings.Join(got[agg], ",") != strings.Join(ids, ",") {
 			t.Errorf("order %s: events %v in Kafka, want %v", agg, got[agg], ids)
@@ -460,7 +490,9 @@ func TestRelayWithUnreachableHostsKeepsRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 		free = append(free, ln.Addr().String())
-		ln.Close()
+		if err := ln.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	child, stderr, exited := relayChild(t, []string{"--scylla-hosts", free[0], "--kafka-brokers", free[1],
 		"--scylla.connect-timeout", "300ms", "--kafka.timeout", "300ms", "--http.listen", "127.0.0.1:0"})
@@ -518,13 +550,9 @@ func writeOrder(t *testing.T, s gocqlx.Session, events int) (string, []string) {
 }
 
 func TestCQLPrintsRowsAsATable(t *testing.T) {
-	db, err := scyllaemu.Start(context.Background(), scyllaemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := outboxtest.StartDB(t, outboxtest.WithoutSchema())
 	env, out, errOut := testEnv(nil)
-	hosts := []string{"--scylla-hosts", db.Addr(), "--scylla.consistency", "ONE"}
+	hosts := []string{"--scylla-hosts", db.Addr, "--scylla.consistency", "ONE"}
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`CREATE KEYSPACE k WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
@@ -559,7 +587,11 @@ func startStack(t *testing.T) (*scyllaemu.Server, *kafkaemu.Broker) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { emb.Close() })
+	t.Cleanup(func() {
+		if err := emb.Close(); err != nil {
+			t.Errorf("close the embedded stack: %v", err)
+		}
+	})
 	return emb.DB, emb.Broker
 }
 

@@ -15,43 +15,21 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
-	"github.com/scylla-outbox/scylla-outbox/schema"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
-const (
-	keyspace   = "outbox"
-	orderTopic = "outbox.event.Order"
-)
+const orderTopic = "outbox.event.Order"
 
 // newStore starts a CQL emulator with the schema and returns a real
 // DeadLetterStore on it.
 func newStore(t *testing.T) *storage.DeadLetterStore {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close the emulator: %v", err)
-		}
-	})
-	s, err := storage.NewSession(ctx, storage.Config{Hosts: []string{srv.Addr()}, Consistency: "ONE"})
-	if err != nil {
-		t.Fatalf("NewSession: %v", err)
-	}
-	t.Cleanup(s.Close)
-	if err := schema.Apply(ctx, s.Session, schema.Options{Keyspace: keyspace}); err != nil {
-		t.Fatalf("schema.Apply: %v", err)
-	}
-	return storage.NewDeadLetterStore(s, keyspace)
+	db := outboxtest.StartDB(t)
+	return storage.NewDeadLetterStore(db.Session, db.Keyspace)
 }
 
 // newKafka starts an embedded broker with the order topic and a relay
@@ -61,13 +39,7 @@ func newStore(t *testing.T) *storage.DeadLetterStore {
 func newKafka(t *testing.T, maxMessageBytes int) (*kafkaemu.Broker, *messaging.Publisher) {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := kafkaemu.Start(ctx, kafkaemu.Options{Topics: []string{orderTopic}, MaxMessageBytes: maxMessageBytes, Logger: log})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{orderTopic}, MaxMessageBytes: maxMessageBytes, Logger: log})
 	p, err := messaging.NewPublisher(messaging.Config{Brokers: b.Brokers(), Timeout: 2 * time.Second}, log)
 	if err != nil {
 		t.Fatalf("NewPublisher: %v", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -126,16 +127,13 @@ func toJSON(d storage.DeadLetter) entryJSON {
 }
 
 // isJSONPayload reports whether payload can be shown as JSON: its content
-// type is application/json or a +json type, or empty (the publisher treats
-// records written before content types existed as JSON), and it parses —
-// a payload that lies about its type is shown as base64 rather than
-// failing the whole listing.
-func isJSONPayload(contentType string, payload []byte) bool {
-	if contentType != "" {
-		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return false
-		}
+// type is application/json or a +json type, and it parses — a payload that
+// lies about its type is shown as base64 rather than failing the whole
+// listing.
+func isJSONPayload(stored string, payload []byte) bool {
+	mt, _, err := mime.ParseMediaType(domain.ContentTypeOf(stored))
+	if err != nil || (mt != domain.ContentTypeJSON && !strings.HasSuffix(mt, "+json")) {
+		return false
 	}
 	return len(payload) > 0 && json.Valid(payload)
 }
@@ -174,7 +172,7 @@ func Show(ctx context.Context, store Store, eventID uuid.UUID, w io.Writer) erro
 	field("aggregate id", aggregate(d.AggregateID))
 	field("sequence", strconv.FormatInt(d.Sequence, 10))
 	field("occurred at", formatTimeNano(d.OccurredAt))
-	field("content type", orDash(d.ContentType))
+	field("content type", domain.ContentTypeOf(d.ContentType))
 	field("trace parent", orDash(d.TraceParent))
 	field("kind", d.ErrorKind)
 	if d.ErrorKind == storage.KindMalformed {

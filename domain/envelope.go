@@ -13,6 +13,16 @@ import (
 // produces.
 const ContentTypeJSON = "application/json"
 
+// ContentTypeOf is the content type of a payload stored with the content type
+// stored: rows written before the content_type column existed leave it empty,
+// and carry JSON, the only encoding this package has ever produced.
+func ContentTypeOf(stored string) string {
+	if stored == "" {
+		return ContentTypeJSON
+	}
+	return stored
+}
+
 // Envelope is a [DomainEvent] flattened into plain data with its payload
 // already marshalled: the unit the outbox table stores, the CDC reader
 // decodes and the relay publishes. Those layers handle envelopes without
@@ -29,6 +39,7 @@ type Envelope struct {
 	Sequence      int64
 	OccurredAt    time.Time
 	// ContentType describes Payload; [NewEnvelope] sets [ContentTypeJSON].
+	// It is empty in rows of earlier releases: see [ContentTypeOf].
 	ContentType string
 	// TraceParent is an optional W3C Trace Context traceparent header
 	// value ("00-<trace-id>-<parent-id>-<flags>") linking the publish to

@@ -310,20 +310,16 @@ func (p *Publisher) publish(abort <-chan struct{}, rec outbox.Record, done func(
 
 // message builds the Kafka record for rec. Errors are Permanent.
 func (p *Publisher) message(rec *outbox.Record, pd *pending) (*sarama.ProducerMessage, error) {
-	if err := checkRecord(rec); err != nil {
-		return nil, err
+	// An invalid record would reach consumers without the id they
+	// deduplicate on or the key that orders it, or as a tombstone.
+	if err := rec.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: event %s: %w", ErrInvalidRecord, rec.EventID, err)
 	}
 	topic, err := p.router.topic(rec)
 	if err != nil {
 		return nil, err
 	}
 	pd.topic = topic
-	contentType := rec.ContentType
-	if contentType == "" {
-		// Records written before ContentType existed carry JSON, the
-		// only encoding the domain produces.
-		contentType = domain.ContentTypeJSON
-	}
 	aggregateID := rec.AggregateID.String()
 	headers := make([]sarama.RecordHeader, 0, 8)
 	add := func(k, v string) {
@@ -335,7 +331,7 @@ func (p *Publisher) message(rec *outbox.Record, pd *pending) (*sarama.ProducerMe
 	add(HeaderAggregateID, aggregateID)
 	add(HeaderSequence, strconv.FormatInt(rec.Sequence, 10))
 	add(HeaderOccurredAt, rec.OccurredAt.UTC().Format(time.RFC3339Nano))
-	add(HeaderContentType, contentType)
+	add(HeaderContentType, domain.ContentTypeOf(rec.ContentType))
 	if rec.TraceParent != "" {
 		add(HeaderTraceParent, rec.TraceParent)
 	}
@@ -352,25 +348,6 @@ func (p *Publisher) message(rec *outbox.Record, pd *pending) (*sarama.ProducerMe
 		return nil, fmt.Errorf("%w: %d bytes encoded, Config.MaxMessageBytes is %d", ErrRecordTooLarge, size, p.cfg.MaxMessageBytes)
 	}
 	return msg, nil
-}
-
-// checkRecord rejects records the wire format cannot represent faithfully.
-func checkRecord(rec *outbox.Record) error {
-	switch {
-	case rec.EventID == [16]byte{}:
-		return fmt.Errorf("%w: nil event id (consumers deduplicate on it)", ErrInvalidRecord)
-	case rec.AggregateID == [16]byte{}:
-		return fmt.Errorf("%w: event %s has a nil aggregate id (it is the ordering key)", ErrInvalidRecord, rec.EventID)
-	case rec.EventType == "":
-		return fmt.Errorf("%w: event %s has no event type", ErrInvalidRecord, rec.EventID)
-	case rec.AggregateType == "":
-		return fmt.Errorf("%w: event %s has no aggregate type", ErrInvalidRecord, rec.EventID)
-	case len(rec.Payload) == 0:
-		// An empty value would be published as null: a tombstone, which
-		// deletes the aggregate's key from a compacted topic.
-		return fmt.Errorf("%w: event %s has an empty payload (it would be a tombstone)", ErrInvalidRecord, rec.EventID)
-	}
-	return nil
 }
 
 func (p *Publisher) track(pd *pending) {

@@ -35,12 +35,24 @@ func TestPublishOrderKeysHeaders(t *testing.T) {
 		aggs[i] = uuid.New()
 	}
 	sent := make(map[uuid.UUID]outbox.Record, aggregates*perAggregate)
+	contentType := make(map[uuid.UUID]string, aggregates*perAggregate)
 	res := newResults(t)
 	for seq := int64(1); seq <= perAggregate; seq++ {
 		for i, agg := range aggs {
 			rec := record("Order", agg, seq)
 			if (i+int(seq))%2 == 0 {
 				rec.TraceParent = "00-" + strings.Repeat("a", 32) + "-" + strings.Repeat("b", 16) + "-01"
+			}
+			switch (i + int(seq)) % 3 {
+			case 0:
+				contentType[rec.EventID] = "application/json"
+			case 1:
+				// A row of a release before content_type existed.
+				rec.ContentType = ""
+				contentType[rec.EventID] = "application/json"
+			case 2:
+				rec.ContentType = "application/cloudevents+json"
+				contentType[rec.EventID] = rec.ContentType
 			}
 			sent[rec.EventID] = rec
 			p.Publish(rec, res.callback(rec.EventID))
@@ -86,7 +98,7 @@ func TestPublishOrderKeysHeaders(t *testing.T) {
 			messaging.HeaderAggregateID:   rec.AggregateID.String(),
 			messaging.HeaderSequence:      strconv.FormatInt(rec.Sequence, 10),
 			messaging.HeaderOccurredAt:    rec.OccurredAt.Format(time.RFC3339Nano),
-			messaging.HeaderContentType:   "application/json",
+			messaging.HeaderContentType:   contentType[id],
 		}
 		if rec.TraceParent != "" {
 			want[messaging.HeaderTraceParent] = rec.TraceParent
@@ -361,6 +373,7 @@ func TestInvalidRecords(t *testing.T) {
 		"nil aggregate id": func(r *outbox.Record) { r.AggregateID = uuid.Nil },
 		"no event type":    func(r *outbox.Record) { r.EventType = "" },
 		"empty payload":    func(r *outbox.Record) { r.Payload = nil },
+		"sequence 0":       func(r *outbox.Record) { r.Sequence = 0 },
 	} {
 		rec := record("Order", uuid.New(), 1)
 		mutate(&rec)

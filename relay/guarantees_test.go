@@ -67,10 +67,8 @@ func drive(h *harness, rounds int, outcome func(id uuid.UUID) error) {
 // missed: with the breaker never opening, its attempts used to be counted.
 func TestOutageNeverDeadLetters(t *testing.T) {
 	custom := resilience.RetryPolicy{MaxAttempts: 1, InitialBackoff: time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}
-	presets := map[string]resilience.RetryPolicy{"custom-1-attempt": custom}
-	for _, name := range []string{"default", "aggressive", "conservative"} {
-		presets[name], _ = resilience.RetryPreset(name)
-	}
+	presets := map[string]resilience.RetryPolicy{"custom-1-attempt": custom, "default": resilience.DefaultRetry(),
+		"aggressive": resilience.AggressiveRetry(), "conservative": resilience.ConservativeRetry()}
 	breakers := map[string]resilience.BreakerConfig{
 		"opens-at-once": {FailureThreshold: 1, OpenTimeout: time.Second, HalfOpenProbes: 1},
 		"default":       resilience.DefaultBreaker(),

@@ -38,19 +38,29 @@ func DefaultRetry() RetryPolicy {
 	return RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
 }
 
-// RetryPreset returns one of the tutorial's presets, with jitter added:
-//
-//	default       3 attempts, 100 ms doubling to at most 10 s
-//	aggressive    5 attempts,  50 ms doubling to at most 30 s
-//	conservative  2 attempts, 200 ms doubling to at most  5 s
+// AggressiveRetry is the "aggressive" preset: 5 attempts, 50 ms doubling to
+// at most 30 s.
+func AggressiveRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 5, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 30 * time.Second, Multiplier: 2, Jitter: 0.2}
+}
+
+// ConservativeRetry is the "conservative" preset: 2 attempts, 200 ms doubling
+// to at most 5 s.
+func ConservativeRetry() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 2, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
+}
+
+// RetryPreset returns the tutorial's preset by name (jitter added):
+// "default" ([DefaultRetry]), "aggressive" ([AggressiveRetry]) or
+// "conservative" ([ConservativeRetry]), in any case; "" is "default".
 func RetryPreset(name string) (RetryPolicy, error) {
 	switch strings.ToLower(name) {
 	case "default", "":
 		return DefaultRetry(), nil
 	case "aggressive":
-		return RetryPolicy{MaxAttempts: 5, InitialBackoff: 50 * time.Millisecond, MaxBackoff: 30 * time.Second, Multiplier: 2, Jitter: 0.2}, nil
+		return AggressiveRetry(), nil
 	case "conservative":
-		return RetryPolicy{MaxAttempts: 2, InitialBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, Multiplier: 2, Jitter: 0.2}, nil
+		return ConservativeRetry(), nil
 	}
 	return RetryPolicy{}, fmt.Errorf("resilience: unknown retry preset %q (want default, aggressive, conservative or custom)", name)
 }

@@ -80,14 +80,13 @@ func Draw(seed uint64) Scenario {
 	if w.chance(0.4) {
 		s.Policy = relay.Hold
 	}
-	presets := []string{"default", "aggressive", "conservative", "custom"}
-	switch p := presets[w.rnd.IntN(len(presets))]; p {
-	case "custom":
+	presets := []func() resilience.RetryPolicy{resilience.DefaultRetry, resilience.AggressiveRetry, resilience.ConservativeRetry, nil}
+	if p := presets[w.rnd.IntN(len(presets))]; p != nil {
+		s.Retry = p()
+	} else {
 		s.Retry = resilience.RetryPolicy{MaxAttempts: 1 + w.rnd.IntN(4), InitialBackoff: w.between(10*time.Millisecond, 500*time.Millisecond),
 			Multiplier: 1 + w.rnd.Float64()*2, Jitter: w.rnd.Float64() * 0.5}
 		s.Retry.MaxBackoff = s.Retry.InitialBackoff * time.Duration(1+w.rnd.IntN(50))
-	default:
-		s.Retry, _ = resilience.RetryPreset(p)
 	}
 	s.Breaker = resilience.BreakerConfig{FailureThreshold: 1 + w.rnd.IntN(8), OpenTimeout: w.between(200*time.Millisecond, 30*time.Second), HalfOpenProbes: 1 + w.rnd.IntN(3)}
 	s.MaxInFlight = []int{1, 2, 3, 5, 8, 50}[w.rnd.IntN(6)]

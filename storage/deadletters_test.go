@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 )
 
 // malformed is a dead letter as the relay writes it for a source row it
@@ -122,22 +122,8 @@ func TestDeadLetterStoreExists(t *testing.T) {
 // release without the raw column keeps its entries through schema.Apply,
 // which adds the column, and then stores raw columns.
 func TestDeadLetterStoreOnUpgradedTable(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close the emulator: %v", err)
-		}
-	})
-	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
-	if err != nil {
-		t.Fatalf("NewSession: %v", err)
-	}
-	t.Cleanup(s.Close)
+	ctx := context.Background()
+	s := outboxtest.StartDB(t, outboxtest.WithoutSchema()).Session
 	for _, stmt := range []string{
 		`CREATE KEYSPACE ` + testKeyspace + ` WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
 		// The table as the first release created it.

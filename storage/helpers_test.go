@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,11 +8,10 @@ import (
 	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
-	"github.com/scylla-outbox/scylla-outbox/schema"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 )
 
-const testKeyspace = "outbox"
+const testKeyspace = outboxtest.DefaultKeyspace
 
 // testEnv is an emulator with the schema applied and a session on it.
 type testEnv struct {
@@ -23,26 +21,8 @@ type testEnv struct {
 
 func newEnv(t *testing.T) testEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := scyllaemu.Start(ctx, scyllaemu.Options{})
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close the emulator: %v", err)
-		}
-	})
-	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
-	if err != nil {
-		t.Fatalf("NewSession: %v", err)
-	}
-	t.Cleanup(s.Close)
-	if err := schema.Apply(ctx, s.Session, schema.Options{Keyspace: testKeyspace}); err != nil {
-		t.Fatalf("schema.Apply: %v", err)
-	}
-	return testEnv{addr: srv.Addr(), s: s}
+	db := outboxtest.StartDB(t)
+	return testEnv{addr: db.Addr, s: db.Session}
 }
 
 func (e testEnv) store(opts ...func(*OrderStoreOptions)) *OrderStore {

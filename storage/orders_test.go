@@ -14,7 +14,7 @@ import (
 	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
-	"github.com/scylla-outbox/scylla-outbox/schema"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 )
 
@@ -208,7 +208,7 @@ func TestSaveWritesOneOutboxAndBucketRowPerEvent(t *testing.T) {
 func TestSaveIsStampedByTheServer(t *testing.T) {
 	server := time.Now().Add(time.Hour).Truncate(time.Microsecond)
 	client := server.Add(-90 * time.Second)
-	s := newSessionOn(t, scyllaemu.Options{Clock: func() time.Time { return server }})
+	s := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: func() time.Time { return server }})).Session
 	st := NewOrderStore(s, OrderStoreOptions{Keyspace: testKeyspace, Clock: func() time.Time { return client }})
 	ctx := context.Background()
 
@@ -307,32 +307,6 @@ func TestSaveIsStampedByTheServer(t *testing.T) {
 			t.Errorf("%s: %v", step.name, err)
 		}
 	}
-}
-
-// newSessionOn starts an emulator with opts, applies the schema and
-// returns a session on it.
-func newSessionOn(t *testing.T, opts scyllaemu.Options) gocqlx.Session {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv, err := scyllaemu.Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close the emulator: %v", err)
-		}
-	})
-	s, err := NewSession(ctx, Config{Hosts: []string{srv.Addr()}})
-	if err != nil {
-		t.Fatalf("NewSession: %v", err)
-	}
-	t.Cleanup(s.Close)
-	if err := schema.Apply(ctx, s.Session, schema.Options{Keyspace: testKeyspace}); err != nil {
-		t.Fatalf("schema.Apply: %v", err)
-	}
-	return s
 }
 
 func TestSaveRejectsInconsistentEvents(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/scylladb/gocqlx/v2"
 
-	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 )
@@ -57,9 +56,6 @@ func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn fun
 		for iter.Scan(&committed, &rec.EventID, &rec.AggregateID, &rec.Sequence, &rec.AggregateType, &rec.EventType,
 			&rec.Payload, &rec.ContentType, &rec.TraceParent, &rec.OccurredAt) {
 			rec.CommittedAt = committed.Time()
-			if rec.ContentType == "" {
-				rec.ContentType = domain.ContentTypeJSON
-			}
 			if err := rec.Validate(); err != nil {
 				rec.Malformed = &outbox.Malformed{Reason: err.Error(), Raw: rawRow(b, committed, rec)}
 			}

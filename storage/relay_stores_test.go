@@ -3,9 +3,10 @@ package storage
 import (
 	"context"
 	"errors"
-	"github.com/gocql/gocql"
 	"testing"
 	"time"
+
+	"github.com/gocql/gocql"
 
 	"github.com/google/uuid"
 

@@ -44,7 +44,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scyllaemu", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
+		// The usage goes to stderr, and a failing stderr has nowhere to
+		// report to; the exit status still does.
+		_, _ = fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	listen := fs.String("listen", "127.0.0.1:9042", "TCP address to serve CQL on")
@@ -60,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *genDelay < 0 || *genEvery < 0 {
-		fmt.Fprintln(stderr, "scyllaemu: --generation-delay and --generation-every must not be negative")
+		complain(stderr, "scyllaemu: --generation-delay and --generation-every must not be negative")
 		return 2
 	}
 
@@ -82,15 +84,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:          logger,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		complain(stderr, err)
 		return 1
 	}
-	defer srv.Close()
-	fmt.Fprintf(stdout, "scyllaemu listening on %s (in-memory test server, not a production database)\n", srv.Addr())
+	status := serve(ctx, srv, usr1, *genEvery, *genDelay, stdout, stderr)
+	if err := srv.Close(); err != nil {
+		complain(stderr, "scyllaemu: close:", err)
+		return 1
+	}
+	return status
+}
+
+// serve announces srv on stdout and starts new CDC generations on SIGUSR1
+// and every genEvery until ctx ends. Scripts wait for its stdout lines, so
+// a failure to write them ends the server with status 1.
+func serve(ctx context.Context, srv *scyllaemu.Server, usr1 <-chan os.Signal, genEvery, genDelay time.Duration, stdout, stderr io.Writer) int {
+	if _, err := fmt.Fprintf(stdout, "scyllaemu listening on %s (in-memory test server, not a production database)\n", srv.Addr()); err != nil {
+		complain(stderr, "scyllaemu: stdout:", err)
+		return 1
+	}
 
 	var tick <-chan time.Time
-	if *genEvery > 0 {
-		t := time.NewTicker(*genEvery)
+	if genEvery > 0 {
+		t := time.NewTicker(genEvery)
 		defer t.Stop()
 		tick = t.C
 	}
@@ -101,11 +117,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case <-usr1:
 		case <-tick:
 		}
-		at, err := srv.NewGeneration(*genDelay)
+		at, err := srv.NewGeneration(genDelay)
 		if err != nil {
-			fmt.Fprintf(stderr, "scyllaemu: new CDC generation: %v\n", err)
+			complain(stderr, "scyllaemu: new CDC generation:", err)
 			continue
 		}
-		fmt.Fprintf(stdout, "scyllaemu new CDC generation at %s\n", at.UTC().Format(time.RFC3339Nano))
+		if _, err := fmt.Fprintf(stdout, "scyllaemu new CDC generation at %s\n", at.UTC().Format(time.RFC3339Nano)); err != nil {
+			complain(stderr, "scyllaemu: stdout:", err)
+			return 1
+		}
 	}
 }
+
+// complain prints a problem on stderr, the last resort: if that fails
+// too, only the exit status is left to tell.
+func complain(stderr io.Writer, a ...any) { _, _ = fmt.Fprintln(stderr, a...) }

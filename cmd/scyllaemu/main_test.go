@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -52,9 +53,16 @@ func startChild(t *testing.T, args ...string) *child {
 		close(c.lines)
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+		if cmd.ProcessState != nil {
+			return
+		}
+		if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("kill scyllaemu: %v", err)
+		}
+		// Killed, it exits on the signal; only a failure to wait counts.
+		var exit *exec.ExitError
+		if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
+			t.Errorf("wait for scyllaemu: %v", err)
 		}
 	})
 	return c
