@@ -69,6 +69,7 @@ func DefaultConfig() config.Config {
 			MaxInFlight:      actors.DefaultMaxInFlight,
 			DrainTimeout:     actors.DefaultDrainTimeout,
 			ProgressInterval: actors.DefaultProgressInterval,
+			DLQRefresh:       actors.DefaultDLQRefresh,
 		},
 		CDC: config.CDCSettings{Profile: config.ProfileDefault},
 		Polling: config.PollingSettings{
@@ -272,6 +273,7 @@ func toRelay(c config.Config) (RelayConfig, error) {
 			MaxInFlight:      r.MaxInFlight,
 			DrainTimeout:     r.DrainTimeout,
 			ProgressInterval: r.ProgressInterval,
+			DLQRefresh:       r.DLQRefresh,
 		},
 		CDC:          toReader(c),
 		Polling:      toPolling(c),

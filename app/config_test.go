@@ -102,6 +102,7 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	c.Scylla.ReplicationFactor = 3
 	c.Kafka.SASL.User, c.Kafka.SASL.Password = "ku", "kp"
 	c.Relay.PoisonPolicy = "hold"
+	c.Relay.MaxInFlight, c.Relay.DrainTimeout, c.Relay.ProgressInterval, c.Relay.DLQRefresh = 7, 3*time.Second, 250*time.Millisecond, 2*time.Second
 	c.CDC.Profile = config.ProfileLowLatency
 	c.CDC.PostEmptyQueryDelay = time.Second
 	c.CDC.ProgressTTL = time.Hour
@@ -131,8 +132,10 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	}
 
 	r := s.Relay
-	if p := r.Processing; p.Retry != resilience.DefaultRetry() || p.Breaker != resilience.DefaultBreaker() || p.Policy != relay.Hold {
-		t.Errorf("relay: retry %+v breaker %+v policy %v", p.Retry, p.Breaker, p.Policy)
+	if want := (actors.ProcessorConfig{Retry: resilience.DefaultRetry(), Breaker: resilience.DefaultBreaker(), Policy: relay.Hold,
+		MaxInFlight: 7, DrainTimeout: 3 * time.Second, ProgressInterval: 250 * time.Millisecond, DLQRefresh: 2 * time.Second,
+	}); !reflect.DeepEqual(r.Processing, want) {
+		t.Errorf("relay processing:\n got %+v\nwant %+v", r.Processing, want)
 	}
 	want := cdc.LowLatency(cdc.ReaderConfig{})
 	want.PostEmptyQueryDelay = time.Second

@@ -158,6 +158,7 @@ func (c Config) validateRelay(p *problems) {
 	}
 	positive(p, "relay.drain_timeout", r.DrainTimeout)
 	positive(p, "relay.progress_interval", r.ProgressInterval)
+	positive(p, "relay.dlq_refresh", r.DLQRefresh)
 }
 
 func (c Config) validateCDC(p *problems) {
