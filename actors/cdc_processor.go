@@ -86,6 +86,7 @@ func NewCDCProcessorProps(cfg ProcessorConfig, src CDCSource) (*actor.Props, err
 		cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 	})
 	st.core.saveProgress = st.flush
+	st.core.finalSave = st.saveNow
 	st.core.stopIntake = st.stopIntake
 	st.core.reading = st.isReading
 	return actor.PropsFromProducer(func() actor.Actor { return &cdcProcessor{st: st} }), nil
@@ -185,6 +186,19 @@ func (st *cdcState) flush() {
 	})
 }
 
+// saveNow saves the progress of finished records before returning: the end
+// of a drain. Saves of one stream are serialised, so a periodic save still
+// running cannot overtake it with an older position.
+func (st *cdcState) saveNow() error {
+	ctx, cancel := context.WithTimeout(context.Background(), finalSaveTimeout)
+	defer cancel()
+	return st.factory.Flush(ctx)
+}
+
+// finalSaveTimeout bounds the CDC processor's save at the end of a drain or
+// at stop.
+const finalSaveTimeout = 5 * time.Second
+
 // stop saves the progress of finished records, then cancels the reader and
 // waits (bounded) for it: records still unfinished are not acknowledged and
 // will be read again by the next relay.
@@ -194,7 +208,7 @@ func (st *cdcState) stop() {
 	cancel, done := st.cancel, st.done
 	st.mu.Unlock()
 	st.core.ledger.close()
-	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), finalSaveTimeout)
 	defer stop()
 	if err := st.factory.Flush(ctx); err != nil {
 		st.core.cfg.Logger.Warn("saving CDC progress at shutdown failed", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))

@@ -11,4 +11,8 @@ package actors
 type Drain struct{}
 
 // Drained is the reply to [*Drain].
-type Drained struct{}
+type Drained struct {
+	// Err is work the actor could not finish: for a processor, progress it
+	// could not save (a restart publishes those events again).
+	Err error
+}

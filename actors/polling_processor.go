@@ -128,6 +128,7 @@ func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Pr
 	st := &pollState{core: newProcessorCore(outbox.ProcessorPolling, cfg), src: src}
 	st.core.onFinished = st.finished
 	st.core.saveProgress = st.saveProgress
+	st.core.finalSave = st.saveNow
 	st.core.stopIntake = func() { st.closing = true }
 	st.core.reading = func() bool { return st.cursor != nil && !st.closing }
 	return actor.PropsFromProducer(func() actor.Actor { return &pollingProcessor{st: st} }), nil
@@ -159,7 +160,10 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		if _, stopping := m.(*actor.Stopping); stopping {
 			st.closing = true
 			st.core.waitBackground(st.src.Timeout)
-			st.saveCursorNow()
+			if err := st.saveCursorNow(); err != nil {
+				st.core.cfg.Logger.Warn("saving the polling progress at shutdown failed; a restart may publish events again",
+					zap.String("actor", outbox.ProcessorPolling), zap.Error(err))
+			}
 		}
 	case *cursorLoaded:
 		if st.cursor != nil {
@@ -195,7 +199,10 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.core.cfg.Logger.Warn("saving the polling cursor failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
 		}
-		st.saved = m.at
+		// A save at the end of a drain may have overtaken this one.
+		if m.at.After(st.saved) {
+			st.saved = m.at
+		}
 	default:
 		st.core.receive(ctx)
 	}
@@ -287,17 +294,28 @@ func (st *pollState) saveCursor() {
 	})
 }
 
-// saveCursorNow persists the cursor synchronously at shutdown.
-func (st *pollState) saveCursorNow() {
-	if st.cursor == nil || !st.cursor.Position().After(st.saved) {
-		return
+// saveNow saves the cursor and the finished set before returning: the end
+// of a drain. It first waits for saves already running, so that none of
+// them lands after it with an older cursor.
+func (st *pollState) saveNow() error {
+	st.core.awaitBackground(st.src.Timeout)
+	return st.saveCursorNow()
+}
+
+// saveCursorNow persists the cursor and the finished set synchronously.
+func (st *pollState) saveCursorNow() error {
+	if st.cursor == nil {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.src.Timeout)
 	defer cancel()
-	if err := st.src.Store.SaveCursor(ctx, st.src.Name, st.cursor.Position()); err != nil {
-		st.core.cfg.Logger.Warn("saving the polling cursor at shutdown failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(err))
+	if at := st.cursor.Position(); at.After(st.saved) {
+		if err := st.src.Store.SaveCursor(ctx, st.src.Name, at); err != nil {
+			return errors.Join(fmt.Errorf("saving the polling cursor: %w", err), st.flushFinishedNow(ctx))
+		}
+		st.saved = at
 	}
-	st.flushFinishedNow(ctx)
+	return st.flushFinishedNow(ctx)
 }
 
 // flushFinished records finished events in relay_finished, so a restart
@@ -320,10 +338,16 @@ func (st *pollState) flushFinished() {
 	})
 }
 
-func (st *pollState) flushFinishedNow(ctx context.Context) {
+// flushFinishedNow records finished events in relay_finished synchronously;
+// a failed write puts them back for a later save.
+func (st *pollState) flushFinishedNow(ctx context.Context) error {
 	ids := st.cursor.TakeMarks()
-	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
-		st.core.cfg.Logger.Warn("recording finished events at shutdown failed; a restart may publish them again",
-			zap.String("actor", outbox.ProcessorPolling), zap.Int("events", len(ids)), zap.Error(err))
+	if len(ids) == 0 {
+		return nil
 	}
+	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
+		st.cursor.ReturnMarks(ids)
+		return fmt.Errorf("recording %d finished events: %w", len(ids), err)
+	}
+	return nil
 }

@@ -167,14 +167,17 @@ type processorCore struct {
 	inbox *inbox
 	// The source's part, set by each processor: saveProgress saves its
 	// progress over finished records (off the actor's goroutine, every
-	// ProgressInterval), stopIntake makes it deliver nothing more (a
-	// graceful drain), reading reports whether it is reading (/status).
+	// ProgressInterval), finalSave saves it at the end of a drain (on the
+	// actor's goroutine: its error is the drain's reply), stopIntake makes
+	// it deliver nothing more (a graceful drain), reading reports whether
+	// it is reading (/status).
 	saveProgress func()
+	finalSave    func() error
 	stopIntake   func()
 	reading      func() bool
 	// bg tracks I/O the actor started off its goroutine; Stopping waits for
 	// it so nothing outlives the actor.
-	bg         sync.WaitGroup
+	bg         tasks
 	stopGauges scheduler.CancelFunc
 	stopDLQ    scheduler.CancelFunc
 	// loadingDLQ: a load of the dead-letter index is under way.
@@ -184,31 +187,70 @@ type processorCore struct {
 
 // background runs fn off the actor's goroutine, tracked for shutdown.
 func (c *processorCore) background(fn func()) {
-	c.bg.Add(1)
+	c.bg.start()
 	go func() {
-		defer c.bg.Done()
+		defer c.bg.done()
 		fn()
 	}()
 }
 
-// waitBackground stops the gauge timer and waits (bounded) for background
-// work at shutdown.
+// waitBackground stops the periodic timers and waits (bounded) for
+// background work at shutdown.
 func (c *processorCore) waitBackground(timeout time.Duration) {
 	for _, stop := range []scheduler.CancelFunc{c.stopGauges, c.stopProgress, c.stopDLQ} {
 		if stop != nil {
 			stop()
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		c.bg.Wait()
-		close(done)
-	}()
+	c.awaitBackground(timeout)
+}
+
+// awaitBackground waits (bounded) for the background work started so far.
+func (c *processorCore) awaitBackground(timeout time.Duration) {
 	select {
-	case <-done:
+	case <-c.bg.idle():
 	case <-time.After(timeout):
 		c.cfg.Logger.Warn("background work still running at shutdown", zap.String("actor", c.name))
 	}
+}
+
+// tasks counts background work. Unlike a sync.WaitGroup it may be waited
+// for with a timeout and then started again: a drain waits for running
+// saves, and periodic saves go on if the drain timed out.
+type tasks struct {
+	mu      sync.Mutex
+	running int
+	none    chan struct{} // closed while running is 0
+}
+
+func (t *tasks) start() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running == 0 {
+		t.none = make(chan struct{})
+	}
+	t.running++
+}
+
+func (t *tasks) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.running--
+	if t.running == 0 {
+		close(t.none)
+	}
+}
+
+// idle returns a channel closed once no task runs.
+func (t *tasks) idle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.running == 0 {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return t.none
 }
 
 func newProcessorCore(name string, cfg ProcessorConfig) *processorCore {
@@ -361,10 +403,20 @@ func (c *processorCore) answerDrainers() {
 	c.flushDrainers()
 }
 
+// flushDrainers saves progress and answers the drainers with what could
+// not be saved: a shutdown that loses progress says so.
 func (c *processorCore) flushDrainers() {
+	if len(c.drainers) == 0 {
+		return
+	}
+	err := c.finalSave()
+	if err != nil {
+		c.cfg.Logger.Warn("saving progress at the end of the drain failed; a restart publishes those events again",
+			zap.String("actor", c.name), zap.Error(err))
+	}
 	for _, pid := range c.drainers {
 		if pid != nil {
-			c.root.Send(pid, &Drained{})
+			c.root.Send(pid, &Drained{Err: err})
 		}
 	}
 	c.drainers = nil

@@ -12,7 +12,8 @@ import (
 // Received from outside:
 //   - [*GetProcessorStatus]: reply [*ProcessorStatus].
 //   - [*Drain] (from [System.Shutdown]): stop intake, finish in-flight
-//     records within the drain timeout, save progress; reply [*Drained].
+//     records within the drain timeout, save progress; reply [*Drained],
+//     whose Err says what progress could not be saved.
 //   - [*DeadLetterWritten] (from the DlqActor): the record is durably in
 //     the DLQ and finishes.
 //

@@ -174,7 +174,11 @@ func (s *System) Shutdown(ctx context.Context) error {
 		t := topLevel[i]
 		if t.drain {
 			f := s.root.RequestFuture(t.pid, &Drain{}, futureTimeout(ctx))
-			if _, err := awaitFuture(ctx, f); err != nil {
+			reply, err := awaitFuture(ctx, f)
+			if d, ok := reply.(*Drained); ok && err == nil {
+				err = d.Err
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("actors: drain %s: %w", t.pid.GetId(), err))
 			}
 		}

@@ -360,3 +360,48 @@ func TestShutdownDrainsBeforeClosingHTTP(t *testing.T) {
 	defer cancel()
 	s.waitAll(t, s.consume(t, ctx), 30*time.Second)
 }
+
+// A graceful shutdown that cannot save the progress of the events it
+// published says so: Shutdown returns the failure (and `outbox relay`
+// exits non-zero), instead of a clean result after which a restart
+// publishes those events again unannounced. The events are acknowledged by
+// Kafka only after ScyllaDB is gone, so no save can have covered them.
+func TestShutdownReportsUnsavedProgress(t *testing.T) {
+	for _, proc := range processors {
+		t.Run(proc, func(t *testing.T) {
+			s := newStack(t, 0)
+			rt, err := Run(context.Background(), settingsFor(s.dbAddr, s.broker.Brokers(), proc, nil), RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			release := make(chan struct{})
+			c := s.broker.Cluster()
+			c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				c.SleepControl(func() { <-release })
+				return nil, nil, false
+			})
+			s.writeOrders(t, 2, 2, nil)
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				_, doc, _ := getJSON(rt.HTTPAddr, "/status")
+				if n, _ := doc["in_flight"].(float64); int(n) == s.total() {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("status %v: the relay did not read the %d events", doc, s.total())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := s.db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			close(release)
+			sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err = rt.Shutdown(sctx)
+			if err == nil || !strings.Contains(err.Error(), "drain") || !strings.Contains(err.Error(), "saving") {
+				t.Fatalf("Shutdown with ScyllaDB gone = %v, want the failed progress save", err)
+			}
+		})
+	}
+}
