@@ -261,10 +261,7 @@ func (st *pollState) take(m *pollResult) {
 		st.core.ledger.track(rec, nil)
 	}
 	for _, rec := range recs {
-		if st.core.cfg.PanicOn != nil && st.core.cfg.PanicOn(rec) {
-			panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, rec.EventID))
-		}
-		st.core.pipe.Offer(rec)
+		st.core.offer(rec)
 	}
 }
 

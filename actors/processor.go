@@ -310,10 +310,7 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 	switch m := ctx.Message().(type) {
 	case *recordsArrived:
 		for _, rec := range c.inbox.takeRecords() {
-			if c.cfg.PanicOn != nil && c.cfg.PanicOn(rec) {
-				panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, rec.EventID))
-			}
-			c.pipe.Offer(rec)
+			c.offer(rec)
 		}
 	case *publishResults:
 		for _, r := range c.inbox.takeResults() {
@@ -354,6 +351,15 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 	}
 	c.answerDrainers()
 	return true
+}
+
+// offer hands a record to the pipeline, panicking first where PanicOn asks
+// for it.
+func (c *processorCore) offer(rec outbox.Record) {
+	if c.cfg.PanicOn != nil && c.cfg.PanicOn(rec) {
+		panic(fmt.Errorf("%w: processing event %s", ErrInjectedPanic, rec.EventID))
+	}
+	c.pipe.Offer(rec)
 }
 
 // refreshDLQ loads the dead-letter index off the actor's goroutine, one

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,21 +23,6 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
-
-// freeAddr returns a loopback address nothing listens on, for a service
-// that starts there later: until then connections to it are refused.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // getJSON fetches an HTTP endpoint of a runtime.
 func getJSON(addr, path string) (int, map[string]any, error) {
@@ -69,6 +54,37 @@ func settingsFor(cqlAddr string, brokers []string, processor string, logger *zap
 	}
 }
 
+// holdProduce holds every produce request at the broker until the
+// returned release is called (by the test, or at its end).
+func (s *stack) holdProduce(t *testing.T) (release func()) {
+	held := make(chan struct{})
+	c := s.broker.Cluster()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-held })
+		return nil, nil, false
+	})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// awaitInFlight waits until the runtime's /status shows n events in flight.
+func awaitInFlight(t *testing.T, rt *Runtime, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, doc, _ := getJSON(rt.HTTPAddr, "/status")
+		if got, _ := doc["in_flight"].(float64); int(got) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v: the relay did not read the %d events", doc, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func shutdownOnCleanup(t *testing.T, rt *Runtime) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -88,7 +104,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 	for _, proc := range processors {
 		t.Run(proc, func(t *testing.T) {
 			ctx := context.Background()
-			cqlAddr := freeAddr(t)
+			cqlAddr := outboxtest.FreeAddr(t)
 			broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
 			broker.Stop()
 			core, logs := observer.New(zap.InfoLevel)
@@ -179,7 +195,7 @@ func TestRunStartsWhileScyllaAndKafkaAreDown(t *testing.T) {
 func TestShutdownWhileWaitingForScylla(t *testing.T) {
 	ctx := context.Background()
 	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
-	rt, err := Run(ctx, settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
+	rt, err := Run(ctx, settingsFor(outboxtest.FreeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil), RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +238,7 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := freeAddr(t)
+			addr := outboxtest.FreeAddr(t)
 			startDB := func() {
 				db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Listen: addr}), outboxtest.WithoutSchema())
 				if tc.keyspace {
@@ -263,11 +279,11 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 		})
 	}
 
-	s := settingsFor(freeAddr(t), broker.Brokers(), "magic", nil)
+	s := settingsFor(outboxtest.FreeAddr(t), broker.Brokers(), "magic", nil)
 	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
 		t.Errorf("Run(unknown processor) = %v, want ErrInvalidSettings", err)
 	}
-	s = settingsFor(freeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil)
+	s = settingsFor(outboxtest.FreeAddr(t), broker.Brokers(), outbox.ProcessorCDC, nil)
 	s.Storage.TLS = &storage.TLSConfig{CAFile: "/does/not/exist.pem"}
 	if _, err := Run(ctx, s, RunOptions{}); !errors.Is(err, ErrInvalidSettings) {
 		t.Errorf("Run(missing CA file) = %v, want ErrInvalidSettings", err)
@@ -288,34 +304,9 @@ func TestShutdownDrainsBeforeClosingHTTP(t *testing.T) {
 	}
 	shutdownOnCleanup(t, rt)
 
-	// Hold every produce request until released.
-	release := make(chan struct{})
-	c := s.broker.Cluster()
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		c.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
-	var once bool
-	releaseOnce := func() {
-		if !once {
-			once = true
-			close(release)
-		}
-	}
-	defer releaseOnce()
-
+	releaseOnce := s.holdProduce(t)
 	s.writeOrders(t, 3, 2, nil)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, doc, _ := getJSON(rt.HTTPAddr, "/status")
-		if n, _ := doc["in_flight"].(float64); int(n) == s.total() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %v: the relay did not read the %d events", doc, s.total())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitInFlight(t, rt, s.total())
 
 	stopped := make(chan error, 1)
 	go func() {
@@ -374,28 +365,13 @@ func TestShutdownReportsUnsavedProgress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			release := make(chan struct{})
-			c := s.broker.Cluster()
-			c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-				c.KeepControl()
-				c.SleepControl(func() { <-release })
-				return nil, nil, false
-			})
+			release := s.holdProduce(t)
 			s.writeOrders(t, 2, 2, nil)
-			for deadline := time.Now().Add(30 * time.Second); ; {
-				_, doc, _ := getJSON(rt.HTTPAddr, "/status")
-				if n, _ := doc["in_flight"].(float64); int(n) == s.total() {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("status %v: the relay did not read the %d events", doc, s.total())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			awaitInFlight(t, rt, s.total())
 			if err := s.db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			close(release)
+			release()
 			sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			err = rt.Shutdown(sctx)

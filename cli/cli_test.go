@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -483,17 +482,7 @@ func TestRelayStopsGracefullyOnSIGTERM(t *testing.T) {
 // reports not ready, naming both, instead of exiting; SIGTERM stops it
 // cleanly.
 func TestRelayWithUnreachableHostsKeepsRunning(t *testing.T) {
-	var free []string
-	for i := 0; i < 2; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		free = append(free, ln.Addr().String())
-		if err := ln.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	free := []string{outboxtest.FreeAddr(t), outboxtest.FreeAddr(t)}
 	child, stderr, exited := relayChild(t, []string{"--scylla-hosts", free[0], "--kafka-brokers", free[1],
 		"--scylla.connect-timeout", "300ms", "--kafka.timeout", "300ms", "--http.listen", "127.0.0.1:0"})
 	httpAddr := waitFor(t, stderr, httpListening)

@@ -81,15 +81,9 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	}
 	s.Relay.PanicOnce = *fault == "panic"
 	env.Stdout.printf("processor: %s (cdc profile %s); seeding %d orders\n", cfg.Processor, cfg.CDC.Profile, *orders)
-	if err := app.Migrate(ctx, s); err != nil {
-		return err
-	}
-	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})
+	rt, err := startServices(ctx, s, cfg, logger)
 	if err != nil {
 		return err
-	}
-	if err := awaitStart(ctx, rt); err != nil {
-		return errors.Join(err, shutdown(rt, cfg, logger))
 	}
 	if rt.HTTPAddr != "" {
 		env.Stdout.printf("metrics and status: http://%s/metrics  http://%s/status\n", rt.HTTPAddr, rt.HTTPAddr)
@@ -125,15 +119,9 @@ func runDev(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := app.Migrate(ctx, s); err != nil {
-		return err
-	}
-	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})
+	rt, err := startServices(ctx, s, cfg, logger)
 	if err != nil {
 		return err
-	}
-	if err := awaitStart(ctx, rt); err != nil {
-		return errors.Join(err, shutdown(rt, cfg, logger))
 	}
 	env.Stdout.printf("cql:   %s   (outbox cql --scylla.hosts %s \"SELECT * FROM %s.orders\")\n", emb.DB.Addr(), emb.DB.Addr(), cfg.Scylla.Keyspace)
 	env.Stdout.printf("kafka: %s   (kcat -b %s -t outbox.event.Order -C -f '%%k %%h %%s\\n')\n", emb.Broker.Addr(), emb.Broker.Addr())
@@ -192,6 +180,22 @@ func runRelay(ctx context.Context, env *cmdEnv, args []string) error {
 			return shutdown(rt, cfg, logger)
 		}
 	}
+}
+
+// startServices applies the schema and runs the relay with the orders API,
+// as demo and dev do, and waits until they have started.
+func startServices(ctx context.Context, s app.Settings, cfg config.Config, logger *zap.Logger) (*app.Runtime, error) {
+	if err := app.Migrate(ctx, s); err != nil {
+		return nil, err
+	}
+	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := awaitStart(ctx, rt); err != nil {
+		return nil, errors.Join(err, shutdown(rt, cfg, logger))
+	}
+	return rt, nil
 }
 
 // awaitStart waits until rt has started its services, or says why not.

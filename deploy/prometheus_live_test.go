@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scylla-outbox/scylla-outbox/cli"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 )
 
 type lockedBuf struct {
@@ -89,7 +89,7 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := outboxtest.FreeAddr(t)
 	c := strings.ReplaceAll(string(cfg), `"relay:8080"`, fmt.Sprintf("%q", httpAddr))
 	c = strings.ReplaceAll(c, `"localhost:9090"`, fmt.Sprintf("%q", promAddr))
 	c = strings.ReplaceAll(c, "evaluation_interval: 15s", "evaluation_interval: 1s")
@@ -176,17 +176,4 @@ func TestPrometheusScrapesTheDevStackAndEvaluatesRules(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -164,14 +165,7 @@ func silentServer(t *testing.T) string {
 
 func TestNewSessionUnreachable(t *testing.T) {
 	// A port nothing listens on: refused at once.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
+	refused := outboxtest.FreeAddr(t)
 	silent := silentServer(t)
 
 	tests := []struct {

@@ -21,6 +21,7 @@ package outboxtest
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -154,4 +155,19 @@ func StartBroker(t testing.TB, o kafkaemu.Options) *kafkaemu.Broker {
 		}
 	})
 	return b
+}
+
+// FreeAddr returns a loopback address nothing listens on: connections to it
+// are refused until a service a test starts later listens there.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }

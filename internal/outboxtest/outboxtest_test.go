@@ -25,20 +25,6 @@ func tables(t *testing.T, db *outboxtest.DB, ks string) int {
 	return n
 }
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // refused reports whether nothing listens on addr any more.
 func refused(addr string) bool {
 	c, err := net.Dial("tcp", addr)
@@ -58,7 +44,7 @@ func TestStartDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	allTables := len(stmts)
-	listen := freeAddr(t)
+	listen := outboxtest.FreeAddr(t)
 	tests := []struct {
 		name         string
 		opts         []outboxtest.Option
