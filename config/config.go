@@ -86,7 +86,7 @@ type RelaySettings struct {
 	PoisonPolicy   string          `yaml:"poison_policy" help:"What happens to an aggregate's later events once one is dead-lettered: continue (publish them; consumers see a gap) or hold (dead-letter them too, in order, until the entry is replayed)."`
 	MaxInFlight    int             `yaml:"max_in_flight" help:"Most events read but not yet finished, a count; reading pauses at the limit, which keeps a relay facing a dead broker from reading the whole log into memory."`
 	DrainTimeout   time.Duration   `yaml:"drain_timeout" help:"How long a graceful stop waits for in-flight events, a duration; unfinished ones are read again after the restart."`
-	DLQRefresh time.Duration `yaml:"dlq_refresh" help:"How often the relay reloads the dead-letter index, a duration: after an entry is replayed or discarded, a held aggregate is released within this time."`
+	DLQRefresh     time.Duration   `yaml:"dlq_refresh" help:"How often the relay reloads the dead-letter index, a duration: after an entry is replayed or discarded, a held aggregate is released within this time."`
 	// ProgressInterval bounds the duplicates of a crash.
 	ProgressInterval time.Duration `yaml:"progress_interval" help:"How often the progress of finished events is saved (CDC per-stream progress, polling cursor and finished set), a duration: a relay that crashes publishes again at most this much traffic, plus what was in flight."`
 }
