@@ -95,6 +95,16 @@
 // (which would otherwise create it lazily, out of sight). Progress saved
 // there is what lets a restarted CDC relay resume where it stopped instead
 // of starting from "now" and losing what it had not yet published.
+// Since relays run as leader and standbys, they save progress in
+// [TableRelayProgress] (relay_progress) instead, and read cdc_progress and
+// relay_cursor only where relay_progress has nothing yet (an upgrade).
+//
+// [TableRelayProgress] (relay_progress) is the fenced state of each relay
+// name, one partition per name: the active relay's epoch and identity as
+// static columns, the CDC generation, read start and polling cursor as
+// static columns, and one row per CDC generation and stream. Every
+// progress write is a lightweight transaction conditional on the writer's
+// epoch, which is why it all shares one partition.
 //
 // # Retention
 //

@@ -30,6 +30,7 @@ const (
 	TableRelayCursor           = "relay_cursor"
 	TableRelayFinished         = "relay_finished"
 	TableCDCProgress           = "cdc_progress"
+	TableRelayProgress         = "relay_progress"
 
 	// TableOutboxCDCLog is the CDC log of outbox_messages, created and
 	// dropped by ScyllaDB together with CDC on its base table.

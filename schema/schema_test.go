@@ -80,7 +80,7 @@ func TestApplyCreatesEverythingAndIsIdempotent(t *testing.T) {
 	}
 
 	for _, table := range []string{TableOrders, TableOutboxMessages, TableOutboxByBucket, TableDeadLetterQueue,
-		TableDeadLetterByAggregate, TableOrderLeases, TableRelayCursor, TableRelayFinished, TableCDCProgress, TableOutboxCDCLog} {
+		TableDeadLetterByAggregate, TableOrderLeases, TableRelayCursor, TableRelayFinished, TableCDCProgress, TableRelayProgress, TableOutboxCDCLog} {
 		var n int
 		if err := s.Query(`SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`, o.Keyspace, table).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -252,8 +252,8 @@ func TestStatementsRenderOptions(t *testing.T) {
 		// TTL, NoTTL here) and both DLQ tables.
 		t.Errorf("default_time_to_live = 0 appears %d times, want 5", n)
 	}
-	if len(stmts) != 10 {
-		t.Errorf("got %d statements, want 10 (keyspace + 9 tables)", len(stmts))
+	if len(stmts) != 11 {
+		t.Errorf("got %d statements, want 11 (keyspace + 10 tables)", len(stmts))
 	}
 }
 
