@@ -13,14 +13,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
 // CDCSource is where the CDC processor reads: a scylla-cdc-go reader over
-// the outbox table's log.
+// the outbox table's log, whose progress is kept in Progress.
 type CDCSource struct {
-	Session *gocql.Session
-	Reader  cdc.ReaderConfig
+	Session  *gocql.Session
+	Reader   cdc.ReaderConfig
+	Progress cdc.ProgressStore
 	// RestartDelay spaces restarts of a reader that failed (the original
 	// design's reader stopped for good on its first error). Default
 	// DefaultRestartDelay.
@@ -38,8 +40,8 @@ func (src *CDCSource) setDefaults() {
 
 // Validate reports a source the CDC processor cannot read.
 func (src CDCSource) Validate() error {
-	if src.Session == nil {
-		return errors.New("actors: CDC processor needs a session")
+	if src.Session == nil || src.Progress == nil {
+		return errors.New("actors: CDC processor needs a session and a progress store")
 	}
 	if src.RestartDelay < 0 {
 		return fmt.Errorf("actors: CDC RestartDelay must not be negative, got %s", src.RestartDelay)
@@ -82,9 +84,7 @@ func NewCDCProcessorProps(cfg ProcessorConfig, src CDCSource) (*actor.Props, err
 		return nil, err
 	}
 	st := &cdcState{core: newProcessorCore(outbox.ProcessorCDC, cfg), src: src}
-	st.factory = cdc.NewConsumerFactory(sink{core: st.core}, func(err error) {
-		cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
-	})
+	st.factory = cdc.NewConsumerFactory(sink{core: st.core}, src.Progress)
 	st.core.saveProgress = st.flush
 	st.core.finalSave = st.saveNow
 	st.core.stopIntake = st.stopIntake
@@ -109,6 +109,10 @@ func (a *cdcProcessor) Receive(ctx actor.Context) {
 		closing := st.closing
 		st.mu.Unlock()
 		if closing {
+			return
+		}
+		if errors.Is(m.err, leader.ErrFenced) {
+			st.core.fenced(m.err)
 			return
 		}
 		st.core.cfg.Logger.Error("CDC reader stopped; restarting it", zap.String("actor", outbox.ProcessorCDC),
@@ -180,7 +184,11 @@ func (st *cdcState) flush() {
 		defer st.flushing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), st.core.cfg.ProgressInterval*10+time.Second)
 		defer cancel()
-		if err := st.factory.Flush(ctx); err != nil {
+		err := st.factory.Flush(ctx)
+		switch {
+		case errors.Is(err, leader.ErrFenced):
+			st.core.root.Send(st.core.self, &progressFenced{err: err})
+		case err != nil:
 			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 		}
 	})

@@ -108,6 +108,10 @@ func (a *metricsActor) Receive(ctx actor.Context) {
 		m.SetDLQSize(msg.N)
 	case *InFlight:
 		m.SetInFlight(msg.N)
+	case *RelayActive:
+		m.SetRelayActive(msg.Relay, msg.Active)
+	case *LeadershipChanged:
+		m.LeadershipChanged(msg.Relay, msg.Active)
 	case *ActorRestarted:
 		m.ActorRestarted(msg.Actor)
 	case *CommandHandled:

@@ -95,3 +95,16 @@ type GetMetricsAddr struct{}
 type MetricsAddr struct {
 	Addr string
 }
+
+// RelayActive sets relay_active for a relay name (0 for a standby).
+type RelayActive struct {
+	Relay  string
+	Active bool
+}
+
+// LeadershipChanged reports that this relay became (Active) or stopped
+// being the relay name's active relay.
+type LeadershipChanged struct {
+	Relay  string
+	Active bool
+}

@@ -11,24 +11,33 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/polling"
 )
 
-// PollingStore is what the polling processor reads and writes;
-// *storage.PollingStore satisfies it.
+// PollingStore is what the polling processor reads and the events it marks
+// finished; *storage.PollingStore satisfies it.
 type PollingStore interface {
 	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
-	Cursor(ctx context.Context, name string) (time.Time, bool, error)
-	SaveCursor(ctx context.Context, name string, at time.Time) error
 	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
 	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
 
+// CursorStore keeps the polling processor's cursor. The relay's store
+// makes every write conditional on its leadership epoch: a relay that
+// another one replaced has its saves rejected with leader.ErrFenced.
+// *storage.FencedProgress satisfies it.
+type CursorStore interface {
+	Cursor(ctx context.Context) (time.Time, bool, error)
+	SaveCursor(ctx context.Context, at time.Time) error
+}
+
 // PollingSource configures where and how often the polling processor reads.
 type PollingSource struct {
-	Store PollingStore
-	// Name keys the persisted cursor; one active relay per name.
+	Store    PollingStore
+	Progress CursorStore
+	// Name keys the events marked finished.
 	Name string
 	// Interval between polls. Default DefaultPollInterval.
 	Interval time.Duration
@@ -75,8 +84,8 @@ func (src *PollingSource) setDefaults() {
 // Validate reports a source the polling processor cannot read.
 func (src PollingSource) Validate() error {
 	var errs []error
-	if src.Store == nil || src.Name == "" {
-		errs = append(errs, errors.New("actors: polling processor needs a store and a name"))
+	if src.Store == nil || src.Progress == nil || src.Name == "" {
+		errs = append(errs, errors.New("actors: polling processor needs a store, a cursor store and a name"))
 	}
 	for _, d := range []struct {
 		name string
@@ -195,6 +204,10 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		}
 	case *cursorSaved:
 		st.saving = false
+		if errors.Is(m.err, leader.ErrFenced) {
+			st.core.fenced(m.err)
+			return
+		}
 		if m.err != nil {
 			st.core.cfg.Logger.Warn("saving the polling cursor failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
@@ -217,7 +230,7 @@ func (st *pollState) loadCursor() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		at, ok, err := src.Store.Cursor(ctx, src.Name)
+		at, ok, err := src.Progress.Cursor(ctx)
 		if err == nil && !ok {
 			at = start
 		}
@@ -287,7 +300,7 @@ func (st *pollState) saveCursor() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		root.Send(self, &cursorSaved{at: at, err: src.Store.SaveCursor(ctx, src.Name, at)})
+		root.Send(self, &cursorSaved{at: at, err: src.Progress.SaveCursor(ctx, at)})
 	})
 }
 
@@ -307,7 +320,7 @@ func (st *pollState) saveCursorNow() error {
 	ctx, cancel := context.WithTimeout(context.Background(), st.src.Timeout)
 	defer cancel()
 	if at := st.cursor.Position(); at.After(st.saved) {
-		if err := st.src.Store.SaveCursor(ctx, st.src.Name, at); err != nil {
+		if err := st.src.Progress.SaveCursor(ctx, at); err != nil {
 			return errors.Join(fmt.Errorf("saving the polling cursor: %w", err), st.flushFinishedNow(ctx))
 		}
 		st.saved = at

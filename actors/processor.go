@@ -153,6 +153,7 @@ type processorCore struct {
 	name    string
 	cfg     ProcessorConfig
 	self    *actor.PID
+	parent  *actor.PID
 	root    *actor.RootContext
 	sched   *scheduler.TimerScheduler
 	ledger  *ledger
@@ -180,6 +181,8 @@ type processorCore struct {
 	bg         tasks
 	stopGauges scheduler.CancelFunc
 	stopDLQ    scheduler.CancelFunc
+	// halted: fenced; no publish or dead letter leaves the processor.
+	halted bool
 	// loadingDLQ: a load of the dead-letter index is under way.
 	loadingDLQ   bool
 	stopProgress scheduler.CancelFunc
@@ -265,7 +268,7 @@ func (c *processorCore) start(ctx actor.Context) {
 		return
 	}
 	c.started = true
-	c.self = ctx.Self()
+	c.self, c.parent = ctx.Self(), ctx.Parent()
 	c.root = ctx.ActorSystem().Root
 	c.sched = scheduler.NewTimerScheduler(c.root)
 	c.pipe = relay.New(relay.Config{Retry: c.cfg.Retry, Breaker: c.cfg.Breaker, Policy: c.cfg.Policy,
@@ -346,11 +349,32 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 		c.metric(&InFlight{N: c.pipe.InFlight()})
 	case *saveProgress:
 		c.saveProgress()
+	case *progressFenced:
+		c.fenced(m.err)
 	default:
 		return false
 	}
 	c.answerDrainers()
 	return true
+}
+
+// fenced stops a processor whose progress write a newer epoch rejected:
+// another relay of the same name is active, so this one reads nothing
+// more, publishes nothing more (not even retries), writes no dead letter,
+// and tells its parent, which stops it.
+func (c *processorCore) fenced(err error) {
+	if c.halted {
+		return
+	}
+	c.halted = true
+	c.stopIntake()
+	c.cfg.Logger.Warn("fenced: another relay of this name is active; this one stops publishing",
+		zap.String("actor", c.name), zap.Error(err))
+	if c.parent != nil {
+		// With this processor as the sender: the parent ignores a late
+		// report from a processor it has already replaced.
+		c.root.RequestWithCustomSender(c.parent, &ProcessorFenced{Err: err}, c.self)
+	}
 }
 
 // offer hands a record to the pipeline, panicking first where PanicOn asks
@@ -445,6 +469,9 @@ func (s sink) Deliver(ctx context.Context, rec outbox.Record, ack func()) error 
 // relay.Effects, called on the actor's goroutine.
 
 func (c *processorCore) Publish(rec outbox.Record) {
+	if c.halted {
+		return
+	}
 	self, root := c.self, c.root
 	inbox := c.inbox
 	c.cfg.Publisher.Publish(rec, func(err error) {
@@ -463,6 +490,9 @@ func (c *processorCore) ScheduleProbe(after time.Duration) {
 }
 
 func (c *processorCore) DeadLetter(rec outbox.Record, f relay.Failure) {
+	if c.halted {
+		return
+	}
 	w := &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self}
 	if rec.Malformed != nil {
 		w.Raw = rec.Malformed.Raw

@@ -17,6 +17,11 @@ import (
 //   - [*DeadLetterWritten] (from the DlqActor): the record is durably in
 //     the DLQ and finishes.
 //
+// Sent to its parent (the relay's leader actor):
+//   - [*ProcessorFenced]: a progress write was rejected because another
+//     relay of the same name has taken a newer epoch; the processor has
+//     stopped reading and publishes nothing more.
+//
 // The rest are the processor's own: records from its source, publisher
 // callbacks and timers, all funnelled through its mailbox so the pipeline
 // is only ever touched by the actor.
@@ -44,6 +49,14 @@ type PublishedEvent struct {
 	EventType   string    `json:"event_type"`
 	CommittedAt time.Time `json:"committed_at"`
 }
+
+// ProcessorFenced tells the processor's parent that a newer epoch rejected
+// one of its progress writes (Err wraps leader.ErrFenced). The processor
+// reads and publishes nothing more; the parent stops it.
+type ProcessorFenced struct{ Err error }
+
+// progressFenced carries a rejected save made off the actor's goroutine.
+type progressFenced struct{ err error }
 
 // recordsArrived and publishResults wake the actor to take its inbox.
 type recordsArrived struct{}

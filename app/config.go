@@ -275,22 +275,23 @@ func toRelay(c config.Config) (RelayConfig, error) {
 			ProgressInterval: r.ProgressInterval,
 			DLQRefresh:       r.DLQRefresh,
 		},
-		CDC:          toReader(c),
-		Polling:      toPolling(c),
-		Consistency:  consistency,
-		WriteTimeout: c.Scylla.Timeout,
+		CDC:            toReader(c),
+		CDCProgressTTL: c.CDC.ProgressTTL,
+		Polling:        toPolling(c),
+		Consistency:    consistency,
+		WriteTimeout:   c.Scylla.Timeout,
 	}
 	// The relay names the tables when it starts; the windows are the
 	// settings' part.
 	named := rc.CDC
-	named.Keyspace, named.Table, named.ProgressTable, named.Application = rc.Keyspace, schema.TableOutboxMessages, schema.TableCDCProgress, rc.Name
+	named.Keyspace, named.Table = rc.Keyspace, schema.TableOutboxMessages
 	p.component("cdc", named.Validate(), "cdc: ")
 	return rc, errors.Join(p...)
 }
 
 // toReader is the CDC reader's windows: the profile's, overridden by
-// every non-zero window setting, plus the progress TTL and start time. The
-// relay fills in keyspace, tables, application name and consistency.
+// every non-zero window setting, plus the start time. The relay fills in
+// keyspace, table and consistency.
 func toReader(c config.Config) cdc.ReaderConfig {
 	s := c.CDC
 	var rc cdc.ReaderConfig
@@ -312,7 +313,6 @@ func toReader(c config.Config) cdc.ReaderConfig {
 			*o.dst = o.v
 		}
 	}
-	rc.ProgressTTL = s.ProgressTTL
 	rc.StartFrom, _ = config.ParseTime(s.StartFrom) // Validate reported a bad one
 	return rc
 }

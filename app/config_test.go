@@ -139,10 +139,9 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	}
 	want := cdc.LowLatency(cdc.ReaderConfig{})
 	want.PostEmptyQueryDelay = time.Second
-	want.ProgressTTL = time.Hour
 	want.StartFrom = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	if !reflect.DeepEqual(r.CDC, want) {
-		t.Errorf("reader:\n got %+v\nwant %+v", r.CDC, want)
+	if !reflect.DeepEqual(r.CDC, want) || r.CDCProgressTTL != time.Hour {
+		t.Errorf("reader:\n got %+v, progress TTL %s\nwant %+v, 1h", r.CDC, r.CDCProgressTTL, want)
 	}
 	if d, _ := NewSettings(DefaultConfig(), nil); !reflect.DeepEqual(d.Relay.CDC, cdc.ReaderConfig{}) {
 		t.Errorf("default profile must leave windows to scylla-cdc-go: %+v", d.Relay.CDC)

@@ -43,6 +43,9 @@ type RelayConfig struct {
 	WriteTimeout time.Duration
 	// CDC holds the CDC reader's windows; names are filled in.
 	CDC cdc.ReaderConfig
+	// CDCProgressTTL expires saved per-stream CDC progress. Default
+	// storage.DefaultStreamProgressTTL.
+	CDCProgressTTL time.Duration
 	// Polling holds the polling processor's windows; store and name are
 	// filled in.
 	Polling actors.PollingSource
@@ -120,17 +123,23 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		var fired atomic.Bool
 		pcfg.PanicOn = func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
 	}
+	relays := storage.NewRelayProgress(session, cfg.Keyspace, storage.RelayProgressOptions{StreamTTL: cfg.CDCProgressTTL})
+	epoch, err := relays.Acquire(ctx, cfg.Name, "relay")
+	if err != nil {
+		return nil, err
+	}
+	progress := relays.Fenced(cfg.Name, epoch)
 	var props *actor.Props
 	switch cfg.Processor {
 	case outbox.ProcessorCDC:
 		rc := cfg.CDC
 		rc.Keyspace, rc.Table = cfg.Keyspace, schema.TableOutboxMessages
-		rc.ProgressTable, rc.Application = schema.TableCDCProgress, cfg.Name
 		rc.Consistency = cfg.Consistency
-		props, err = actors.NewCDCProcessorProps(pcfg, actors.CDCSource{Session: session.Session, Reader: rc})
+		props, err = actors.NewCDCProcessorProps(pcfg, actors.CDCSource{Session: session.Session, Reader: rc, Progress: progress})
 	case outbox.ProcessorPolling:
 		src := cfg.Polling
 		src.Store = storage.NewPollingStore(session, cfg.Keyspace)
+		src.Progress = progress
 		src.Name = cfg.Name
 		props, err = actors.NewPollingProcessorProps(pcfg, src)
 	}

@@ -454,8 +454,11 @@ type EmbeddedOptions struct {
 	Logger          *zap.Logger
 }
 
-// StartEmbedded starts the stack.
+// StartEmbedded starts the stack; ctx bounds the start only. The stack
+// runs until Close, not until ctx ends: a service shutting down on SIGINT
+// still needs its database to drain and save its progress.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
+	ctx = context.WithoutCancel(ctx)
 	db, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: o.CQLAddr})
 	if err != nil {
 		return nil, err

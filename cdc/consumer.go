@@ -13,7 +13,6 @@ package cdc
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -35,10 +34,28 @@ type Sink interface {
 	Deliver(ctx context.Context, rec outbox.Record, ack func()) error
 }
 
-// ProgressSaver writes one stream's progress; scyllacdc.ProgressReporter
-// satisfies it.
-type ProgressSaver interface {
-	MarkProgress(ctx context.Context, p scyllacdc.Progress) error
+// ProgressStore keeps the reader's progress: which generation it reads,
+// when it started reading, and where each stream of a generation was read
+// to. The relay's store makes every write conditional on its leadership
+// epoch, so the writes of a relay that another one has replaced fail (with
+// leader.ErrFenced) and change nothing.
+type ProgressStore interface {
+	CurrentGeneration(ctx context.Context) (time.Time, error)
+	StartGeneration(ctx context.Context, gen time.Time) error
+	ReadStartTime(ctx context.Context) (time.Time, error)
+	SaveReadStartTime(ctx context.Context, start time.Time) error
+	StreamProgress(ctx context.Context, gen time.Time, stream []byte) (gocql.UUID, error)
+	// SaveStreams saves several streams' positions at once: one round
+	// trip per save, whatever the number of streams.
+	SaveStreams(ctx context.Context, positions []StreamPosition) error
+}
+
+// StreamPosition is where one stream of one generation was read to: every
+// change up to At is finished.
+type StreamPosition struct {
+	Generation time.Time
+	Stream     []byte
+	At         gocql.UUID
 }
 
 // ConsumerFactory creates one consumer per CDC stream. It implements
@@ -48,8 +65,11 @@ type ProgressSaver interface {
 // records are in flight or finished), and the generation barrier knows
 // every stream of the old generation.
 type ConsumerFactory struct {
-	sink        Sink
-	onSaveError func(error)
+	sink  Sink
+	store ProgressStore
+	// flushMu orders saves: two overlapping flushes could otherwise write
+	// an older position after a newer one.
+	flushMu sync.Mutex
 
 	mu      sync.Mutex
 	streams map[string]*Stream // by stream id
@@ -59,49 +79,66 @@ type ConsumerFactory struct {
 	changed chan struct{}
 }
 
-// NewConsumerFactory returns a factory feeding sink. onSaveError, if set,
-// hears of progress saves that failed inside the library's callbacks, where
-// no caller can be told; the next save covers them.
-func NewConsumerFactory(sink Sink, onSaveError func(error)) *ConsumerFactory {
-	return &ConsumerFactory{sink: sink, onSaveError: onSaveError, streams: map[string]*Stream{}, changed: make(chan struct{})}
+// NewConsumerFactory returns a factory feeding sink whose progress is saved
+// in store, by Flush: the library's callbacks save nothing, so a failed
+// save always reaches a caller.
+func NewConsumerFactory(sink Sink, store ProgressStore) *ConsumerFactory {
+	return &ConsumerFactory{sink: sink, store: store, streams: map[string]*Stream{}, changed: make(chan struct{})}
 }
 
 // CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
 func (f *ConsumerFactory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
-	return &consumer{stream: f.OpenStream(in.StreamID, in.ProgressReporter)}, nil
+	return &consumer{stream: f.OpenStream(in.StreamID)}, nil
 }
 
-// OpenStream starts following a stream of the generation being read, whose
-// progress saver writes progress for it: what the library does through
-// CreateChangeConsumer, and what the fault simulator does directly. A
-// stream opened again (a reader restart) keeps its bookkeeping.
-func (f *ConsumerFactory) OpenStream(id []byte, saver ProgressSaver) *Stream {
+// OpenStream starts following a stream of the generation being read: what
+// the library does through CreateChangeConsumer, and what the fault
+// simulator does directly. A stream opened again (a reader restart) keeps
+// its bookkeeping.
+func (f *ConsumerFactory) OpenStream(id []byte) *Stream {
 	key := fmt.Sprintf("%x", id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.streams[key]
 	if s == nil {
-		s = &Stream{factory: f, id: key, gen: f.gen}
+		s = &Stream{factory: f, id: append([]byte(nil), id...), gen: f.gen}
 		f.streams[key] = s
 	}
-	s.saveMu.Lock()
-	s.saver = saver
-	s.saveMu.Unlock()
 	return s
 }
 
-// Flush saves every stream's progress over its finished records now: a
-// periodic flush bounds what a crash re-publishes, and a graceful shutdown
-// calls it after the in-flight records finished, so a restart re-reads
-// nothing. It returns every failure.
+// Flush saves every stream's progress over its finished records, in one
+// call to the store: a periodic flush bounds what a crash re-publishes,
+// and a graceful shutdown calls it after the in-flight records finished, so
+// a restart re-reads nothing. Progress is a cdc$time the reader resumes
+// after, so it never passes a change with a record in flight. A failed
+// save is returned; the next flush saves the same positions or later ones.
 func (f *ConsumerFactory) Flush(ctx context.Context) error {
-	var errs []error
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	var positions []StreamPosition
+	var saving []*Stream
 	for _, s := range f.snapshot() {
-		if err := s.save(ctx); err != nil {
-			errs = append(errs, err)
+		s.mu.Lock()
+		at, ok := s.progress.ToSave()
+		s.mu.Unlock()
+		if ok {
+			positions = append(positions, StreamPosition{Generation: s.gen, Stream: s.id, At: at})
+			saving = append(saving, s)
 		}
 	}
-	return errors.Join(errs...)
+	if len(positions) == 0 {
+		return nil
+	}
+	if err := f.store.SaveStreams(ctx, positions); err != nil {
+		return fmt.Errorf("cdc: saving the progress of %d streams: %w", len(positions), err)
+	}
+	for i, s := range saving {
+		s.mu.Lock()
+		s.progress.Saved(positions[i].At)
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 func (f *ConsumerFactory) snapshot() []*Stream {
@@ -169,12 +206,6 @@ func (f *ConsumerFactory) finished() {
 	f.mu.Unlock()
 }
 
-func (f *ConsumerFactory) saveFailed(err error) {
-	if f.onSaveError != nil {
-		f.onSaveError(err)
-	}
-}
-
 // consumer adapts a Stream to the library's ChangeConsumer: it decodes the
 // change's rows.
 type consumer struct{ stream *Stream }
@@ -204,24 +235,20 @@ func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
 func (c *consumer) End() error { return c.stream.End() }
 
 // Stream follows one CDC stream: it hands each logged outbox insert to the
-// sink and saves the stream's progress over finished records. Consume,
-// Empty and End come from the stream's reader goroutine; acks arrive from
-// the relay's goroutines.
+// sink and keeps the stream's progress over finished records, which the
+// factory's Flush saves. Consume, Empty and End come from the stream's
+// reader goroutine; acks arrive from the relay's goroutines.
 type Stream struct {
-	factory *ConsumerFactory
-	id      string
-	gen     time.Time
-	// saveMu orders saves (two overlapping saves could otherwise write an
-	// older position after a newer one) and guards saver.
-	saveMu   sync.Mutex
-	saver    ProgressSaver
+	factory  *ConsumerFactory
+	id       []byte
+	gen      time.Time
 	mu       sync.Mutex // guards progress
 	progress StreamProgress
 }
 
-// Consume hands the records of the change logged at `at` to the sink, then
-// saves progress. A change delivered before (re-read after a reader
-// restart) is not delivered again.
+// Consume hands the records of the change logged at `at` to the sink. A
+// change delivered before (re-read after a reader restart) is not
+// delivered again.
 func (s *Stream) Consume(ctx context.Context, at gocql.UUID, recs []outbox.Record) error {
 	s.mu.Lock()
 	p, fresh := s.progress.Begin(at, len(recs))
@@ -238,27 +265,22 @@ func (s *Stream) Consume(ctx context.Context, at gocql.UUID, recs []outbox.Recor
 		s.progress.Commit(p)
 		s.mu.Unlock()
 	}
-	s.saveQuietly(ctx)
 	return nil
 }
 
 // Empty records that a query window held nothing: with nothing pending the
 // stream's progress may move to the window's end.
-func (s *Stream) Empty(ctx context.Context, at gocql.UUID) error {
+func (s *Stream) Empty(_ context.Context, at gocql.UUID) error {
 	s.mu.Lock()
 	s.progress.Empty(at)
 	s.mu.Unlock()
-	s.saveQuietly(ctx)
 	return nil
 }
 
-// End saves what is complete. Records still in flight keep their
-// bookkeeping: a reader restarted in this process does not deliver them
-// again, and a new process re-reads them.
-func (s *Stream) End() error {
-	s.saveQuietly(context.Background())
-	return nil
-}
+// End is the end of the stream's reader. Records still in flight keep
+// their bookkeeping: a reader restarted in this process does not deliver
+// them again, and a new process re-reads them.
+func (s *Stream) End() error { return nil }
 
 func (s *Stream) unfinished() bool {
 	s.mu.Lock()
@@ -276,35 +298,6 @@ func (s *Stream) acker(p *PendingChange) func() {
 			s.factory.finished()
 		})
 	}
-}
-
-// saveQuietly saves inside the library's callbacks, where an error would
-// stop the reader: a failed save is reported and retried by the next one.
-func (s *Stream) saveQuietly(ctx context.Context) {
-	if err := s.save(ctx); err != nil {
-		s.factory.saveFailed(err)
-	}
-}
-
-// save advances the stream's saved progress over the completed prefix of
-// pending changes. Progress is a cdc$time the reader resumes after, so it
-// must never pass a change with a record still in flight.
-func (s *Stream) save(ctx context.Context) error {
-	s.saveMu.Lock()
-	defer s.saveMu.Unlock()
-	s.mu.Lock()
-	at, ok := s.progress.ToSave()
-	s.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	if err := s.saver.MarkProgress(ctx, scyllacdc.Progress{LastProcessedRecordTime: at}); err != nil {
-		return fmt.Errorf("cdc: saving progress of stream %s at %s: %w", s.id, at.Time().UTC().Format(time.RFC3339Nano), err)
-	}
-	s.mu.Lock()
-	s.progress.Saved(at)
-	s.mu.Unlock()
-	return nil
 }
 
 // malformedID namespaces the ids derived for log rows without an event id.

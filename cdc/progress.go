@@ -18,6 +18,10 @@ type StreamProgress struct {
 	idle    gocql.UUID
 	hasIdle bool
 	saved   gocql.UUID
+	// due is the newest position ToSave handed out: kept until Saved
+	// covers it, because ToSave drops the finished prefix it came from
+	// and a failed save must be able to try again.
+	due gocql.UUID
 	// last is the newest change committed, delivered says there is one.
 	last      gocql.UUID
 	delivered bool
@@ -79,10 +83,13 @@ func (s *StreamProgress) ToSave() (gocql.UUID, bool) {
 	if len(s.pending) == 0 && s.hasIdle {
 		upTo, found = s.idle, true
 	}
-	if !found || scyllacdc.CompareTimeUUID(upTo, s.saved) <= 0 {
+	if found && scyllacdc.CompareTimeUUID(upTo, s.due) > 0 {
+		s.due = upTo
+	}
+	if scyllacdc.CompareTimeUUID(s.due, s.saved) <= 0 {
 		return gocql.UUID{}, false
 	}
-	return upTo, true
+	return s.due, true
 }
 
 // Saved records that progress at was written.

@@ -3,12 +3,13 @@ package cdc
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/gocql/gocql"
 	"github.com/google/uuid"
-	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
@@ -102,18 +103,48 @@ func (h *holdSink) Deliver(_ context.Context, _ outbox.Record, ack func()) error
 	return nil
 }
 
-type nopSaver struct{}
+// memStore is a ProgressStore in memory; while err is set every save
+// fails with it.
+type memStore struct {
+	err     error
+	streams map[string]gocql.UUID // by generation and stream
+	saves   int
+}
 
-func (nopSaver) MarkProgress(context.Context, scyllacdc.Progress) error { return nil }
+func (m *memStore) key(gen time.Time, stream []byte) string {
+	return fmt.Sprintf("%d/%x", gen.UnixNano(), stream)
+}
+
+func (m *memStore) SaveStreams(_ context.Context, positions []StreamPosition) error {
+	if m.err != nil {
+		return m.err
+	}
+	if m.streams == nil {
+		m.streams = map[string]gocql.UUID{}
+	}
+	m.saves++
+	for _, p := range positions {
+		m.streams[m.key(p.Generation, p.Stream)] = p.At
+	}
+	return nil
+}
+
+func (m *memStore) StreamProgress(_ context.Context, gen time.Time, stream []byte) (gocql.UUID, error) {
+	return m.streams[m.key(gen, stream)], nil
+}
+func (m *memStore) CurrentGeneration(context.Context) (time.Time, error) { return time.Time{}, nil }
+func (m *memStore) StartGeneration(context.Context, time.Time) error     { return m.err }
+func (m *memStore) ReadStartTime(context.Context) (time.Time, error)     { return time.Time{}, nil }
+func (m *memStore) SaveReadStartTime(context.Context, time.Time) error   { return m.err }
 
 // The generation switch waits for the old generation's records, and wakes
 // on the last one finishing — not on a later progress save.
 func TestGenerationSwitchWaitsForOldRecords(t *testing.T) {
 	sink := &holdSink{}
-	f := NewConsumerFactory(sink, nil)
+	f := NewConsumerFactory(sink, &memStore{})
 	g0, g1 := time.Unix(1000, 0), time.Unix(2000, 0)
 	f.GenerationStarted(g0)
-	s := f.OpenStream([]byte{1}, nopSaver{})
+	s := f.OpenStream([]byte{1})
 	rec := outbox.Record{Envelope: domain.Envelope{EventID: uuid.New()}}
 	if err := s.Consume(context.Background(), at(1), []outbox.Record{rec, rec}); err != nil {
 		t.Fatal(err)
@@ -139,50 +170,44 @@ func TestGenerationSwitchWaitsForOldRecords(t *testing.T) {
 	}
 }
 
-// failingSaver fails every save while err is set, and records the last
-// progress saved.
-type failingSaver struct {
-	err   error
-	saved gocql.UUID
-}
-
-func (s *failingSaver) MarkProgress(_ context.Context, p scyllacdc.Progress) error {
-	if s.err != nil {
-		return s.err
-	}
-	s.saved = p.LastProcessedRecordTime
-	return nil
-}
-
-// A progress save that fails inside the library's callbacks is reported to
-// the factory's error hook, and Flush returns it to its caller (the periodic
-// save and the shutdown, which log it); the next Flush saves what the failed
-// one could not.
-func TestFlushReportsFailedSaves(t *testing.T) {
+// Flush saves every stream with progress over finished records in one
+// call to the store, and only those; a failed save reaches Flush's caller
+// (the periodic save, the drain, which report it) and the next Flush saves
+// what it could not.
+func TestFlushSavesFinishedProgressInOneCall(t *testing.T) {
 	errTimeout := errors.New("write timeout")
-	saver := &failingSaver{err: errTimeout}
-	var hooked []error
+	store := &memStore{err: errTimeout}
 	sink := &holdSink{}
-	f := NewConsumerFactory(sink, func(err error) { hooked = append(hooked, err) })
-	s := f.OpenStream([]byte{1}, saver)
-	if err := s.Consume(context.Background(), at(1), []outbox.Record{{Envelope: domain.Envelope{EventID: uuid.New()}}}); err != nil {
+	f := NewConsumerFactory(sink, store)
+	gen := time.Unix(1000, 0)
+	f.GenerationStarted(gen)
+	a, b, c := f.OpenStream([]byte{1}), f.OpenStream([]byte{2}), f.OpenStream([]byte{3})
+	rec := outbox.Record{Envelope: domain.Envelope{EventID: uuid.New()}}
+	for _, s := range []*Stream{a, b} {
+		if err := s.Consume(context.Background(), at(1), []outbox.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.acks[0]() // a's record; b's stays in flight
+	if err := c.Empty(context.Background(), at(2)); err != nil {
 		t.Fatal(err)
 	}
-	sink.acks[0]()
 	if err := f.Flush(context.Background()); !errors.Is(err, errTimeout) {
-		t.Fatalf("Flush = %v, want the saver's error", err)
+		t.Fatalf("Flush = %v, want the store's error", err)
 	}
-	if err := s.Empty(context.Background(), at(2)); err != nil {
-		t.Fatal(err)
-	}
-	if len(hooked) == 0 || !errors.Is(hooked[0], errTimeout) {
-		t.Fatalf("error hook heard %v, want the saver's error", hooked)
-	}
-	saver.err = nil
+	store.err = nil
 	if err := f.Flush(context.Background()); err != nil {
-		t.Fatalf("Flush after the saver recovered: %v", err)
+		t.Fatalf("Flush after the store recovered: %v", err)
 	}
-	if saver.saved != at(2) {
-		t.Fatalf("saved %v, want the empty window's end %v", saver.saved.Time(), at(2).Time())
+	want := map[string]gocql.UUID{store.key(gen, []byte{1}): at(1), store.key(gen, []byte{3}): at(2)}
+	if store.saves != 1 || !reflect.DeepEqual(store.streams, want) {
+		t.Fatalf("saved %v in %d calls; want %v in one", store.streams, store.saves, want)
+	}
+	if err := f.Flush(context.Background()); err != nil || store.saves != 1 {
+		t.Fatalf("a Flush with nothing new saved again (%d calls, %v)", store.saves, err)
+	}
+	sink.acks[1]()
+	if err := f.Flush(context.Background()); err != nil || store.streams[store.key(gen, []byte{2})] != at(1) {
+		t.Fatalf("b's progress after its record finished: %v (%v)", store.streams, err)
 	}
 }

@@ -18,12 +18,6 @@ import (
 type ReaderConfig struct {
 	// Keyspace and Table name the base table (outbox_messages), not its log.
 	Keyspace, Table string
-	// ProgressTable is the table-backed progress table (cdc_progress) and
-	// Application the name progress is saved under: two relays with the same
-	// name share progress, so run one active relay per name.
-	ProgressTable, Application string
-	// ProgressTTL, if positive, expires saved per-stream progress rows.
-	ProgressTTL time.Duration
 	// Consistency of log reads; default LOCAL_QUORUM, ONE on the emulator.
 	Consistency gocql.Consistency
 	// ConfidenceWindow is how old a change must be before it is read.
@@ -72,8 +66,6 @@ func (c ReaderConfig) Validate() error {
 	switch {
 	case c.Keyspace == "" || c.Table == "":
 		return errors.New("cdc: keyspace and table are required")
-	case c.ProgressTable == "" || c.Application == "":
-		return errors.New("cdc: progress table and application name are required")
 	}
 	for _, d := range []struct {
 		name string
@@ -82,7 +74,6 @@ func (c ReaderConfig) Validate() error {
 		{"confidence window", c.ConfidenceWindow}, {"query window", c.QueryWindow},
 		{"post-non-empty query delay", c.PostNonEmptyQueryDelay}, {"post-empty query delay", c.PostEmptyQueryDelay},
 		{"post-failed query delay", c.PostFailedQueryDelay}, {"change age limit", c.ChangeAgeLimit},
-		{"progress TTL", c.ProgressTTL},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("cdc: %s must not be negative, got %s", d.name, d.v)
@@ -96,26 +87,20 @@ type Reader struct {
 	r *scyllacdc.Reader
 }
 
-// NewReader prepares a reader; it starts reading on Run. The session must
-// not have a keyspace-scoped pool issue: any gocql session to the cluster.
+// NewReader prepares a reader that feeds factory and keeps its progress in
+// the factory's store; it starts reading on Run. Any gocql session to the
+// cluster will do.
 func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, factory *ConsumerFactory) (*Reader, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pm, err := scyllacdc.NewTableBackedProgressManager(session, cfg.Keyspace+"."+cfg.ProgressTable, cfg.Application)
-	if err != nil {
-		return nil, fmt.Errorf("cdc: progress manager: %w", err)
-	}
-	if cfg.ProgressTTL > 0 {
-		pm.SetTTL(int32(cfg.ProgressTTL / time.Second))
-	}
 	if !cfg.StartFrom.IsZero() {
-		start, err := pm.GetApplicationReadStartTime(ctx)
+		start, err := factory.store.ReadStartTime(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("cdc: reading the saved start time: %w", err)
 		}
 		if start.IsZero() {
-			if err := pm.SaveApplicationReadStartTime(ctx, cfg.StartFrom); err != nil {
+			if err := factory.store.SaveReadStartTime(ctx, cfg.StartFrom); err != nil {
 				return nil, fmt.Errorf("cdc: saving the start time: %w", err)
 			}
 		}
@@ -129,7 +114,7 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 		TableNames:            []string{cfg.Keyspace + "." + cfg.Table},
 		Consistency:           consistency,
 		ChangeConsumerFactory: factory,
-		ProgressManager:       &progressManager{ProgressManagerWithStartTime: pm, factory: factory},
+		ProgressManager:       &progressManager{factory: factory},
 		Logger:                cfg.Logger,
 		Advanced: scyllacdc.AdvancedReaderConfig{
 			ConfidenceWindowSize:   cfg.ConfidenceWindow,
@@ -154,26 +139,49 @@ func (r *Reader) Run(ctx context.Context) error { return r.r.Run(ctx) }
 // are read again by the next reader (the library's Stop does not drain).
 func (r *Reader) Stop() { r.r.Stop() }
 
-// progressManager is the table-backed progress manager with the generation
-// switch made a barrier. scylla-cdc-go calls StartGeneration when every
-// stream reader of the old generation has ended — without waiting for the
-// records it handed over to be published — and saves the new generation as
-// the one to resume from. Saving it while old records are in flight would
-// make a restart skip them for good, so StartGeneration first waits until
-// every record of the older generations is finished (published or durably
-// dead-lettered).
-type progressManager struct {
-	scyllacdc.ProgressManagerWithStartTime
-	factory *ConsumerFactory
-}
+// progressManager is scylla-cdc-go's view of the factory's progress store,
+// with the generation switch made a barrier. The library calls
+// StartGeneration when every stream reader of the old generation has ended
+// — without waiting for the records it handed over to be published — and
+// saves the new generation as the one to resume from. Saving it while old
+// records are in flight would make a restart skip them for good, so
+// StartGeneration first waits until every record of the older generations
+// is finished (published or durably dead-lettered).
+type progressManager struct{ factory *ConsumerFactory }
+
+var _ scyllacdc.ProgressManagerWithStartTime = (*progressManager)(nil)
 
 func (m *progressManager) StartGeneration(ctx context.Context, gen time.Time) error {
 	if err := m.factory.awaitSwitch(ctx, gen); err != nil {
 		return err
 	}
-	if err := m.ProgressManagerWithStartTime.StartGeneration(ctx, gen); err != nil {
+	if err := m.factory.store.StartGeneration(ctx, gen); err != nil {
 		return fmt.Errorf("cdc: saving generation %s as current: %w", gen.UTC().Format(time.RFC3339Nano), err)
 	}
 	m.factory.GenerationStarted(gen)
 	return nil
+}
+
+func (m *progressManager) GetCurrentGeneration(ctx context.Context) (time.Time, error) {
+	return m.factory.store.CurrentGeneration(ctx)
+}
+
+func (m *progressManager) GetProgress(ctx context.Context, gen time.Time, _ string, stream scyllacdc.StreamID) (scyllacdc.Progress, error) {
+	at, err := m.factory.store.StreamProgress(ctx, gen, stream)
+	return scyllacdc.Progress{LastProcessedRecordTime: at}, err
+}
+
+// SaveProgress is the library's per-stream save, reached only through a
+// consumer's ProgressReporter, which this package's consumers do not use:
+// the factory's Flush saves every stream at once.
+func (m *progressManager) SaveProgress(ctx context.Context, gen time.Time, _ string, stream scyllacdc.StreamID, p scyllacdc.Progress) error {
+	return m.factory.store.SaveStreams(ctx, []StreamPosition{{Generation: gen, Stream: stream, At: p.LastProcessedRecordTime}})
+}
+
+func (m *progressManager) GetApplicationReadStartTime(ctx context.Context) (time.Time, error) {
+	return m.factory.store.ReadStartTime(ctx)
+}
+
+func (m *progressManager) SaveApplicationReadStartTime(ctx context.Context, start time.Time) error {
+	return m.factory.store.SaveReadStartTime(ctx, start)
 }

@@ -45,15 +45,21 @@ func (s *sink) snapshot() []outbox.Record {
 }
 
 type env struct {
-	session *gocql.Session
-	store   *storage.OrderStore
+	session  *gocql.Session
+	store    *storage.OrderStore
+	progress cdc.ProgressStore
 }
 
 func setup(t *testing.T) env {
 	t.Helper()
 	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Vnodes: 4}))
 	store := storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace})
-	return env{session: db.Session.Session, store: store}
+	relays := storage.NewRelayProgress(db.Session, db.Keyspace, storage.RelayProgressOptions{})
+	epoch, err := relays.Acquire(context.Background(), "test-relay", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{session: db.Session.Session, store: store, progress: relays.Fenced("test-relay", epoch)}
 }
 
 // writeOrders creates n orders with `updates` item updates each.
@@ -89,17 +95,18 @@ func writeOrders(t *testing.T, store *storage.OrderStore, n, updates int) map[uu
 func readerConfig() cdc.ReaderConfig {
 	return cdc.LowLatency(cdc.ReaderConfig{
 		Keyspace: "outbox", Table: schema.TableOutboxMessages,
-		ProgressTable: schema.TableCDCProgress, Application: "test-relay",
 		Consistency: gocql.One, ChangeAgeLimit: time.Minute,
 	})
 }
 
-// runUntil runs a reader until cond holds, then stops it.
-func runUntil(t *testing.T, session *gocql.Session, s *sink, cond func() bool) {
+// runUntil runs a reader until cond holds, saves its progress and stops
+// it.
+func runUntil(t *testing.T, e env, s *sink, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := cdc.NewReader(ctx, session, readerConfig(), cdc.NewConsumerFactory(s, func(err error) { t.Error(err) }))
+	factory := cdc.NewConsumerFactory(s, e.progress)
+	r, err := cdc.NewReader(ctx, e.session, readerConfig(), factory)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +119,9 @@ func runUntil(t *testing.T, session *gocql.Session, s *sink, cond func() bool) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// Let the consumers save progress for the acked prefix.
-	time.Sleep(300 * time.Millisecond)
+	if err := factory.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	r.Stop()
 	if err := <-done; err != nil && ctx.Err() == nil {
 		t.Fatal(err)
@@ -124,7 +132,7 @@ func TestReaderDeliversEveryEventInOrder(t *testing.T) {
 	e := setup(t)
 	want := writeOrders(t, e.store, 10, 4)
 	s := &sink{}
-	runUntil(t, e.session, s, func() bool { return len(s.snapshot()) >= 50 })
+	runUntil(t, e, s, func() bool { return len(s.snapshot()) >= 50 })
 	got := map[uuid.UUID][]uuid.UUID{}
 	for _, rec := range s.snapshot() {
 		if rec.AggregateType != "Order" || rec.ContentType != domain.ContentTypeJSON || len(rec.Payload) == 0 || rec.CommittedAt.IsZero() {
@@ -160,13 +168,13 @@ func TestProgressStopsAtTheFirstUnackedEvent(t *testing.T) {
 		}
 		return rec.EventID != held
 	}
-	runUntil(t, e.session, first, func() bool { return len(first.snapshot()) >= 18 })
+	runUntil(t, e, first, func() bool { return len(first.snapshot()) >= 18 })
 	if held == uuid.Nil {
 		t.Fatal("no event was held back")
 	}
 
 	second := &sink{}
-	runUntil(t, e.session, second, func() bool {
+	runUntil(t, e, second, func() bool {
 		for _, rec := range second.snapshot() {
 			if rec.EventID == held {
 				return true

@@ -372,6 +372,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.SetInFlight(1)
 	m.ActorRestarted("relay/cdc")
 	m.CommandHandled(metrics.CommandCreate, metrics.ResultOK, time.Millisecond)
+	m.LeadershipChanged("outbox-relay", true)
 
 	mfs, err := c.reg.Gather()
 	if err != nil {

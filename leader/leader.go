@@ -83,6 +83,22 @@ type Term struct {
 // ScyllaDB, one higher than the last, each time a relay becomes active.
 type Epoch int64
 
+// Holder is who holds a relay name, as last recorded with its epoch.
+type Holder struct {
+	// Epoch is 0 when no relay of the name was ever active.
+	Epoch  Epoch
+	Member string
+	Since  time.Time
+}
+
+// Handler hears the group's decisions about this member: the elector calls
+// Elected when the group gives it the coordination partition, and Revoked
+// when that term ends, alternately, never concurrently.
+type Handler interface {
+	Elected(Term)
+	Revoked(Term)
+}
+
 // StopMode says how the processor stops.
 type StopMode int
 

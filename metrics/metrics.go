@@ -110,6 +110,8 @@ type Metrics struct {
 	republished        *prometheus.CounterVec
 	commands           *prometheus.CounterVec
 	commandDuration    *prometheus.HistogramVec
+	relayActive        *prometheus.GaugeVec
+	leadershipChanges  *prometheus.CounterVec
 
 	// newestCommit is the commit time (Unix nanoseconds) of the newest event
 	// published so far; outbox_processing_lag_seconds is computed from it at
@@ -207,6 +209,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Time an order actor spent handling a command, storage round trips included and mailbox wait excluded, by command.",
 			Buckets: fastBuckets,
 		}, []string{"command"}),
+		relayActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "relay_active",
+			Help: "1 while this process is the active relay of its relay name (reading and publishing), 0 while it is a standby, by relay name. Summed over a name's processes it is 1; 0 for long means nobody publishes.",
+		}, []string{"relay"}),
+		leadershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "relay_leadership_changes_total",
+			Help: "Times this process became or stopped being the active relay of its relay name, by relay name.",
+		}, []string{"relay"}),
 	}
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "outbox_processing_lag_seconds",
@@ -221,6 +231,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			m.endToEnd, lag, m.inFlight, m.dlqSize,
 			m.actorRestarts, m.published, m.duplicates, m.republished,
 			m.commands, m.commandDuration,
+			m.relayActive, m.leadershipChanges,
 		)
 	}
 	return m
@@ -302,6 +313,22 @@ func (m *Metrics) DLQWritten(eventType string) {
 
 // SetDLQSize sets the number of events waiting in the dead-letter queue.
 func (m *Metrics) SetDLQSize(n int) { m.dlqSize.Set(float64(n)) }
+
+// SetRelayActive sets whether this process is relay's active relay.
+func (m *Metrics) SetRelayActive(relay string, active bool) {
+	v := 0.0
+	if active {
+		v = 1
+	}
+	m.relayActive.WithLabelValues(relay).Set(v)
+}
+
+// LeadershipChanged records that this process became (active) or stopped
+// being relay's active relay.
+func (m *Metrics) LeadershipChanged(relay string, active bool) {
+	m.SetRelayActive(relay, active)
+	m.leadershipChanges.WithLabelValues(relay).Inc()
+}
 
 // SetInFlight sets the number of events read and not yet settled.
 func (m *Metrics) SetInFlight(n int) { m.inFlight.Set(float64(n)) }

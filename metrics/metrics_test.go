@@ -152,6 +152,19 @@ func TestUpdates(t *testing.T) {
 			},
 		},
 		{
+			name: "relay leadership",
+			update: func(m *Metrics) {
+				m.SetRelayActive("outbox-relay", false)
+				m.LeadershipChanged("outbox-relay", true)
+				m.LeadershipChanged("outbox-relay", false)
+				m.LeadershipChanged("outbox-relay", true)
+			},
+			want: []want{
+				{s("relay_active", "relay", "outbox-relay"), 1},
+				{s("relay_leadership_changes_total", "relay", "outbox-relay"), 3},
+			},
+		},
+		{
 			name:   "actor restarts",
 			update: func(m *Metrics) { m.ActorRestarted("orders/order"); m.ActorRestarted("orders") },
 			want: []want{

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,7 @@ type cdcSource struct {
 }
 
 func (s *cdcSource) start() {
-	s.factory = cdc.NewConsumerFactory(simSink{p: s.p}, nil)
+	s.factory = cdc.NewConsumerFactory(simSink{p: s.p}, progressStore{p: s.p})
 	s.startLib()
 }
 
@@ -168,7 +169,7 @@ func (l *cdcLib) startGeneration(g int, from time.Time) {
 			last = saved
 		}
 		r := &streamReader{lib: l, stream: stream, last: last}
-		r.consumer = l.s.factory.OpenStream(id, progressSaver{p: l.s.p, gen: d.gens[g].start, stream: stream})
+		r.consumer = l.s.factory.OpenStream(id)
 		l.readers = append(l.readers, r)
 		l.s.p.r.w.after(l.s.p.r.w.between(0, postNonEmptyDelay), r.poll)
 	}
@@ -291,19 +292,34 @@ func (r *streamReader) drain() {
 	p.r.w.after(delay, r.poll)
 }
 
-// progressSaver is the table-backed progress manager's SaveProgress for
-// one stream; a dead process writes nothing.
-type progressSaver struct {
-	p      *process
-	gen    time.Time
-	stream string
-}
+// progressStore is the relay's progress store as the factory's Flush uses
+// it; a dead process writes nothing. The model of the library reads the
+// database directly.
+type progressStore struct{ p *process }
 
-func (s progressSaver) MarkProgress(_ context.Context, pr scyllacdc.Progress) error {
+func (s progressStore) SaveStreams(_ context.Context, positions []cdc.StreamPosition) error {
 	r := s.p.r
 	if !s.p.alive || r.db.progressFail.on(r.w.now) {
 		return errFault
 	}
-	r.db.progress[progressKey(s.gen, s.stream)] = pr.LastProcessedRecordTime
+	for _, pos := range positions {
+		r.db.progress[progressKey(pos.Generation, fmt.Sprintf("%x", pos.Stream))] = pos.At
+	}
 	return nil
 }
+
+// The reads and the generation are the model library's (cdcLib), which
+// uses the database directly; the factory never calls these.
+func (s progressStore) StreamProgress(context.Context, time.Time, []byte) (gocql.UUID, error) {
+	return gocql.UUID{}, errUnused
+}
+func (s progressStore) CurrentGeneration(context.Context) (time.Time, error) {
+	return time.Time{}, errUnused
+}
+func (s progressStore) StartGeneration(context.Context, time.Time) error { return errUnused }
+func (s progressStore) ReadStartTime(context.Context) (time.Time, error) {
+	return time.Time{}, errUnused
+}
+func (s progressStore) SaveReadStartTime(context.Context, time.Time) error { return errUnused }
+
+var errUnused = errors.New("sim: the model library reads progress itself")

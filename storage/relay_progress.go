@@ -9,6 +9,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
 
+	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 )
@@ -59,17 +60,9 @@ func NewRelayProgress(s gocqlx.Session, keyspace string, o RelayProgressOptions)
 	}
 }
 
-// LeaderInfo is who holds a relay name, as last recorded.
-type LeaderInfo struct {
-	// Epoch is 0 when no relay of the name ever became active.
-	Epoch  leader.Epoch
-	Member string
-	Since  time.Time
-}
-
 // Leader returns the recorded holder of relay.
-func (p *RelayProgress) Leader(ctx context.Context, relay string) (LeaderInfo, error) {
-	var info LeaderInfo
+func (p *RelayProgress) Leader(ctx context.Context, relay string) (leader.Holder, error) {
+	var info leader.Holder
 	var epoch *int64
 	var member *string
 	var since *time.Time
@@ -133,9 +126,9 @@ func (p *RelayProgress) Fenced(relay string, epoch leader.Epoch) *FencedProgress
 	return &FencedProgress{p: p, relay: relay, epoch: epoch}
 }
 
-// FencedProgress is one relay's progress under one epoch. It serves the
-// CDC reader (generation, read start, per-stream progress) and the
-// polling relay (cursor).
+// FencedProgress is one relay's progress under one epoch. It is the CDC
+// reader's [cdc.ProgressStore] (generation, read start, per-stream
+// progress) and the polling relay's cursor.
 type FencedProgress struct {
 	p     *RelayProgress
 	relay string
@@ -145,21 +138,13 @@ type FencedProgress struct {
 // Epoch is the epoch its writes are conditional on.
 func (f *FencedProgress) Epoch() leader.Epoch { return f.epoch }
 
-// StreamPosition is where one CDC stream of one generation has been read
-// to: every change up to At is finished.
-type StreamPosition struct {
-	Generation time.Time
-	Stream     []byte
-	At         gocql.UUID
-}
-
 // streamBatch bounds the statements of one conditional batch, well below
 // ScyllaDB's batch size warning.
 const streamBatch = 100
 
 // SaveStreams saves stream positions, in conditional batches of at most
 // streamBatch rows: each batch is applied whole or not at all.
-func (f *FencedProgress) SaveStreams(ctx context.Context, positions []StreamPosition) error {
+func (f *FencedProgress) SaveStreams(ctx context.Context, positions []cdc.StreamPosition) error {
 	for start := 0; start < len(positions); start += streamBatch {
 		chunk := positions[start:min(start+streamBatch, len(positions))]
 		b := f.p.s.Session.BatchWithContext(ctx, gocql.LoggedBatch)
@@ -329,3 +314,5 @@ func (f *FencedProgress) fenced(prev map[string]any, what string) error {
 	held, _ := prev["epoch"].(int64)
 	return fmt.Errorf("storage: relay %q epoch %d: %s: %w (epoch %d holds it)", f.relay, f.epoch, what, leader.ErrFenced, held)
 }
+
+var _ cdc.ProgressStore = (*FencedProgress)(nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/gocql/gocql"
 	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
+	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/leader"
 )
 
@@ -82,7 +83,7 @@ func TestFencedWritesAreRejected(t *testing.T) {
 	}{
 		{"stream progress",
 			func(f *FencedProgress) error {
-				return f.SaveStreams(ctx, []StreamPosition{{Generation: gen, Stream: []byte{byte(f.Epoch())}, At: at}})
+				return f.SaveStreams(ctx, []cdc.StreamPosition{{Generation: gen, Stream: []byte{byte(f.Epoch())}, At: at}})
 			},
 			func(f *FencedProgress) (any, error) { return f.StreamProgress(ctx, gen, []byte{1}) }},
 		{"generation",
@@ -160,9 +161,9 @@ func TestFencedProgressRoundTrip(t *testing.T) {
 		}
 	}
 
-	positions := make([]StreamPosition, 2*streamBatch+50)
+	positions := make([]cdc.StreamPosition, 2*streamBatch+50)
 	for i := range positions {
-		positions[i] = StreamPosition{Generation: gen, Stream: []byte{byte(i >> 8), byte(i)}, At: gocql.MinTimeUUID(gen.Add(time.Duration(i) * time.Millisecond))}
+		positions[i] = cdc.StreamPosition{Generation: gen, Stream: []byte{byte(i >> 8), byte(i)}, At: gocql.MinTimeUUID(gen.Add(time.Duration(i) * time.Millisecond))}
 	}
 	if err := f.SaveStreams(ctx, positions); err != nil {
 		t.Fatal(err)
@@ -245,7 +246,7 @@ func TestFencedProgressReadsLegacyProgress(t *testing.T) {
 	}
 
 	newer := gocql.MinTimeUUID(gen.Add(time.Hour))
-	if err := f.SaveStreams(ctx, []StreamPosition{{Generation: gen, Stream: stream, At: newer}}); err != nil {
+	if err := f.SaveStreams(ctx, []cdc.StreamPosition{{Generation: gen, Stream: stream, At: newer}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.SaveCursor(ctx, gen.Add(time.Hour)); err != nil {
