@@ -74,7 +74,6 @@ const (
 	DefaultFencedDelay = 6 * time.Second
 )
 
-
 func (c *LeaderConfig) setDefaults() {
 	if c.RevokeWait == 0 {
 		c.RevokeWait = DefaultRevokeWait

@@ -63,8 +63,7 @@ func LowLatency(c ReaderConfig) ReaderConfig {
 
 // Validate rejects settings that cannot work, naming the setting.
 func (c ReaderConfig) Validate() error {
-	switch {
-	case c.Keyspace == "" || c.Table == "":
+	if c.Keyspace == "" || c.Table == "" {
 		return errors.New("cdc: keyspace and table are required")
 	}
 	for _, d := range []struct {
