@@ -89,6 +89,17 @@ func (e *Engine) compileTextBatch(ks string, parsed *cql.Parsed, s *cql.BatchStm
 		}
 		p.items = append(p.items, wp)
 	}
+	for _, wp := range p.items {
+		if wp.conditional() {
+			for _, other := range p.items {
+				if other.t != wp.t {
+					return nil, invalidf("BATCH with conditions cannot span multiple tables")
+				}
+			}
+			p.result = casColumns(p.items[0].t, batchCASCols(p.items))
+			break
+		}
+	}
 	p.bind = b.complete()
 	return p, nil
 }
@@ -104,7 +115,7 @@ func (p *textBatchPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	for i, wp := range p.items {
 		items[i] = batchItem{plan: wp, binds: x.binds}
 	}
-	return e.execBatch(items, params)
+	return e.execBatch(items, params, true)
 }
 
 type usePlan struct {

@@ -417,7 +417,7 @@ func (e *Engine) Batch(sess *Session, typ byte, children []BatchChild, p Params)
 	if typ == 2 {
 		return nil, invalidf("Counter batches are not supported by scyllaemu")
 	}
-	return e.execBatch(items, p)
+	return e.execBatch(items, p, true)
 }
 
 func (e *Engine) run(sess *Session, pl plan, parsed *cql.Parsed, p Params) (*Result, error) {

@@ -50,6 +50,9 @@ type writePlan struct {
 	ifNotExists bool
 	ifExists    bool
 	conds       []condition
+	// casCols are the columns an LWT result shows after [applied]: every
+	// column for IF [NOT] EXISTS, else the columns its conditions name.
+	casCols []*store.Column
 	// rowLevel is false when the statement touches only static columns (or
 	// deletes a partition/range), so it needs no full clustering key.
 	rowLevel bool
@@ -111,9 +114,21 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 			return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
 		}
 	}
+	ckGiven := 0
 	for _, c := range t.CK {
-		if p.insertCK[c.Position] == nil {
-			return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
+		if p.insertCK[c.Position] != nil {
+			ckGiven++
+		}
+	}
+	if ckGiven == 0 && len(t.CK) > 0 && allStatic(p.cells) {
+		// Only static columns: ScyllaDB writes the static row and no
+		// clustering row (and so no row marker).
+		p.rowLevel, p.insertCK = false, nil
+	} else {
+		for _, c := range t.CK {
+			if p.insertCK[c.Position] == nil {
+				return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
+			}
 		}
 	}
 	if err := e.compileUsing(s.Using, b, p); err != nil {
@@ -123,6 +138,7 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 		return nil, invalidf("Cannot provide custom timestamp for conditional updates")
 	}
 	p.pkIndexes = insertPKIndexes(t, s)
+	p.buildCASMeta()
 	return p, nil
 }
 
@@ -176,6 +192,7 @@ func (e *Engine) compileUpdate(ks string, b *binder, s *cql.UpdateStmt) (*writeP
 		return nil, err
 	}
 	p.pkIndexes = pkIndexes(t, s.Where, nil)
+	p.buildCASMeta()
 	return p, nil
 }
 
@@ -294,6 +311,7 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 		return nil, err
 	}
 	p.pkIndexes = pkIndexes(t, s.Where, nil)
+	p.buildCASMeta()
 	return p, nil
 }
 
@@ -430,7 +448,7 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 }
 
 func (p *writePlan) exec(e *Engine, x *execCtx) (*Result, error) {
-	return e.execBatch([]batchItem{{plan: p, binds: x.binds}}, x.params)
+	return e.execBatch([]batchItem{{plan: p, binds: x.binds}}, x.params, false)
 }
 
 type batchItem struct {
@@ -496,6 +514,9 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		if len(ck) > 0 {
 			cks = [][][]byte{ck}
 		}
+		if !p.rowLevel {
+			cks = nil
+		}
 	} else {
 		var err error
 		if keys, err = p.w.partitionKeys(x); err != nil {
@@ -516,7 +537,14 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		}
 	}
 	if p.conditional() && (len(keys) > 1 || len(cks) > 1) {
-		return nil, nil, invalidf("IN on the clustering key columns is not supported with conditional updates")
+		what := "updates"
+		if p.kind == kindDelete {
+			what = "deletions"
+		}
+		if len(keys) > 1 {
+			return nil, nil, invalidf("IN on the partition key is not supported with conditional %s", what)
+		}
+		return nil, nil, invalidf("IN on the clustering key columns is not supported with conditional %s", what)
 	}
 	var cells []store.CellWrite
 	for _, ca := range p.cells {
@@ -573,7 +601,7 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 			for _, s := range ranges {
 				m.Ranges = append(m.Ranges, store.RangeTombstone{Start: s.start, End: s.end})
 			}
-		case len(cks) > 0 || (len(t.CK) == 0 && (p.rowLevel || p.kind == kindInsert)):
+		case len(cks) > 0 || (len(t.CK) == 0 && p.rowLevel):
 			ckList := cks
 			if len(t.CK) == 0 {
 				ckList = [][][]byte{{}}
@@ -599,36 +627,10 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 	return muts, refs, nil
 }
 
-// rowRef names the row an LWT checks.
-type rowRef struct {
-	t   *store.Table
-	key []byte
-	ck  [][]byte // nil: the static row / partition
-}
-
-// lookup reads the referenced row: src can read the partition's static
-// columns even when the row itself does not exist.
-func (r rowRef) lookup(now int64) (src *rowSource, exists bool) {
-	p := r.t.Partition(r.key)
-	if p == nil {
-		return nil, false
-	}
-	pk, _ := types.SplitPartitionKey(r.key, len(r.t.PK))
-	src = &rowSource{t: r.t, p: p, pk: pk, now: now}
-	if r.ck == nil {
-		return src, r.t.StaticLive(p, now) || r.t.HasLiveRow(p, now)
-	}
-	if row := p.Row(r.ck); row != nil && r.t.RowLive(p, row, now) {
-		src.r = row
-		return src, true
-	}
-	return src, false
-}
-
 // execBatch evaluates every statement, then under the store's write lock
 // checks LWT conditions and CDC write times and applies base and log
 // mutations together.
-func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
+func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Result, error) {
 	// Evaluation reads the schema (slots, TTL defaults), which ALTER may
 	// change, so the whole statement runs under the write lock. The server
 	// stamp is taken under it too: stamped earlier, a write could be
@@ -649,11 +651,6 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 			return nil, err
 		}
 	}
-	type evaluated struct {
-		it   batchItem
-		muts []*store.Mutation
-		refs []rowRef
-	}
 	evs := make([]evaluated, 0, len(items))
 	for _, it := range items {
 		x := &execCtx{binds: it.binds, params: params, stamp: stamp}
@@ -664,31 +661,27 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 		evs = append(evs, evaluated{it: it, muts: muts, refs: refs})
 	}
 	if conditional {
-		var key []byte
-		var tbl *store.Table
-		for _, ev := range evs {
-			for _, r := range ev.refs {
-				if key != nil && (string(r.key) != string(key) || r.t != tbl) {
-					return nil, invalidf("Batch with conditions cannot span multiple partitions")
-				}
-				key, tbl = r.key, r.t
-			}
+		if err := checkCASScope(evs[0].it.plan.t, refsOf(evs)); err != nil {
+			return nil, err
 		}
 	}
 	now := e.nowMicros()
+	var cas *Result
 	if conditional {
-		for _, ev := range evs {
-			if !ev.it.plan.conditional() {
-				continue
-			}
+		applied := true
+		olds := make([]oldRow, len(evs))
+		for i, ev := range evs {
 			x := &execCtx{binds: ev.it.binds, params: params, stamp: stamp}
-			ok, res, err := ev.it.plan.checkConditions(x, ev.refs[0], now)
+			ok, old, err := ev.it.plan.checkConditions(x, ev.refs[0], now)
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
-				return res, nil
-			}
+			applied = applied && ok
+			olds[i] = old
+		}
+		cas = casResult(items, olds, applied, batch)
+		if !applied {
+			return cas, nil
 		}
 	}
 	var all []*store.Mutation
@@ -698,12 +691,8 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 	if err := e.applyLocked(all, now); err != nil {
 		return nil, err
 	}
-	if conditional {
-		t := items[0].plan.t
-		return &Result{Kind: ResultRows, Rows: &Rows{
-			Columns: []Column{{Keyspace: t.Keyspace, Table: t.Name, Name: "[applied]", Type: typBoolean}},
-			Data:    [][][]byte{{boolBytes(true)}},
-		}}, nil
+	if cas != nil {
+		return cas, nil
 	}
 	return &Result{Kind: ResultVoid}, nil
 }
@@ -759,63 +748,6 @@ func trimSentinel(err error) string {
 		return msg[len(prefix):]
 	}
 	return msg
-}
-
-// checkConditions evaluates an LWT's IF clause against the current row and
-// builds the not-applied result ScyllaDB returns.
-func (p *writePlan) checkConditions(x *execCtx, ref rowRef, now int64) (bool, *Result, error) {
-	t := p.t
-	src, exists := ref.lookup(now)
-	applied := true
-	switch {
-	case p.ifNotExists:
-		applied = !exists
-	case p.ifExists:
-		applied = exists
-	}
-	var condCols []*store.Column
-	for _, c := range p.conds {
-		var cur []byte
-		if src != nil {
-			cur = src.value(c.col)
-		}
-		if c.key != nil && cur != nil {
-			cur = elementOf(c.col.Type, cur, c.key, x)
-		}
-		ok, err := c.holds(x, cur)
-		if err != nil {
-			return false, nil, err
-		}
-		if !ok {
-			applied = false
-		}
-		dup := false
-		for _, cc := range condCols {
-			if cc == c.col {
-				dup = true
-			}
-		}
-		if !dup {
-			condCols = append(condCols, c.col)
-		}
-	}
-	if applied {
-		return true, nil, nil
-	}
-	cols := []Column{{Keyspace: t.Keyspace, Table: t.Name, Name: "[applied]", Type: typBoolean}}
-	row := [][]byte{boolBytes(false)}
-	var show []*store.Column
-	switch {
-	case p.ifNotExists && exists:
-		show = t.Columns
-	case len(p.conds) > 0 && src != nil:
-		show = condCols
-	}
-	for _, c := range show {
-		cols = append(cols, Column{Keyspace: t.Keyspace, Table: t.Name, Name: c.Name, Type: c.Type})
-		row = append(row, src.value(c))
-	}
-	return false, &Result{Kind: ResultRows, Rows: &Rows{Columns: cols, Data: [][][]byte{row}}}, nil
 }
 
 func elementOf(t *types.Type, coll []byte, keyFn termFn, x *execCtx) []byte {

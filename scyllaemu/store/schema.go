@@ -131,8 +131,8 @@ type Table struct {
 	Name     string
 	ID       [16]byte
 	// Columns lists partition key columns by position, clustering columns by
-	// position, then static and regular columns by name: the order of
-	// `SELECT *`.
+	// position, static columns by name, then regular columns by name: the
+	// order of ScyllaDB's `SELECT *` (its schema's column order).
 	Columns []*Column
 	PK      []*Column
 	CK      []*Column
@@ -198,7 +198,12 @@ func (t *Table) rebuildColumns() {
 			rest = append(rest, c)
 		}
 	}
-	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
+	sort.SliceStable(rest, func(i, j int) bool {
+		if (rest[i].Kind == Static) != (rest[j].Kind == Static) {
+			return rest[i].Kind == Static
+		}
+		return rest[i].Name < rest[j].Name
+	})
 	t.Columns = append(t.Columns, rest...)
 	t.byName = make(map[string]*Column, len(t.Columns))
 	for _, c := range t.Columns {
