@@ -83,6 +83,29 @@ type AlterTableStmt struct {
 	Drop       []string
 }
 
+// CreateTypeStmt is CREATE TYPE [IF NOT EXISTS] [ks.]name (field type, ...);
+// Fields reuse ColumnDef (Name and Type only). (Added by the parser.)
+type CreateTypeStmt struct {
+	Name        TableName
+	IfNotExists bool
+	Fields      []ColumnDef
+}
+
+// DropTypeStmt is DROP TYPE [IF EXISTS] [ks.]name.
+type DropTypeStmt struct {
+	Name     TableName
+	IfExists bool
+}
+
+// AlterTypeStmt is ALTER TYPE name ADD field type, RENAME f TO g [AND ...],
+// or ALTER field TYPE type (AlterField set; ScyllaDB refuses it).
+type AlterTypeStmt struct {
+	Name       TableName
+	Add        *ColumnDef
+	Renames    [][2]string
+	AlterField *ColumnDef
+}
+
 type TruncateStmt struct {
 	Table TableName
 	Using Using // USING TIMEOUT only (added by the parser: Scylla accepts it)
@@ -187,6 +210,12 @@ type ColumnRef struct{ Name string }
 type SelectFunc struct {
 	Name string
 	Args []SelectExpr
+}
+
+// SelectField is a UDT field selection `expr.field`. (Added by the parser.)
+type SelectField struct {
+	Expr  SelectExpr
+	Field string
 }
 
 // CountStar is COUNT(*) (or COUNT(1)).
@@ -323,6 +352,12 @@ type MapLit struct {
 }
 type TupleLit struct{ Elems []Term }
 
+// UserTypeLit is a UDT literal {field: term, ...}. (Added by the parser.)
+type UserTypeLit struct {
+	Fields []string
+	Values []Term
+}
+
 // FuncCall is a function in a value position: now(), uuid(),
 // minTimeuuid(?), maxTimeuuid('2020-01-01'), toTimestamp(now()), token(?)...
 // Name is lower-cased (quoted names keep their case) and is "ks.name" when
@@ -351,19 +386,24 @@ func (*DeleteStmt) stmt()         {}
 func (*BatchStmt) stmt()          {}
 func (*SelectStmt) stmt()         {}
 func (*DescribeStmt) stmt()       {}
+func (*CreateTypeStmt) stmt()     {}
+func (*DropTypeStmt) stmt()       {}
+func (*AlterTypeStmt) stmt()      {}
 
-func (*ColumnRef) selectExpr()  {}
-func (*SelectFunc) selectExpr() {}
-func (*CountStar) selectExpr()  {}
-func (*SelectCast) selectExpr() {}
-func (*Constant) selectExpr()   {}
+func (*ColumnRef) selectExpr()   {}
+func (*SelectFunc) selectExpr()  {}
+func (*CountStar) selectExpr()   {}
+func (*SelectCast) selectExpr()  {}
+func (*SelectField) selectExpr() {}
+func (*Constant) selectExpr()    {}
 
-func (*Constant) term() {}
-func (*Null) term()     {}
-func (*Marker) term()   {}
-func (*ListLit) term()  {}
-func (*SetLit) term()   {}
-func (*MapLit) term()   {}
-func (*TupleLit) term() {}
-func (*FuncCall) term() {}
-func (*Cast) term()     {}
+func (*Constant) term()    {}
+func (*Null) term()        {}
+func (*Marker) term()      {}
+func (*ListLit) term()     {}
+func (*SetLit) term()      {}
+func (*MapLit) term()      {}
+func (*TupleLit) term()    {}
+func (*UserTypeLit) term() {}
+func (*FuncCall) term()    {}
+func (*Cast) term()        {}

@@ -37,9 +37,112 @@ func (p *parser) createStmt() (Statement, error) {
 	case isTableKw(t):
 		p.next()
 		return p.createTable()
+	case t.isKw("type"):
+		p.next()
+		return p.createType()
 	default:
 		return nil, p.noViable(t)
 	}
+}
+
+func (p *parser) createType() (Statement, error) {
+	s := &CreateTypeStmt{}
+	var err error
+	if s.IfNotExists, err = p.ifNotExists(); err != nil {
+		return nil, err
+	}
+	if s.Name, err = p.typeName(); err != nil {
+		return nil, err
+	}
+	if err := p.expectSym("("); err != nil {
+		return nil, err
+	}
+	for {
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.Fields = append(s.Fields, f)
+		if !p.acceptSym(",") {
+			break
+		}
+	}
+	return s, p.expectSym(")")
+}
+
+// typeName parses a possibly keyspace-qualified user type name.
+func (p *parser) typeName() (TableName, error) {
+	first, err := p.nameIdent("type")
+	if err != nil {
+		return TableName{}, err
+	}
+	if !p.acceptSym(".") {
+		return TableName{Name: first}, nil
+	}
+	name, err := p.nameIdent("type")
+	if err != nil {
+		return TableName{}, err
+	}
+	return TableName{Keyspace: first, Name: name}, nil
+}
+
+func (p *parser) alterType() (Statement, error) {
+	s := &AlterTypeStmt{}
+	var err error
+	if s.Name, err = p.typeName(); err != nil {
+		return nil, err
+	}
+	t := p.peek()
+	switch {
+	case t.isKw("add"):
+		p.next()
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.Add = &f
+	case t.isKw("alter"):
+		p.next()
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if err := p.expectKw("type"); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.AlterField = &f
+	case t.isKw("rename"):
+		p.next()
+		for {
+			from, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			if err := p.expectKw("to"); err != nil {
+				return nil, err
+			}
+			to, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			s.Renames = append(s.Renames, [2]string{from, to})
+			if !p.acceptKw("and") {
+				break
+			}
+		}
+	default:
+		return nil, p.noViable(t)
+	}
+	return s, nil
 }
 
 func (p *parser) createKeyspace() (Statement, error) {
@@ -294,13 +397,27 @@ func (p *parser) dropStmt() (Statement, error) {
 			return nil, err
 		}
 		return s, nil
+	case t.isKw("type"):
+		p.next()
+		s := &DropTypeStmt{}
+		var err error
+		if s.IfExists, err = p.ifExists(); err != nil {
+			return nil, err
+		}
+		if s.Name, err = p.typeName(); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	return nil, p.noViable(t)
 }
 
 func (p *parser) alterStmt() (Statement, error) {
 	p.next() // ALTER
-	if t := p.peek(); !isTableKw(t) {
+	if t := p.peek(); t.isKw("type") {
+		p.next()
+		return p.alterType()
+	} else if !isTableKw(t) {
 		return nil, p.noViable(t)
 	}
 	p.next()

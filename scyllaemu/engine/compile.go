@@ -13,7 +13,8 @@ func (e *Engine) compile(ks string, parsed *cql.Parsed) (plan, error) {
 	case *cql.UseStmt:
 		return &usePlan{keyspace: s.Keyspace}, nil
 	case *cql.CreateKeyspaceStmt, *cql.DropKeyspaceStmt, *cql.CreateTableStmt,
-		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt:
+		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt,
+		*cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
 		return &ddlPlan{stmt: s, keyspace: ks}, nil
 	case *cql.DescribeStmt:
 		// gocql treats a syntax error as "DESCRIBE unsupported" and builds

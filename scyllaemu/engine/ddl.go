@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -101,6 +103,8 @@ func (e *Engine) execDDL(p *ddlPlan, x *execCtx) ([]SchemaChange, error) {
 			return nil, err
 		}
 		return e.alterTable(ks, s)
+	case *cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
+		return e.execTypeDDL(s, p.keyspace)
 	case *cql.TruncateStmt:
 		ks := qualify(s.Table, p.keyspace)
 		if err := guard(ks); err != nil {
@@ -362,46 +366,53 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 	return nil
 }
 
+// applyCDCOptions parses the cdc = {...} map as ScyllaDB's cdc::options
+// does: booleans are true/1 or false/0, preimage also 'full', delta full
+// or keys, ttl a non-negative number of seconds.
 func applyCDCOptions(o *store.CDCOptions, m map[string]string) error {
 	if o.Preimage == "" {
 		o.Preimage, o.Delta, o.TTL = "false", "full", 86400
 	}
 	for k, v := range m {
 		lv := strings.ToLower(v)
-		switch k {
+		isTrue, isFalse := lv == "true" || lv == "1", lv == "false" || lv == "0"
+		switch strings.ToLower(k) {
 		case "enabled":
-			b, err := strconv.ParseBool(lv)
-			if err != nil {
+			if !isTrue && !isFalse {
 				return configf("Invalid value for CDC option \"enabled\": %s", v)
 			}
-			o.Enabled = b
+			o.Enabled = isTrue
 		case "preimage":
-			switch lv {
-			case "false", "off":
+			switch {
+			case isTrue:
+				o.Preimage = "true"
+			case lv == "full":
+				o.Preimage = "full"
+			case isFalse:
 				o.Preimage = "false"
-			case "true", "on", "full":
-				return configf("scyllaemu does not emulate CDC preimages (preimage = %s)", v)
 			default:
 				return configf("Invalid value for CDC option \"preimage\": %s", v)
 			}
 		case "postimage":
-			b, err := strconv.ParseBool(lv)
-			if err != nil {
+			if !isTrue && !isFalse {
 				return configf("Invalid value for CDC option \"postimage\": %s", v)
 			}
-			if b {
-				return configf("scyllaemu does not emulate CDC postimages (postimage = true)")
-			}
-			o.Postimage = false
+			o.Postimage = isTrue
 		case "delta":
 			if lv != "full" && lv != "keys" {
 				return configf("Invalid value for CDC option \"delta\": %s", v)
 			}
 			o.Delta = lv
 		case "ttl":
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
-				return configf("Invalid CDC option: ttl too large or negative: %s", v)
+			n, err := strconv.ParseInt(v, 10, 64)
+			var ne *strconv.NumError
+			switch {
+			case errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange), err == nil && (n > math.MaxInt32 || n < math.MinInt32):
+				return configf("Invalid CDC option: ttl too large")
+			case err != nil:
+				return configf("Invalid value for CDC option \"ttl\": %s", v)
+			case n < 0:
+				return configf("Invalid CDC option: ttl must be >= 0")
 			}
 			o.TTL = int32(n)
 		default:
@@ -431,7 +442,7 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 	if s.CompactStorage {
 		return nil, invalidf("COMPACT STORAGE is not supported by scyllaemu")
 	}
-	cols, err := buildColumns(s)
+	cols, err := e.buildColumns(ksName, s)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +468,7 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 }
 
 // buildColumns validates a CREATE TABLE's columns and primary key.
-func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
+func (e *Engine) buildColumns(ks string, s *cql.CreateTableStmt) ([]*store.Column, error) {
 	byName := map[string]*store.Column{}
 	var cols []*store.Column
 	var inlinePK []string
@@ -465,9 +476,9 @@ func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
 		if byName[d.Name] != nil {
 			return nil, invalidf("Multiple definition of identifier %s", d.Name)
 		}
-		t, err := types.Parse(d.Type)
+		t, err := e.parseType(ks, d.Type)
 		if err != nil {
-			return nil, invalidf("Unknown type %s", d.Type)
+			return nil, err
 		}
 		if t.Kind == types.Counter {
 			return nil, invalidf("Counter columns are not supported by scyllaemu")
@@ -506,6 +517,9 @@ func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
 				return nil, invalidf("Static column %s cannot be part of the PRIMARY KEY", n)
 			}
 			if c.Type.MultiCell() {
+				if c.Type.Kind == types.UDT {
+					return nil, invalidf("Invalid non-frozen user-defined type for PRIMARY KEY component %s", n)
+				}
 				return nil, invalidf("Invalid non-frozen collection type for PRIMARY KEY component %s", n)
 			}
 			if c.Type.Kind == types.Duration {
@@ -640,9 +654,9 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 			if t.Column(d.Name) != nil {
 				return nil, invalidf("Invalid column name %s because it conflicts with an existing column", d.Name)
 			}
-			typ, err := types.Parse(d.Type)
+			typ, err := e.parseType(t.Keyspace, d.Type)
 			if err != nil {
-				return nil, invalidf("Unknown type %s", d.Type)
+				return nil, err
 			}
 			kind := store.Regular
 			if d.Static {

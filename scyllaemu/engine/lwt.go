@@ -186,6 +186,9 @@ func (p *writePlan) checkConditions(x *execCtx, ref rowRef, now int64) (bool, ol
 	}
 	for _, c := range p.conds {
 		cur := old.value(c.col)
+		if c.field > 0 && cur != nil {
+			cur = fieldOf(c.col.Type, cur, c.field-1)
+		}
 		if c.key != nil && cur != nil {
 			cur = elementOf(c.col.Type, cur, c.key, x)
 		}

@@ -590,15 +590,9 @@ func (s *rowSource) value(c *store.Column) []byte {
 		}
 		return s.r.CK[c.Position]
 	case store.Static:
-		if cell, ok := s.t.LiveCell(s.p, s.p.Static, c.Slot, s.now); ok {
-			return cell.Value
-		}
-		return nil
+		return s.t.Value(s.p, s.p.Static, c.Slot, s.now)
 	default:
-		if cell, ok := s.t.LiveCell(s.p, s.r, c.Slot, s.now); ok {
-			return cell.Value
-		}
-		return nil
+		return s.t.Value(s.p, s.r, c.Slot, s.now)
 	}
 }
 

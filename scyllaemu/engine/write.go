@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cdc"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
@@ -24,18 +24,20 @@ const (
 )
 
 type cellAssign struct {
-	col *store.Column
-	op  store.CellOp
-	val termFn
-	key termFn // map key or list index
+	col   *store.Column
+	op    cellOp
+	val   termFn
+	key   termFn // map key, set element, list index or list timeuuid key
+	field int    // UDT field index
 }
 
 type condition struct {
-	col *store.Column
-	key termFn
-	op  cql.RelOp
-	val termFn
-	in  []termFn
+	col   *store.Column
+	key   termFn
+	field int // UDT field index + 1; 0 for the whole column
+	op    cql.RelOp
+	val   termFn
+	in    []termFn
 }
 
 type writePlan struct {
@@ -106,7 +108,7 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 		case store.Clustering:
 			p.insertCK[c.Position] = fn
 		default:
-			p.cells = append(p.cells, cellAssign{col: c, op: store.OpSet, val: fn})
+			p.cells = append(p.cells, cellAssign{col: c, op: opSet, val: fn})
 		}
 	}
 	for _, c := range t.PK {
@@ -196,53 +198,6 @@ func (e *Engine) compileUpdate(ks string, b *binder, s *cql.UpdateStmt) (*writeP
 	return p, nil
 }
 
-func (e *Engine) compileAssignment(c *store.Column, a cql.Assignment, b *binder) (cellAssign, error) {
-	ca := cellAssign{col: c, op: store.OpSet}
-	var err error
-	switch a.Op {
-	case cql.AssignSet:
-		ca.val, err = e.compileTerm(a.Value, c.Type, c.Name, b)
-	case cql.AssignAdd, cql.AssignPrepend, cql.AssignSub:
-		if !c.Type.MultiCell() {
-			if c.Type.Kind == types.Counter {
-				return ca, invalidf("Counters are not supported by scyllaemu")
-			}
-			return ca, invalidf("Invalid operation (%s = %s + ?) for non-collection column %s", c.Name, c.Name, c.Name)
-		}
-		ca.op = map[cql.AssignOp]store.CellOp{cql.AssignAdd: store.OpAppend, cql.AssignPrepend: store.OpPrepend, cql.AssignSub: store.OpRemove}[a.Op]
-		vt := c.Type
-		if a.Op == cql.AssignSub && c.Type.Kind == types.Map {
-			vt = &types.Type{Kind: types.Set, Elems: []*types.Type{c.Type.Elems[0]}, Frozen: true}
-		}
-		if a.Op == cql.AssignPrepend && c.Type.Kind != types.List {
-			return ca, invalidf("Invalid operation (%s = ? + %s) for non-list column %s", c.Name, c.Name, c.Name)
-		}
-		ca.val, err = e.compileTerm(a.Value, vt, c.Name, b)
-	case cql.AssignElement:
-		switch {
-		case c.Type.Kind == types.Map && c.Type.MultiCell():
-			ca.op = store.OpPutKey
-			if ca.key, err = e.compileTerm(a.Key, c.Type.Elems[0], "key("+c.Name+")", b); err != nil {
-				return ca, err
-			}
-			ca.val, err = e.compileTerm(a.Value, c.Type.Elems[1], "value("+c.Name+")", b)
-		case c.Type.Kind == types.List && c.Type.MultiCell():
-			ca.op = store.OpSetIndex
-			if ca.key, err = e.compileTerm(a.Key, typInt, "idx("+c.Name+")", b); err != nil {
-				return ca, err
-			}
-			ca.val, err = e.compileTerm(a.Value, c.Type.Elems[0], "value("+c.Name+")", b)
-		default:
-			return ca, invalidf("Invalid operation (%s[?] = ?) for non-collection column %s", c.Name, c.Name)
-		}
-	case cql.AssignCounterAdd, cql.AssignCounterSub:
-		return ca, invalidf("Counters are not supported by scyllaemu")
-	default:
-		return ca, invalidf("Unsupported assignment on %s", c.Name)
-	}
-	return ca, err
-}
-
 func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writePlan, error) {
 	t, err := e.resolveWritable(ks, s.Table)
 	if err != nil {
@@ -264,43 +219,12 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 		if c.IsKey() {
 			return nil, invalidf("Invalid identifier %s for deletion (should not be a PRIMARY KEY part)", c.Name)
 		}
-		if d.Field != "" {
-			return nil, invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", c.Name, d.Field)
-		}
 		if c.Kind == store.Regular {
 			p.rowLevel = true
 		}
-		ca := cellAssign{col: c, op: store.OpSet, val: constFn(nil)}
-		if d.Key != nil {
-			switch {
-			case c.Type.Kind == types.Map && c.Type.MultiCell():
-				ca.op = store.OpPutKey
-				if ca.key, err = e.compileTerm(d.Key, c.Type.Elems[0], "key("+c.Name+")", b); err != nil {
-					return nil, err
-				}
-			case c.Type.Kind == types.List && c.Type.MultiCell():
-				ca.op = store.OpDelIndex
-				if ca.key, err = e.compileTerm(d.Key, typInt, "idx("+c.Name+")", b); err != nil {
-					return nil, err
-				}
-			case c.Type.Kind == types.Set && c.Type.MultiCell():
-				ca.op = store.OpRemove
-				elem, err := e.compileTerm(d.Key, c.Type.Elems[0], c.Name, b)
-				if err != nil {
-					return nil, err
-				}
-				st := &types.Type{Kind: types.Set, Elems: c.Type.Elems, Frozen: true}
-				ca.val = func(x *execCtx) ([]byte, bool, error) {
-					v, unset, err := elem(x)
-					if err != nil || unset || v == nil {
-						return nil, unset, err
-					}
-					packed, err := types.PackCollection(st, [][]byte{v})
-					return packed, false, err
-				}
-			default:
-				return nil, invalidf("Invalid element deletion on non-collection column %s", c.Name)
-			}
+		ca, err := e.compileDeletion(c, d, b)
+		if err != nil {
+			return nil, err
 		}
 		p.cells = append(p.cells, ca)
 	}
@@ -400,12 +324,19 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 		if col.IsKey() {
 			return invalidf("PRIMARY KEY column '%s' cannot have IF conditions", col.Name)
 		}
-		if c.Field != "" {
-			return invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", col.Name, c.Field)
-		}
 		cd := condition{col: col, op: c.Op}
 		vt := col.Type
 		var err error
+		if c.Field != "" {
+			if col.Type.Kind != types.UDT {
+				return invalidf("Invalid field selection: %s of type %s is not a user type", col.Name, col.Type)
+			}
+			i, ferr := fieldIndex(col.Type, c.Field)
+			if ferr != nil {
+				return invalidf("%s of type %s has no field %s", col.Name, col.Type, c.Field)
+			}
+			cd.field, vt = i+1, col.Type.Elems[i]
+		}
 		if c.Key != nil {
 			switch col.Type.Kind {
 			case types.Map:
@@ -546,43 +477,31 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		}
 		return nil, nil, invalidf("IN on the clustering key columns is not supported with conditional %s", what)
 	}
-	var cells []store.CellWrite
-	for _, ca := range p.cells {
-		v, unset, err := ca.val(x)
+	var static, regular []pendingWrite
+	for i := range p.cells {
+		pw, unset, err := p.cells[i].eval(x)
 		if err != nil {
 			return nil, nil, err
 		}
 		if unset {
 			continue
 		}
-		if ca.op == store.OpSetIndex && v == nil {
-			// l[i] = null deletes the element.
-			ca.op = store.OpDelIndex
-		}
-		cw := store.CellWrite{Slot: ca.col.Slot, Op: ca.op, Value: v}
-		if ca.key != nil {
-			k, unset, err := ca.key(x)
-			if err != nil {
-				return nil, nil, err
-			}
-			if unset || k == nil {
-				return nil, nil, invalidf("Invalid null value for %s element", ca.col.Name)
-			}
-			if ca.op == store.OpSetIndex || ca.op == store.OpDelIndex {
-				cw.Index = int(int32(uint32(k[0])<<24 | uint32(k[1])<<16 | uint32(k[2])<<8 | uint32(k[3])))
-			} else {
-				cw.Key = k
-			}
-		}
-		cells = append(cells, cw)
-	}
-	var static, regular []store.CellWrite
-	for _, cw := range cells {
-		if t.Cells[cw.Slot].Kind == store.Static {
-			static = append(static, cw)
+		if pw.col.Kind == store.Static {
+			static = append(static, pw)
 		} else {
-			regular = append(regular, cw)
+			regular = append(regular, pw)
 		}
+	}
+	resolve := func(pws []pendingWrite, key []byte, ck [][]byte) ([]store.CellWrite, error) {
+		out := make([]store.CellWrite, 0, len(pws))
+		for _, pw := range pws {
+			cw, err := resolveCell(x, t, pw, key, ck, ts, x.now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cw)
+		}
+		return out, nil
 	}
 	var muts []*store.Mutation
 	var refs []rowRef
@@ -592,7 +511,11 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 			m.TTL = 0
 		}
 		if len(static) > 0 {
-			m.Rows = append(m.Rows, store.RowWrite{Cells: static})
+			cells, err := resolve(static, key, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			m.Rows = append(m.Rows, store.RowWrite{Cells: cells})
 		}
 		switch {
 		case p.kind == kindDelete && len(p.cells) == 0 && len(cks) == 0 && len(ranges) == 0:
@@ -607,8 +530,12 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 				ckList = [][][]byte{{}}
 			}
 			for _, ck := range ckList {
-				rw := store.RowWrite{CK: ck, Marker: p.kind == kindInsert, Delete: p.kind == kindDelete && len(p.cells) == 0, Cells: regular}
-				if len(regular) > 0 || rw.Marker || rw.Delete {
+				cells, err := resolve(regular, key, ck)
+				if err != nil {
+					return nil, nil, err
+				}
+				rw := store.RowWrite{CK: ck, Marker: p.kind == kindInsert, Delete: p.kind == kindDelete && len(p.cells) == 0, Cells: cells}
+				if len(cells) > 0 || rw.Marker || rw.Delete {
 					m.Rows = append(m.Rows, rw)
 				}
 			}
@@ -651,9 +578,11 @@ func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Resul
 			return nil, err
 		}
 	}
+	now := e.nowMicros()
+	lists := &store.ListKeys{}
 	evs := make([]evaluated, 0, len(items))
 	for _, it := range items {
-		x := &execCtx{binds: it.binds, params: params, stamp: stamp}
+		x := &execCtx{binds: it.binds, params: params, stamp: stamp, now: now, lists: lists}
 		muts, refs, err := it.plan.mutations(x, ts)
 		if err != nil {
 			return nil, err
@@ -665,7 +594,6 @@ func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Resul
 			return nil, err
 		}
 	}
-	now := e.nowMicros()
 	var cas *Result
 	if conditional {
 		applied := true
@@ -701,40 +629,37 @@ func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Resul
 // write lock. Nothing is written unless every check passes.
 func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 	clock := time.UnixMicro(now)
-	for _, m := range muts {
-		if m.Table.CDCLog != nil {
-			if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
-				return invalidf("%s", trimSentinel(err))
-			}
-		}
-		if err := m.Table.Check(m, now); err != nil {
-			if errors.Is(err, store.ErrListIndex) {
-				return invalidf("List index out of bound: %v", err)
-			}
-			return invalidf("%v", err)
-		}
-	}
 	type groupKey struct {
 		t   *store.Table
 		key string
-		ts  int64
 	}
 	var order []groupKey
 	groups := map[groupKey][]*store.Mutation{}
 	for _, m := range muts {
-		m.Table.Apply(m, now)
 		if m.Table.CDCLog == nil {
 			continue
 		}
-		e.maxCDCWrite = max(e.maxCDCWrite, m.TS)
-		k := groupKey{m.Table, string(m.Key), m.TS}
+		if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
+			return invalidf("%s", trimSentinel(err))
+		}
+		k := groupKey{m.Table, string(m.Key)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], m)
 	}
-	for _, k := range order {
-		if lm := e.logger.Log(k.t, groups[k]); lm != nil {
+	// Images read the base before any of the write is applied, as
+	// ScyllaDB's preimage query does.
+	snaps := make([]*cdc.Snapshot, len(order))
+	for i, k := range order {
+		snaps[i] = cdc.Snap(k.t, groups[k], now)
+	}
+	for _, m := range muts {
+		m.Table.Apply(m, now)
+	}
+	for i, k := range order {
+		for _, lm := range e.logger.Log(k.t, groups[k], snaps[i]) {
+			e.maxCDCWrite = max(e.maxCDCWrite, lm.TS)
 			lm.Table.Apply(lm, now)
 		}
 	}
@@ -778,6 +703,9 @@ func elementOf(t *types.Type, coll []byte, keyFn termFn, x *execCtx) []byte {
 
 func (c *condition) holds(x *execCtx, cur []byte) (bool, error) {
 	t := c.col.Type
+	if c.field > 0 {
+		t = t.Elems[c.field-1]
+	}
 	if c.key != nil {
 		if t.Kind == types.Map {
 			t = t.Elems[1]

@@ -246,6 +246,8 @@ type Keyspace struct {
 	Tablets        bool
 	InitialTablets int32
 	Tables         map[string]*Table
+	// Types are the keyspace's user-defined types by name.
+	Types map[string]*types.Type
 }
 
 // Store is every keyspace of one emulated node. Its lock is taken by the
