@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests='^(TestConsumerCallsEmptyCallback|TestConsumerHonorsTableTTL|TestConsumerResumesWithTableBackedProgressReporter)$'
+tests='^(TestConsumerCallsEmptyCallback|TestConsumerHonorsTableTTL|TestConsumerResumesWithTableBackedProgressReporter|TestTypes)$'
 bin=$(mktemp -d)/scyllaemu
 log=$(mktemp)
 go build -o "$bin" ./cmd/scyllaemu
