@@ -56,6 +56,16 @@ type Options struct {
 	PurgeInterval time.Duration
 	// Logger receives connection-level problems; default discards.
 	Logger *slog.Logger
+	// DataDir keeps all data in a write-ahead log in this directory, so it
+	// survives restarts and kill -9: Start replays it, and every write is
+	// in the log before the client sees it acknowledged. Without it data
+	// lives in memory only. See package wal for the format and the fsync
+	// policy.
+	DataDir string
+	// FsyncAlways fsyncs the log before every acknowledgement (writes then
+	// survive power loss, not only a crash of the emulator); by default
+	// the log is fsynced once a second.
+	FsyncAlways bool
 }
 
 // Server is a running emulator.
@@ -101,6 +111,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		TabletsByDefault: opts.TabletsByDefault,
 		OnSchemaChange:   s.broadcast,
 		Logger:           opts.Logger,
+		DataDir:          opts.DataDir,
+		FsyncAlways:      opts.FsyncAlways,
 	})
 	if err != nil {
 		ln.Close()
@@ -161,6 +173,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
+	if cerr := s.eng.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -420,6 +435,12 @@ func params(p *wire.QueryParams) engine.Params {
 }
 
 func (c *conn) result(out []byte, hdr wire.Header, res *engine.Result, err error, skipMeta bool) []byte {
+	// Whatever the outcome, what was applied so far reaches the data
+	// directory before this answer: a client never sees a write (its own,
+	// or another client's through a read) that a crash could take back.
+	if cerr := c.srv.eng.Commit(); cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return c.errorFrame(out, hdr, err)
 	}

@@ -13,6 +13,8 @@ type Statement interface{ stmt() }
 type Parsed struct {
 	Stmt    Statement
 	Markers []*Marker
+	// Src is the statement text as given to Parse.
+	Src string
 }
 
 // TableName is an optionally keyspace-qualified table (or keyspace) name.

@@ -17,7 +17,7 @@ func Parse(src string) (*Parsed, error) {
 	if t := p.peek(); t.kind != tkEOF {
 		return nil, p.mismatch(t, "<EOF>")
 	}
-	return &Parsed{Stmt: st, Markers: p.markers}, nil
+	return &Parsed{Stmt: st, Markers: p.markers, Src: src}, nil
 }
 
 type parser struct {

@@ -15,7 +15,7 @@ func (e *Engine) compile(ks string, parsed *cql.Parsed) (plan, error) {
 	case *cql.CreateKeyspaceStmt, *cql.DropKeyspaceStmt, *cql.CreateTableStmt,
 		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt,
 		*cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
-		return &ddlPlan{stmt: s, keyspace: ks}, nil
+		return &ddlPlan{stmt: s, src: parsed.Src, keyspace: ks}, nil
 	case *cql.DescribeStmt:
 		// gocql treats a syntax error as "DESCRIBE unsupported" and builds
 		// its schema text client-side, which is all it needs.

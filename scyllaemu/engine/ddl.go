@@ -21,6 +21,7 @@ import (
 type ddlPlan struct {
 	planMeta
 	stmt     cql.Statement
+	src      string
 	keyspace string
 	// internal lets bootstrap create the system keyspaces.
 	internal bool
@@ -28,10 +29,14 @@ type ddlPlan struct {
 
 func (p *ddlPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	e.st.Lock()
+	e.newIDs = e.newIDs[:0]
 	changes, err := e.execDDL(p, x)
 	if err == nil && len(changes) > 0 {
 		e.schemaGen.Add(1)
 		e.writeSchemaVersion()
+	}
+	if err == nil && !p.internal {
+		e.logDDL(p.keyspace, p.src)
 	}
 	e.st.Unlock()
 	if len(changes) > 0 {
@@ -450,9 +455,7 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 	if err := applyTableProperties(&opts, s.Properties); err != nil {
 		return nil, err
 	}
-	var id [16]byte
-	copy(id[:], e.randomTimeUUID(e.nowMicros()))
-	t := store.NewTable(ksName, s.Table.Name, id, cols)
+	t := store.NewTable(ksName, s.Table.Name, e.newTableID(), cols)
 	t.Opts = opts
 	changes := []SchemaChange{{Change: "CREATED", Target: "TABLE", Keyspace: ksName, Name: t.Name}}
 	if opts.CDC.Enabled {
@@ -569,9 +572,7 @@ func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, 
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
-	var id [16]byte
-	copy(id[:], e.randomTimeUUID(e.nowMicros()))
-	log := store.NewTable(ks.Name, logName, id, cols)
+	log := store.NewTable(ks.Name, logName, e.newTableID(), cols)
 	log.Opts = store.DefaultTableOptions()
 	log.Opts.Comment = fmt.Sprintf("CDC log for %s.%s", ks.Name, t.Name)
 	log.Opts.GCGraceSeconds = 0
@@ -650,9 +651,17 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 		}
 		t.Opts = opts
 	case len(s.Add) > 0:
-		for _, d := range s.Add {
+		// Validate every column before adding any: a statement that fails
+		// changes nothing.
+		var add []*store.Column
+		for i, d := range s.Add {
 			if t.Column(d.Name) != nil {
 				return nil, invalidf("Invalid column name %s because it conflicts with an existing column", d.Name)
+			}
+			for _, prev := range s.Add[:i] {
+				if prev.Name == d.Name {
+					return nil, invalidf("Invalid column name %s because it conflicts with an existing column", d.Name)
+				}
 			}
 			typ, err := e.parseType(t.Keyspace, d.Type)
 			if err != nil {
@@ -665,7 +674,10 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 				}
 				kind = store.Static
 			}
-			t.AddColumn(&store.Column{Name: d.Name, Type: typ, Kind: kind})
+			add = append(add, &store.Column{Name: d.Name, Type: typ, Kind: kind})
+		}
+		for _, c := range add {
+			t.AddColumn(c)
 		}
 		if err := e.rebuildLogColumns(t); err != nil {
 			return nil, err
@@ -679,6 +691,8 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 			if c.IsKey() {
 				return nil, invalidf("Cannot drop PRIMARY KEY part %s", n)
 			}
+		}
+		for _, n := range s.Drop {
 			t.DropColumn(n)
 		}
 		if err := e.rebuildLogColumns(t); err != nil {

@@ -39,7 +39,8 @@ var systemSchema = []string{
 	`CREATE TABLE system_distributed.cdc_generation_timestamps (key text, time timestamp, expired timestamp, PRIMARY KEY (key, time)) WITH CLUSTERING ORDER BY (time DESC)`,
 }
 
-func (e *Engine) bootstrapSystem() error {
+// bootstrapSchema creates the system keyspaces and tables.
+func (e *Engine) bootstrapSchema() error {
 	for _, q := range systemSchema {
 		parsed, err := cql.Parse(q)
 		if err != nil {
@@ -62,6 +63,14 @@ func (e *Engine) bootstrapSystem() error {
 			e.writeTableRows(t)
 		}
 	}
+	return nil
+}
+
+// bootstrapLocal writes system.local and publishes the CDC generations, once
+// the host id and generations are known (restored from a data directory).
+func (e *Engine) bootstrapLocal() {
+	e.st.Lock()
+	defer e.st.Unlock()
 	tokens := e.gens.Latest().Tokens()
 	tokenSet := make([][]byte, len(tokens))
 	for i, t := range tokens {
@@ -93,8 +102,9 @@ func (e *Engine) bootstrapSystem() error {
 		"tokens":                  mustPack(local.Column("tokens").Type, tokenSet),
 	})
 	e.writeSchemaVersion()
-	e.publishGeneration(e.gens.Latest())
-	return nil
+	for _, g := range e.gens.Generations() {
+		e.publishGeneration(g)
+	}
 }
 
 // publishGeneration writes a generation where CDC clients look for it, in

@@ -616,7 +616,7 @@ func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Resul
 	for _, ev := range evs {
 		all = append(all, ev.muts...)
 	}
-	if err := e.applyLocked(all, now); err != nil {
+	if err := e.applyLocked(all, now, stamp); err != nil {
 		return nil, err
 	}
 	if cas != nil {
@@ -627,7 +627,7 @@ func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Resul
 
 // applyLocked applies mutations and their CDC log rows; the caller holds the
 // write lock. Nothing is written unless every check passes.
-func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
+func (e *Engine) applyLocked(muts []*store.Mutation, now, stamp int64) error {
 	clock := time.UnixMicro(now)
 	type groupKey struct {
 		t   *store.Table
@@ -657,12 +657,15 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
 	for _, m := range muts {
 		m.Table.Apply(m, now)
 	}
+	logged := muts
 	for i, k := range order {
 		for _, lm := range e.logger.Log(k.t, groups[k], snaps[i]) {
 			e.maxCDCWrite = max(e.maxCDCWrite, lm.TS)
 			lm.Table.Apply(lm, now)
+			logged = append(logged[:len(logged):len(logged)], lm)
 		}
 	}
+	e.logMutations(stamp, now, logged)
 	return nil
 }
 
