@@ -131,6 +131,7 @@ func embeddedDefaults(cfg *config.Config, env Env, args []string, emb *app.Embed
 var devFlags = []ownFlag{
 	{name: "cql-listen", help: "address of the embedded CQL server", def: "127.0.0.1:9042"},
 	{name: "kafka-listen", help: "address of the embedded Kafka broker", def: "127.0.0.1:9092"},
+	{name: "data-dir", help: "keep the embedded ScyllaDB's and Kafka's data in this directory, so a restart resumes (default: ScyllaDB data in memory)", def: ""},
 }
 
 // runDev: `outbox dev`.
@@ -141,7 +142,7 @@ func runDev(ctx context.Context, env Env, args []string) int {
 	}
 	logger := newLogger(env, cfg)
 	defer logger.Sync()
-	emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: own["cql-listen"], KafkaAddr: own["kafka-listen"], Logger: logger})
+	emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: own["cql-listen"], KafkaAddr: own["kafka-listen"], Logger: logger, DataDir: own["data-dir"]})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "outbox dev: starting the embedded stack: %v\n", err)
 		return ExitFailure
