@@ -40,6 +40,7 @@ func TestDataDirKeepsEverything(t *testing.T) {
 		`ALTER TABLE ks.t ADD extra text`,
 		`INSERT INTO ks.t (k, c, extra) VALUES (1, 2, 'e') USING TTL 3600`,
 		`CREATE TABLE ks.plain (id int PRIMARY KEY, v blob)`,
+		`CREATE INDEX ON ks.plain (v)`,
 		`INSERT INTO ks.plain (id, v) VALUES (1, 0x)`,
 		`TRUNCATE ks.plain`,
 		`INSERT INTO ks.plain (id, v) VALUES (2, 0x00)`,
@@ -93,6 +94,10 @@ func TestDataDirKeepsEverything(t *testing.T) {
 	}
 	if err := iter.Close(); err != nil || len(ids) != 2 {
 		t.Fatalf("after TRUNCATE and two inserts: %v %v", ids, err)
+	}
+	var byIndex int
+	if err := sx.Session.Query(`SELECT id FROM ks.plain WHERE v = 0x03`).Scan(&byIndex); err != nil || byIndex != 3 {
+		t.Fatalf("index after restart: %d %v", byIndex, err)
 	}
 	if logAfter := readCDCLog(t, sx.Session, "ks.t_scylla_cdc_log", "c", "l", "u", "extra"); !reflect.DeepEqual(logAfter, logBefore) {
 		t.Fatalf("CDC log changed across the restart:\n%v\n%v", logBefore, logAfter)

@@ -108,6 +108,42 @@ type AlterTypeStmt struct {
 	AlterField *ColumnDef
 }
 
+// IndexTarget is one column of CREATE INDEX: Kind is "" (the column, or a
+// collection's values), "keys", "values", "entries" or "full". (Added by
+// the parser.)
+type IndexTarget struct {
+	Column string
+	Kind   string
+}
+
+// CreateIndexStmt is CREATE [CUSTOM] INDEX [IF NOT EXISTS] [name] ON
+// [ks.]table (target) or, for a local index, ((pk, ...), target).
+// (Added by the parser.)
+type CreateIndexStmt struct {
+	Name        string
+	IfNotExists bool
+	Table       TableName
+	Partition   []string // the local index's partition key columns
+	Targets     []IndexTarget
+	Custom      bool
+	Using       string
+	Properties  []Property
+}
+
+// DropIndexStmt is DROP INDEX [IF EXISTS] [ks.]name.
+type DropIndexStmt struct {
+	Name     TableName
+	IfExists bool
+}
+
+// UnsupportedStmt is a statement of ScyllaDB's grammar for a feature the
+// emulator does not implement (materialized views, functions, roles...);
+// Feature names it. The rest of the statement is not parsed. (Added by the
+// parser.)
+type UnsupportedStmt struct {
+	Feature string
+}
+
 type TruncateStmt struct {
 	Table TableName
 	Using Using // USING TIMEOUT only (added by the parser: Scylla accepts it)
@@ -391,6 +427,9 @@ func (*DescribeStmt) stmt()       {}
 func (*CreateTypeStmt) stmt()     {}
 func (*DropTypeStmt) stmt()       {}
 func (*AlterTypeStmt) stmt()      {}
+func (*CreateIndexStmt) stmt()    {}
+func (*DropIndexStmt) stmt()      {}
+func (*UnsupportedStmt) stmt()    {}
 
 func (*ColumnRef) selectExpr()   {}
 func (*SelectFunc) selectExpr()  {}

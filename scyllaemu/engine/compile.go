@@ -14,8 +14,11 @@ func (e *Engine) compile(ks string, parsed *cql.Parsed) (plan, error) {
 		return &usePlan{keyspace: s.Keyspace}, nil
 	case *cql.CreateKeyspaceStmt, *cql.DropKeyspaceStmt, *cql.CreateTableStmt,
 		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt,
-		*cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
+		*cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt,
+		*cql.CreateIndexStmt, *cql.DropIndexStmt:
 		return &ddlPlan{stmt: s, src: parsed.Src, keyspace: ks}, nil
+	case *cql.UnsupportedStmt:
+		return nil, invalidf("%s are not supported by scyllaemu", s.Feature)
 	case *cql.DescribeStmt:
 		// gocql treats a syntax error as "DESCRIBE unsupported" and builds
 		// its schema text client-side, which is all it needs.

@@ -110,6 +110,14 @@ func (e *Engine) execDDL(p *ddlPlan, x *execCtx) ([]SchemaChange, error) {
 		return e.alterTable(ks, s)
 	case *cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
 		return e.execTypeDDL(s, p.keyspace)
+	case *cql.CreateIndexStmt:
+		ks := qualify(s.Table, p.keyspace)
+		if err := guard(ks); err != nil {
+			return nil, err
+		}
+		return e.createIndex(ks, s)
+	case *cql.DropIndexStmt:
+		return e.dropIndex(qualify(s.Name, p.keyspace), s)
 	case *cql.TruncateStmt:
 		ks := qualify(s.Table, p.keyspace)
 		if err := guard(ks); err != nil {
@@ -690,6 +698,11 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 			}
 			if c.IsKey() {
 				return nil, invalidf("Cannot drop PRIMARY KEY part %s", n)
+			}
+			for _, ix := range t.Indexes {
+				if ix.Column == c {
+					return nil, invalidf("Cannot drop column %s because it has dependent secondary indexes (%s)", n, ix.Name)
+				}
 			}
 		}
 		for _, n := range s.Drop {

@@ -47,6 +47,10 @@ type selectPlan struct {
 	reverse   bool
 	limit     termFn
 	ppl       termFn
+	// index serves the query (a global index lookup): the partitions
+	// visited are its candidates for indexFilter's value.
+	index       *store.Index
+	indexFilter *filter
 }
 
 func (e *Engine) compileSelect(ks string, parsed *cql.Parsed, s *cql.SelectStmt) (plan, error) {
@@ -105,8 +109,12 @@ func (e *Engine) compileSelect(ks string, parsed *cql.Parsed, s *cql.SelectStmt)
 			ckRestricted = true
 		}
 	}
-	if !s.AllowFiltering && (p.w.needsFilter || (!p.w.pkRestricted && (ckRestricted || len(p.w.tuples) > 0))) {
+	ix, ixFilter := chooseIndex(t, p.w)
+	if !s.AllowFiltering && ix == nil && (p.w.needsFilter || (!p.w.pkRestricted && (ckRestricted || len(p.w.tuples) > 0))) {
 		return nil, invalidf(filteringMsg)
+	}
+	if ix != nil && ix.Local == nil && !p.w.pkRestricted {
+		p.index, p.indexFilter = ix, ixFilter
 	}
 	if len(s.OrderBy) > 0 {
 		if !p.w.pkRestricted {
@@ -414,8 +422,14 @@ func (p *selectPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 		}
 		return run.partition(part, from, inPPL)
 	}
-	if p.w.pkRestricted {
-		keys, err := p.w.partitionKeys(x)
+	if p.w.pkRestricted || p.index != nil {
+		var keys [][]byte
+		var err error
+		if p.index != nil {
+			keys, err = indexCandidates(x, t, p.index, p.indexFilter)
+		} else {
+			keys, err = p.w.partitionKeys(x)
+		}
 		if err != nil {
 			return nil, err
 		}

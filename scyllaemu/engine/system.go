@@ -311,4 +311,5 @@ func (e *Engine) writeTableRows(t *store.Table) {
 			"type":              []byte(c.Type.String()),
 		})
 	}
+	e.writeIndexRows(t)
 }

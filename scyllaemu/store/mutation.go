@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
 )
 
 // CellWrite is one column of a RowWrite: an atomic cell (Value; nil
@@ -51,6 +53,8 @@ func (t *Table) Apply(m *Mutation, now int64) {
 		rt.TS = m.TS
 		p.ranges = append(p.ranges, rt)
 	}
+	indexed := len(t.Indexes) > 0
+	var touched []*Row
 	for i := range m.Rows {
 		rw := &m.Rows[i]
 		var r *Row
@@ -68,6 +72,9 @@ func (t *Table) Apply(m *Mutation, now int64) {
 		}
 		if rw.Delete && m.TS > r.Deletion {
 			r.Deletion = m.TS
+		}
+		if indexed {
+			touched = append(touched, r)
 		}
 		if rw.Marker {
 			mergeCell(&r.Marker, Cell{Value: []byte{}, TS: m.TS, Expiry: expiry, TTL: m.TTL, Set: true})
@@ -97,6 +104,17 @@ func (t *Table) Apply(m *Mutation, now int64) {
 				nc.Value = bytes.Clone(cw.Value)
 			}
 			mergeCell(cur, nc)
+		}
+	}
+	if indexed {
+		pk, _ := types.SplitPartitionKey(m.Key, len(t.PK))
+		for _, ix := range t.Indexes {
+			if ix.Local != nil {
+				continue
+			}
+			for _, r := range touched {
+				t.indexRow(ix, p, pk, r, now)
+			}
 		}
 	}
 }

@@ -146,6 +146,8 @@ type Table struct {
 	// CDCLog is the table's log when CDC is enabled; Base is set on a log.
 	CDCLog *Table
 	Base   *Table
+	// Indexes are the table's secondary indexes, maintained by Apply.
+	Indexes []*Index
 
 	byName  map[string]*Column
 	parts   *btree.BTreeG[*Partition]
