@@ -44,7 +44,11 @@ func TestDataDirKeepsEverything(t *testing.T) {
 		`INSERT INTO ks.plain (id, v) VALUES (1, 0x)`,
 		`TRUNCATE ks.plain`,
 		`INSERT INTO ks.plain (id, v) VALUES (2, 0x00)`,
+		`CREATE KEYSPACE tks WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 1} AND tablets = {'enabled': true}`,
+		`CREATE TABLE tks.ev (w int, seq int, v text, PRIMARY KEY (w, seq)) WITH cdc = {'enabled': true}`,
+		`ALTER TABLE tks.ev WITH tablets = {'min_tablet_count': 4}`,
 	)
+	streamsBefore := tabletStreams(t, sx.Session)
 	if applied, err := sx.Session.Query(`INSERT INTO ks.plain (id, v) VALUES (3, 0x03) IF NOT EXISTS`).MapScanCAS(map[string]any{}); err != nil || !applied {
 		t.Fatalf("LWT: %v %v", applied, err)
 	}
@@ -101,6 +105,9 @@ func TestDataDirKeepsEverything(t *testing.T) {
 	}
 	if logAfter := readCDCLog(t, sx.Session, "ks.t_scylla_cdc_log", "c", "l", "u", "extra"); !reflect.DeepEqual(logAfter, logBefore) {
 		t.Fatalf("CDC log changed across the restart:\n%v\n%v", logBefore, logAfter)
+	}
+	if streamsAfter := tabletStreams(t, sx.Session); !reflect.DeepEqual(streamsAfter, streamsBefore) || len(streamsAfter) != 14 {
+		t.Fatalf("tablet streams changed across the restart:\n%v\n%v", streamsBefore, streamsAfter)
 	}
 	gens := srv.Engine().Generations()
 	if len(gens) != 2 || !gens[1].Time.Equal(at) {

@@ -260,3 +260,30 @@ func be64(v int64) []byte {
 	binary.BigEndian.PutUint64(b[:], uint64(v))
 	return b[:]
 }
+
+// NewTabletStreams is the stream set of a tablets-based table with n
+// tablets (n a power of two), operating from at: one stream per tablet,
+// whose token is the tablet's last token, as ScyllaDB 2025.4 creates them.
+// The random bits derive from the table id and the time, so that the same
+// table and time give the same streams (a data directory's replay relies
+// on it).
+func NewTabletStreams(tableID [16]byte, at time.Time, n int) *Generation {
+	if n < 1 {
+		n = 1
+	}
+	seed := binary.BigEndian.Uint64(tableID[:8]) ^ uint64(at.UnixMilli())
+	rnd := rand.New(rand.NewPCG(seed, binary.BigEndian.Uint64(tableID[8:])))
+	g := &Generation{Time: at.Truncate(time.Millisecond)}
+	step := math.MaxUint64 / uint64(n)
+	for i := 0; i < n; i++ {
+		end := int64(uint64(1)<<63 + uint64(i+1)*step)
+		if i == n-1 {
+			end = math.MaxInt64
+		}
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[:8], uint64(end))
+		binary.BigEndian.PutUint64(id[8:], (rnd.Uint64()&(1<<38-1))<<26|1)
+		g.Vnodes = append(g.Vnodes, Vnode{End: end, Stream: id[:]})
+	}
+	return g
+}

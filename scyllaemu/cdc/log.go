@@ -93,12 +93,18 @@ func Snap(base *store.Table, muts []*store.Mutation, now int64) *Snapshot {
 // snap taken before they were applied. A write spanning several
 // timestamps (or TTLs, or kinds of change) is split like ScyllaDB splits
 // it: one log mutation, one cdc$time, per timestamp.
-func (l *Logger) Log(base *store.Table, muts []*store.Mutation, snap *Snapshot) []*store.Mutation {
+//
+// streams is the table's own stream history for a tablets-based table, nil
+// to use the cluster's generations.
+func (l *Logger) Log(base *store.Table, muts []*store.Mutation, snap *Snapshot, streams *History) []*store.Mutation {
 	if base.CDCLog == nil || len(muts) == 0 {
 		return nil
 	}
+	if streams == nil {
+		streams = l.Gens
+	}
 	p := mergePartition(base, muts)
-	t := &transformer{l: l, base: base, log: base.CDCLog, key: muts[0].Key, rows: map[string]rowState{}, static: rowState{}}
+	t := &transformer{l: l, streams: streams, base: base, log: base.CDCLog, key: muts[0].Key, rows: map[string]rowState{}, static: rowState{}}
 	t.pk, _ = types.SplitPartitionKey(t.key, len(base.PK))
 	if snap != nil {
 		t.static = snap.static
@@ -501,6 +507,7 @@ func extractChanges(base *store.Table, p *mergedPartition) map[int64]*batch {
 // transformer builds the log mutations of one base partition's write.
 type transformer struct {
 	l         *Logger
+	streams   *History
 	base, log *store.Table
 	key       []byte
 	pk        [][]byte
@@ -520,7 +527,7 @@ func (t *transformer) begin(ts int64, last bool) {
 	var rnd [8]byte
 	binary.BigEndian.PutUint64(rnd[:], t.l.Rnd.Uint64())
 	t.ts, t.cdcTim = ts, types.TimeUUIDFromMicros(ts, rnd)
-	t.cur = &store.Mutation{Table: t.log, Key: t.l.Gens.At(ts).StreamFor(t.base.Token(t.key)), TS: ts, TTL: t.base.Opts.CDC.TTL}
+	t.cur = &store.Mutation{Table: t.log, Key: t.streams.At(ts).StreamFor(t.base.Token(t.key)), TS: ts, TTL: t.base.Opts.CDC.TTL}
 	o := t.base.Opts.CDC
 	t.updating = o.Postimage || (!last && o.Preimage != "false")
 }

@@ -30,6 +30,7 @@ type ddlPlan struct {
 func (p *ddlPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	e.st.Lock()
 	e.newIDs = e.newIDs[:0]
+	e.ddlTime = e.nowMicros()
 	changes, err := e.execDDL(p, x)
 	if err == nil && len(changes) > 0 {
 		e.schemaGen.Add(1)
@@ -38,6 +39,7 @@ func (p *ddlPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	if err == nil && !p.internal {
 		e.logDDL(p.keyspace, p.src)
 	}
+	e.ddlTime = 0
 	e.st.Unlock()
 	if len(changes) > 0 {
 		// Stale plans point at the old tables: dropping them lets a
@@ -86,6 +88,9 @@ func (e *Engine) execDDL(p *ddlPlan, x *execCtx) ([]SchemaChange, error) {
 				return nil, nil
 			}
 			return nil, configf("Cannot drop non existing keyspace '%s'.", s.Name)
+		}
+		for _, t := range e.st.Keyspaces[s.Name].Tables {
+			e.dropTabletStreams(t)
 		}
 		delete(e.st.Keyspaces, s.Name)
 		e.deleteSchemaRows(s.Name, "")
@@ -367,6 +372,22 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 				opts.CDC = store.CDCOptions{}
 				err = applyCDCOptions(&opts.CDC, m)
 			}
+		case "tablets":
+			var m map[string]string
+			if m, err = propMap(prop); err == nil {
+				for k, v := range m {
+					switch k {
+					case "min_tablet_count", "min_per_shard_tablet_count":
+						if n, perr := strconv.Atoi(v); perr != nil || n < 0 {
+							return configf("Invalid value for tablets option '%s': %s", k, v)
+						}
+					case "expected_data_size_in_gb":
+					default:
+						return configf("Unrecognized tablets option %s", k)
+					}
+				}
+				opts.Tablets = m
+			}
 		case "paxos_grace_seconds", "tombstone_gc", "synchronous_updates", "id", "in_memory":
 			// Accepted and ignored: they change nothing one node can show.
 		default:
@@ -462,6 +483,9 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 	opts := store.DefaultTableOptions()
 	if err := applyTableProperties(&opts, s.Properties); err != nil {
 		return nil, err
+	}
+	if opts.Tablets != nil && !ks.Tablets {
+		return nil, configf("Tablet options cannot be used when tablets are disabled for the keyspace")
 	}
 	t := store.NewTable(ksName, s.Table.Name, e.newTableID(), cols)
 	t.Opts = opts
@@ -569,9 +593,6 @@ func (e *Engine) buildColumns(ks string, s *cql.CreateTableStmt) ([]*store.Colum
 
 // enableCDC creates the table's log, refusing what ScyllaDB refuses.
 func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, error) {
-	if ks.Tablets {
-		return nil, invalidf("Cannot create CDC log for a table %s.%s, because keyspace uses tablets. Please create the keyspace with tablets = {'enabled': false}.", ks.Name, t.Name)
-	}
 	logName := t.Name + cdc.LogSuffix
 	if ks.Tables[logName] != nil {
 		return nil, invalidf("Cannot create CDC log table for table %s.%s because a table of name %s.%s already exists", ks.Name, t.Name, ks.Name, logName)
@@ -590,6 +611,9 @@ func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, 
 	t.CDCLog = log
 	ks.Tables[logName] = log
 	e.writeTableRows(log)
+	if ks.Tablets {
+		e.startTabletStreams(ks, t)
+	}
 	return []SchemaChange{{Change: "CREATED", Target: "TABLE", Keyspace: ks.Name, Name: logName}}, nil
 }
 
@@ -599,6 +623,7 @@ func (e *Engine) dropCDCLog(ks *store.Keyspace, t *store.Table) []SchemaChange {
 		return nil
 	}
 	t.CDCLog = nil
+	e.dropTabletStreams(t)
 	delete(ks.Tables, log.Name)
 	e.deleteSchemaRows(ks.Name, log.Name)
 	return []SchemaChange{{Change: "DROPPED", Target: "TABLE", Keyspace: ks.Name, Name: log.Name}}
@@ -657,7 +682,13 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 		} else if !opts.CDC.Enabled && was {
 			changes = append(changes, e.dropCDCLog(ks, t)...)
 		}
+		if opts.Tablets != nil && !ks.Tablets {
+			return nil, configf("Tablet options cannot be used when tablets are disabled for the keyspace")
+		}
 		t.Opts = opts
+		if opts.CDC.Enabled && was {
+			e.splitTablets(ks, t)
+		}
 	case len(s.Add) > 0:
 		// Validate every column before adding any: a statement that fails
 		// changes nothing.

@@ -153,6 +153,11 @@ type Engine struct {
 	replayIDs [][16]byte
 	newIDs    [][16]byte
 	tableByID map[[16]byte]*store.Table
+	// ddlTime is the clock of the schema statement running (during
+	// replay, the one it ran at); tablets holds the stream sets of
+	// tablets-based CDC tables by table id. Both guarded by st's lock.
+	ddlTime int64
+	tablets map[[16]byte]*cdc.History
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -189,6 +194,7 @@ func New(opts Options) (*Engine, error) {
 		opts:     opts,
 		st:       store.New(),
 		prepared: make(map[string]*preparedStmt),
+		tablets:  make(map[[16]byte]*cdc.History),
 		rnd:      rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64())),
 	}
 	e.gens = cdc.NewHistory(cdc.NewGeneration(opts.GenerationStart, opts.Vnodes, rnd))

@@ -128,7 +128,7 @@ func (e *Engine) logDDL(ks, src string) {
 	}
 	var enc encoder
 	enc.byte(recDDL)
-	enc.varint(e.nowMicros())
+	enc.varint(e.ddlTime)
 	enc.str(ks)
 	enc.str(src)
 	enc.uvarint(uint64(len(e.newIDs)))
@@ -175,7 +175,7 @@ func (e *Engine) replayMeta(d *decoder) error {
 }
 
 func (e *Engine) replayDDL(d *decoder) error {
-	_ = d.varint()
+	at := d.varint()
 	ks, src := d.str(), d.str()
 	n := d.uvarint()
 	ids := make([][16]byte, 0, min(n, 64))
@@ -191,9 +191,9 @@ func (e *Engine) replayDDL(d *decoder) error {
 	}
 	e.st.Lock()
 	defer e.st.Unlock()
-	e.replayIDs = ids
+	e.replayIDs, e.ddlTime = ids, at
 	_, err = e.execDDL(&ddlPlan{stmt: parsed.Stmt, src: src, keyspace: ks}, nil)
-	e.replayIDs = nil
+	e.replayIDs, e.ddlTime = nil, 0
 	e.tableByID = nil
 	if err != nil {
 		return fmt.Errorf("schema statement %q: %w", src, err)

@@ -639,7 +639,11 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now, stamp int64) error {
 		if m.Table.CDCLog == nil {
 			continue
 		}
-		if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
+		streams := e.gens
+		if h := e.streamsOf(m.Table); h != nil {
+			streams = h
+		}
+		if err := streams.CheckWriteTime(m.TS, clock); err != nil {
 			return invalidf("%s", trimSentinel(err))
 		}
 		k := groupKey{m.Table, string(m.Key)}
@@ -659,7 +663,7 @@ func (e *Engine) applyLocked(muts []*store.Mutation, now, stamp int64) error {
 	}
 	logged := muts
 	for i, k := range order {
-		for _, lm := range e.logger.Log(k.t, groups[k], snaps[i]) {
+		for _, lm := range e.logger.Log(k.t, groups[k], snaps[i], e.streamsOf(k.t)) {
 			e.maxCDCWrite = max(e.maxCDCWrite, lm.TS)
 			lm.Table.Apply(lm, now)
 			logged = append(logged[:len(logged):len(logged)], lm)

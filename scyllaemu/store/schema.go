@@ -107,6 +107,8 @@ type TableOptions struct {
 	MaxIndexInterval  int32
 	ReadRepairChance  float64
 	DCLocalReadRepair float64
+	// Tablets is the table's `tablets = {...}` map (min_tablet_count...).
+	Tablets map[string]string
 }
 
 // DefaultTableOptions are ScyllaDB's defaults for a new table.
