@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs scylla-cdc-go's own tests, unmodified from the module cache, against
-# freshly started cmd/scyllaemu instances, then the emulator's crash-recovery
-# test (SIGKILL mid-load, restart on the same data directory). Any argument
-# is passed to the scylla-cdc-go `go test` runs.
+# freshly started cmd/scyllaemu instances (its package tests, TestTypes
+# included, against one; examples/replicator's TestReplicator and
+# TestReplicatorWithTablets from one to another), then the emulator's
+# crash-recovery test (SIGKILL mid-load, restart on the same data
+# directory). Any argument is passed to the scylla-cdc-go `go test` runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,15 @@ src=$addr
 echo "conformance: scylla-cdc-go tests against scyllaemu at $src"
 SCYLLA_SRC_URI=$src go test -count=1 -run "$tests" "$@" github.com/scylladb/scylla-cdc-go 2>&1 \
   | grep -v 'stream_batch.go\|reader.go\|topology.go'
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || exit "$status"
+
+start_emu dst
+dst=$addr
+echo "conformance: scylla-cdc-go's examples/replicator from scyllaemu at $src to scyllaemu at $dst"
+SCYLLA_SRC_URI=$src SCYLLA_DST_URI=$dst go test -count=1 -run '^(TestReplicator|TestReplicatorWithTablets)$' "$@" \
+  github.com/scylladb/scylla-cdc-go/examples/replicator 2>&1 \
+  | grep -v 'stream_batch.go\|reader.go\|topology.go\|utils.go\|saw no changes\|processed [0-9]* changes'
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || exit "$status"
 

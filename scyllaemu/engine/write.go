@@ -55,6 +55,9 @@ type writePlan struct {
 	// casCols are the columns an LWT result shows after [applied]: every
 	// column for IF [NOT] EXISTS, else the columns its conditions name.
 	casCols []*store.Column
+	// tupleRange is a DELETE whose clustering range is given by
+	// multi-column slices.
+	tupleRange bool
 	// rowLevel is false when the statement touches only static columns (or
 	// deletes a partition/range), so it needs no full clustering key.
 	rowLevel bool
@@ -259,13 +262,22 @@ func (e *Engine) compileWriteWhere(p *writePlan, rels []cql.Relation, b *binder)
 			missing = append(missing, p.t.PK[i].Name)
 		}
 	}
-	if len(missing) > 0 || w.needsFilter || len(w.tuples) > 0 {
+	// A DELETE of a clustering range may bound it with multi-column
+	// slices: (c1, c2) > (?, ?).
+	p.tupleRange = len(w.tuples) > 0 && p.kind == kindDelete && len(p.cells) == 0 && w.tupleSlicesOnly()
+	if len(missing) > 0 || w.needsFilter || (len(w.tuples) > 0 && !p.tupleRange) {
 		if len(missing) > 0 {
 			return invalidf("Some partition key parts are missing: %s", joinStrings(missing))
 		}
+		if len(w.tuples) > 0 && p.kind == kindUpdate {
+			return invalidf("Slice restrictions are not supported on the clustering columns in UPDATE statements")
+		}
+		if len(w.tuples) > 0 {
+			return invalidf("Multi-column relations in DELETE statements must be slices of the clustering key starting at its first column")
+		}
 		return invalidf("Only EQ and IN relation are supported on the partition key (unless you use the token() function)")
 	}
-	full := w.fullCK()
+	full := w.fullCK() && !p.tupleRange
 	switch p.kind {
 	case kindUpdate:
 		if !full && (p.rowLevel || len(p.t.CK) > 0 && !allStatic(p.cells)) {
@@ -453,7 +465,13 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		if keys, err = p.w.partitionKeys(x); err != nil {
 			return nil, nil, err
 		}
-		if len(t.CK) > 0 && (p.rowLevel || p.w.ckPrefix > 0) {
+		if p.tupleRange {
+			sl, err := p.w.tupleSlice(x)
+			if err != nil {
+				return nil, nil, err
+			}
+			ranges = []slice{sl}
+		} else if len(t.CK) > 0 && (p.rowLevel || p.w.ckPrefix > 0) {
 			sl, err := p.w.slices(x)
 			if err != nil {
 				return nil, nil, err
