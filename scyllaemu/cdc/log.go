@@ -104,8 +104,13 @@ func (l *Logger) Log(base *store.Table, muts []*store.Mutation, snap *Snapshot, 
 		streams = l.Gens
 	}
 	p := mergePartition(base, muts)
-	t := &transformer{l: l, streams: streams, base: base, log: base.CDCLog, key: muts[0].Key, rows: map[string]rowState{}, static: rowState{}}
+	t := &transformer{l: l, streams: streams, base: base, log: base.CDCLog, key: muts[0].Key}
 	t.pk, _ = types.SplitPartitionKey(t.key, len(base.PK))
+	o := base.Opts.CDC
+	preimage, postimage := o.Preimage != "false", o.Postimage
+	if preimage || postimage {
+		t.rows, t.static = map[string]rowState{}, rowState{}
+	}
 	if snap != nil {
 		t.static = snap.static
 		for k, v := range snap.rows {
@@ -113,8 +118,6 @@ func (l *Logger) Log(base *store.Table, muts []*store.Mutation, snap *Snapshot, 
 			t.ckIndex(k, snap.cks[k])
 		}
 	}
-	o := base.Opts.CDC
-	preimage, postimage := o.Preimage != "false", o.Postimage
 	if shouldSplit(p) {
 		changes := extractChanges(base, p)
 		tss := make([]int64, 0, len(changes))
@@ -152,7 +155,10 @@ type mergedRow struct {
 	markerTS  int64
 	markerTTL int32
 	del       int64
-	cells     map[int]*mergedCell
+	// cells is indexed by base column slot; ordered lists the written
+	// ones in column order, once the partition is merged.
+	cells   []*mergedCell
+	ordered []*mergedCell
 }
 
 type mergedCell struct {
@@ -186,7 +192,9 @@ func ckKey(ck [][]byte) string {
 
 func mergePartition(base *store.Table, muts []*store.Mutation) *mergedPartition {
 	p := &mergedPartition{partDel: store.NoDeletion}
-	byCK := map[string]*mergedRow{}
+	newRow := func(ck [][]byte) *mergedRow {
+		return &mergedRow{ck: ck, del: store.NoDeletion, cells: make([]*mergedCell, len(base.Cells))}
+	}
 	note := func(ts int64) {
 		if !p.hasTS {
 			p.firstTS, p.hasTS = ts, true
@@ -201,14 +209,18 @@ func mergePartition(base *store.Table, muts []*store.Mutation) *mergedPartition 
 					continue
 				}
 				if p.static == nil {
-					p.static = &mergedRow{del: store.NoDeletion, cells: map[int]*mergedCell{}}
+					p.static = newRow(nil)
 				}
 				r = p.static
 			} else {
-				k := ckKey(rw.CK)
-				if r = byCK[k]; r == nil {
-					r = &mergedRow{ck: rw.CK, del: store.NoDeletion, cells: map[int]*mergedCell{}}
-					byCK[k] = r
+				for _, x := range p.rows {
+					if base.CompareCK(x.ck, rw.CK) == 0 {
+						r = x
+						break
+					}
+				}
+				if r == nil {
+					r = newRow(rw.CK)
 					p.rows = append(p.rows, r)
 				}
 			}
@@ -247,6 +259,19 @@ func mergePartition(base *store.Table, muts []*store.Mutation) *mergedPartition 
 		}
 	}
 	sort.SliceStable(p.rows, func(i, j int) bool { return base.CompareCK(p.rows[i].ck, p.rows[j].ck) < 0 })
+	order := func(r *mergedRow) {
+		for _, c := range base.Columns {
+			if c.Slot >= 0 && r.cells[c.Slot] != nil {
+				r.ordered = append(r.ordered, r.cells[c.Slot])
+			}
+		}
+	}
+	if p.static != nil {
+		order(p.static)
+	}
+	for _, r := range p.rows {
+		order(r)
+	}
 	return p
 }
 
@@ -294,15 +319,8 @@ func (c *mergedCell) merge(cw store.CellWrite, ts int64, ttl int32) {
 }
 
 // sortedCells lists a row's cells in column order (ScyllaDB's column ids
-// follow names).
-func (r *mergedRow) sortedCells() []*mergedCell {
-	out := make([]*mergedCell, 0, len(r.cells))
-	for _, c := range r.cells {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].col.Name < out[j].col.Name })
-	return out
-}
+// follow names, as the table's column order does within a kind).
+func (r *mergedRow) sortedCells() []*mergedCell { return r.ordered }
 
 // shouldSplit is ScyllaDB's should_split: a write needs splitting when it
 // carries more than one timestamp or TTL, or more than one kind of change
@@ -341,7 +359,7 @@ func shouldSplit(p *mergedPartition) bool {
 		visitCells(p.static, false)
 	}
 	for _, r := range p.rows {
-		if r.hasMarker || len(r.cells) > 0 {
+		if r.hasMarker || len(r.ordered) > 0 {
 			if hadStatic {
 				return true
 			}
@@ -593,7 +611,7 @@ func (t *transformer) processWhole(p *mergedPartition, preimage, postimage bool)
 		t.delta(change{kind: OpUpdate, static: true, ttl: liveTTL(p.static), entries: p.static.sortedCells()})
 	}
 	for _, r := range p.rows {
-		if r.hasMarker || len(r.cells) > 0 {
+		if r.hasMarker || len(r.ordered) > 0 {
 			op := OpUpdate
 			if r.hasMarker {
 				op = OpInsert
@@ -625,7 +643,7 @@ func (t *transformer) processWhole(p *mergedPartition, preimage, postimage bool)
 }
 
 func cellSlots(r *mergedRow) []int {
-	out := make([]int, 0, len(r.cells))
+	out := make([]int, 0, len(r.ordered))
 	for _, c := range r.sortedCells() {
 		out = append(out, c.col.Slot)
 	}
@@ -634,7 +652,7 @@ func cellSlots(r *mergedRow) []int {
 
 // liveTTL is the TTL of a row's live cells (an unsplit write has one).
 func liveTTL(r *mergedRow) int32 {
-	for _, c := range r.cells {
+	for _, c := range r.ordered {
 		if c.col.Type.MultiCell() {
 			for _, e := range c.elems {
 				if !e.dead {
