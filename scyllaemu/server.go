@@ -1,17 +1,22 @@
 // Package scyllaemu is an in-process, ScyllaDB-compatible CQL server with
 // Change Data Capture, for tests and demos that must run the real drivers
 // (ScyllaDB's gocql fork, gocqlx, scylla-cdc-go) without a database. It is
-// not a production database: data lives in memory and is lost on Close.
+// not a production database: data lives in memory and is lost on Close,
+// unless Options.DataDir keeps it in a write-ahead log (package wal) that a
+// restart replays.
 //
 // It speaks native protocol v4 over TCP and behaves like a one-node,
 // one-shard ScyllaDB: system tables, schema events, prepared statements,
-// paging, lightweight transactions, TTLs, and CDC logs in ScyllaDB's format,
-// with generation changes on demand (NewGeneration). Server-side write
-// timestamps are taken under the same lock that orders reads, so a write a
-// read did not see is always stamped after that read's time.
+// paging, lightweight transactions (with ScyllaDB's result rows), TTLs,
+// user-defined types, non-frozen collections stored per element,
+// secondary indexes, and CDC logs in ScyllaDB's format (deltas, pre- and
+// postimages, vnode generations with changes on demand via NewGeneration,
+// and tablets-based stream sets). Server-side write timestamps are taken
+// under the same lock that orders reads, so a write a read did not see is
+// always stamped after that read's time.
 // The sub-packages split the work: wire (frames), cql (parser), types (value
 // codecs and ordering), store (data), cdc (streams and log rows), engine
-// (statement execution).
+// (statement execution), wal (the write-ahead log).
 package scyllaemu
 
 import (
