@@ -2,6 +2,7 @@ package scyllaemu_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gocql/gocql"
@@ -94,6 +95,33 @@ func TestLWTResultsAsScyllaDB(t *testing.T) {
 	var v int
 	if err := s.Query(`SELECT v FROM ks.cl WHERE p = 1 AND c = 1`).Scan(&v); err != nil || v != 7 {
 		t.Fatalf("static-conditioned update: v=%d err=%v", v, err)
+	}
+
+	// A statement on the static row shows the partition key even without a
+	// row, and a static row exists only with a live static cell (the
+	// examples of ScyllaDB's LWT document).
+	staticTests := []struct {
+		stmt string
+		want map[string]any
+	}{
+		{`INSERT INTO ks.cl (p, s) VALUES (2, NULL) IF NOT EXISTS`, map[string]any{"[applied]": true, "p": 2, "c": 0, "s": 0, "v": 0}},
+		{`INSERT INTO ks.cl (p, s) VALUES (2, NULL) IF NOT EXISTS`, map[string]any{"[applied]": true, "p": 2, "c": 0, "s": 0, "v": 0}},
+	}
+	for _, tc := range staticTests {
+		if _, row := casRow(t, s, tc.stmt); !reflect.DeepEqual(row, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.stmt, row, tc.want)
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM ks.cl WHERE p = 1 IF EXISTS`,
+		`DELETE s FROM ks.cl WHERE p = 1 IF v = 7`,
+	} {
+		if err := s.Query(q).Exec(); errCode(err) != 0x2200 || !strings.Contains(err.Error(), "DELETE statements must restrict all PRIMARY KEY columns") {
+			t.Errorf("%s: want 0x2200, got %v", q, err)
+		}
+	}
+	if applied, err := s.Query(`DELETE s FROM ks.cl WHERE p = 1 IF s = 5`).MapScanCAS(map[string]any{}); err != nil || !applied {
+		t.Fatalf("static-only conditional delete: %v %v", applied, err)
 	}
 }
 

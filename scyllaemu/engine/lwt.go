@@ -98,10 +98,16 @@ func batchCASCols(plans []*writePlan) []*store.Column {
 // there was none, in which case ScyllaDB shows every column as null.
 type oldRow struct {
 	src *rowSource
+	// pk is shown even without a row by a statement on the static row,
+	// as ScyllaDB does.
+	pk [][]byte
 }
 
 func (o oldRow) value(c *store.Column) []byte {
 	if o.src == nil {
+		if c.Kind == store.PartitionKey && o.pk != nil {
+			return o.pk[c.Position]
+		}
 		return nil
 	}
 	return o.src.value(c)
@@ -146,20 +152,23 @@ type rowRef struct {
 // key; failing that, unless the statement is IF [NOT] EXISTS, the
 // partition's static row (so `UPDATE ... IF s = 1` can create a row when
 // only the static column matches). A statement without a clustering key
-// reads the partition: its static row, or whether any row is live.
+// reads the static row.
 func (r rowRef) lookup(now int64, exact bool) oldRow {
+	pk, _ := types.SplitPartitionKey(r.key, len(r.t.PK))
 	p := r.t.Partition(r.key)
+	if r.ck == nil {
+		// A statement on the static row: the row exists only if a static
+		// cell is live (ScyllaDB: "to materialize a static row, one must
+		// explicitly assign at least one static cell").
+		if p != nil && r.t.StaticLive(p, now) {
+			return oldRow{src: &rowSource{t: r.t, p: p, pk: pk, now: now}}
+		}
+		return oldRow{pk: pk}
+	}
 	if p == nil {
 		return oldRow{}
 	}
-	pk, _ := types.SplitPartitionKey(r.key, len(r.t.PK))
 	src := &rowSource{t: r.t, p: p, pk: pk, now: now}
-	if r.ck == nil {
-		if r.t.StaticLive(p, now) || r.t.HasLiveRow(p, now) {
-			return oldRow{src: src}
-		}
-		return oldRow{}
-	}
 	if row := p.Row(r.ck); row != nil && r.t.RowLive(p, row, now) {
 		src.r = row
 		return oldRow{src: src}

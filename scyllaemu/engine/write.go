@@ -237,6 +237,21 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 	if err := e.compileConditions(p, s.Conditions, b); err != nil {
 		return nil, err
 	}
+	if p.conditional() && len(t.CK) > 0 && !p.w.fullCK() {
+		for _, ca := range p.cells {
+			if ca.col.Kind != store.Static {
+				return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to delete non static columns")
+			}
+		}
+		if len(p.cells) == 0 {
+			return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to delete non static columns")
+		}
+		for _, c := range p.conds {
+			if c.col.Kind != store.Static {
+				return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to use IF condition on non static columns")
+			}
+		}
+	}
 	p.pkIndexes = pkIndexes(t, s.Where, nil)
 	p.buildCASMeta()
 	return p, nil
