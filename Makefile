@@ -90,9 +90,12 @@ bench-quick:
 	$(GO) build -o bin/outbox ./cmd/outbox
 	bin/outbox bench --quick
 
-## bench-emu: emulator throughput (16 gocql goroutines) and memory for 1M rows.
+## bench-emu: emulator throughput (16 gocql goroutines): inserts into a CDC
+## table in memory and with a data directory (write-ahead log; fsync once a
+## second, and fsync before every acknowledgement), reads; memory for 1M rows.
 bench-emu:
-	$(GO) test ./scyllaemu -run '^$$' -bench 'InsertCDC|SelectPartition' -benchtime 100000x
+	$(GO) test ./scyllaemu -run '^$$' -bench 'InsertCDC$$|InsertCDCDataDir$$|SelectPartition' -benchtime 100000x
+	$(GO) test ./scyllaemu -run '^$$' -bench 'InsertCDCFsyncAlways' -benchtime 10000x
 	$(GO) test ./scyllaemu -run '^$$' -bench MemoryMillionRows -benchtime 1x
 
 clean:

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -452,6 +453,10 @@ type EmbeddedOptions struct {
 	// MaxMessageBytes is the broker's message.max.bytes (0: Kafka's default).
 	MaxMessageBytes int
 	Logger          *zap.Logger
+	// DataDir, when set, keeps the stack's data across restarts: the CQL
+	// emulator's write-ahead log in DataDir/scylla, the broker's log in
+	// DataDir/kafka. Empty keeps the CQL data in memory only.
+	DataDir string
 }
 
 // StartEmbedded starts the stack; ctx bounds the start only. The stack
@@ -459,14 +464,18 @@ type EmbeddedOptions struct {
 // still needs its database to drain and save its progress.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	ctx = context.WithoutCancel(ctx)
-	db, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: o.CQLAddr})
+	var cqlDir, kafkaDir string
+	if o.DataDir != "" {
+		cqlDir, kafkaDir = filepath.Join(o.DataDir, "scylla"), filepath.Join(o.DataDir, "kafka")
+	}
+	db, err := scyllaemu.Start(ctx, scyllaemu.Options{Listen: o.CQLAddr, DataDir: cqlDir})
 	if err != nil {
 		return nil, err
 	}
 	if len(o.Topics) == 0 {
 		o.Topics = []string{"outbox.event.Order"}
 	}
-	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Addr: o.KafkaAddr, Topics: o.Topics, MaxMessageBytes: o.MaxMessageBytes, Logger: o.Logger})
+	broker, err := kafkaemu.Start(ctx, kafkaemu.Options{Addr: o.KafkaAddr, Topics: o.Topics, MaxMessageBytes: o.MaxMessageBytes, Logger: o.Logger, DataDir: kafkaDir})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}

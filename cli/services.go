@@ -104,12 +104,13 @@ func runDev(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	cl := newCmdLine("dev")
 	cqlListen := cl.fs.String("cql-listen", "127.0.0.1:9042", "address of the embedded CQL server")
 	kafkaListen := cl.fs.String("kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker")
+	dataDir := cl.fs.String("data-dir", "", "keep the embedded ScyllaDB's and Kafka's data in this directory, so a restart resumes (default: ScyllaDB data in memory)")
 	cfg, _, err := cl.parse(env, args, embeddedBase())
 	if err != nil {
 		return err
 	}
 	logger := newLogger(env, cfg)
-	emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: *cqlListen, KafkaAddr: *kafkaListen, Logger: logger})
+	emb, err := app.StartEmbedded(ctx, app.EmbeddedOptions{CQLAddr: *cqlListen, KafkaAddr: *kafkaListen, Logger: logger, DataDir: *dataDir})
 	if err != nil {
 		return fmt.Errorf("starting the embedded stack: %w", err)
 	}

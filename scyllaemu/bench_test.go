@@ -50,8 +50,22 @@ func runConcurrent(b *testing.B, op func(i int) error) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 
-func BenchmarkInsertCDC(b *testing.B) {
-	_, s := startEmu(b, scyllaemu.Options{})
+func BenchmarkInsertCDC(b *testing.B) { benchInsertCDC(b, scyllaemu.Options{}) }
+
+// BenchmarkInsertCDCDataDir is BenchmarkInsertCDC with a data directory:
+// every acknowledgement waits for its write-ahead log record (group
+// commit, fsync once a second).
+func BenchmarkInsertCDCDataDir(b *testing.B) {
+	benchInsertCDC(b, scyllaemu.Options{DataDir: b.TempDir()})
+}
+
+// BenchmarkInsertCDCFsyncAlways fsyncs before every acknowledgement.
+func BenchmarkInsertCDCFsyncAlways(b *testing.B) {
+	benchInsertCDC(b, scyllaemu.Options{DataDir: b.TempDir(), FsyncAlways: true})
+}
+
+func benchInsertCDC(b *testing.B, opts scyllaemu.Options) {
+	_, s := startEmu(b, opts)
 	mustExec(b, s, createKS,
 		`CREATE TABLE ks.outbox (aggregate_id uuid, sequence bigint, event_type text, payload blob, PRIMARY KEY (aggregate_id, sequence)) WITH cdc = {'enabled': true}`)
 	payload := make([]byte, 200)

@@ -1,17 +1,22 @@
 // Package scyllaemu is an in-process, ScyllaDB-compatible CQL server with
 // Change Data Capture, for tests and demos that must run the real drivers
 // (ScyllaDB's gocql fork, gocqlx, scylla-cdc-go) without a database. It is
-// not a production database: data lives in memory and is lost on Close.
+// not a production database: data lives in memory and is lost on Close,
+// unless Options.DataDir keeps it in a write-ahead log (package wal) that a
+// restart replays.
 //
 // It speaks native protocol v4 over TCP and behaves like a one-node,
 // one-shard ScyllaDB: system tables, schema events, prepared statements,
-// paging, lightweight transactions, TTLs, and CDC logs in ScyllaDB's format,
-// with generation changes on demand (NewGeneration). Server-side write
-// timestamps are taken under the same lock that orders reads, so a write a
-// read did not see is always stamped after that read's time.
+// paging, lightweight transactions (with ScyllaDB's result rows), TTLs,
+// user-defined types, non-frozen collections stored per element,
+// secondary indexes, and CDC logs in ScyllaDB's format (deltas, pre- and
+// postimages, vnode generations with changes on demand via NewGeneration,
+// and tablets-based stream sets). Server-side write timestamps are taken
+// under the same lock that orders reads, so a write a read did not see is
+// always stamped after that read's time.
 // The sub-packages split the work: wire (frames), cql (parser), types (value
 // codecs and ordering), store (data), cdc (streams and log rows), engine
-// (statement execution).
+// (statement execution), wal (the write-ahead log).
 package scyllaemu
 
 import (
@@ -56,6 +61,16 @@ type Options struct {
 	PurgeInterval time.Duration
 	// Logger receives connection-level problems; default discards.
 	Logger *slog.Logger
+	// DataDir keeps all data in a write-ahead log in this directory, so it
+	// survives restarts and kill -9: Start replays it, and every write is
+	// in the log before the client sees it acknowledged. Without it data
+	// lives in memory only. See package wal for the format and the fsync
+	// policy.
+	DataDir string
+	// FsyncAlways fsyncs the log before every acknowledgement (writes then
+	// survive power loss, not only a crash of the emulator); by default
+	// the log is fsynced once a second.
+	FsyncAlways bool
 }
 
 // Server is a running emulator.
@@ -101,6 +116,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		TabletsByDefault: opts.TabletsByDefault,
 		OnSchemaChange:   s.broadcast,
 		Logger:           opts.Logger,
+		DataDir:          opts.DataDir,
+		FsyncAlways:      opts.FsyncAlways,
 	})
 	if err != nil {
 		ln.Close()
@@ -161,6 +178,9 @@ func (s *Server) Close() error {
 	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
+	if cerr := s.eng.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -420,6 +440,12 @@ func params(p *wire.QueryParams) engine.Params {
 }
 
 func (c *conn) result(out []byte, hdr wire.Header, res *engine.Result, err error, skipMeta bool) []byte {
+	// Whatever the outcome, what was applied so far reaches the data
+	// directory before this answer: a client never sees a write (its own,
+	// or another client's through a read) that a crash could take back.
+	if cerr := c.srv.eng.Commit(); cerr != nil {
+		err = cerr
+	}
 	if err != nil {
 		return c.errorFrame(out, hdr, err)
 	}

@@ -56,7 +56,7 @@ func TestStrictErrors(t *testing.T) {
 		{"negative TTL", `INSERT INTO ks.single (id, v) VALUES ('x', 1) USING TTL -1`, nil, gocql.One, 0x2200, "TTL must be greater or equal to 0"},
 		{"write to a system table", `INSERT INTO system.peers (peer) VALUES ('10.0.0.1')`, nil, gocql.One, 0x2100, "not user-modifiable"},
 		{"quorum on rf 3 with one node", `INSERT INTO rf3.t (id) VALUES (1)`, nil, gocql.Quorum, 0x1000, "Cannot achieve consistency level"},
-		{"CDC on a tablets keyspace", `CREATE TABLE tab.t (id int PRIMARY KEY) WITH cdc = {'enabled': true}`, nil, gocql.One, 0x2200, "uses tablets"},
+		{"tablet options in a vnodes keyspace", `CREATE TABLE ks.tt (id int PRIMARY KEY) WITH tablets = {'min_tablet_count': 2}`, nil, gocql.One, 0x2300, "Tablet options cannot be used"},
 		{"static column without clustering", `CREATE TABLE ks.st (id int PRIMARY KEY, s int static)`, nil, gocql.One, 0x2200, "Static columns are only useful"},
 		{"non-frozen collection in key", `CREATE TABLE ks.fk (id list<int> PRIMARY KEY)`, nil, gocql.One, 0x2200, "non-frozen collection"},
 	}

@@ -2,7 +2,8 @@
 // CDC on a TCP address until SIGINT or SIGTERM, for cqlsh-less poking, the
 // scylla-cdc-go conformance tests and demos. SIGUSR1 (or a timer) publishes
 // a new CDC generation, as a topology change does in ScyllaDB. It is not a
-// production database: everything is in memory.
+// production database: data is in memory, and with --data-dir also in a
+// write-ahead log that survives restarts and kill -9.
 package main
 
 import (
@@ -22,8 +23,15 @@ import (
 
 const usage = `Usage: scyllaemu [flags]
 
-Serves an in-memory, one-node ScyllaDB stand-in with CDC (not a production
-database). Prints "scyllaemu listening on HOST:PORT ..." on stdout when ready.
+Serves a one-node ScyllaDB stand-in with CDC (not a production database).
+Prints "scyllaemu listening on HOST:PORT ..." on stdout when ready.
+
+Data is in memory unless --data-dir is given: then every write is appended
+to a write-ahead log in that directory before it is acknowledged (so it
+survives kill -9 of the emulator), the log is fsynced once a second (or
+before every acknowledgement with --fsync-always, which also survives power
+loss), and a restart on the same directory restores everything: schema,
+rows, CDC log, CDC generations, host id.
 
 Signals:
   SIGINT, SIGTERM  stop
@@ -54,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	genAge := fs.Duration("generation-age", 0, "start the first CDC generation this long before now (writes stamped earlier are rejected)")
 	genDelay := fs.Duration("generation-delay", scyllaemu.DefaultGenerationDelay, "how far in the future a new CDC generation starts (SIGUSR1, --generation-every)")
 	genEvery := fs.Duration("generation-every", 0, "also start a new CDC generation at this interval (0: only on SIGUSR1)")
+	dataDir := fs.String("data-dir", "", "keep all data in a write-ahead log in this directory (default: memory only)")
+	fsyncAlways := fs.Bool("fsync-always", false, "with --data-dir, fsync before every acknowledgement instead of once a second")
 	verbose := fs.Bool("v", false, "log connection-level problems")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -82,12 +92,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Vnodes:          *vnodes,
 		GenerationStart: time.Now().Add(-*genAge),
 		Logger:          logger,
+		DataDir:         *dataDir,
+		FsyncAlways:     *fsyncAlways,
 	})
 	if err != nil {
 		complain(stderr, err)
 		return 1
 	}
-	status := serve(ctx, srv, usr1, *genEvery, *genDelay, stdout, stderr)
+	kind := "in-memory test server"
+	if *dataDir != "" {
+		kind = "test server with data in " + *dataDir
+	}
+	status := serve(ctx, srv, kind, usr1, *genEvery, *genDelay, stdout, stderr)
 	if err := srv.Close(); err != nil {
 		complain(stderr, "scyllaemu: close:", err)
 		return 1
@@ -98,8 +114,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve announces srv on stdout and starts new CDC generations on SIGUSR1
 // and every genEvery until ctx ends. Scripts wait for its stdout lines, so
 // a failure to write them ends the server with status 1.
-func serve(ctx context.Context, srv *scyllaemu.Server, usr1 <-chan os.Signal, genEvery, genDelay time.Duration, stdout, stderr io.Writer) int {
-	if _, err := fmt.Fprintf(stdout, "scyllaemu listening on %s (in-memory test server, not a production database)\n", srv.Addr()); err != nil {
+func serve(ctx context.Context, srv *scyllaemu.Server, kind string, usr1 <-chan os.Signal, genEvery, genDelay time.Duration, stdout, stderr io.Writer) int {
+	if _, err := fmt.Fprintf(stdout, "scyllaemu listening on %s (%s, not a production database)\n", srv.Addr(), kind); err != nil {
 		complain(stderr, "scyllaemu: stdout:", err)
 		return 1
 	}

@@ -152,9 +152,58 @@ func TestHelpDocumentsSignals(t *testing.T) {
 	if code := run([]string{"--help"}, &bytes.Buffer{}, &stderr); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, want := range []string{"SIGUSR1", "--generation-delay", "-generation-every", "new CDC generation at"} {
+	for _, want := range []string{"SIGUSR1", "--generation-delay", "-generation-every", "new CDC generation at", "-data-dir", "-fsync-always", "kill -9"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestDataDirAcrossRestarts stops the command with SIGTERM and starts it
+// again on the same --data-dir: the data is still there.
+func TestDataDirAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	run := func(stmts ...string) []int {
+		c := startChild(t, "--listen", "127.0.0.1:0", "--data-dir", dir)
+		line := c.expect(t, "scyllaemu listening on ")
+		addr, rest, _ := strings.Cut(line, " ")
+		if !strings.Contains(rest, dir) {
+			t.Errorf("startup line %q does not name the data directory", line)
+		}
+		cluster := gocql.NewCluster(addr)
+		cluster.Timeout = 10 * time.Second
+		s, err := cluster.CreateSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range stmts {
+			if err := s.Query(q).Exec(); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		var ids []int
+		iter := s.Query(`SELECT id FROM ks.t`).Iter()
+		for id := 0; iter.Scan(&id); {
+			ids = append(ids, id)
+		}
+		if err := iter.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		return ids
+	}
+	run(`CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+		`CREATE TABLE ks.t (id int PRIMARY KEY)`, `INSERT INTO ks.t (id) VALUES (1)`)
+	if ids := run(`INSERT INTO ks.t (id) VALUES (2)`); len(ids) != 2 {
+		t.Fatalf("second run sees ids %v, want the first run's and its own", ids)
+	}
+	if ids := run(); len(ids) != 2 {
+		t.Fatalf("third run sees ids %v", ids)
 	}
 }

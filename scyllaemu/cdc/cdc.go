@@ -229,19 +229,16 @@ func LogColumns(base *store.Table) ([]*store.Column, error) {
 			return nil, err
 		}
 		if c.Type.MultiCell() {
-			et := c.Type.Elems[0]
-			if c.Type.Kind == types.List {
-				et = &types.Type{Kind: types.Timeuuid}
-			}
 			cols = append(cols, &store.Column{Name: "cdc$deleted_elements_" + c.Name,
-				Type: &types.Type{Kind: types.Set, Elems: []*types.Type{et}, Frozen: true}, Kind: store.Regular, Position: -1})
+				Type: &types.Type{Kind: types.Set, Elems: []*types.Type{store.KeyType(c.Type)}, Frozen: true}, Kind: store.Regular, Position: -1})
 		}
 	}
 	return cols, nil
 }
 
-// logType is the log column type of a base column: collections frozen, and a
-// list's elements keyed by timeuuid as ScyllaDB stores list cells.
+// logType is the log column type of a base column: collections and UDTs
+// frozen, and a list's elements keyed by timeuuid as ScyllaDB stores list
+// cells.
 func logType(t *types.Type) (*types.Type, error) {
 	if !t.MultiCell() {
 		return t, nil
@@ -249,207 +246,7 @@ func logType(t *types.Type) (*types.Type, error) {
 	if t.Kind == types.List {
 		return &types.Type{Kind: types.Map, Elems: []*types.Type{{Kind: types.Timeuuid}, t.Elems[0]}, Frozen: true}, nil
 	}
-	ft := *t
-	ft.Frozen = true
-	return &ft, nil
-}
-
-// Logger builds log mutations. It is used under the store's write lock.
-type Logger struct {
-	Gens *History
-	Rnd  *rand.Rand
-}
-
-// Log returns the log mutation for base mutations that share one base
-// partition and one write timestamp (one statement, or the statements of a
-// batch on that partition). All rows get one cdc$time; the last row carries
-// end_of_batch. The stream is the partition's in the generation in force
-// at the write timestamp, which the caller has checked with CheckWriteTime.
-func (l *Logger) Log(base *store.Table, muts []*store.Mutation) *store.Mutation {
-	log := base.CDCLog
-	if log == nil || len(muts) == 0 {
-		return nil
-	}
-	ts := muts[0].TS
-	var rnd [8]byte
-	binary.BigEndian.PutUint64(rnd[:], l.Rnd.Uint64())
-	cdcTime := types.TimeUUIDFromMicros(ts, rnd)
-	pk, _ := types.SplitPartitionKey(muts[0].Key, len(base.PK))
-	b := &rowBuilder{base: base, log: log, pk: pk, keysOnly: base.Opts.CDC.Delta == "keys", ts: ts}
-
-	for _, m := range muts {
-		for _, rw := range m.Rows {
-			if rw.CK == nil {
-				b.row(OpUpdate, nil, m.TTL, rw)
-			}
-		}
-	}
-	type ckRow struct {
-		m  *store.Mutation
-		rw store.RowWrite
-	}
-	var rows []ckRow
-	for _, m := range muts {
-		for _, rw := range m.Rows {
-			if rw.CK != nil {
-				rows = append(rows, ckRow{m, rw})
-			}
-		}
-	}
-	sort.SliceStable(rows, func(i, j int) bool { return base.CompareCK(rows[i].rw.CK, rows[j].rw.CK) < 0 })
-	for _, r := range rows {
-		op := OpUpdate
-		switch {
-		case r.rw.Delete:
-			op = OpRowDelete
-		case r.rw.Marker:
-			op = OpInsert
-		}
-		b.row(op, r.rw.CK, r.m.TTL, r.rw)
-	}
-	for _, m := range muts {
-		for _, rt := range m.Ranges {
-			startOp, endOp := OpRangeStartExcl, OpRangeEndExcl
-			if rt.Start.Inclusive {
-				startOp = OpRangeStartIncl
-			}
-			if rt.End.Inclusive {
-				endOp = OpRangeEndIncl
-			}
-			b.row(startOp, rt.Start.Prefix, 0, store.RowWrite{})
-			b.row(endOp, rt.End.Prefix, 0, store.RowWrite{})
-		}
-	}
-	for _, m := range muts {
-		if m.PartitionDelete {
-			b.row(OpPartitionDelete, nil, 0, store.RowWrite{})
-		}
-	}
-	if len(b.rows) == 0 {
-		return nil
-	}
-	last := &b.rows[len(b.rows)-1]
-	last.Cells = append(last.Cells, store.CellWrite{Slot: log.Column("cdc$end_of_batch").Slot, Value: []byte{1}})
-	for i := range b.rows {
-		b.rows[i].CK = [][]byte{cdcTime, be32(int32(i))}
-	}
-	return &store.Mutation{
-		Table: log,
-		Key:   l.Gens.At(ts).StreamFor(base.Token(muts[0].Key)),
-		TS:    ts,
-		TTL:   base.Opts.CDC.TTL,
-		Rows:  b.rows,
-	}
-}
-
-type rowBuilder struct {
-	base, log *store.Table
-	pk        [][]byte
-	keysOnly  bool
-	ts        int64
-	rows      []store.RowWrite
-}
-
-func (b *rowBuilder) set(cells []store.CellWrite, name string, v []byte) []store.CellWrite {
-	c := b.log.Column(name)
-	if c == nil {
-		return cells
-	}
-	return append(cells, store.CellWrite{Slot: c.Slot, Value: v})
-}
-
-func (b *rowBuilder) row(op int8, ck [][]byte, ttl int32, rw store.RowWrite) {
-	var cells []store.CellWrite
-	cells = b.set(cells, "cdc$operation", []byte{byte(op)})
-	if ttl > 0 {
-		cells = b.set(cells, "cdc$ttl", be64(int64(ttl)))
-	}
-	for i, c := range b.base.PK {
-		cells = b.set(cells, c.Name, b.pk[i])
-	}
-	for i, c := range b.base.CK {
-		if i < len(ck) {
-			cells = b.set(cells, c.Name, ck[i])
-		}
-	}
-	if !b.keysOnly {
-		for _, cw := range rw.Cells {
-			col := b.base.Cells[cw.Slot]
-			if col == nil {
-				continue
-			}
-			cells = append(cells, b.cellDelta(col, cw)...)
-		}
-	}
-	b.rows = append(b.rows, store.RowWrite{Marker: true, Cells: cells})
-}
-
-// cellDelta renders one base cell write as log cells: the new value,
-// cdc$deleted_X for an overwrite with NULL (or a collection overwrite, which
-// deletes the old elements), cdc$deleted_elements_X for removed elements.
-func (b *rowBuilder) cellDelta(col *store.Column, cw store.CellWrite) []store.CellWrite {
-	var out []store.CellWrite
-	del := "cdc$deleted_" + col.Name
-	if !col.Type.MultiCell() {
-		if cw.Value == nil {
-			return b.set(out, del, []byte{1})
-		}
-		return b.set(out, col.Name, cw.Value)
-	}
-	switch cw.Op {
-	case store.OpSet:
-		out = b.set(out, del, []byte{1})
-		if cw.Value != nil {
-			out = b.set(out, col.Name, b.collectionValue(col.Type, cw.Value))
-		}
-	case store.OpAppend, store.OpPrepend:
-		out = b.set(out, col.Name, b.collectionValue(col.Type, cw.Value))
-	case store.OpRemove:
-		elems, _ := types.UnpackCollection(cw.Value)
-		if col.Type.Kind != types.List {
-			set, err := types.PackCollection(b.log.Column("cdc$deleted_elements_"+col.Name).Type, elems)
-			if err == nil {
-				out = b.set(out, "cdc$deleted_elements_"+col.Name, set)
-			}
-		}
-	case store.OpPutKey:
-		if cw.Value == nil {
-			set, err := types.PackCollection(b.log.Column("cdc$deleted_elements_"+col.Name).Type, [][]byte{cw.Key})
-			if err == nil {
-				out = b.set(out, "cdc$deleted_elements_"+col.Name, set)
-			}
-		} else {
-			m, err := types.PackCollection(&types.Type{Kind: types.Map, Elems: col.Type.Elems, Frozen: true}, [][]byte{cw.Key, cw.Value})
-			if err == nil {
-				out = b.set(out, col.Name, m)
-			}
-		}
-	}
-	return out
-}
-
-// collectionValue converts a base collection value to its log form: lists
-// become maps keyed by timeuuids derived from the write time, in order.
-func (b *rowBuilder) collectionValue(t *types.Type, v []byte) []byte {
-	if t.Kind != types.List {
-		return v
-	}
-	elems, err := types.UnpackCollection(v)
-	if err != nil {
-		return nil
-	}
-	flat := make([][]byte, 0, 2*len(elems))
-	for i, e := range elems {
-		var seq [8]byte
-		binary.BigEndian.PutUint64(seq[:], uint64(i))
-		flat = append(flat, types.TimeUUIDFromMicros(b.ts, seq), e)
-	}
-	lt, _ := logType(t)
-	m, err := types.PackCollection(lt, flat)
-	if err != nil {
-		return nil
-	}
-	return m
+	return t.Freeze(), nil
 }
 
 func be32(v int32) []byte {
@@ -462,4 +259,31 @@ func be64(v int64) []byte {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(v))
 	return b[:]
+}
+
+// NewTabletStreams is the stream set of a tablets-based table with n
+// tablets (n a power of two), operating from at: one stream per tablet,
+// whose token is the tablet's last token, as ScyllaDB 2025.4 creates them.
+// The random bits derive from the table id and the time, so that the same
+// table and time give the same streams (a data directory's replay relies
+// on it).
+func NewTabletStreams(tableID [16]byte, at time.Time, n int) *Generation {
+	if n < 1 {
+		n = 1
+	}
+	seed := binary.BigEndian.Uint64(tableID[:8]) ^ uint64(at.UnixMilli())
+	rnd := rand.New(rand.NewPCG(seed, binary.BigEndian.Uint64(tableID[8:])))
+	g := &Generation{Time: at.Truncate(time.Millisecond)}
+	step := math.MaxUint64 / uint64(n)
+	for i := 0; i < n; i++ {
+		end := int64(uint64(1)<<63 + uint64(i+1)*step)
+		if i == n-1 {
+			end = math.MaxInt64
+		}
+		var id [16]byte
+		binary.BigEndian.PutUint64(id[:8], uint64(end))
+		binary.BigEndian.PutUint64(id[8:], (rnd.Uint64()&(1<<38-1))<<26|1)
+		g.Vnodes = append(g.Vnodes, Vnode{End: end, Stream: id[:]})
+	}
+	return g
 }

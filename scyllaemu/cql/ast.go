@@ -13,6 +13,8 @@ type Statement interface{ stmt() }
 type Parsed struct {
 	Stmt    Statement
 	Markers []*Marker
+	// Src is the statement text as given to Parse.
+	Src string
 }
 
 // TableName is an optionally keyspace-qualified table (or keyspace) name.
@@ -81,6 +83,65 @@ type AlterTableStmt struct {
 	Properties []Property
 	Add        []ColumnDef
 	Drop       []string
+}
+
+// CreateTypeStmt is CREATE TYPE [IF NOT EXISTS] [ks.]name (field type, ...);
+// Fields reuse ColumnDef (Name and Type only). (Added by the parser.)
+type CreateTypeStmt struct {
+	Name        TableName
+	IfNotExists bool
+	Fields      []ColumnDef
+}
+
+// DropTypeStmt is DROP TYPE [IF EXISTS] [ks.]name.
+type DropTypeStmt struct {
+	Name     TableName
+	IfExists bool
+}
+
+// AlterTypeStmt is ALTER TYPE name ADD field type, RENAME f TO g [AND ...],
+// or ALTER field TYPE type (AlterField set; ScyllaDB refuses it).
+type AlterTypeStmt struct {
+	Name       TableName
+	Add        *ColumnDef
+	Renames    [][2]string
+	AlterField *ColumnDef
+}
+
+// IndexTarget is one column of CREATE INDEX: Kind is "" (the column, or a
+// collection's values), "keys", "values", "entries" or "full". (Added by
+// the parser.)
+type IndexTarget struct {
+	Column string
+	Kind   string
+}
+
+// CreateIndexStmt is CREATE [CUSTOM] INDEX [IF NOT EXISTS] [name] ON
+// [ks.]table (target) or, for a local index, ((pk, ...), target).
+// (Added by the parser.)
+type CreateIndexStmt struct {
+	Name        string
+	IfNotExists bool
+	Table       TableName
+	Partition   []string // the local index's partition key columns
+	Targets     []IndexTarget
+	Custom      bool
+	Using       string
+	Properties  []Property
+}
+
+// DropIndexStmt is DROP INDEX [IF EXISTS] [ks.]name.
+type DropIndexStmt struct {
+	Name     TableName
+	IfExists bool
+}
+
+// UnsupportedStmt is a statement of ScyllaDB's grammar for a feature the
+// emulator does not implement (materialized views, functions, roles...);
+// Feature names it. The rest of the statement is not parsed. (Added by the
+// parser.)
+type UnsupportedStmt struct {
+	Feature string
 }
 
 type TruncateStmt struct {
@@ -187,6 +248,12 @@ type ColumnRef struct{ Name string }
 type SelectFunc struct {
 	Name string
 	Args []SelectExpr
+}
+
+// SelectField is a UDT field selection `expr.field`. (Added by the parser.)
+type SelectField struct {
+	Expr  SelectExpr
+	Field string
 }
 
 // CountStar is COUNT(*) (or COUNT(1)).
@@ -323,6 +390,12 @@ type MapLit struct {
 }
 type TupleLit struct{ Elems []Term }
 
+// UserTypeLit is a UDT literal {field: term, ...}. (Added by the parser.)
+type UserTypeLit struct {
+	Fields []string
+	Values []Term
+}
+
 // FuncCall is a function in a value position: now(), uuid(),
 // minTimeuuid(?), maxTimeuuid('2020-01-01'), toTimestamp(now()), token(?)...
 // Name is lower-cased (quoted names keep their case) and is "ks.name" when
@@ -351,19 +424,27 @@ func (*DeleteStmt) stmt()         {}
 func (*BatchStmt) stmt()          {}
 func (*SelectStmt) stmt()         {}
 func (*DescribeStmt) stmt()       {}
+func (*CreateTypeStmt) stmt()     {}
+func (*DropTypeStmt) stmt()       {}
+func (*AlterTypeStmt) stmt()      {}
+func (*CreateIndexStmt) stmt()    {}
+func (*DropIndexStmt) stmt()      {}
+func (*UnsupportedStmt) stmt()    {}
 
-func (*ColumnRef) selectExpr()  {}
-func (*SelectFunc) selectExpr() {}
-func (*CountStar) selectExpr()  {}
-func (*SelectCast) selectExpr() {}
-func (*Constant) selectExpr()   {}
+func (*ColumnRef) selectExpr()   {}
+func (*SelectFunc) selectExpr()  {}
+func (*CountStar) selectExpr()   {}
+func (*SelectCast) selectExpr()  {}
+func (*SelectField) selectExpr() {}
+func (*Constant) selectExpr()    {}
 
-func (*Constant) term() {}
-func (*Null) term()     {}
-func (*Marker) term()   {}
-func (*ListLit) term()  {}
-func (*SetLit) term()   {}
-func (*MapLit) term()   {}
-func (*TupleLit) term() {}
-func (*FuncCall) term() {}
-func (*Cast) term()     {}
+func (*Constant) term()    {}
+func (*Null) term()        {}
+func (*Marker) term()      {}
+func (*ListLit) term()     {}
+func (*SetLit) term()      {}
+func (*MapLit) term()      {}
+func (*TupleLit) term()    {}
+func (*UserTypeLit) term() {}
+func (*FuncCall) term()    {}
+func (*Cast) term()        {}

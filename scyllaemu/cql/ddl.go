@@ -37,9 +37,237 @@ func (p *parser) createStmt() (Statement, error) {
 	case isTableKw(t):
 		p.next()
 		return p.createTable()
+	case t.isKw("type"):
+		p.next()
+		return p.createType()
+	case t.isKw("index"):
+		p.next()
+		return p.createIndex(false)
+	case t.isKw("custom") && p.peekAt(1).isKw("index"):
+		p.pos += 2
+		return p.createIndex(true)
+	default:
+		if f := unsupportedAfterCreate(p); f != "" {
+			return p.unsupported(f)
+		}
+		return nil, p.noViable(t)
+	}
+}
+
+// unsupported consumes the rest of a statement the emulator knows by its
+// first words only.
+func (p *parser) unsupported(feature string) (Statement, error) {
+	for p.peek().kind != tkEOF && p.peek().kind != tkError {
+		p.next()
+	}
+	if t := p.peek(); t.kind == tkError {
+		return nil, p.errAt(t, t.text)
+	}
+	return &UnsupportedStmt{Feature: feature}, nil
+}
+
+// unsupportedAfterCreate names the feature of CREATE/ALTER/DROP statements
+// of ScyllaDB's grammar that the emulator does not implement.
+func unsupportedAfterCreate(p *parser) string {
+	t := p.peek()
+	switch {
+	case t.isKw("materialized") && p.peekAt(1).isKw("view"):
+		return "materialized views"
+	case t.isKw("function"), t.isKw("or") && p.peekAt(1).isKw("replace"):
+		return "user-defined functions"
+	case t.isKw("aggregate"):
+		return "user-defined aggregates"
+	case t.isKw("trigger"):
+		return "triggers"
+	case t.isKw("role"), t.isKw("user"):
+		return "roles and users"
+	case t.isKw("service") && p.peekAt(1).isKw("level"):
+		return "service levels"
+	}
+	return ""
+}
+
+// createIndex parses the rest of CREATE [CUSTOM] INDEX.
+func (p *parser) createIndex(custom bool) (Statement, error) {
+	s := &CreateIndexStmt{Custom: custom}
+	var err error
+	if s.IfNotExists, err = p.ifNotExists(); err != nil {
+		return nil, err
+	}
+	if !p.isKw("on") {
+		if s.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.expectKw("on"); err != nil {
+		return nil, err
+	}
+	if s.Table, err = p.tableName(); err != nil {
+		return nil, err
+	}
+	if err := p.expectSym("("); err != nil {
+		return nil, err
+	}
+	if p.isSym(")") {
+		p.next()
+	} else {
+		if p.isSym("(") {
+			// ((pk, ...), target): a local index.
+			if s.Partition, err = p.parenIdentList(); err != nil {
+				return nil, err
+			}
+			if err := p.expectSym(","); err != nil {
+				return nil, err
+			}
+		}
+		for {
+			tg, err := p.indexTarget()
+			if err != nil {
+				return nil, err
+			}
+			s.Targets = append(s.Targets, tg)
+			if !p.acceptSym(",") {
+				break
+			}
+		}
+		if err := p.expectSym(")"); err != nil {
+			return nil, err
+		}
+	}
+	if p.acceptKw("using") {
+		t := p.peek()
+		if t.kind != tkString {
+			return nil, p.mismatch(t, "STRING_LITERAL")
+		}
+		p.next()
+		s.Using = t.text
+		if p.acceptKw("with") {
+			if s.Properties, err = p.properties(); err != nil {
+				return nil, err
+			}
+		}
+	} else if p.acceptKw("with") {
+		if s.Properties, err = p.properties(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (p *parser) indexTarget() (IndexTarget, error) {
+	t := p.peek()
+	for _, k := range []string{"keys", "values", "entries", "full"} {
+		if t.isKw(k) && p.peekAt(1).isSym("(") {
+			p.pos += 2
+			col, err := p.ident()
+			if err != nil {
+				return IndexTarget{}, err
+			}
+			return IndexTarget{Column: col, Kind: k}, p.expectSym(")")
+		}
+	}
+	col, err := p.ident()
+	return IndexTarget{Column: col}, err
+}
+
+func (p *parser) createType() (Statement, error) {
+	s := &CreateTypeStmt{}
+	var err error
+	if s.IfNotExists, err = p.ifNotExists(); err != nil {
+		return nil, err
+	}
+	if s.Name, err = p.typeName(); err != nil {
+		return nil, err
+	}
+	if err := p.expectSym("("); err != nil {
+		return nil, err
+	}
+	for {
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.Fields = append(s.Fields, f)
+		if !p.acceptSym(",") {
+			break
+		}
+	}
+	return s, p.expectSym(")")
+}
+
+// typeName parses a possibly keyspace-qualified user type name.
+func (p *parser) typeName() (TableName, error) {
+	first, err := p.nameIdent("type")
+	if err != nil {
+		return TableName{}, err
+	}
+	if !p.acceptSym(".") {
+		return TableName{Name: first}, nil
+	}
+	name, err := p.nameIdent("type")
+	if err != nil {
+		return TableName{}, err
+	}
+	return TableName{Keyspace: first, Name: name}, nil
+}
+
+func (p *parser) alterType() (Statement, error) {
+	s := &AlterTypeStmt{}
+	var err error
+	if s.Name, err = p.typeName(); err != nil {
+		return nil, err
+	}
+	t := p.peek()
+	switch {
+	case t.isKw("add"):
+		p.next()
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.Add = &f
+	case t.isKw("alter"):
+		p.next()
+		var f ColumnDef
+		if f.Name, err = p.ident(); err != nil {
+			return nil, err
+		}
+		if err := p.expectKw("type"); err != nil {
+			return nil, err
+		}
+		if f.Type, err = p.typeText(); err != nil {
+			return nil, err
+		}
+		s.AlterField = &f
+	case t.isKw("rename"):
+		p.next()
+		for {
+			from, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			if err := p.expectKw("to"); err != nil {
+				return nil, err
+			}
+			to, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			s.Renames = append(s.Renames, [2]string{from, to})
+			if !p.acceptKw("and") {
+				break
+			}
+		}
 	default:
 		return nil, p.noViable(t)
 	}
+	return s, nil
 }
 
 func (p *parser) createKeyspace() (Statement, error) {
@@ -294,13 +522,45 @@ func (p *parser) dropStmt() (Statement, error) {
 			return nil, err
 		}
 		return s, nil
+	case t.isKw("index"):
+		p.next()
+		s := &DropIndexStmt{}
+		var err error
+		if s.IfExists, err = p.ifExists(); err != nil {
+			return nil, err
+		}
+		if s.Name, err = p.typeName(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case t.isKw("type"):
+		p.next()
+		s := &DropTypeStmt{}
+		var err error
+		if s.IfExists, err = p.ifExists(); err != nil {
+			return nil, err
+		}
+		if s.Name, err = p.typeName(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if f := unsupportedAfterCreate(p); f != "" {
+		return p.unsupported(f)
 	}
 	return nil, p.noViable(t)
 }
 
 func (p *parser) alterStmt() (Statement, error) {
 	p.next() // ALTER
-	if t := p.peek(); !isTableKw(t) {
+	if t := p.peek(); t.isKw("type") {
+		p.next()
+		return p.alterType()
+	} else if isKeyspaceKw(t) {
+		return p.unsupported("ALTER KEYSPACE")
+	} else if f := unsupportedAfterCreate(p); f != "" {
+		return p.unsupported(f)
+	} else if !isTableKw(t) {
 		return nil, p.noViable(t)
 	}
 	p.next()

@@ -125,7 +125,18 @@ func (p *parser) assignment() (Assignment, error) {
 	case t.isSym("["):
 		p.next()
 		a.Op = AssignElement
-		if a.Key, err = p.term(); err != nil {
+		if k := p.peek(); k.isKw("scylla_timeuuid_list_index") && p.peekAt(1).isSym("(") {
+			// Cql.g's special form addressing a list cell by its key.
+			p.pos += 2
+			arg, err := p.term()
+			if err != nil {
+				return a, err
+			}
+			if err := p.expectSym(")"); err != nil {
+				return a, err
+			}
+			a.Key = &FuncCall{Name: "scylla_timeuuid_list_index", Args: []Term{arg}}
+		} else if a.Key, err = p.term(); err != nil {
 			return a, err
 		}
 		if err := p.expectSym("]"); err != nil {

@@ -28,7 +28,7 @@ func TestSyntaxErrors(t *testing.T) {
 		{"CREATE TABLE t (, a int PRIMARY KEY)", "line 1:16 no viable alternative at input ','"},
 		{"CREATE TABLE t (a map<int>)", "line 1:25 mismatched input '>' expecting ','"},
 		{"CREATE TABLE t (a vector<float, x>)", "line 1:32 mismatched input 'x' expecting INTEGER"},
-		{"CREATE INDEX ON t (a)", "line 1:7 no viable alternative at input 'INDEX'"},
+		{"CREATE INDEX ON t a", "line 1:18 mismatched input 'a' expecting '('"},
 		{"UPDATE t SET a = b + 1 WHERE k = 1", "line 1:17 Only expressions of the form X = X +/- <value> are supported."},
 		{"UPDATE t SET a = 1 + b WHERE k = 1", "line 1:21 Only expressions of the form X = <value> + X are supported."},
 		{"UPDATE t SET a = a WHERE k = 1", "line 1:19 mismatched input 'WHERE' expecting '+' or '-'"},

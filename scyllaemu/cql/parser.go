@@ -17,7 +17,7 @@ func Parse(src string) (*Parsed, error) {
 	if t := p.peek(); t.kind != tkEOF {
 		return nil, p.mismatch(t, "<EOF>")
 	}
-	return &Parsed{Stmt: st, Markers: p.markers}, nil
+	return &Parsed{Stmt: st, Markers: p.markers, Src: src}, nil
 }
 
 type parser struct {
@@ -180,6 +180,14 @@ func (p *parser) statement() (Statement, error) {
 			return p.alterStmt()
 		case "describe", "desc":
 			return p.describeStmt()
+		case "grant", "revoke":
+			return p.unsupported("permissions")
+		case "list":
+			if n := p.peekAt(1); n.isKw("roles") || n.isKw("users") || n.isKw("all") || n.isKw("permissions") || n.isKw("service") {
+				return p.unsupported("roles and users")
+			}
+		case "attach", "detach":
+			return p.unsupported("service levels")
 		}
 	}
 	return nil, p.noViable(t)

@@ -564,6 +564,8 @@ func walkSel(e SelectExpr, f func(*Marker)) {
 		}
 	case *SelectCast:
 		walkSel(e.Expr, f)
+	case *SelectField:
+		walkSel(e.Expr, f)
 	}
 }
 
@@ -585,6 +587,8 @@ func walkTerm(t Term, f func(*Marker)) {
 		walkTerms(t.Elems, f)
 	case *MapLit:
 		walkTerms(t.Keys, f)
+		walkTerms(t.Values, f)
+	case *UserTypeLit:
 		walkTerms(t.Values, f)
 	case *FuncCall:
 		walkTerms(t.Args, f)
@@ -648,5 +652,45 @@ func TestNestingLimit(t *testing.T) {
 	typ := "CREATE TABLE t (a int PRIMARY KEY, b frozen<list<frozen<list<frozen<list<frozen<map<int, frozen<set<int>>>>>>>>>>)"
 	if _, err := Parse(typ); err != nil {
 		t.Fatalf("Parse(%q): %v", typ, err)
+	}
+}
+
+func TestParseUserTypeSyntax(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want Statement
+	}{
+		{"create type", `CREATE TYPE IF NOT EXISTS ks.addr (street text, tags frozen<set<text>>)`,
+			&CreateTypeStmt{Name: TableName{Keyspace: "ks", Name: "addr"}, IfNotExists: true,
+				Fields: []ColumnDef{{Name: "street", Type: "text"}, {Name: "tags", Type: "frozen<set<text>>"}}}},
+		{"alter type add", `ALTER TYPE addr ADD zip int`,
+			&AlterTypeStmt{Name: TableName{Name: "addr"}, Add: &ColumnDef{Name: "zip", Type: "int"}}},
+		{"alter type rename", `ALTER TYPE addr RENAME a TO b AND c TO d`,
+			&AlterTypeStmt{Name: TableName{Name: "addr"}, Renames: [][2]string{{"a", "b"}, {"c", "d"}}}},
+		{"alter type field type", `ALTER TYPE addr ALTER a TYPE blob`,
+			&AlterTypeStmt{Name: TableName{Name: "addr"}, AlterField: &ColumnDef{Name: "a", Type: "blob"}}},
+		{"drop type", `DROP TYPE IF EXISTS ks.addr`, &DropTypeStmt{Name: TableName{Keyspace: "ks", Name: "addr"}, IfExists: true}},
+		{"udt literal", `INSERT INTO t (k, u) VALUES (1, {a: 1, "B": ?})`,
+			&InsertStmt{Table: tbl("t"), Columns: []string{"k", "u"}, Values: []Term{intLit("1"),
+				&UserTypeLit{Fields: []string{"a", "B"}, Values: []Term{intLit("1"), qm(0)}}}}},
+		{"list cell by timeuuid", `UPDATE t SET l[SCYLLA_TIMEUUID_LIST_INDEX(?)] = ? WHERE k = ?`,
+			&UpdateStmt{Table: tbl("t"), Set: []Assignment{{Column: "l", Op: AssignElement,
+				Key: &FuncCall{Name: "scylla_timeuuid_list_index", Args: []Term{qm(0)}}, Value: qm(1)}},
+				Where: []Relation{{Columns: []string{"k"}, Value: qm(2)}}}},
+		{"field selection", `SELECT u.a AS x FROM t`,
+			&SelectStmt{Table: tbl("t"), Selectors: []Selector{{Expr: &SelectField{Expr: &ColumnRef{Name: "u"}, Field: "a"}, Alias: "x"}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkMarkers(t, p)
+			if !reflect.DeepEqual(p.Stmt, tc.want) {
+				t.Fatalf("got %#v\nwant %#v", p.Stmt, tc.want)
+			}
+		})
 	}
 }

@@ -137,6 +137,11 @@ func (p *parser) selector() (Selector, error) {
 	if s.Expr, err = p.unaliasedSelector(); err != nil {
 		return s, err
 	}
+	for p.isSym(".") && p.peekAt(1).isIdent() {
+		p.next()
+		f, _ := p.ident()
+		s.Expr = &SelectField{Expr: s.Expr, Field: f}
+	}
 	if p.isKw("as") && p.peekAt(1).isIdent() {
 		p.next()
 		s.Alias, _ = p.ident()

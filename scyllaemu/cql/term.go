@@ -250,6 +250,9 @@ func (p *parser) braceLit() (Term, error) {
 	if p.acceptSym("}") {
 		return &MapLit{}, nil
 	}
+	if p.peek().isIdent() && p.peekAt(1).isSym(":") {
+		return p.userTypeLit()
+	}
 	first, err := p.term()
 	if err != nil {
 		return nil, err
@@ -285,6 +288,31 @@ func (p *parser) braceLit() (Term, error) {
 		}
 	}
 	return m, p.expectSym("}")
+}
+
+// userTypeLit parses `field: term, ...}` after the opening brace. A bare
+// identifier is never a term, so `{name:` can only start a UDT literal.
+func (p *parser) userTypeLit() (Term, error) {
+	u := &UserTypeLit{}
+	for {
+		f, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expectSym(":"); err != nil {
+			return nil, err
+		}
+		v, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		u.Fields = append(u.Fields, f)
+		u.Values = append(u.Values, v)
+		if !p.acceptSym(",") {
+			break
+		}
+	}
+	return u, p.expectSym("}")
 }
 
 // mapLiteral is the strict map form used by WITH properties: `{}` or

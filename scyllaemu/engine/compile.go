@@ -13,8 +13,12 @@ func (e *Engine) compile(ks string, parsed *cql.Parsed) (plan, error) {
 	case *cql.UseStmt:
 		return &usePlan{keyspace: s.Keyspace}, nil
 	case *cql.CreateKeyspaceStmt, *cql.DropKeyspaceStmt, *cql.CreateTableStmt,
-		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt:
-		return &ddlPlan{stmt: s, keyspace: ks}, nil
+		*cql.DropTableStmt, *cql.AlterTableStmt, *cql.TruncateStmt,
+		*cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt,
+		*cql.CreateIndexStmt, *cql.DropIndexStmt:
+		return &ddlPlan{stmt: s, src: parsed.Src, keyspace: ks}, nil
+	case *cql.UnsupportedStmt:
+		return nil, invalidf("%s are not supported by scyllaemu", s.Feature)
 	case *cql.DescribeStmt:
 		// gocql treats a syntax error as "DESCRIBE unsupported" and builds
 		// its schema text client-side, which is all it needs.
@@ -89,6 +93,17 @@ func (e *Engine) compileTextBatch(ks string, parsed *cql.Parsed, s *cql.BatchStm
 		}
 		p.items = append(p.items, wp)
 	}
+	for _, wp := range p.items {
+		if wp.conditional() {
+			for _, other := range p.items {
+				if other.t != wp.t {
+					return nil, invalidf("BATCH with conditions cannot span multiple tables")
+				}
+			}
+			p.result = casColumns(p.items[0].t, batchCASCols(p.items))
+			break
+		}
+	}
 	p.bind = b.complete()
 	return p, nil
 }
@@ -104,7 +119,7 @@ func (p *textBatchPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	for i, wp := range p.items {
 		items[i] = batchItem{plan: wp, binds: x.binds}
 	}
-	return e.execBatch(items, params)
+	return e.execBatch(items, params, true)
 }
 
 type usePlan struct {

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -19,6 +21,7 @@ import (
 type ddlPlan struct {
 	planMeta
 	stmt     cql.Statement
+	src      string
 	keyspace string
 	// internal lets bootstrap create the system keyspaces.
 	internal bool
@@ -26,11 +29,17 @@ type ddlPlan struct {
 
 func (p *ddlPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 	e.st.Lock()
+	e.newIDs = e.newIDs[:0]
+	e.ddlTime = e.nowMicros()
 	changes, err := e.execDDL(p, x)
 	if err == nil && len(changes) > 0 {
 		e.schemaGen.Add(1)
 		e.writeSchemaVersion()
 	}
+	if err == nil && !p.internal {
+		e.logDDL(p.keyspace, p.src)
+	}
+	e.ddlTime = 0
 	e.st.Unlock()
 	if len(changes) > 0 {
 		// Stale plans point at the old tables: dropping them lets a
@@ -80,6 +89,9 @@ func (e *Engine) execDDL(p *ddlPlan, x *execCtx) ([]SchemaChange, error) {
 			}
 			return nil, configf("Cannot drop non existing keyspace '%s'.", s.Name)
 		}
+		for _, t := range e.st.Keyspaces[s.Name].Tables {
+			e.dropTabletStreams(t)
+		}
 		delete(e.st.Keyspaces, s.Name)
 		e.deleteSchemaRows(s.Name, "")
 		return []SchemaChange{{Change: "DROPPED", Target: "KEYSPACE", Keyspace: s.Name}}, nil
@@ -101,6 +113,16 @@ func (e *Engine) execDDL(p *ddlPlan, x *execCtx) ([]SchemaChange, error) {
 			return nil, err
 		}
 		return e.alterTable(ks, s)
+	case *cql.CreateTypeStmt, *cql.DropTypeStmt, *cql.AlterTypeStmt:
+		return e.execTypeDDL(s, p.keyspace)
+	case *cql.CreateIndexStmt:
+		ks := qualify(s.Table, p.keyspace)
+		if err := guard(ks); err != nil {
+			return nil, err
+		}
+		return e.createIndex(ks, s)
+	case *cql.DropIndexStmt:
+		return e.dropIndex(qualify(s.Name, p.keyspace), s)
 	case *cql.TruncateStmt:
 		ks := qualify(s.Table, p.keyspace)
 		if err := guard(ks); err != nil {
@@ -350,6 +372,22 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 				opts.CDC = store.CDCOptions{}
 				err = applyCDCOptions(&opts.CDC, m)
 			}
+		case "tablets":
+			var m map[string]string
+			if m, err = propMap(prop); err == nil {
+				for k, v := range m {
+					switch k {
+					case "min_tablet_count", "min_per_shard_tablet_count":
+						if n, perr := strconv.Atoi(v); perr != nil || n < 0 {
+							return configf("Invalid value for tablets option '%s': %s", k, v)
+						}
+					case "expected_data_size_in_gb":
+					default:
+						return configf("Unrecognized tablets option %s", k)
+					}
+				}
+				opts.Tablets = m
+			}
 		case "paxos_grace_seconds", "tombstone_gc", "synchronous_updates", "id", "in_memory":
 			// Accepted and ignored: they change nothing one node can show.
 		default:
@@ -362,46 +400,53 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 	return nil
 }
 
+// applyCDCOptions parses the cdc = {...} map as ScyllaDB's cdc::options
+// does: booleans are true/1 or false/0, preimage also 'full', delta full
+// or keys, ttl a non-negative number of seconds.
 func applyCDCOptions(o *store.CDCOptions, m map[string]string) error {
 	if o.Preimage == "" {
 		o.Preimage, o.Delta, o.TTL = "false", "full", 86400
 	}
 	for k, v := range m {
 		lv := strings.ToLower(v)
-		switch k {
+		isTrue, isFalse := lv == "true" || lv == "1", lv == "false" || lv == "0"
+		switch strings.ToLower(k) {
 		case "enabled":
-			b, err := strconv.ParseBool(lv)
-			if err != nil {
+			if !isTrue && !isFalse {
 				return configf("Invalid value for CDC option \"enabled\": %s", v)
 			}
-			o.Enabled = b
+			o.Enabled = isTrue
 		case "preimage":
-			switch lv {
-			case "false", "off":
+			switch {
+			case isTrue:
+				o.Preimage = "true"
+			case lv == "full":
+				o.Preimage = "full"
+			case isFalse:
 				o.Preimage = "false"
-			case "true", "on", "full":
-				return configf("scyllaemu does not emulate CDC preimages (preimage = %s)", v)
 			default:
 				return configf("Invalid value for CDC option \"preimage\": %s", v)
 			}
 		case "postimage":
-			b, err := strconv.ParseBool(lv)
-			if err != nil {
+			if !isTrue && !isFalse {
 				return configf("Invalid value for CDC option \"postimage\": %s", v)
 			}
-			if b {
-				return configf("scyllaemu does not emulate CDC postimages (postimage = true)")
-			}
-			o.Postimage = false
+			o.Postimage = isTrue
 		case "delta":
 			if lv != "full" && lv != "keys" {
 				return configf("Invalid value for CDC option \"delta\": %s", v)
 			}
 			o.Delta = lv
 		case "ttl":
-			n, err := strconv.ParseInt(v, 10, 32)
-			if err != nil || n < 0 {
-				return configf("Invalid CDC option: ttl too large or negative: %s", v)
+			n, err := strconv.ParseInt(v, 10, 64)
+			var ne *strconv.NumError
+			switch {
+			case errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange), err == nil && (n > math.MaxInt32 || n < math.MinInt32):
+				return configf("Invalid CDC option: ttl too large")
+			case err != nil:
+				return configf("Invalid value for CDC option \"ttl\": %s", v)
+			case n < 0:
+				return configf("Invalid CDC option: ttl must be >= 0")
 			}
 			o.TTL = int32(n)
 		default:
@@ -431,7 +476,7 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 	if s.CompactStorage {
 		return nil, invalidf("COMPACT STORAGE is not supported by scyllaemu")
 	}
-	cols, err := buildColumns(s)
+	cols, err := e.buildColumns(ksName, s)
 	if err != nil {
 		return nil, err
 	}
@@ -439,9 +484,10 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 	if err := applyTableProperties(&opts, s.Properties); err != nil {
 		return nil, err
 	}
-	var id [16]byte
-	copy(id[:], e.randomTimeUUID(e.nowMicros()))
-	t := store.NewTable(ksName, s.Table.Name, id, cols)
+	if opts.Tablets != nil && !ks.Tablets {
+		return nil, configf("Tablet options cannot be used when tablets are disabled for the keyspace")
+	}
+	t := store.NewTable(ksName, s.Table.Name, e.newTableID(), cols)
 	t.Opts = opts
 	changes := []SchemaChange{{Change: "CREATED", Target: "TABLE", Keyspace: ksName, Name: t.Name}}
 	if opts.CDC.Enabled {
@@ -457,7 +503,7 @@ func (e *Engine) createTable(ksName string, s *cql.CreateTableStmt) ([]SchemaCha
 }
 
 // buildColumns validates a CREATE TABLE's columns and primary key.
-func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
+func (e *Engine) buildColumns(ks string, s *cql.CreateTableStmt) ([]*store.Column, error) {
 	byName := map[string]*store.Column{}
 	var cols []*store.Column
 	var inlinePK []string
@@ -465,9 +511,9 @@ func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
 		if byName[d.Name] != nil {
 			return nil, invalidf("Multiple definition of identifier %s", d.Name)
 		}
-		t, err := types.Parse(d.Type)
+		t, err := e.parseType(ks, d.Type)
 		if err != nil {
-			return nil, invalidf("Unknown type %s", d.Type)
+			return nil, err
 		}
 		if t.Kind == types.Counter {
 			return nil, invalidf("Counter columns are not supported by scyllaemu")
@@ -506,6 +552,9 @@ func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
 				return nil, invalidf("Static column %s cannot be part of the PRIMARY KEY", n)
 			}
 			if c.Type.MultiCell() {
+				if c.Type.Kind == types.UDT {
+					return nil, invalidf("Invalid non-frozen user-defined type for PRIMARY KEY component %s", n)
+				}
 				return nil, invalidf("Invalid non-frozen collection type for PRIMARY KEY component %s", n)
 			}
 			if c.Type.Kind == types.Duration {
@@ -544,9 +593,6 @@ func buildColumns(s *cql.CreateTableStmt) ([]*store.Column, error) {
 
 // enableCDC creates the table's log, refusing what ScyllaDB refuses.
 func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, error) {
-	if ks.Tablets {
-		return nil, invalidf("Cannot create CDC log for a table %s.%s, because keyspace uses tablets. Please create the keyspace with tablets = {'enabled': false}.", ks.Name, t.Name)
-	}
 	logName := t.Name + cdc.LogSuffix
 	if ks.Tables[logName] != nil {
 		return nil, invalidf("Cannot create CDC log table for table %s.%s because a table of name %s.%s already exists", ks.Name, t.Name, ks.Name, logName)
@@ -555,9 +601,7 @@ func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, 
 	if err != nil {
 		return nil, invalidf("%v", err)
 	}
-	var id [16]byte
-	copy(id[:], e.randomTimeUUID(e.nowMicros()))
-	log := store.NewTable(ks.Name, logName, id, cols)
+	log := store.NewTable(ks.Name, logName, e.newTableID(), cols)
 	log.Opts = store.DefaultTableOptions()
 	log.Opts.Comment = fmt.Sprintf("CDC log for %s.%s", ks.Name, t.Name)
 	log.Opts.GCGraceSeconds = 0
@@ -567,6 +611,9 @@ func (e *Engine) enableCDC(ks *store.Keyspace, t *store.Table) ([]SchemaChange, 
 	t.CDCLog = log
 	ks.Tables[logName] = log
 	e.writeTableRows(log)
+	if ks.Tablets {
+		e.startTabletStreams(ks, t)
+	}
 	return []SchemaChange{{Change: "CREATED", Target: "TABLE", Keyspace: ks.Name, Name: logName}}, nil
 }
 
@@ -576,6 +623,7 @@ func (e *Engine) dropCDCLog(ks *store.Keyspace, t *store.Table) []SchemaChange {
 		return nil
 	}
 	t.CDCLog = nil
+	e.dropTabletStreams(t)
 	delete(ks.Tables, log.Name)
 	e.deleteSchemaRows(ks.Name, log.Name)
 	return []SchemaChange{{Change: "DROPPED", Target: "TABLE", Keyspace: ks.Name, Name: log.Name}}
@@ -634,15 +682,29 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 		} else if !opts.CDC.Enabled && was {
 			changes = append(changes, e.dropCDCLog(ks, t)...)
 		}
+		if opts.Tablets != nil && !ks.Tablets {
+			return nil, configf("Tablet options cannot be used when tablets are disabled for the keyspace")
+		}
 		t.Opts = opts
+		if opts.CDC.Enabled && was {
+			e.splitTablets(ks, t)
+		}
 	case len(s.Add) > 0:
-		for _, d := range s.Add {
+		// Validate every column before adding any: a statement that fails
+		// changes nothing.
+		var add []*store.Column
+		for i, d := range s.Add {
 			if t.Column(d.Name) != nil {
 				return nil, invalidf("Invalid column name %s because it conflicts with an existing column", d.Name)
 			}
-			typ, err := types.Parse(d.Type)
+			for _, prev := range s.Add[:i] {
+				if prev.Name == d.Name {
+					return nil, invalidf("Invalid column name %s because it conflicts with an existing column", d.Name)
+				}
+			}
+			typ, err := e.parseType(t.Keyspace, d.Type)
 			if err != nil {
-				return nil, invalidf("Unknown type %s", d.Type)
+				return nil, err
 			}
 			kind := store.Regular
 			if d.Static {
@@ -651,7 +713,10 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 				}
 				kind = store.Static
 			}
-			t.AddColumn(&store.Column{Name: d.Name, Type: typ, Kind: kind})
+			add = append(add, &store.Column{Name: d.Name, Type: typ, Kind: kind})
+		}
+		for _, c := range add {
+			t.AddColumn(c)
 		}
 		if err := e.rebuildLogColumns(t); err != nil {
 			return nil, err
@@ -665,6 +730,13 @@ func (e *Engine) alterTable(ksName string, s *cql.AlterTableStmt) ([]SchemaChang
 			if c.IsKey() {
 				return nil, invalidf("Cannot drop PRIMARY KEY part %s", n)
 			}
+			for _, ix := range t.Indexes {
+				if ix.Column == c {
+					return nil, invalidf("Cannot drop column %s because it has dependent secondary indexes (%s)", n, ix.Name)
+				}
+			}
+		}
+		for _, n := range s.Drop {
 			t.DropColumn(n)
 		}
 		if err := e.rebuildLogColumns(t); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wal"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	// OnSchemaChange is called after each DDL statement, outside any lock.
 	OnSchemaChange func(SchemaChange)
 	Logger         *slog.Logger
+	// DataDir, when set, keeps everything in a write-ahead log there (see
+	// persist.go); New replays it. FsyncAlways fsyncs before every
+	// acknowledgement instead of once a second.
+	DataDir     string
+	FsyncAlways bool
 }
 
 // SchemaChange describes a DDL effect, as RESULT and EVENT frames report it.
@@ -141,6 +147,18 @@ type Engine struct {
 	mu       sync.RWMutex
 	prepared map[string]*preparedStmt
 
+	// Persistence (persist.go), guarded by st's write lock.
+	wal       *wal.Log
+	replaying bool
+	replayIDs [][16]byte
+	newIDs    [][16]byte
+	tableByID map[[16]byte]*store.Table
+	// ddlTime is the clock of the schema statement running (during
+	// replay, the one it ran at); tablets holds the stream sets of
+	// tablets-based CDC tables by table id. Both guarded by st's lock.
+	ddlTime int64
+	tablets map[[16]byte]*cdc.History
+
 	rndMu sync.Mutex
 	rnd   *rand.Rand
 }
@@ -176,15 +194,25 @@ func New(opts Options) (*Engine, error) {
 		opts:     opts,
 		st:       store.New(),
 		prepared: make(map[string]*preparedStmt),
+		tablets:  make(map[[16]byte]*cdc.History),
 		rnd:      rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64())),
 	}
 	e.gens = cdc.NewHistory(cdc.NewGeneration(opts.GenerationStart, opts.Vnodes, rnd))
 	e.logger = &cdc.Logger{Gens: e.gens, Rnd: rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))}
 	e.hostID = e.randomUUID()
 	e.genRnd = rand.New(rand.NewPCG(rnd.Uint64(), rnd.Uint64()))
-	if err := e.bootstrapSystem(); err != nil {
+	if err := e.bootstrapSchema(); err != nil {
 		return nil, err
 	}
+	if opts.DataDir != "" {
+		e.replaying = true
+		err := e.openLog()
+		e.replaying = false
+		if err != nil {
+			return nil, err
+		}
+	}
+	e.bootstrapLocal()
 	return e, nil
 }
 
@@ -221,6 +249,7 @@ func (e *Engine) NewGeneration(delay time.Duration) (time.Time, error) {
 		return time.Time{}, err
 	}
 	e.publishGeneration(g)
+	e.logGeneration(g)
 	return g.Time, nil
 }
 
@@ -417,7 +446,7 @@ func (e *Engine) Batch(sess *Session, typ byte, children []BatchChild, p Params)
 	if typ == 2 {
 		return nil, invalidf("Counter batches are not supported by scyllaemu")
 	}
-	return e.execBatch(items, p)
+	return e.execBatch(items, p, true)
 }
 
 func (e *Engine) run(sess *Session, pl plan, parsed *cql.Parsed, p Params) (*Result, error) {

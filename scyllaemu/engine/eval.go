@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
@@ -35,6 +36,11 @@ type execCtx struct {
 	// now() and the current*() functions derive from it, so a timeuuid
 	// from now() carries its write's timestamp.
 	stamp int64
+	// now is the clock (µs) writes read the current data at (list index
+	// operations); lists hands out list element keys, shared by the
+	// statements of a batch.
+	now   int64
+	lists *store.ListKeys
 }
 
 // termFn yields a term's serialized value for one execution; unset reports
@@ -106,7 +112,7 @@ func (e *Engine) compileTerm(t cql.Term, typ *types.Type, name string, b *binder
 	case *cql.Marker:
 		b.bind(t, name, typ)
 		idx := t.Index
-		canonical := typ.IsCollection() || typ.Kind == types.Tuple
+		canonical := typ.IsCollection() || typ.IsTupleLike()
 		return func(x *execCtx) ([]byte, bool, error) {
 			v := x.binds[idx]
 			if v.Unset {
@@ -145,7 +151,15 @@ func (e *Engine) compileTerm(t cql.Term, typ *types.Type, name string, b *binder
 			return e.compileCollection(nil, nil, typ, name, b)
 		}
 		return nil, invalidf("Invalid map literal for %s of type %s", name, typ)
+	case *cql.UserTypeLit:
+		if typ.Kind != types.UDT {
+			return nil, invalidf("Invalid user type literal for %s of type %s", name, typ)
+		}
+		return e.compileUDTValue(t.Fields, t.Values, typ, name, b)
 	case *cql.TupleLit:
+		if typ.Kind == types.UDT {
+			return e.compileUDTValue(nil, t.Elems, typ, name, b)
+		}
 		if typ.Kind != types.Tuple || len(t.Elems) > len(typ.Elems) {
 			return nil, invalidf("Invalid tuple literal for %s of type %s", name, typ)
 		}
@@ -171,9 +185,9 @@ func (e *Engine) compileTerm(t cql.Term, typ *types.Type, name string, b *binder
 	case *cql.FuncCall:
 		return e.compileFunc(t, typ, name, b)
 	case *cql.Cast:
-		ct, err := types.Parse(t.Type)
+		ct, err := e.parseType(b.ks, t.Type)
 		if err != nil {
-			return nil, invalidf("%v", err)
+			return nil, err
 		}
 		if !ct.Equal(typ) {
 			return nil, invalidf("Cannot cast %s to %s for %s", t.Type, typ, name)

@@ -18,6 +18,7 @@ const (
 	selWritetime
 	selTTL
 	selToken
+	selField // a UDT field of a column
 	selCountStar
 	selCount
 	selMin
@@ -27,10 +28,11 @@ const (
 )
 
 type selector struct {
-	kind selKind
-	col  *store.Column
-	name string
-	typ  *types.Type
+	kind  selKind
+	field int
+	col   *store.Column
+	name  string
+	typ   *types.Type
 }
 
 func (s *selector) aggregate() bool { return s.kind >= selCountStar }
@@ -45,6 +47,10 @@ type selectPlan struct {
 	reverse   bool
 	limit     termFn
 	ppl       termFn
+	// index serves the query (a global index lookup): the partitions
+	// visited are its candidates for indexFilter's value.
+	index       *store.Index
+	indexFilter *filter
 }
 
 func (e *Engine) compileSelect(ks string, parsed *cql.Parsed, s *cql.SelectStmt) (plan, error) {
@@ -103,8 +109,12 @@ func (e *Engine) compileSelect(ks string, parsed *cql.Parsed, s *cql.SelectStmt)
 			ckRestricted = true
 		}
 	}
-	if !s.AllowFiltering && (p.w.needsFilter || (!p.w.pkRestricted && (ckRestricted || len(p.w.tuples) > 0))) {
+	ix, ixFilter := chooseIndex(t, p.w)
+	if !s.AllowFiltering && ix == nil && (p.w.needsFilter || (!p.w.pkRestricted && (ckRestricted || len(p.w.tuples) > 0))) {
 		return nil, invalidf(filteringMsg)
+	}
+	if ix != nil && ix.Local == nil && !p.w.pkRestricted {
+		p.index, p.indexFilter = ix, ixFilter
 	}
 	if len(s.OrderBy) > 0 {
 		if !p.w.pkRestricted {
@@ -162,6 +172,23 @@ func compileSelector(t *store.Table, expr cql.SelectExpr) (selector, error) {
 		return selector{kind: selCountStar, name: "count", typ: typBigint}, nil
 	case *cql.SelectCast:
 		return selector{}, invalidf("CAST in a selection is not supported by scyllaemu")
+	case *cql.SelectField:
+		ref, ok := x.Expr.(*cql.ColumnRef)
+		if !ok {
+			return selector{}, invalidf("Field selection on an expression other than a column is not supported by scyllaemu (%s)", x.Field)
+		}
+		c := t.Column(ref.Name)
+		if c == nil {
+			return selector{}, noColumn(ref.Name)
+		}
+		if c.Type.Kind != types.UDT {
+			return selector{}, invalidf("Invalid field selection: %s of type %s is not a user type", c.Name, c.Type)
+		}
+		i, err := fieldIndex(c.Type, x.Field)
+		if err != nil {
+			return selector{}, invalidf("%s of type %s has no field %s", c.Name, c.Type, x.Field)
+		}
+		return selector{kind: selField, col: c, field: i, name: c.Name + "." + x.Field, typ: c.Type.Elems[i]}, nil
 	case *cql.SelectFunc:
 		name := strings.TrimPrefix(x.Name, "system.")
 		argCol := func() (*store.Column, error) {
@@ -395,8 +422,14 @@ func (p *selectPlan) exec(e *Engine, x *execCtx) (*Result, error) {
 		}
 		return run.partition(part, from, inPPL)
 	}
-	if p.w.pkRestricted {
-		keys, err := p.w.partitionKeys(x)
+	if p.w.pkRestricted || p.index != nil {
+		var keys [][]byte
+		var err error
+		if p.index != nil {
+			keys, err = indexCandidates(x, t, p.index, p.indexFilter)
+		} else {
+			keys, err = p.w.partitionKeys(x)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -595,6 +628,10 @@ func (s *selector) value(src *rowSource) []byte {
 	switch s.kind {
 	case selColumn:
 		return src.value(s.col)
+	case selField:
+		if v := src.value(s.col); v != nil {
+			return fieldOf(s.col.Type, v, s.field)
+		}
 	case selWritetime:
 		if c := src.cell(s.col); c != nil {
 			return be64(c.TS)

@@ -35,11 +35,14 @@ var systemSchema = []string{
 	`CREATE TABLE system.peers (peer inet PRIMARY KEY, data_center text, host_id uuid, preferred_ip inet, rack text, release_version text, rpc_address inet, schema_version uuid, supported_features text, tokens set<text>)`,
 	`CREATE TABLE system.peers_v2 (peer inet, peer_port int, data_center text, host_id uuid, native_address inet, native_port int, preferred_ip inet, preferred_port int, rack text, release_version text, schema_version uuid, supported_features text, tokens set<text>, PRIMARY KEY (peer, peer_port))`,
 	`CREATE TABLE system.cdc_local (key text PRIMARY KEY, streams_timestamp timestamp, uuid uuid)`,
+	`CREATE TABLE system.cdc_timestamps (keyspace_name text, table_name text, timestamp timestamp, PRIMARY KEY ((keyspace_name, table_name), timestamp)) WITH CLUSTERING ORDER BY (timestamp DESC)`,
+	`CREATE TABLE system.cdc_streams (keyspace_name text, table_name text, timestamp timestamp, stream_state tinyint, stream_id blob, PRIMARY KEY ((keyspace_name, table_name), timestamp, stream_state, stream_id))`,
 	`CREATE TABLE system_distributed.cdc_streams_descriptions_v2 (time timestamp, range_end bigint, streams frozen<set<blob>>, PRIMARY KEY (time, range_end))`,
 	`CREATE TABLE system_distributed.cdc_generation_timestamps (key text, time timestamp, expired timestamp, PRIMARY KEY (key, time)) WITH CLUSTERING ORDER BY (time DESC)`,
 }
 
-func (e *Engine) bootstrapSystem() error {
+// bootstrapSchema creates the system keyspaces and tables.
+func (e *Engine) bootstrapSchema() error {
 	for _, q := range systemSchema {
 		parsed, err := cql.Parse(q)
 		if err != nil {
@@ -62,6 +65,14 @@ func (e *Engine) bootstrapSystem() error {
 			e.writeTableRows(t)
 		}
 	}
+	return nil
+}
+
+// bootstrapLocal writes system.local and publishes the CDC generations, once
+// the host id and generations are known (restored from a data directory).
+func (e *Engine) bootstrapLocal() {
+	e.st.Lock()
+	defer e.st.Unlock()
 	tokens := e.gens.Latest().Tokens()
 	tokenSet := make([][]byte, len(tokens))
 	for i, t := range tokens {
@@ -93,8 +104,9 @@ func (e *Engine) bootstrapSystem() error {
 		"tokens":                  mustPack(local.Column("tokens").Type, tokenSet),
 	})
 	e.writeSchemaVersion()
-	e.publishGeneration(e.gens.Latest())
-	return nil
+	for _, g := range e.gens.Generations() {
+		e.publishGeneration(g)
+	}
 }
 
 // publishGeneration writes a generation where CDC clients look for it, in
@@ -301,4 +313,5 @@ func (e *Engine) writeTableRows(t *store.Table) {
 			"type":              []byte(c.Type.String()),
 		})
 	}
+	e.writeIndexRows(t)
 }

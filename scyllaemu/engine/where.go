@@ -590,15 +590,9 @@ func (s *rowSource) value(c *store.Column) []byte {
 		}
 		return s.r.CK[c.Position]
 	case store.Static:
-		if cell, ok := s.t.LiveCell(s.p, s.p.Static, c.Slot, s.now); ok {
-			return cell.Value
-		}
-		return nil
+		return s.t.Value(s.p, s.p.Static, c.Slot, s.now)
 	default:
-		if cell, ok := s.t.LiveCell(s.p, s.r, c.Slot, s.now); ok {
-			return cell.Value
-		}
-		return nil
+		return s.t.Value(s.p, s.r, c.Slot, s.now)
 	}
 }
 
@@ -802,4 +796,63 @@ func inValues(x *execCtx, list termFn, items []termFn) ([][]byte, error) {
 		vals = append(vals, v)
 	}
 	return vals, nil
+}
+
+// tupleSlicesOnly reports whether the clause's multi-column relations are
+// all slices of a clustering key prefix starting at its first column, with
+// no single-column clustering restriction beside them.
+func (w *where) tupleSlicesOnly() bool {
+	for _, r := range w.ck {
+		if r != nil {
+			return false
+		}
+	}
+	for _, f := range w.tuples {
+		switch f.op {
+		case cql.OpGt, cql.OpGte, cql.OpLt, cql.OpLte:
+		default:
+			return false
+		}
+		for i, c := range f.cols {
+			if c.Position != i {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tupleSlice is the clustering range of multi-column slices, in
+// clustering order (the order multi-column relations compare in).
+func (w *where) tupleSlice(x *execCtx) (slice, error) {
+	var s slice
+	for _, f := range w.tuples {
+		v, unset, err := f.fn(x)
+		if err != nil {
+			return s, err
+		}
+		if unset || v == nil {
+			return s, invalidf("Invalid null value in condition for columns (%s)", joinNames(f.cols))
+		}
+		tt := &types.Type{Kind: types.Tuple}
+		for _, c := range f.cols {
+			tt.Elems = append(tt.Elems, c.Type)
+		}
+		parts, err := types.UnpackTuple(tt, v)
+		if err != nil {
+			return s, invalidf("Invalid tuple for (%s): %v", joinNames(f.cols), err)
+		}
+		for i, p := range parts {
+			if p == nil {
+				return s, invalidf("Invalid null value in condition for column %s", f.cols[i].Name)
+			}
+		}
+		b := store.Bound{Prefix: parts, Inclusive: f.op == cql.OpGte || f.op == cql.OpLte}
+		if f.op == cql.OpGt || f.op == cql.OpGte {
+			s.start = b
+		} else {
+			s.end = b
+		}
+	}
+	return s, nil
 }

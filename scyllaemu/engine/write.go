@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cdc"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
@@ -24,18 +24,20 @@ const (
 )
 
 type cellAssign struct {
-	col *store.Column
-	op  store.CellOp
-	val termFn
-	key termFn // map key or list index
+	col   *store.Column
+	op    cellOp
+	val   termFn
+	key   termFn // map key, set element, list index or list timeuuid key
+	field int    // UDT field index
 }
 
 type condition struct {
-	col *store.Column
-	key termFn
-	op  cql.RelOp
-	val termFn
-	in  []termFn
+	col   *store.Column
+	key   termFn
+	field int // UDT field index + 1; 0 for the whole column
+	op    cql.RelOp
+	val   termFn
+	in    []termFn
 }
 
 type writePlan struct {
@@ -50,6 +52,12 @@ type writePlan struct {
 	ifNotExists bool
 	ifExists    bool
 	conds       []condition
+	// casCols are the columns an LWT result shows after [applied]: every
+	// column for IF [NOT] EXISTS, else the columns its conditions name.
+	casCols []*store.Column
+	// tupleRange is a DELETE whose clustering range is given by
+	// multi-column slices.
+	tupleRange bool
 	// rowLevel is false when the statement touches only static columns (or
 	// deletes a partition/range), so it needs no full clustering key.
 	rowLevel bool
@@ -103,7 +111,7 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 		case store.Clustering:
 			p.insertCK[c.Position] = fn
 		default:
-			p.cells = append(p.cells, cellAssign{col: c, op: store.OpSet, val: fn})
+			p.cells = append(p.cells, cellAssign{col: c, op: opSet, val: fn})
 		}
 	}
 	for _, c := range t.PK {
@@ -111,9 +119,21 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 			return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
 		}
 	}
+	ckGiven := 0
 	for _, c := range t.CK {
-		if p.insertCK[c.Position] == nil {
-			return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
+		if p.insertCK[c.Position] != nil {
+			ckGiven++
+		}
+	}
+	if ckGiven == 0 && len(t.CK) > 0 && allStatic(p.cells) {
+		// Only static columns: ScyllaDB writes the static row and no
+		// clustering row (and so no row marker).
+		p.rowLevel, p.insertCK = false, nil
+	} else {
+		for _, c := range t.CK {
+			if p.insertCK[c.Position] == nil {
+				return nil, invalidf("Missing mandatory PRIMARY KEY part %s", c.Name)
+			}
 		}
 	}
 	if err := e.compileUsing(s.Using, b, p); err != nil {
@@ -123,6 +143,7 @@ func (e *Engine) compileInsert(ks string, b *binder, s *cql.InsertStmt) (*writeP
 		return nil, invalidf("Cannot provide custom timestamp for conditional updates")
 	}
 	p.pkIndexes = insertPKIndexes(t, s)
+	p.buildCASMeta()
 	return p, nil
 }
 
@@ -176,54 +197,8 @@ func (e *Engine) compileUpdate(ks string, b *binder, s *cql.UpdateStmt) (*writeP
 		return nil, err
 	}
 	p.pkIndexes = pkIndexes(t, s.Where, nil)
+	p.buildCASMeta()
 	return p, nil
-}
-
-func (e *Engine) compileAssignment(c *store.Column, a cql.Assignment, b *binder) (cellAssign, error) {
-	ca := cellAssign{col: c, op: store.OpSet}
-	var err error
-	switch a.Op {
-	case cql.AssignSet:
-		ca.val, err = e.compileTerm(a.Value, c.Type, c.Name, b)
-	case cql.AssignAdd, cql.AssignPrepend, cql.AssignSub:
-		if !c.Type.MultiCell() {
-			if c.Type.Kind == types.Counter {
-				return ca, invalidf("Counters are not supported by scyllaemu")
-			}
-			return ca, invalidf("Invalid operation (%s = %s + ?) for non-collection column %s", c.Name, c.Name, c.Name)
-		}
-		ca.op = map[cql.AssignOp]store.CellOp{cql.AssignAdd: store.OpAppend, cql.AssignPrepend: store.OpPrepend, cql.AssignSub: store.OpRemove}[a.Op]
-		vt := c.Type
-		if a.Op == cql.AssignSub && c.Type.Kind == types.Map {
-			vt = &types.Type{Kind: types.Set, Elems: []*types.Type{c.Type.Elems[0]}, Frozen: true}
-		}
-		if a.Op == cql.AssignPrepend && c.Type.Kind != types.List {
-			return ca, invalidf("Invalid operation (%s = ? + %s) for non-list column %s", c.Name, c.Name, c.Name)
-		}
-		ca.val, err = e.compileTerm(a.Value, vt, c.Name, b)
-	case cql.AssignElement:
-		switch {
-		case c.Type.Kind == types.Map && c.Type.MultiCell():
-			ca.op = store.OpPutKey
-			if ca.key, err = e.compileTerm(a.Key, c.Type.Elems[0], "key("+c.Name+")", b); err != nil {
-				return ca, err
-			}
-			ca.val, err = e.compileTerm(a.Value, c.Type.Elems[1], "value("+c.Name+")", b)
-		case c.Type.Kind == types.List && c.Type.MultiCell():
-			ca.op = store.OpSetIndex
-			if ca.key, err = e.compileTerm(a.Key, typInt, "idx("+c.Name+")", b); err != nil {
-				return ca, err
-			}
-			ca.val, err = e.compileTerm(a.Value, c.Type.Elems[0], "value("+c.Name+")", b)
-		default:
-			return ca, invalidf("Invalid operation (%s[?] = ?) for non-collection column %s", c.Name, c.Name)
-		}
-	case cql.AssignCounterAdd, cql.AssignCounterSub:
-		return ca, invalidf("Counters are not supported by scyllaemu")
-	default:
-		return ca, invalidf("Unsupported assignment on %s", c.Name)
-	}
-	return ca, err
 }
 
 func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writePlan, error) {
@@ -247,43 +222,12 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 		if c.IsKey() {
 			return nil, invalidf("Invalid identifier %s for deletion (should not be a PRIMARY KEY part)", c.Name)
 		}
-		if d.Field != "" {
-			return nil, invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", c.Name, d.Field)
-		}
 		if c.Kind == store.Regular {
 			p.rowLevel = true
 		}
-		ca := cellAssign{col: c, op: store.OpSet, val: constFn(nil)}
-		if d.Key != nil {
-			switch {
-			case c.Type.Kind == types.Map && c.Type.MultiCell():
-				ca.op = store.OpPutKey
-				if ca.key, err = e.compileTerm(d.Key, c.Type.Elems[0], "key("+c.Name+")", b); err != nil {
-					return nil, err
-				}
-			case c.Type.Kind == types.List && c.Type.MultiCell():
-				ca.op = store.OpDelIndex
-				if ca.key, err = e.compileTerm(d.Key, typInt, "idx("+c.Name+")", b); err != nil {
-					return nil, err
-				}
-			case c.Type.Kind == types.Set && c.Type.MultiCell():
-				ca.op = store.OpRemove
-				elem, err := e.compileTerm(d.Key, c.Type.Elems[0], c.Name, b)
-				if err != nil {
-					return nil, err
-				}
-				st := &types.Type{Kind: types.Set, Elems: c.Type.Elems, Frozen: true}
-				ca.val = func(x *execCtx) ([]byte, bool, error) {
-					v, unset, err := elem(x)
-					if err != nil || unset || v == nil {
-						return nil, unset, err
-					}
-					packed, err := types.PackCollection(st, [][]byte{v})
-					return packed, false, err
-				}
-			default:
-				return nil, invalidf("Invalid element deletion on non-collection column %s", c.Name)
-			}
+		ca, err := e.compileDeletion(c, d, b)
+		if err != nil {
+			return nil, err
 		}
 		p.cells = append(p.cells, ca)
 	}
@@ -293,7 +237,23 @@ func (e *Engine) compileDelete(ks string, b *binder, s *cql.DeleteStmt) (*writeP
 	if err := e.compileConditions(p, s.Conditions, b); err != nil {
 		return nil, err
 	}
+	if p.conditional() && len(t.CK) > 0 && !p.w.fullCK() {
+		for _, ca := range p.cells {
+			if ca.col.Kind != store.Static {
+				return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to delete non static columns")
+			}
+		}
+		if len(p.cells) == 0 {
+			return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to delete non static columns")
+		}
+		for _, c := range p.conds {
+			if c.col.Kind != store.Static {
+				return nil, invalidf("DELETE statements must restrict all PRIMARY KEY columns with equality relations in order to use IF condition on non static columns")
+			}
+		}
+	}
 	p.pkIndexes = pkIndexes(t, s.Where, nil)
+	p.buildCASMeta()
 	return p, nil
 }
 
@@ -317,13 +277,22 @@ func (e *Engine) compileWriteWhere(p *writePlan, rels []cql.Relation, b *binder)
 			missing = append(missing, p.t.PK[i].Name)
 		}
 	}
-	if len(missing) > 0 || w.needsFilter || len(w.tuples) > 0 {
+	// A DELETE of a clustering range may bound it with multi-column
+	// slices: (c1, c2) > (?, ?).
+	p.tupleRange = len(w.tuples) > 0 && p.kind == kindDelete && len(p.cells) == 0 && w.tupleSlicesOnly()
+	if len(missing) > 0 || w.needsFilter || (len(w.tuples) > 0 && !p.tupleRange) {
 		if len(missing) > 0 {
 			return invalidf("Some partition key parts are missing: %s", joinStrings(missing))
 		}
+		if len(w.tuples) > 0 && p.kind == kindUpdate {
+			return invalidf("Slice restrictions are not supported on the clustering columns in UPDATE statements")
+		}
+		if len(w.tuples) > 0 {
+			return invalidf("Multi-column relations in DELETE statements must be slices of the clustering key starting at its first column")
+		}
 		return invalidf("Only EQ and IN relation are supported on the partition key (unless you use the token() function)")
 	}
-	full := w.fullCK()
+	full := w.fullCK() && !p.tupleRange
 	switch p.kind {
 	case kindUpdate:
 		if !full && (p.rowLevel || len(p.t.CK) > 0 && !allStatic(p.cells)) {
@@ -382,12 +351,19 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 		if col.IsKey() {
 			return invalidf("PRIMARY KEY column '%s' cannot have IF conditions", col.Name)
 		}
-		if c.Field != "" {
-			return invalidf("User-defined type fields are not supported by scyllaemu (%s.%s)", col.Name, c.Field)
-		}
 		cd := condition{col: col, op: c.Op}
 		vt := col.Type
 		var err error
+		if c.Field != "" {
+			if col.Type.Kind != types.UDT {
+				return invalidf("Invalid field selection: %s of type %s is not a user type", col.Name, col.Type)
+			}
+			i, ferr := fieldIndex(col.Type, c.Field)
+			if ferr != nil {
+				return invalidf("%s of type %s has no field %s", col.Name, col.Type, c.Field)
+			}
+			cd.field, vt = i+1, col.Type.Elems[i]
+		}
 		if c.Key != nil {
 			switch col.Type.Kind {
 			case types.Map:
@@ -430,7 +406,7 @@ func (e *Engine) compileConditions(p *writePlan, conds []cql.Condition, b *binde
 }
 
 func (p *writePlan) exec(e *Engine, x *execCtx) (*Result, error) {
-	return e.execBatch([]batchItem{{plan: p, binds: x.binds}}, x.params)
+	return e.execBatch([]batchItem{{plan: p, binds: x.binds}}, x.params, false)
 }
 
 type batchItem struct {
@@ -496,12 +472,21 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		if len(ck) > 0 {
 			cks = [][][]byte{ck}
 		}
+		if !p.rowLevel {
+			cks = nil
+		}
 	} else {
 		var err error
 		if keys, err = p.w.partitionKeys(x); err != nil {
 			return nil, nil, err
 		}
-		if len(t.CK) > 0 && (p.rowLevel || p.w.ckPrefix > 0) {
+		if p.tupleRange {
+			sl, err := p.w.tupleSlice(x)
+			if err != nil {
+				return nil, nil, err
+			}
+			ranges = []slice{sl}
+		} else if len(t.CK) > 0 && (p.rowLevel || p.w.ckPrefix > 0) {
 			sl, err := p.w.slices(x)
 			if err != nil {
 				return nil, nil, err
@@ -516,45 +501,40 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 		}
 	}
 	if p.conditional() && (len(keys) > 1 || len(cks) > 1) {
-		return nil, nil, invalidf("IN on the clustering key columns is not supported with conditional updates")
+		what := "updates"
+		if p.kind == kindDelete {
+			what = "deletions"
+		}
+		if len(keys) > 1 {
+			return nil, nil, invalidf("IN on the partition key is not supported with conditional %s", what)
+		}
+		return nil, nil, invalidf("IN on the clustering key columns is not supported with conditional %s", what)
 	}
-	var cells []store.CellWrite
-	for _, ca := range p.cells {
-		v, unset, err := ca.val(x)
+	var static, regular []pendingWrite
+	for i := range p.cells {
+		pw, unset, err := p.cells[i].eval(x)
 		if err != nil {
 			return nil, nil, err
 		}
 		if unset {
 			continue
 		}
-		if ca.op == store.OpSetIndex && v == nil {
-			// l[i] = null deletes the element.
-			ca.op = store.OpDelIndex
-		}
-		cw := store.CellWrite{Slot: ca.col.Slot, Op: ca.op, Value: v}
-		if ca.key != nil {
-			k, unset, err := ca.key(x)
-			if err != nil {
-				return nil, nil, err
-			}
-			if unset || k == nil {
-				return nil, nil, invalidf("Invalid null value for %s element", ca.col.Name)
-			}
-			if ca.op == store.OpSetIndex || ca.op == store.OpDelIndex {
-				cw.Index = int(int32(uint32(k[0])<<24 | uint32(k[1])<<16 | uint32(k[2])<<8 | uint32(k[3])))
-			} else {
-				cw.Key = k
-			}
-		}
-		cells = append(cells, cw)
-	}
-	var static, regular []store.CellWrite
-	for _, cw := range cells {
-		if t.Cells[cw.Slot].Kind == store.Static {
-			static = append(static, cw)
+		if pw.col.Kind == store.Static {
+			static = append(static, pw)
 		} else {
-			regular = append(regular, cw)
+			regular = append(regular, pw)
 		}
+	}
+	resolve := func(pws []pendingWrite, key []byte, ck [][]byte) ([]store.CellWrite, error) {
+		out := make([]store.CellWrite, 0, len(pws))
+		for _, pw := range pws {
+			cw, err := resolveCell(x, t, pw, key, ck, ts, x.now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cw)
+		}
+		return out, nil
 	}
 	var muts []*store.Mutation
 	var refs []rowRef
@@ -564,7 +544,11 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 			m.TTL = 0
 		}
 		if len(static) > 0 {
-			m.Rows = append(m.Rows, store.RowWrite{Cells: static})
+			cells, err := resolve(static, key, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			m.Rows = append(m.Rows, store.RowWrite{Cells: cells})
 		}
 		switch {
 		case p.kind == kindDelete && len(p.cells) == 0 && len(cks) == 0 && len(ranges) == 0:
@@ -573,14 +557,18 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 			for _, s := range ranges {
 				m.Ranges = append(m.Ranges, store.RangeTombstone{Start: s.start, End: s.end})
 			}
-		case len(cks) > 0 || (len(t.CK) == 0 && (p.rowLevel || p.kind == kindInsert)):
+		case len(cks) > 0 || (len(t.CK) == 0 && p.rowLevel):
 			ckList := cks
 			if len(t.CK) == 0 {
 				ckList = [][][]byte{{}}
 			}
 			for _, ck := range ckList {
-				rw := store.RowWrite{CK: ck, Marker: p.kind == kindInsert, Delete: p.kind == kindDelete && len(p.cells) == 0, Cells: regular}
-				if len(regular) > 0 || rw.Marker || rw.Delete {
+				cells, err := resolve(regular, key, ck)
+				if err != nil {
+					return nil, nil, err
+				}
+				rw := store.RowWrite{CK: ck, Marker: p.kind == kindInsert, Delete: p.kind == kindDelete && len(p.cells) == 0, Cells: cells}
+				if len(cells) > 0 || rw.Marker || rw.Delete {
 					m.Rows = append(m.Rows, rw)
 				}
 			}
@@ -599,36 +587,10 @@ func (p *writePlan) mutations(x *execCtx, defaultTS int64) ([]*store.Mutation, [
 	return muts, refs, nil
 }
 
-// rowRef names the row an LWT checks.
-type rowRef struct {
-	t   *store.Table
-	key []byte
-	ck  [][]byte // nil: the static row / partition
-}
-
-// lookup reads the referenced row: src can read the partition's static
-// columns even when the row itself does not exist.
-func (r rowRef) lookup(now int64) (src *rowSource, exists bool) {
-	p := r.t.Partition(r.key)
-	if p == nil {
-		return nil, false
-	}
-	pk, _ := types.SplitPartitionKey(r.key, len(r.t.PK))
-	src = &rowSource{t: r.t, p: p, pk: pk, now: now}
-	if r.ck == nil {
-		return src, r.t.StaticLive(p, now) || r.t.HasLiveRow(p, now)
-	}
-	if row := p.Row(r.ck); row != nil && r.t.RowLive(p, row, now) {
-		src.r = row
-		return src, true
-	}
-	return src, false
-}
-
 // execBatch evaluates every statement, then under the store's write lock
 // checks LWT conditions and CDC write times and applies base and log
 // mutations together.
-func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
+func (e *Engine) execBatch(items []batchItem, params Params, batch bool) (*Result, error) {
 	// Evaluation reads the schema (slots, TTL defaults), which ALTER may
 	// change, so the whole statement runs under the write lock. The server
 	// stamp is taken under it too: stamped earlier, a write could be
@@ -649,14 +611,11 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 			return nil, err
 		}
 	}
-	type evaluated struct {
-		it   batchItem
-		muts []*store.Mutation
-		refs []rowRef
-	}
+	now := e.nowMicros()
+	lists := &store.ListKeys{}
 	evs := make([]evaluated, 0, len(items))
 	for _, it := range items {
-		x := &execCtx{binds: it.binds, params: params, stamp: stamp}
+		x := &execCtx{binds: it.binds, params: params, stamp: stamp, now: now, lists: lists}
 		muts, refs, err := it.plan.mutations(x, ts)
 		if err != nil {
 			return nil, err
@@ -664,91 +623,86 @@ func (e *Engine) execBatch(items []batchItem, params Params) (*Result, error) {
 		evs = append(evs, evaluated{it: it, muts: muts, refs: refs})
 	}
 	if conditional {
-		var key []byte
-		var tbl *store.Table
-		for _, ev := range evs {
-			for _, r := range ev.refs {
-				if key != nil && (string(r.key) != string(key) || r.t != tbl) {
-					return nil, invalidf("Batch with conditions cannot span multiple partitions")
-				}
-				key, tbl = r.key, r.t
-			}
+		if err := checkCASScope(evs[0].it.plan.t, refsOf(evs)); err != nil {
+			return nil, err
 		}
 	}
-	now := e.nowMicros()
+	var cas *Result
 	if conditional {
-		for _, ev := range evs {
-			if !ev.it.plan.conditional() {
-				continue
-			}
+		applied := true
+		olds := make([]oldRow, len(evs))
+		for i, ev := range evs {
 			x := &execCtx{binds: ev.it.binds, params: params, stamp: stamp}
-			ok, res, err := ev.it.plan.checkConditions(x, ev.refs[0], now)
+			ok, old, err := ev.it.plan.checkConditions(x, ev.refs[0], now)
 			if err != nil {
 				return nil, err
 			}
-			if !ok {
-				return res, nil
-			}
+			applied = applied && ok
+			olds[i] = old
+		}
+		cas = casResult(items, olds, applied, batch)
+		if !applied {
+			return cas, nil
 		}
 	}
 	var all []*store.Mutation
 	for _, ev := range evs {
 		all = append(all, ev.muts...)
 	}
-	if err := e.applyLocked(all, now); err != nil {
+	if err := e.applyLocked(all, now, stamp); err != nil {
 		return nil, err
 	}
-	if conditional {
-		t := items[0].plan.t
-		return &Result{Kind: ResultRows, Rows: &Rows{
-			Columns: []Column{{Keyspace: t.Keyspace, Table: t.Name, Name: "[applied]", Type: typBoolean}},
-			Data:    [][][]byte{{boolBytes(true)}},
-		}}, nil
+	if cas != nil {
+		return cas, nil
 	}
 	return &Result{Kind: ResultVoid}, nil
 }
 
 // applyLocked applies mutations and their CDC log rows; the caller holds the
 // write lock. Nothing is written unless every check passes.
-func (e *Engine) applyLocked(muts []*store.Mutation, now int64) error {
+func (e *Engine) applyLocked(muts []*store.Mutation, now, stamp int64) error {
 	clock := time.UnixMicro(now)
-	for _, m := range muts {
-		if m.Table.CDCLog != nil {
-			if err := e.gens.CheckWriteTime(m.TS, clock); err != nil {
-				return invalidf("%s", trimSentinel(err))
-			}
-		}
-		if err := m.Table.Check(m, now); err != nil {
-			if errors.Is(err, store.ErrListIndex) {
-				return invalidf("List index out of bound: %v", err)
-			}
-			return invalidf("%v", err)
-		}
-	}
 	type groupKey struct {
 		t   *store.Table
 		key string
-		ts  int64
 	}
 	var order []groupKey
 	groups := map[groupKey][]*store.Mutation{}
 	for _, m := range muts {
-		m.Table.Apply(m, now)
 		if m.Table.CDCLog == nil {
 			continue
 		}
-		e.maxCDCWrite = max(e.maxCDCWrite, m.TS)
-		k := groupKey{m.Table, string(m.Key), m.TS}
+		streams := e.gens
+		if h := e.streamsOf(m.Table); h != nil {
+			streams = h
+		}
+		if err := streams.CheckWriteTime(m.TS, clock); err != nil {
+			return invalidf("%s", trimSentinel(err))
+		}
+		k := groupKey{m.Table, string(m.Key)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], m)
 	}
-	for _, k := range order {
-		if lm := e.logger.Log(k.t, groups[k]); lm != nil {
+	// Images read the base before any of the write is applied, as
+	// ScyllaDB's preimage query does.
+	snaps := make([]*cdc.Snapshot, len(order))
+	for i, k := range order {
+		snaps[i] = cdc.Snap(k.t, groups[k], now)
+	}
+	for _, m := range muts {
+		m.Table.Apply(m, now)
+	}
+	logged := muts
+	for i, k := range order {
+		for _, lm := range e.logger.Log(k.t, groups[k], snaps[i], e.streamsOf(k.t)) {
+			e.maxCDCWrite = max(e.maxCDCWrite, lm.TS)
 			lm.Table.Apply(lm, now)
+			logged = append(logged[:len(logged):len(logged)], lm)
 		}
 	}
+	e.logMutations(stamp, now, logged)
 	return nil
 }
 
@@ -759,63 +713,6 @@ func trimSentinel(err error) string {
 		return msg[len(prefix):]
 	}
 	return msg
-}
-
-// checkConditions evaluates an LWT's IF clause against the current row and
-// builds the not-applied result ScyllaDB returns.
-func (p *writePlan) checkConditions(x *execCtx, ref rowRef, now int64) (bool, *Result, error) {
-	t := p.t
-	src, exists := ref.lookup(now)
-	applied := true
-	switch {
-	case p.ifNotExists:
-		applied = !exists
-	case p.ifExists:
-		applied = exists
-	}
-	var condCols []*store.Column
-	for _, c := range p.conds {
-		var cur []byte
-		if src != nil {
-			cur = src.value(c.col)
-		}
-		if c.key != nil && cur != nil {
-			cur = elementOf(c.col.Type, cur, c.key, x)
-		}
-		ok, err := c.holds(x, cur)
-		if err != nil {
-			return false, nil, err
-		}
-		if !ok {
-			applied = false
-		}
-		dup := false
-		for _, cc := range condCols {
-			if cc == c.col {
-				dup = true
-			}
-		}
-		if !dup {
-			condCols = append(condCols, c.col)
-		}
-	}
-	if applied {
-		return true, nil, nil
-	}
-	cols := []Column{{Keyspace: t.Keyspace, Table: t.Name, Name: "[applied]", Type: typBoolean}}
-	row := [][]byte{boolBytes(false)}
-	var show []*store.Column
-	switch {
-	case p.ifNotExists && exists:
-		show = t.Columns
-	case len(p.conds) > 0 && src != nil:
-		show = condCols
-	}
-	for _, c := range show {
-		cols = append(cols, Column{Keyspace: t.Keyspace, Table: t.Name, Name: c.Name, Type: c.Type})
-		row = append(row, src.value(c))
-	}
-	return false, &Result{Kind: ResultRows, Rows: &Rows{Columns: cols, Data: [][][]byte{row}}}, nil
 }
 
 func elementOf(t *types.Type, coll []byte, keyFn termFn, x *execCtx) []byte {
@@ -846,6 +743,9 @@ func elementOf(t *types.Type, coll []byte, keyFn termFn, x *execCtx) []byte {
 
 func (c *condition) holds(x *execCtx, cur []byte) (bool, error) {
 	t := c.col.Type
+	if c.field > 0 {
+		t = t.Elems[c.field-1]
+	}
 	if c.key != nil {
 		if t.Kind == types.Map {
 			t = t.Elems[1]

@@ -23,11 +23,24 @@ type Cell struct {
 	TTL       int32
 	Tombstone bool
 	Set       bool
+	// Coll holds a multi-cell (non-frozen collection or UDT) column; the
+	// fields above other than Set are then unused.
+	Coll *Collection
 }
 
 // Live reports whether the cell holds a value at now (µs) that no deletion
-// at or after its timestamp shadows.
+// at or after its timestamp shadows: for a multi-cell column, whether any
+// element does.
 func (c *Cell) Live(now, deletion int64) bool {
+	if c.Coll != nil {
+		d := max(deletion, c.Coll.Deletion)
+		for i := range c.Coll.Elems {
+			if c.Coll.Elems[i].live(now, d) {
+				return true
+			}
+		}
+		return false
+	}
 	return c.Set && !c.Tombstone && c.TS > deletion && (c.Expiry == 0 || c.Expiry > now)
 }
 
@@ -315,6 +328,36 @@ func (t *Table) RowLive(p *Partition, r *Row, now int64) bool {
 		}
 	}
 	return false
+}
+
+// Value returns the value of column slot in row r at now as a client
+// reads it, nil when null.
+func (t *Table) Value(p *Partition, r *Row, slot int, now int64) []byte {
+	if r == nil || slot >= len(r.Cells) {
+		return nil
+	}
+	c := &r.Cells[slot]
+	d := t.RowDeletion(p, r)
+	if c.Coll != nil {
+		return CollectionValue(t.Cells[slot].Type, c.Coll, now, d)
+	}
+	if !c.Live(now, d) {
+		return nil
+	}
+	return c.Value
+}
+
+// LogValue is Value in the form a CDC log column holds it (a non-frozen
+// list as a map from its timeuuid keys).
+func (t *Table) LogValue(p *Partition, r *Row, slot int, now int64) []byte {
+	if r == nil || slot >= len(r.Cells) {
+		return nil
+	}
+	c := &r.Cells[slot]
+	if c.Coll != nil {
+		return LogValue(t.Cells[slot].Type, c.Coll, now, t.RowDeletion(p, r))
+	}
+	return t.Value(p, r, slot, now)
 }
 
 // LiveCell returns the cell of column slot when it is live at now.

@@ -2,34 +2,18 @@ package store
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
 )
 
-// CellOp says how a write combines with the cell's current value. Non-frozen
-// collections are kept as one cell holding the whole collection, so element
-// operations are read-modify-write under the store lock.
-type CellOp uint8
-
-const (
-	OpSet      CellOp = iota // overwrite (NULL value: delete)
-	OpAppend                 // list + v, set/map union
-	OpPrepend                // v + list
-	OpRemove                 // list/set minus values, map minus keys
-	OpSetIndex               // list[Index] = v
-	OpDelIndex               // DELETE list[Index]
-	OpPutKey                 // map[Key] = v (NULL value: delete the key)
-)
-
-// CellWrite is one column of a RowWrite.
+// CellWrite is one column of a RowWrite: an atomic cell (Value; nil
+// writes a tombstone), or for a multi-cell column the concrete element
+// changes in Coll. A multi-cell column written with Value and no Coll is
+// overwritten with that serialized value (internal tables use this).
 type CellWrite struct {
 	Slot  int
-	Op    CellOp
 	Value []byte
-	Key   []byte // map key for OpPutKey
-	Index int    // list index for OpSetIndex / OpDelIndex
+	Coll  *CollWrite
 }
 
 // RowWrite is the part of a mutation touching one row. CK is nil for the
@@ -53,46 +37,6 @@ type Mutation struct {
 	Rows            []RowWrite
 }
 
-// ErrListIndex is returned by Check for a list element write out of range.
-var ErrListIndex = errors.New("list index out of bound")
-
-// Check validates what can only be validated against current data (list
-// index writes); call it for every mutation of a statement before applying
-// any, so a failing statement writes nothing.
-func (t *Table) Check(m *Mutation, now int64) error {
-	for _, rw := range m.Rows {
-		for _, cw := range rw.Cells {
-			if cw.Op != OpSetIndex && cw.Op != OpDelIndex {
-				continue
-			}
-			cur := t.currentValue(m.Key, rw.CK, cw.Slot, now)
-			elems, err := types.UnpackCollection(cur)
-			if err != nil {
-				return err
-			}
-			if cw.Index < 0 || cw.Index >= len(elems) {
-				return fmt.Errorf("%w: index %d, size %d", ErrListIndex, cw.Index, len(elems))
-			}
-		}
-	}
-	return nil
-}
-
-func (t *Table) currentValue(key []byte, ck [][]byte, slot int, now int64) []byte {
-	p := t.Partition(key)
-	if p == nil {
-		return nil
-	}
-	r := p.Static
-	if ck != nil {
-		r = p.Row(ck)
-	}
-	if c, ok := t.LiveCell(p, r, slot, now); ok {
-		return c.Value
-	}
-	return nil
-}
-
 // Apply writes m. now (µs) anchors TTL expiry; m.TS orders the write against
 // others (last write wins, a tombstone wins a tie).
 func (t *Table) Apply(m *Mutation, now int64) {
@@ -109,6 +53,8 @@ func (t *Table) Apply(m *Mutation, now int64) {
 		rt.TS = m.TS
 		p.ranges = append(p.ranges, rt)
 	}
+	indexed := len(t.Indexes) > 0
+	var touched []*Row
 	for i := range m.Rows {
 		rw := &m.Rows[i]
 		var r *Row
@@ -127,6 +73,9 @@ func (t *Table) Apply(m *Mutation, now int64) {
 		if rw.Delete && m.TS > r.Deletion {
 			r.Deletion = m.TS
 		}
+		if indexed {
+			touched = append(touched, r)
+		}
 		if rw.Marker {
 			mergeCell(&r.Marker, Cell{Value: []byte{}, TS: m.TS, Expiry: expiry, TTL: m.TTL, Set: true})
 		}
@@ -138,31 +87,33 @@ func (t *Table) Apply(m *Mutation, now int64) {
 		for _, cw := range rw.Cells {
 			col := t.Cells[cw.Slot]
 			cur := &r.Cells[cw.Slot]
-			nc := Cell{TS: m.TS, Expiry: expiry, TTL: m.TTL, Set: true}
-			if cw.Op == OpSet || !col.Type.MultiCell() {
-				if cw.Value == nil {
-					nc.Tombstone, nc.Expiry, nc.TTL = true, 0, 0
-				} else {
-					nc.Value = bytes.Clone(cw.Value)
+			if col.Type.MultiCell() {
+				w := cw.Coll
+				if w == nil {
+					var keys ListKeys
+					elems, _ := ElemsOf(col.Type, cw.Value, func() []byte { return keys.Append(m.TS) })
+					w = &CollWrite{HasTomb: true, Tomb: m.TS - 1, Elems: elems}
 				}
-				mergeCell(cur, nc)
+				applyColl(KeyType(col.Type), cur, w, m.TS, expiry, m.TTL)
 				continue
 			}
-			var base []byte
-			if cur.Live(now, t.RowDeletion(p, r)) {
-				base = cur.Value
-			}
-			v := applyCollectionOp(col.Type, base, cw)
-			if v == nil {
+			nc := Cell{TS: m.TS, Expiry: expiry, TTL: m.TTL, Set: true}
+			if cw.Value == nil {
 				nc.Tombstone, nc.Expiry, nc.TTL = true, 0, 0
 			} else {
-				nc.Value = v
+				nc.Value = bytes.Clone(cw.Value)
 			}
-			// An element operation builds on the current value, so it must
-			// replace it even at an equal timestamp (several element writes
-			// in one batch share one timestamp).
-			if nc.TS >= cur.TS || !cur.Set {
-				*cur = nc
+			mergeCell(cur, nc)
+		}
+	}
+	if indexed {
+		pk, _ := types.SplitPartitionKey(m.Key, len(t.PK))
+		for _, ix := range t.Indexes {
+			if ix.Local != nil {
+				continue
+			}
+			for _, r := range touched {
+				t.indexRow(ix, p, pk, r, now)
 			}
 		}
 	}
@@ -187,73 +138,6 @@ func mergeCell(cur *Cell, nc Cell) {
 			*cur = nc
 		}
 	}
-}
-
-// applyCollectionOp returns the new serialized collection, nil when empty
-// (CQL has no empty non-frozen collection: it reads as NULL).
-func applyCollectionOp(t *types.Type, base []byte, cw CellWrite) []byte {
-	cur, _ := types.UnpackCollection(base)
-	add, _ := types.UnpackCollection(cw.Value)
-	var out [][]byte
-	switch cw.Op {
-	case OpAppend:
-		out = append(cur, add...)
-	case OpPrepend:
-		out = append(add, cur...)
-	case OpRemove:
-		out = removeElems(t, cur, add)
-	case OpSetIndex:
-		out = cur
-		if cw.Index >= 0 && cw.Index < len(out) {
-			if cw.Value == nil {
-				out = append(out[:cw.Index:cw.Index], out[cw.Index+1:]...)
-			} else {
-				out[cw.Index] = cw.Value
-			}
-		}
-	case OpDelIndex:
-		out = cur
-		if cw.Index >= 0 && cw.Index < len(out) {
-			out = append(out[:cw.Index:cw.Index], out[cw.Index+1:]...)
-		}
-	case OpPutKey:
-		out = removeElems(t, cur, [][]byte{cw.Key})
-		if cw.Value != nil {
-			out = append(out, cw.Key, cw.Value)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	packed, err := types.PackCollection(t, out)
-	if err != nil {
-		return nil
-	}
-	return packed
-}
-
-// removeElems drops from a flat collection the list values, set elements or
-// map keys listed in del.
-func removeElems(t *types.Type, cur, del [][]byte) [][]byte {
-	cmp := t.Elems[0]
-	step := 1
-	if t.Kind == types.Map {
-		step = 2
-	}
-	var out [][]byte
-	for i := 0; i+step <= len(cur); i += step {
-		keep := true
-		for _, d := range del {
-			if cmp.Compare(cur[i], d) == 0 {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, cur[i:i+step]...)
-		}
-	}
-	return out
 }
 
 func cloneKey(ck [][]byte) [][]byte {
@@ -296,8 +180,19 @@ func (t *Table) Purge(now int64) {
 
 func hasTombstone(r *Row) bool {
 	for i := range r.Cells {
-		if r.Cells[i].Set && r.Cells[i].Tombstone {
+		c := &r.Cells[i]
+		if c.Set && c.Tombstone {
 			return true
+		}
+		if c.Coll != nil {
+			if c.Coll.Deletion != NoDeletion {
+				return true
+			}
+			for j := range c.Coll.Elems {
+				if c.Coll.Elems[j].Tombstone {
+					return true
+				}
+			}
 		}
 	}
 	return false

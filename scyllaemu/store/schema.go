@@ -107,6 +107,8 @@ type TableOptions struct {
 	MaxIndexInterval  int32
 	ReadRepairChance  float64
 	DCLocalReadRepair float64
+	// Tablets is the table's `tablets = {...}` map (min_tablet_count...).
+	Tablets map[string]string
 }
 
 // DefaultTableOptions are ScyllaDB's defaults for a new table.
@@ -131,8 +133,8 @@ type Table struct {
 	Name     string
 	ID       [16]byte
 	// Columns lists partition key columns by position, clustering columns by
-	// position, then static and regular columns by name: the order of
-	// `SELECT *`.
+	// position, static columns by name, then regular columns by name: the
+	// order of ScyllaDB's `SELECT *` (its schema's column order).
 	Columns []*Column
 	PK      []*Column
 	CK      []*Column
@@ -146,6 +148,8 @@ type Table struct {
 	// CDCLog is the table's log when CDC is enabled; Base is set on a log.
 	CDCLog *Table
 	Base   *Table
+	// Indexes are the table's secondary indexes, maintained by Apply.
+	Indexes []*Index
 
 	byName  map[string]*Column
 	parts   *btree.BTreeG[*Partition]
@@ -198,7 +202,12 @@ func (t *Table) rebuildColumns() {
 			rest = append(rest, c)
 		}
 	}
-	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
+	sort.SliceStable(rest, func(i, j int) bool {
+		if (rest[i].Kind == Static) != (rest[j].Kind == Static) {
+			return rest[i].Kind == Static
+		}
+		return rest[i].Name < rest[j].Name
+	})
 	t.Columns = append(t.Columns, rest...)
 	t.byName = make(map[string]*Column, len(t.Columns))
 	for _, c := range t.Columns {
@@ -241,6 +250,8 @@ type Keyspace struct {
 	Tablets        bool
 	InitialTablets int32
 	Tables         map[string]*Table
+	// Types are the keyspace's user-defined types by name.
+	Types map[string]*types.Type
 }
 
 // Store is every keyspace of one emulated node. Its lock is taken by the

@@ -178,7 +178,7 @@ func PackTuple(elems [][]byte) []byte {
 // panics, if t is not a tuple type, on a truncated component, on a length
 // below -1 and on more components than t has.
 func UnpackTuple(t *Type, v []byte) ([][]byte, error) {
-	if t == nil || t.Kind != Tuple || !t.shapeOK() {
+	if !t.IsTupleLike() || !t.shapeOK() {
 		return nil, fmt.Errorf("UnpackTuple: %s is not a tuple type", t)
 	}
 	out := make([][]byte, len(t.Elems))
@@ -230,7 +230,7 @@ func Canonical(t *Type, v []byte) ([]byte, error) {
 			}
 		}
 		return PackCollection(t, elems)
-	case Tuple:
+	case Tuple, UDT:
 		parts, err := UnpackTuple(t, v)
 		if err != nil {
 			return nil, err

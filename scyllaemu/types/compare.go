@@ -58,7 +58,7 @@ func (t *Type) compare(a, b []byte, depth int) int {
 		}
 		return bytes.Compare(a, b)
 	}
-	if (len(a) == 0 || len(b) == 0) && t.Kind != Tuple {
+	if (len(a) == 0 || len(b) == 0) && !t.IsTupleLike() {
 		return cmp.Compare(len(a), len(b))
 	}
 	switch t.Kind {
@@ -124,7 +124,7 @@ func (t *Type) compare(a, b []byte, depth int) int {
 				return c
 			}
 		}
-	case Tuple:
+	case Tuple, UDT:
 		if t.shapeOK() {
 			if c, ok := t.compareTuple(a, b, depth); ok {
 				return c

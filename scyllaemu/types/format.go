@@ -80,7 +80,7 @@ func (t *Type) appendFormat(dst, v []byte, quoted bool, depth int) []byte {
 			return append(dst, "[]"...)
 		case t.Kind == Set || t.Kind == Map:
 			return append(dst, "{}"...)
-		case t.Kind == Tuple:
+		case t.IsTupleLike():
 			return t.appendTuple(dst, v, depth)
 		case quoted && (t.Kind == Ascii || t.Kind == Varchar):
 			return append(dst, "''"...)
@@ -145,7 +145,7 @@ func (t *Type) appendFormat(dst, v []byte, quoted bool, depth int) []byte {
 		return appendDurationText(dst, m, d, n)
 	case List, Set, Map:
 		return t.appendCollection(dst, v, depth)
-	case Tuple:
+	case Tuple, UDT:
 		return t.appendTuple(dst, v, depth)
 	}
 	return appendHex(dst, v)
@@ -323,16 +323,28 @@ func (t *Type) appendTuple(dst, v []byte, depth int) []byte {
 	if err != nil {
 		return appendHex(dst, v)
 	}
-	dst = append(dst, '(')
+	udt := t.Kind == UDT
+	if udt {
+		dst = append(dst, '{')
+	} else {
+		dst = append(dst, '(')
+	}
 	for i, c := range comps {
 		if i > 0 {
 			dst = append(dst, ", "...)
+		}
+		if udt {
+			dst = AppendIdent(dst, t.Fields[i])
+			dst = append(dst, ": "...)
 		}
 		if c == nil {
 			dst = append(dst, "null"...)
 			continue
 		}
 		dst = t.Elems[i].appendFormat(dst, c, true, depth+1)
+	}
+	if udt {
+		return append(dst, '}')
 	}
 	return append(dst, ')')
 }

@@ -20,7 +20,8 @@ func fuzzTypes() []*Type {
 	for i, n := range names {
 		out[i] = MustParse(n)
 	}
-	return out
+	udt := UDTOf("ks", "u", []string{"a", "b"}, []*Type{Native(Int), MustParse("frozen<list<text>>")}).Freeze()
+	return append(out, udt)
 }
 
 // FuzzValidateCompare feeds arbitrary bytes to Validate, Format, Compare,
@@ -34,6 +35,7 @@ func FuzzValidateCompare(f *testing.F) {
 	f.Add(uint8(20), coll(i32(1), i32(2)), coll(i32(1)))
 	f.Add(uint8(22), mapv(i32(1), []byte("a")), []byte{})
 	f.Add(uint8(24), PackTuple([][]byte{i32(1), nil, dec(1, h("05"))}), PackTuple([][]byte{nil}))
+	f.Add(uint8(26), PackTuple([][]byte{i32(1), coll([]byte("x"))}), PackTuple([][]byte{nil}))
 	types := fuzzTypes()
 	f.Fuzz(func(t *testing.T, sel uint8, a, b []byte) {
 		ty := types[int(sel)%len(types)]
@@ -55,7 +57,7 @@ func FuzzValidateCompare(f *testing.F) {
 
 		elems, errU := UnpackCollection(a)
 		_, _ = UnpackTuple(ty, a)
-		_, _ = UnpackTuple(types[len(types)-2], a)
+		_, _ = UnpackTuple(types[len(types)-3], a)
 		_, _ = SplitPartitionKey(a, int(sel%4)+1)
 		_ = Murmur3Token(a)
 

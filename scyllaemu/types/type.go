@@ -41,6 +41,7 @@ const (
 	List      Kind = 0x0020 // list<e>
 	Map       Kind = 0x0021 // map<k, v>
 	Set       Kind = 0x0022 // set<e>
+	UDT       Kind = 0x0030 // user-defined type: named fields; multi-cell unless frozen
 	Tuple     Kind = 0x0031 // tuple<t1, t2, ...>; always frozen
 )
 
@@ -98,6 +99,8 @@ func (k Kind) String() string {
 		return "set"
 	case Tuple:
 		return "tuple"
+	case UDT:
+		return "udt"
 	}
 	return fmt.Sprintf("kind(0x%04x)", uint16(k))
 }
@@ -135,7 +138,28 @@ type Type struct {
 	Kind   Kind
 	Elems  []*Type
 	Frozen bool
+	// A user-defined type (Kind UDT) also carries its keyspace, its name
+	// and its field names; Elems are the field types, one per name. A
+	// UDT column is multi-cell (each field its own cell) unless frozen.
+	Keyspace string
+	Name     string
+	Fields   []string
 }
+
+// UDTOf returns a new non-frozen user-defined type. Field types that are
+// collections, tuples or UDTs are frozen (copied): ScyllaDB stores UDT
+// fields as single values.
+func UDTOf(keyspace, name string, fields []string, fieldTypes []*Type) *Type {
+	elems := make([]*Type, len(fieldTypes))
+	for i, ft := range fieldTypes {
+		elems[i] = ft.Freeze()
+	}
+	return &Type{Kind: UDT, Keyspace: keyspace, Name: name, Fields: append([]string(nil), fields...), Elems: elems}
+}
+
+// IsTupleLike reports whether values of t are serialized as a tuple: a
+// tuple or a user-defined type.
+func (t *Type) IsTupleLike() bool { return t != nil && (t.Kind == Tuple || t.Kind == UDT) }
 
 // Native returns a new Type of the native kind k (for example Native(Int)).
 // It does not check that k is native.
@@ -166,10 +190,13 @@ func TupleOf(components ...*Type) *Type {
 // Frozen set on it and, recursively, on every collection it contains (which
 // is what CQL's frozen<...> does); for any other type, t itself.
 func (t *Type) Freeze() *Type {
-	if t == nil || (!t.IsCollection() && t.Kind != Tuple) {
+	if t == nil || (!t.IsCollection() && t.Kind != Tuple && t.Kind != UDT) {
 		return t
 	}
-	c := &Type{Kind: t.Kind, Frozen: true, Elems: make([]*Type, len(t.Elems))}
+	if t.Frozen && t.Kind == UDT {
+		return t
+	}
+	c := &Type{Kind: t.Kind, Frozen: true, Elems: make([]*Type, len(t.Elems)), Keyspace: t.Keyspace, Name: t.Name, Fields: t.Fields}
 	for i, e := range t.Elems {
 		c.Elems[i] = e.Freeze()
 	}
@@ -183,7 +210,7 @@ func (t *Type) IsCollection() bool {
 
 // MultiCell reports whether t is a non-frozen collection, that is, a
 // collection whose elements are stored as separate cells.
-func (t *Type) MultiCell() bool { return t.IsCollection() && !t.Frozen }
+func (t *Type) MultiCell() bool { return (t.IsCollection() || t.Kind == UDT) && !t.Frozen }
 
 // Equal reports whether t and o are the same type. Varchar equals Varchar
 // whatever text it was parsed from ("text" or "varchar"); a frozen and a
@@ -197,8 +224,16 @@ func (t *Type) Equal(o *Type) bool {
 	if t == nil || o == nil || t.Kind != o.Kind || len(t.Elems) != len(o.Elems) {
 		return false
 	}
-	if t.IsCollection() && t.Frozen != o.Frozen {
+	if (t.IsCollection() || t.Kind == UDT) && t.Frozen != o.Frozen {
 		return false
+	}
+	if t.Kind == UDT && (t.Keyspace != o.Keyspace || t.Name != o.Name || len(t.Fields) != len(o.Fields)) {
+		return false
+	}
+	for i := range t.Fields {
+		if t.Fields[i] != o.Fields[i] {
+			return false
+		}
 	}
 	for i := range t.Elems {
 		if !t.Elems[i].Equal(o.Elems[i]) {
@@ -225,6 +260,13 @@ func (t *Type) shapeOK() bool {
 			}
 		}
 		return len(t.Elems) > 0
+	case UDT:
+		for _, e := range t.Elems {
+			if e == nil {
+				return false
+			}
+		}
+		return len(t.Elems) > 0 && len(t.Fields) == len(t.Elems)
 	}
 	return true
 }
@@ -257,6 +299,16 @@ func (t *Type) appendString(dst []byte, raw bool) []byte {
 	}
 	if t.Kind.IsNative() || t.Kind == Custom {
 		return append(dst, t.Kind.String()...)
+	}
+	if t.Kind == UDT {
+		if t.Frozen {
+			dst = append(dst, "frozen<"...)
+		}
+		dst = AppendIdent(dst, t.Name)
+		if t.Frozen {
+			dst = append(dst, '>')
+		}
+		return dst
 	}
 	if !t.IsCollection() && t.Kind != Tuple {
 		return append(dst, t.Kind.String()...)
@@ -310,8 +362,61 @@ func AppendOption(dst []byte, t *Type) []byte {
 		for _, e := range t.Elems {
 			dst = AppendOption(dst, e)
 		}
+	case UDT:
+		dst = appendShortString(dst, t.Keyspace)
+		dst = appendShortString(dst, t.Name)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(t.Elems)))
+		for i, e := range t.Elems {
+			name := ""
+			if i < len(t.Fields) {
+				name = t.Fields[i]
+			}
+			dst = appendShortString(dst, name)
+			dst = AppendOption(dst, e)
+		}
 	}
 	return dst
+}
+
+func appendShortString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+func readShortString(b []byte) (string, int, bool) {
+	if len(b) < 2 {
+		return "", 0, false
+	}
+	l := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+l {
+		return "", 0, false
+	}
+	return string(b[2 : 2+l]), 2 + l, true
+}
+
+// AppendIdent appends a CQL identifier as ScyllaDB prints it: bare when it
+// is lower-case letters, digits and underscores starting with a letter,
+// double-quoted (quotes doubled) otherwise.
+func AppendIdent(dst []byte, name string) []byte {
+	plain := name != ""
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c == '_' || (i > 0 && c >= '0' && c <= '9')) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return append(dst, name...)
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(name); i++ {
+		if name[i] == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, name[i])
+	}
+	return append(dst, '"')
 }
 
 // elem returns t.Elems[i], or nil if there is no such element.
@@ -373,6 +478,40 @@ func readOption(b []byte, depth int, frozen bool) (*Type, int, error) {
 			n += m
 		}
 		return t, n, nil
+	case k == UDT:
+		ks, n1, ok := readShortString(b[2:])
+		if !ok {
+			return nil, 0, errors.New("truncated udt option")
+		}
+		name, n2, ok := readShortString(b[2+n1:])
+		if !ok {
+			return nil, 0, errors.New("truncated udt option")
+		}
+		n = 2 + n1 + n2
+		if len(b) < n+2 {
+			return nil, 0, errors.New("truncated udt option")
+		}
+		cnt := int(binary.BigEndian.Uint16(b[n:]))
+		n += 2
+		if cnt == 0 {
+			return nil, 0, errors.New("udt option with no fields")
+		}
+		t := &Type{Kind: UDT, Frozen: frozen, Keyspace: ks, Name: name}
+		for i := 0; i < cnt; i++ {
+			fname, m, ok := readShortString(b[n:])
+			if !ok {
+				return nil, 0, errors.New("truncated udt option")
+			}
+			n += m
+			e, m2, err := readOption(b[n:], depth+1, true)
+			if err != nil {
+				return nil, 0, err
+			}
+			n += m2
+			t.Fields = append(t.Fields, fname)
+			t.Elems = append(t.Elems, e)
+		}
+		return t, n, nil
 	case k == Tuple:
 		if len(b) < 4 {
 			return nil, 0, errors.New("truncated tuple option")
@@ -417,7 +556,19 @@ func readOption(b []byte, depth int, frozen bool) (*Type, int, error) {
 // "counter" parses as a type; whether a counter column is legal in a given
 // table is the schema layer's business.
 func Parse(s string) (*Type, error) {
-	p := typeParser{s: s}
+	return ParseWith(s, nil)
+}
+
+// UDTLookup resolves a user-defined type name (keyspace empty when the
+// text did not qualify it) to its type, or nil when there is none.
+type UDTLookup func(keyspace, name string) *Type
+
+// ParseWith is Parse with user-defined types: a name that is not a CQL
+// type is looked up (names may be double-quoted and keyspace-qualified).
+// A bare UDT name is the multi-cell (non-frozen) type, frozen<name> the
+// frozen one; UDTs inside collections must be frozen, as in ScyllaDB.
+func ParseWith(s string, lookup UDTLookup) (*Type, error) {
+	p := typeParser{s: s, lookup: lookup}
 	t, err := p.parseType(0)
 	if err != nil {
 		return nil, err
@@ -443,8 +594,65 @@ func MustParse(s string) *Type {
 }
 
 type typeParser struct {
-	s   string
-	pos int
+	s      string
+	pos    int
+	lookup UDTLookup
+}
+
+// name reads a possibly double-quoted identifier: unquoted names are
+// lower-cased, quoted ones keep their case ("" is a literal quote).
+func (p *typeParser) name() (string, bool) {
+	p.skipSpace()
+	if p.pos >= len(p.s) || p.s[p.pos] != '"' {
+		n := p.ident()
+		return n, n != ""
+	}
+	var b strings.Builder
+	i := p.pos + 1
+	for i < len(p.s) {
+		if p.s[i] == '"' {
+			if i+1 < len(p.s) && p.s[i+1] == '"' {
+				b.WriteByte('"')
+				i += 2
+				continue
+			}
+			p.pos = i + 1
+			return b.String(), b.Len() > 0
+		}
+		b.WriteByte(p.s[i])
+		i++
+	}
+	return "", false
+}
+
+// udt parses a user type name at the current position (after at).
+func (p *typeParser) udt(at int) (*Type, error) {
+	p.pos = at
+	first, ok := p.name()
+	if !ok {
+		return nil, fmt.Errorf("invalid type %q: expected a type name at offset %d", p.s, at)
+	}
+	ks, name := "", first
+	if p.peek() == '.' {
+		p.pos++
+		if name, ok = p.name(); !ok {
+			return nil, fmt.Errorf("invalid type %q: expected a type name at offset %d", p.s, p.pos)
+		}
+		ks = first
+	}
+	var found *Type
+	if p.lookup != nil {
+		found = p.lookup(ks, name)
+	}
+	if found == nil {
+		if ks != "" {
+			return nil, fmt.Errorf("Unknown type %s.%s", ks, name) //nolint:staticcheck // ScyllaDB's wording.
+		}
+		return nil, fmt.Errorf("Unknown type %s", name) //nolint:staticcheck // ScyllaDB's wording.
+	}
+	cp := *found
+	cp.Frozen = false
+	return &cp, nil
 }
 
 func (p *typeParser) skipSpace() {
@@ -546,7 +754,13 @@ func (p *typeParser) parseType(depth int) (*Type, error) {
 	}
 	p.skipSpace()
 	at := p.pos
+	if p.pos < len(p.s) && p.s[p.pos] == '"' {
+		return p.udt(at)
+	}
 	name := p.ident()
+	if p.peek() == '.' {
+		return p.udt(at)
+	}
 	if name == "" {
 		if p.pos >= len(p.s) {
 			return nil, fmt.Errorf("invalid type %q: expected a type name at end of input", p.s)
@@ -572,7 +786,7 @@ func (p *typeParser) parseType(depth int) (*Type, error) {
 		if err := p.expect('>'); err != nil {
 			return nil, err
 		}
-		if !inner.IsCollection() && inner.Kind != Tuple {
+		if !inner.IsCollection() && inner.Kind != Tuple && inner.Kind != UDT {
 			return nil, fmt.Errorf("frozen<> is only allowed on collections, tuples, and user-defined types (got %s)", inner.appendString(nil, true))
 		}
 		freezeRaw(inner)
@@ -586,7 +800,10 @@ func (p *typeParser) parseType(depth int) (*Type, error) {
 	case "tuple":
 		kind = Tuple
 	default:
-		return nil, fmt.Errorf("Unknown type %s", name) //nolint:staticcheck // ScyllaDB's wording.
+		if p.peek() == '<' {
+			return nil, fmt.Errorf("Unknown type %s", name) //nolint:staticcheck // ScyllaDB's wording.
+		}
+		return p.udt(at)
 	}
 	if err := p.expect('<'); err != nil {
 		return nil, err
@@ -622,6 +839,12 @@ func (p *typeParser) parseType(depth int) (*Type, error) {
 // freezeRaw marks t and every collection or tuple inside it as frozen, the
 // way ScyllaDB's raw types freeze recursively under frozen<...>.
 func freezeRaw(t *Type) {
+	if t.Kind == UDT {
+		// Its fields are frozen already; the type itself was copied by
+		// the parser, so marking it is safe.
+		t.Frozen = true
+		return
+	}
 	if t.IsCollection() || t.Kind == Tuple {
 		t.Frozen = true
 		for _, e := range t.Elems {
@@ -649,7 +872,7 @@ func prepareType(t *Type) error {
 		}
 		if !t.Frozen {
 			for _, e := range t.Elems {
-				if e.IsCollection() && !e.Frozen {
+				if (e.IsCollection() || e.Kind == UDT) && !e.Frozen {
 					return fmt.Errorf("Non-frozen user types or collections are not allowed inside collections: %s", raw()) //nolint:staticcheck
 				}
 			}

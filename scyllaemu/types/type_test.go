@@ -103,7 +103,7 @@ func TestParseErrors(t *testing.T) {
 		{"int int", "~unexpected"},
 		{"list<int,>", "~expected a type name"},
 		{"tuple<>", "~expected a type name"},
-		{"\"text\"", "~expected a type name"},
+		{"\"text\"", "~Unknown type text"}, // a quoted name is a user type name
 		{strings.Repeat("frozen<list<", 40) + "int" + strings.Repeat(">>", 40), "~nested too deeply"},
 	}
 	for _, tc := range tests {

@@ -124,7 +124,7 @@ func (t *Type) validate(v []byte, depth int) error {
 		}
 	case List, Set, Map:
 		return t.validateCollection(v, depth)
-	case Tuple:
+	case Tuple, UDT:
 		return t.validateTuple(v, depth)
 	default:
 		return fmt.Errorf("cannot validate values of type %s", t.Kind)
