@@ -55,6 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	genDelay := fs.Duration("generation-delay", scyllaemu.DefaultGenerationDelay, "how far in the future a new CDC generation starts (SIGUSR1, --generation-every)")
 	genEvery := fs.Duration("generation-every", 0, "also start a new CDC generation at this interval (0: only on SIGUSR1)")
 	verbose := fs.Bool("v", false, "log connection-level problems")
+	sec := addSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,6 +64,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *genDelay < 0 || *genEvery < 0 {
 		complain(stderr, "scyllaemu: --generation-delay and --generation-every must not be negative")
+		return 2
+	}
+	tlsConfig, users, err := sec.options(os.Getenv)
+	if err != nil {
+		complain(stderr, "scyllaemu:", err)
 		return 2
 	}
 
@@ -82,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Vnodes:          *vnodes,
 		GenerationStart: time.Now().Add(-*genAge),
 		Logger:          logger,
+		TLS:             tlsConfig,
+		Users:           users,
 	})
 	if err != nil {
 		complain(stderr, err)
