@@ -194,7 +194,7 @@ func toStorage(c config.Config) storage.Config {
 		ConnectTimeout: s.ConnectTimeout,
 		LocalDC:        s.LocalDC,
 		Username:       s.Username,
-		Password:       s.Password,
+		Password:       password(s.Password, s.PasswordFile),
 	}
 	if s.TLS.On() {
 		sc.TLS = &storage.TLSConfig{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, InsecureSkipVerify: s.TLS.InsecureSkipVerify}
@@ -216,10 +216,20 @@ func toMessaging(c config.Config) messaging.Config {
 	if k.TLS.On() {
 		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
 	}
-	if k.SASL.User != "" || k.SASL.Password != "" {
-		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password}
+	if k.SASL.User != "" || k.SASL.Password != "" || k.SASL.PasswordFile != "" {
+		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: password(k.SASL.Password, k.SASL.PasswordFile)}
 	}
 	return mc
+}
+
+// password is a password setting's value: the setting itself, or the
+// contents of its file setting (Validate reported a file it cannot read).
+func password(value, file string) string {
+	if file == "" {
+		return value
+	}
+	s, _ := config.ReadSecretFile(file)
+	return s
 }
 
 // toRelay is the relay: processor, retries, breaker, policy, windows.
