@@ -173,12 +173,35 @@ func kafkaKey(field string) string {
 		return "kafka.sasl.user"
 	case field == "SASL.Password":
 		return "kafka.sasl.password"
+	case field == "TLS.CAFile":
+		return "kafka.tls.ca_file"
+	case field == "TLS.CertFile":
+		return "kafka.tls.cert_file"
 	case strings.HasPrefix(field, "Brokers"):
 		return "kafka.brokers"
 	case strings.HasPrefix(field, "TLS"):
 		return "kafka.tls"
 	}
 	return "kafka"
+}
+
+// scyllaKey maps a storage.Config field to its setting.
+func scyllaKey(field string) string {
+	switch {
+	case field == "Username":
+		return "scylla.username"
+	case field == "Password":
+		return "scylla.password"
+	case field == "TLS.CAFile":
+		return "scylla.tls.ca_file"
+	case field == "TLS.CertFile":
+		return "scylla.tls.cert_file"
+	case strings.HasPrefix(field, "Hosts"):
+		return "scylla.hosts"
+	case strings.HasPrefix(field, "TLS"):
+		return "scylla.tls"
+	}
+	return "scylla"
 }
 
 // toStorage is the ScyllaDB connection. Its Keyspace is the session's

@@ -222,3 +222,27 @@ func TestPasswordFiles(t *testing.T) {
 		t.Errorf("NewSettings with a missing password file: %v, want %q", err, want)
 	}
 }
+
+// The fields a refused connection names map to the settings a user edits.
+func TestRefusalFieldsNameSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name           func(string) string
+		field, setting string
+	}{
+		{scyllaKey, "Username", "scylla.username"},
+		{scyllaKey, "Password", "scylla.password"},
+		{scyllaKey, "TLS.CAFile", "scylla.tls.ca_file"},
+		{scyllaKey, "TLS.CertFile", "scylla.tls.cert_file"},
+		{scyllaKey, "TLS", "scylla.tls"},
+		{scyllaKey, "Hosts[1]", "scylla.hosts"},
+		{kafkaKey, "SASL.Password", "kafka.sasl.password"},
+		{kafkaKey, "SASL.Mechanism", "kafka.sasl.mechanism"},
+		{kafkaKey, "TLS.CAFile", "kafka.tls.ca_file"},
+		{kafkaKey, "TLS.CertFile", "kafka.tls.cert_file"},
+		{kafkaKey, "TLS", "kafka.tls"},
+	} {
+		if got := tt.name(tt.field); got != tt.setting {
+			t.Errorf("%s names %q, want %q", tt.field, got, tt.setting)
+		}
+	}
+}
