@@ -25,9 +25,9 @@ const (
 	msgExpectAuth     = "Unexpected message %d, expecting SASL_RESPONSE"
 )
 
-// users copies Options.Users; nil when there are none, which leaves
+// copyUsers copies Options.Users; nil when there are none, which leaves
 // authentication off.
-func users(u map[string]string) map[string]string {
+func copyUsers(u map[string]string) map[string]string {
 	if len(u) == 0 {
 		return nil
 	}

@@ -99,7 +99,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("scyllaemu: listen %s: %w", opts.Listen, err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
-	s := &Server{ln: serveTLS(ln, opts.TLS), logger: opts.Logger, conns: map[*conn]struct{}{}, users: users(opts.Users)}
+	s := &Server{ln: serveTLS(ln, opts.TLS), logger: opts.Logger, conns: map[*conn]struct{}{}, users: copyUsers(opts.Users)}
 	s.eng, err = engine.New(engine.Options{
 		Clock:            opts.Clock,
 		Vnodes:           opts.Vnodes,

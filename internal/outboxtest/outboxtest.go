@@ -9,6 +9,11 @@
 //	store := storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace})
 //	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
 //
+// For TLS, [NewCA] makes a certificate authority for the test that issues
+// server, client and expired certificates ([CA.Issue]) and writes the PEM
+// files settings name; [ServerTLS] and [ClientTLS] configure both ends,
+// and [WithSessionLogin] logs StartDB's session in to a secured emulator.
+//
 // The package depends only on scyllaemu, schema, kafkaemu and the drivers,
 // never on the packages under test (storage, cdc, actors, app, …): a
 // package's internal tests cannot import a fixture that imports that
