@@ -173,12 +173,35 @@ func kafkaKey(field string) string {
 		return "kafka.sasl.user"
 	case field == "SASL.Password":
 		return "kafka.sasl.password"
+	case field == "TLS.CAFile":
+		return "kafka.tls.ca_file"
+	case field == "TLS.CertFile":
+		return "kafka.tls.cert_file"
 	case strings.HasPrefix(field, "Brokers"):
 		return "kafka.brokers"
 	case strings.HasPrefix(field, "TLS"):
 		return "kafka.tls"
 	}
 	return "kafka"
+}
+
+// scyllaKey maps a storage.Config field to its setting.
+func scyllaKey(field string) string {
+	switch {
+	case field == "Username":
+		return "scylla.username"
+	case field == "Password":
+		return "scylla.password"
+	case field == "TLS.CAFile":
+		return "scylla.tls.ca_file"
+	case field == "TLS.CertFile":
+		return "scylla.tls.cert_file"
+	case strings.HasPrefix(field, "Hosts"):
+		return "scylla.hosts"
+	case strings.HasPrefix(field, "TLS"):
+		return "scylla.tls"
+	}
+	return "scylla"
 }
 
 // toStorage is the ScyllaDB connection. Its Keyspace is the session's
@@ -194,7 +217,7 @@ func toStorage(c config.Config) storage.Config {
 		ConnectTimeout: s.ConnectTimeout,
 		LocalDC:        s.LocalDC,
 		Username:       s.Username,
-		Password:       s.Password,
+		Password:       password(s.Password, s.PasswordFile),
 	}
 	if s.TLS.On() {
 		sc.TLS = &storage.TLSConfig{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, InsecureSkipVerify: s.TLS.InsecureSkipVerify}
@@ -216,10 +239,20 @@ func toMessaging(c config.Config) messaging.Config {
 	if k.TLS.On() {
 		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}
 	}
-	if k.SASL.User != "" || k.SASL.Password != "" {
-		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password}
+	if k.SASL.User != "" || k.SASL.Password != "" || k.SASL.PasswordFile != "" {
+		mc.SASL = &messaging.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: password(k.SASL.Password, k.SASL.PasswordFile)}
 	}
 	return mc
+}
+
+// password is a password setting's value: the setting itself, or the
+// contents of its file setting (Validate reported a file it cannot read).
+func password(value, file string) string {
+	if file == "" {
+		return value
+	}
+	s, _ := config.ReadSecretFile(file)
+	return s
 }
 
 // toRelay is the relay: processor, retries, breaker, policy, windows.

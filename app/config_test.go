@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/config"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 	"github.com/scylla-outbox/scylla-outbox/schema"
@@ -65,8 +67,9 @@ func TestNewSettingsReportsComponentRules(t *testing.T) {
 			"config: kafka.timeout: must be at least 10ms, got 1ms",
 			"config: kafka.delivery_timeout: ",
 		}},
-		{"sasl", func(c *config.Config) { c.Kafka.SASL.Mechanism = "SCRAM-SHA-512"; c.Kafka.SASL.User = "u" },
-			[]string{"config: kafka.sasl.mechanism: ", "config: kafka.sasl.password: must not be empty"}},
+		{"sasl mechanism", func(c *config.Config) {
+			c.Kafka.SASL.Mechanism, c.Kafka.SASL.User, c.Kafka.SASL.Password = "GSSAPI", "u", "p"
+		}, []string{`config: kafka.sasl.mechanism: "GSSAPI" is not supported (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`}},
 		{"custom field under a named preset", func(c *config.Config) { c.Relay.RetryPreset = "aggressive"; c.Relay.MaxAttempts = 9 },
 			[]string{`config: relay.max_attempts: is used only with relay.retry_preset custom, but the preset is "aggressive"`}},
 		{"a settings rule comes first", func(c *config.Config) { c.Processor = "magic" },
@@ -183,6 +186,62 @@ func TestCustomRetryOverridesTheDefaultPreset(t *testing.T) {
 		s, err := NewSettings(cfg, nil)
 		if err != nil || s.Relay.Processing.Retry != c.want {
 			t.Errorf("%s: %+v %v, want %+v", c.preset, s.Relay.Processing.Retry, err, c.want)
+		}
+	}
+}
+
+// Passwords given by file reach the components without the file's trailing
+// line break; a file that cannot be read is a settings error naming the
+// setting.
+func TestPasswordFiles(t *testing.T) {
+	dir := t.TempDir()
+	dbFile, kafkaFile := filepath.Join(dir, "scylla"), filepath.Join(dir, "kafka")
+	for path, data := range map[string]string{dbFile: "db-s3cret\n", kafkaFile: "kafka-s3cret\r\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := DefaultConfig()
+	c.Scylla.Username, c.Scylla.PasswordFile = "relay", dbFile
+	c.Kafka.SASL.Mechanism, c.Kafka.SASL.User, c.Kafka.SASL.PasswordFile = "SCRAM-SHA-256", "relay", kafkaFile
+	s, err := NewSettings(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Storage.Username != "relay" || s.Storage.Password != "db-s3cret" {
+		t.Errorf("storage login %q/%q", s.Storage.Username, s.Storage.Password)
+	}
+	if sc := s.Messaging.SASL; sc == nil || *sc != (messaging.SASLConfig{Mechanism: "SCRAM-SHA-256", User: "relay", Password: "kafka-s3cret"}) {
+		t.Errorf("messaging SASL %+v", sc)
+	}
+
+	c.Kafka.SASL.PasswordFile = filepath.Join(dir, "missing")
+	_, err = NewSettings(c, nil)
+	if want := "config: kafka.sasl.password_file: " + filepath.Join(dir, "missing") + ": no such file or directory"; !errors.Is(err, ErrInvalidSettings) || !strings.Contains(err.Error(), want) {
+		t.Errorf("NewSettings with a missing password file: %v, want %q", err, want)
+	}
+}
+
+// The fields a refused connection names map to the settings a user edits.
+func TestRefusalFieldsNameSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name           func(string) string
+		field, setting string
+	}{
+		{scyllaKey, "Username", "scylla.username"},
+		{scyllaKey, "Password", "scylla.password"},
+		{scyllaKey, "TLS.CAFile", "scylla.tls.ca_file"},
+		{scyllaKey, "TLS.CertFile", "scylla.tls.cert_file"},
+		{scyllaKey, "TLS", "scylla.tls"},
+		{scyllaKey, "Hosts[1]", "scylla.hosts"},
+		{kafkaKey, "SASL.Password", "kafka.sasl.password"},
+		{kafkaKey, "SASL.Mechanism", "kafka.sasl.mechanism"},
+		{kafkaKey, "TLS.CAFile", "kafka.tls.ca_file"},
+		{kafkaKey, "TLS.CertFile", "kafka.tls.cert_file"},
+		{kafkaKey, "TLS", "kafka.tls"},
+	} {
+		if got := tt.name(tt.field); got != tt.setting {
+			t.Errorf("%s names %q, want %q", tt.field, got, tt.setting)
 		}
 	}
 }

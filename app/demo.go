@@ -71,8 +71,12 @@ func Demo(ctx context.Context, rt *Runtime, brokers []string, o DemoOptions) (De
 	cctx, stopConsume := context.WithCancel(ctx)
 	defer stopConsume()
 	consumeErr := make(chan error, 1)
+	// The demo reads with the relay's TLS and SASL settings, so that it
+	// also runs against a secured cluster.
+	consumer := rt.settings.Messaging
+	consumer.Brokers = brokers
 	go func() {
-		consumeErr <- messaging.Consume(cctx, brokers, o.Topics, func(m messaging.Message) error {
+		consumeErr <- messaging.ConsumeWith(cctx, consumer, o.Topics, func(m messaging.Message) error {
 			id, _ := uuid.Parse(m.Headers[messaging.HeaderEventID])
 			now := time.Now()
 			mu.Lock()

@@ -46,6 +46,9 @@ type stack struct {
 	broker  *kafkaemu.Broker
 	session gocqlx.Session
 	store   *storage.OrderStore
+	// consumer, when set, is how consume reads the topic (TLS, SASL);
+	// otherwise it reads the broker in plain text.
+	consumer *messaging.Config
 
 	mu        sync.Mutex
 	committed map[uuid.UUID]time.Time // event id → when its Save returned
@@ -189,8 +192,12 @@ type received struct {
 // consume reads the topic until stop; it records order violations.
 func (s *stack) consume(t *testing.T, ctx context.Context) *received {
 	r := &received{byAgg: map[uuid.UUID][]int64{}, ids: map[uuid.UUID]int{}}
+	cfg := messaging.Config{Brokers: s.broker.Brokers()}
+	if s.consumer != nil {
+		cfg = *s.consumer
+	}
 	go func() {
-		err := messaging.Consume(ctx, s.broker.Brokers(), []string{topic}, func(m messaging.Message) error {
+		err := messaging.ConsumeWith(ctx, cfg, []string{topic}, func(m messaging.Message) error {
 			id, _ := uuid.Parse(m.Headers[messaging.HeaderEventID])
 			agg, _ := uuid.Parse(m.Headers[messaging.HeaderAggregateID])
 			seq, _ := strconv.ParseInt(m.Headers[messaging.HeaderSequence], 10, 64)

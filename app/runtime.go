@@ -21,6 +21,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/httpapi"
+	"github.com/scylla-outbox/scylla-outbox/internal/connsec"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/metrics"
@@ -156,6 +157,18 @@ func Run(ctx context.Context, s Settings, o RunOptions) (*Runtime, error) {
 	if rt.pub, err = messaging.NewPublisher(s.Messaging, logger); err != nil {
 		return nil, fmt.Errorf("%w: kafka: %w", ErrInvalidSettings, err)
 	}
+	select {
+	case <-rt.pub.Connected():
+	default:
+		// The publisher logs its attempts in its own terms; this line
+		// names the setting.
+		if err := rt.kafkaHealthy(); err != nil {
+			if setting, ok := refused(err, kafkaKey); ok {
+				logger.Error("Kafka refused the connection: fix the setting the error names; serving /healthz and /readyz and retrying, publishing starts once it connects",
+					zap.String("setting", setting), zap.Error(err))
+			}
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -207,6 +220,9 @@ func (rt *Runtime) connect(ctx context.Context) (retry bool, err error) {
 	s := rt.settings
 	session, err := storage.NewSession(ctx, s.Storage)
 	if err != nil {
+		if setting, ok := refused(err, scyllaKey); ok {
+			return true, fmt.Errorf("%s: %w", setting, err)
+		}
 		if rt.keyspaceMissing(ctx) {
 			return false, fmt.Errorf("%w (keyspace %s does not exist)", ErrSchemaMissing, s.Storage.Keyspace)
 		}
@@ -311,8 +327,35 @@ func (rt *Runtime) waiting(attempt int, err error) {
 	rt.mu.Lock()
 	rt.dbErr, rt.dbAttempts = err, attempt
 	rt.mu.Unlock()
+	if setting, ok := refused(err, scyllaKey); ok {
+		rt.logger.Error("ScyllaDB refused the connection: fix the setting the error names; serving /healthz and /readyz and retrying, the relay starts once it connects",
+			zap.Int("attempt", attempt), zap.String("setting", setting), zap.Error(err))
+		return
+	}
 	rt.logger.Warn("ScyllaDB does not answer; serving /healthz and /readyz and retrying, the relay starts once it answers",
 		zap.Int("attempt", attempt), zap.Error(err))
+}
+
+// refused reports whether err is a connection a dependency refused for a
+// TLS or login reason, and the setting to fix, which key names from the
+// component's Config field.
+func refused(err error, key func(field string) string) (string, bool) {
+	var ce *connsec.Error
+	if !errors.As(err, &ce) {
+		return "", false
+	}
+	return key(ce.Field), true
+}
+
+// kafkaHealthy is the kafka readiness check: the publisher's, naming the
+// setting to fix when the brokers refused the connection for a TLS or
+// SASL reason.
+func (rt *Runtime) kafkaHealthy() error {
+	err := rt.pub.Healthy()
+	if setting, ok := refused(err, kafkaKey); ok {
+		return fmt.Errorf("%s: %w", setting, err)
+	}
+	return err
 }
 
 // Started is closed once the runtime has connected to ScyllaDB and started
@@ -380,7 +423,7 @@ func (rt *Runtime) newHandler(orders *httpapi.Orders) http.Handler {
 		},
 		Checks: []httpapi.Check{
 			{Name: "scylla", Fn: rt.scyllaHealthy},
-			{Name: "kafka", Fn: func(context.Context) error { return rt.pub.Healthy() }},
+			{Name: "kafka", Fn: func(context.Context) error { return rt.kafkaHealthy() }},
 		},
 		Orders:   orders,
 		Draining: rt.draining.Load,

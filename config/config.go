@@ -32,8 +32,9 @@ type ScyllaConfig struct {
 	Hosts             []string      `yaml:"hosts" alias:"scylla-hosts" help:"Contact points, comma-separated host or host:port (port 9042 when omitted; bracket IPv6 addresses that carry a port). The driver discovers the rest of the cluster from them."`
 	Keyspace          string        `yaml:"keyspace" help:"Keyspace of the outbox tables: a lower-case CQL identifier of at most 48 characters, not starting with system."`
 	Consistency       string        `yaml:"consistency" help:"Consistency level of reads and writes as ScyllaDB spells it (LOCAL_QUORUM, QUORUM, ONE, ...)."`
-	Username          string        `yaml:"username" help:"User name for password authentication; set together with scylla.password. Empty: no authentication."`
-	Password          string        `yaml:"password" secret:"true" help:"Password of scylla.username. Secret: masked in output; prefer the environment variable or file to the flag, which other users can see in the process list."`
+	Username          string        `yaml:"username" help:"User name for password authentication; set together with scylla.password or scylla.password_file. Empty: no authentication."`
+	Password          string        `yaml:"password" secret:"true" help:"Password of scylla.username. Secret: masked in output; prefer scylla.password_file or the environment variable to the flag, which other users can see in the process list."`
+	PasswordFile      string        `yaml:"password_file" help:"Path of a file holding the password of scylla.username (trailing line breaks are ignored), instead of scylla.password: a mounted secret, say. Read at start."`
 	TLS               TLSSettings   `yaml:"tls"`
 	Timeout           time.Duration `yaml:"timeout" help:"Time limit of each request, a duration."`
 	ConnectTimeout    time.Duration `yaml:"connect_timeout" help:"Time limit of dialling and the connection handshake, a duration; it bounds start-up when hosts are unreachable."`
@@ -64,12 +65,13 @@ type KafkaConfig struct {
 	SASL            SASLSettings  `yaml:"sasl"`
 }
 
-// SASLSettings configures SASL authentication to Kafka; it is on when User
-// or Password is set.
+// SASLSettings configures SASL authentication to Kafka; it is on when User,
+// Password or PasswordFile is set.
 type SASLSettings struct {
-	Mechanism string `yaml:"mechanism" help:"SASL mechanism; only PLAIN is supported (it sends the password in clear text unless TLS is on)."`
-	User      string `yaml:"user" help:"SASL user name; set together with kafka.sasl.password. Empty: no SASL."`
-	Password  string `yaml:"password" secret:"true" help:"SASL password. Secret: masked in output; prefer the environment variable or file to the flag."`
+	Mechanism    string `yaml:"mechanism" help:"SASL mechanism: PLAIN (sends the password itself, in clear text unless TLS is on), SCRAM-SHA-256 or SCRAM-SHA-512 (prove the password without sending it; Redpanda, Amazon MSK)."`
+	User         string `yaml:"user" help:"SASL user name; set together with kafka.sasl.password or kafka.sasl.password_file. Empty: no SASL."`
+	Password     string `yaml:"password" secret:"true" help:"SASL password. Secret: masked in output; prefer kafka.sasl.password_file or the environment variable to the flag, which other users can see in the process list."`
+	PasswordFile string `yaml:"password_file" help:"Path of a file holding the SASL password (trailing line breaks are ignored), instead of kafka.sasl.password. Read at start."`
 }
 
 // RelaySettings is how the relay publishes: retries, the circuit breaker,

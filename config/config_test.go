@@ -71,8 +71,11 @@ func TestLoadWithoutSourcesIsTheBase(t *testing.T) {
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	pem := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(pem, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
+	secret, empty := filepath.Join(dir, "secret"), filepath.Join(dir, "empty")
+	for path, data := range map[string]string{pem: "x", secret: "s3cret\n", empty: "\n"} {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name   string
@@ -99,6 +102,27 @@ func TestValidate(t *testing.T) {
 			[]string{`config: scylla.consistency: "MOST" is not a consistency level`}},
 		{"password without user", func(c *Config) { c.Scylla.Password = "s3cret" },
 			[]string{"config: scylla.username: must be set with scylla.password"}},
+		{"user without password", func(c *Config) { c.Scylla.Username = "app" },
+			[]string{"config: scylla.password: must be set with scylla.username (or scylla.password_file)"}},
+		{"password file", func(c *Config) { c.Scylla.Username, c.Scylla.PasswordFile = "app", secret }, nil},
+		{"password file without user", func(c *Config) { c.Kafka.SASL.PasswordFile = secret },
+			[]string{"config: kafka.sasl.user: must be set with kafka.sasl.password_file"}},
+		{"password and password file", func(c *Config) {
+			c.Scylla.Username, c.Scylla.Password, c.Scylla.PasswordFile = "app", "s3cret", secret
+			c.Kafka.SASL.User, c.Kafka.SASL.Password, c.Kafka.SASL.PasswordFile = "relay", "s3cret", secret
+		}, []string{
+			"config: scylla.password_file: set either scylla.password or scylla.password_file, not both",
+			"config: kafka.sasl.password_file: set either kafka.sasl.password or kafka.sasl.password_file, not both",
+		}},
+		{"password files that cannot be read", func(c *Config) {
+			c.Scylla.Username, c.Scylla.PasswordFile = "app", filepath.Join(dir, "missing")
+			c.Kafka.SASL.User, c.Kafka.SASL.PasswordFile = "relay", empty
+		}, []string{
+			"config: scylla.password_file: " + filepath.Join(dir, "missing") + ": no such file or directory",
+			"config: kafka.sasl.password_file: " + empty + " is empty",
+		}},
+		{"kafka user without password", func(c *Config) { c.Kafka.SASL.User = "relay" },
+			[]string{"config: kafka.sasl.password: must be set with kafka.sasl.user (or kafka.sasl.password_file)"}},
 		{"timeouts", func(c *Config) { c.Scylla.Timeout = 0; c.Scylla.ConnectTimeout = -time.Second },
 			[]string{"config: scylla.timeout: must be positive, got 0s", "config: scylla.connect_timeout: must be positive, got -1s"}},
 		{"local dc", func(c *Config) { c.Scylla.LocalDC = " dc1" },
@@ -254,9 +278,49 @@ func TestSecretsMasked(t *testing.T) {
 	if c.Scylla.Password != "scylla-s3cret" {
 		t.Error("Redacted changed its receiver")
 	}
+	// A password file's path is no secret: output shows where the
+	// password comes from.
+	c.Scylla.Password, c.Scylla.PasswordFile = "", "/run/secrets/scylla"
+	if out, err := c.YAML(); err != nil || !strings.Contains(string(out), "password_file: /run/secrets/scylla") {
+		t.Errorf("YAML hides the password file (%v):\n%s", err, out)
+	}
 	// An unset secret stays visibly unset.
 	if d := base().Redacted(); d.Scylla.Password != "" {
 		t.Errorf("empty secret masked: %q", d.Scylla.Password)
+	}
+}
+
+// A password file gives its contents without the trailing line breaks;
+// errors name the file, never the contents.
+func TestReadSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, data string
+		want       string
+		wantErr    string
+	}{
+		{"plain", "s3cret", "s3cret", ""},
+		{"trailing newline", "s3cret\n", "s3cret", ""},
+		{"windows line ends", "s3cret\r\n\r\n", "s3cret", ""},
+		{"inner spaces and newlines kept", " s3 cret\nx\n", " s3 cret\nx", ""},
+		{"only a newline", "\n", "", " is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
+			if err := os.WriteFile(path, []byte(tt.data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ReadSecretFile(path)
+			if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != path+tt.wantErr) {
+				t.Errorf("ReadSecretFile = %q, %v; want %q, %q", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	for path, want := range map[string]string{filepath.Join(dir, "missing"): ": no such file or directory", dir: ": is a directory"} {
+		if _, err := ReadSecretFile(path); err == nil || err.Error() != path+want {
+			t.Errorf("ReadSecretFile(%s) = %v, want %q", path, err, path+want)
+		}
 	}
 }
 

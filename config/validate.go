@@ -79,12 +79,7 @@ func (c Config) validateScylla(p *problems) {
 	if _, err := gocql.ParseConsistencyWrapper(s.Consistency); err != nil {
 		p.add("scylla.consistency", "%q is not a consistency level (e.g. LOCAL_QUORUM, QUORUM, ONE)", s.Consistency)
 	}
-	switch {
-	case s.Username != "" && s.Password == "":
-		p.add("scylla.password", "must be set with scylla.username")
-	case s.Username == "" && s.Password != "":
-		p.add("scylla.username", "must be set with scylla.password")
-	}
+	validatePassword(p, "scylla.username", s.Username, "scylla.password", s.Password, "scylla.password_file", s.PasswordFile)
 	positive(p, "scylla.timeout", s.Timeout)
 	positive(p, "scylla.connect_timeout", s.ConnectTimeout)
 	if strings.TrimSpace(s.LocalDC) != s.LocalDC {
@@ -113,6 +108,7 @@ func (c Config) validateKafka(p *problems) {
 		p.add("kafka.max_message_bytes", "must be at least 1, got %d", k.MaxMessageBytes)
 	}
 	validateTLS(p, "kafka.tls", k.TLS)
+	validatePassword(p, "kafka.sasl.user", k.SASL.User, "kafka.sasl.password", k.SASL.Password, "kafka.sasl.password_file", k.SASL.PasswordFile)
 }
 
 func (c Config) validateRelay(p *problems) {
@@ -233,6 +229,27 @@ func checkTTL(p *problems, key string, d time.Duration, zero string) {
 func checkTime(p *problems, key, s string) {
 	if _, err := ParseTime(s); err != nil {
 		p.add(key, "%q is not an RFC 3339 time (e.g. 2024-05-01T12:00:00Z)", s)
+	}
+}
+
+// validatePassword checks a user and its password, given directly or in a
+// file: both or neither, the password one way only, and the file
+// readable. Messages never quote a password.
+func validatePassword(p *problems, userKey, user, passwordKey, password, fileKey, file string) {
+	switch {
+	case password != "" && file != "":
+		p.add(fileKey, "set either %s or %s, not both", passwordKey, fileKey)
+	case user != "" && password == "" && file == "":
+		p.add(passwordKey, "must be set with %s (or %s)", userKey, fileKey)
+	case user == "" && password != "":
+		p.add(userKey, "must be set with %s", passwordKey)
+	case user == "" && file != "":
+		p.add(userKey, "must be set with %s", fileKey)
+	}
+	if file != "" {
+		if _, err := ReadSecretFile(file); err != nil {
+			p.add(fileKey, "%v", err)
+		}
 	}
 }
 

@@ -197,13 +197,20 @@ type TLSConfig struct {
 	InsecureSkipVerify bool
 }
 
-// SASLMechanismPlain is the only supported [SASLConfig.Mechanism]. Without
-// TLS it sends the password in clear text.
-const SASLMechanismPlain = "PLAIN"
+// The supported [SASLConfig.Mechanism]s. PLAIN sends the password itself,
+// in clear text unless TLS is on; SCRAM (RFC 5802, Kafka's KIP-84) proves
+// knowledge of it without sending it, and is what Redpanda, Amazon MSK and
+// self-run Kafka clusters mostly use.
+const (
+	SASLMechanismPlain       = "PLAIN"
+	SASLMechanismSCRAMSHA256 = "SCRAM-SHA-256"
+	SASLMechanismSCRAMSHA512 = "SCRAM-SHA-512"
+)
 
 // SASLConfig configures SASL authentication.
 type SASLConfig struct {
-	// Mechanism must be [SASLMechanismPlain] (the default when empty).
+	// Mechanism is one of [SASLMechanismPlain] (the default when empty),
+	// [SASLMechanismSCRAMSHA256] and [SASLMechanismSCRAMSHA512].
 	Mechanism string
 	// User and Password are required.
 	User     string
@@ -281,8 +288,11 @@ func (c Config) Validate() error {
 		bad("TLS", "CertFile and KeyFile must be set together")
 	}
 	if s := c.SASL; s != nil {
-		if s.Mechanism != SASLMechanismPlain {
-			bad("SASL.Mechanism", "%q is not supported (only %s)", s.Mechanism, SASLMechanismPlain)
+		switch s.Mechanism {
+		case SASLMechanismPlain, SASLMechanismSCRAMSHA256, SASLMechanismSCRAMSHA512:
+		default:
+			bad("SASL.Mechanism", "%q is not supported (want %s, %s or %s)", s.Mechanism,
+				SASLMechanismPlain, SASLMechanismSCRAMSHA256, SASLMechanismSCRAMSHA512)
 		}
 		if s.User == "" {
 			bad("SASL.User", "must not be empty")
@@ -365,20 +375,8 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	// Permanent (see Classify).
 	sc.Metadata.AllowAutoTopicCreation = true
 
-	if c.TLS != nil {
-		tc, err := c.TLS.build()
-		if err != nil {
-			return nil, err
-		}
-		sc.Net.TLS.Enable = true
-		sc.Net.TLS.Config = tc
-	}
-	if c.SASL != nil {
-		sc.Net.SASL.Enable = true
-		sc.Net.SASL.Mechanism = sarama.SASLTypePlaintext
-		sc.Net.SASL.User = c.SASL.User
-		sc.Net.SASL.Password = c.SASL.Password
-		sc.Net.SASL.Handshake = true
+	if err := c.applySecurity(sc); err != nil {
+		return nil, err
 	}
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("messaging: sarama rejected the derived config: %w", err)

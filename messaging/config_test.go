@@ -48,7 +48,10 @@ func TestConfigValidate(t *testing.T) {
 		{"tiny delivery timeout", func(c *Config) { c.DeliveryTimeout = 10 * time.Millisecond }, []string{"DeliveryTimeout"}},
 		{"shortest delivery timeout", func(c *Config) { c.DeliveryTimeout = 100 * time.Millisecond }, nil},
 		{"tls cert without key", func(c *Config) { c.TLS = &TLSConfig{CertFile: "c.pem"} }, []string{"TLS"}},
-		{"sasl mechanism", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"} }, []string{"SASL.Mechanism"}},
+		{"sasl SCRAM-SHA-256", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "SCRAM-SHA-256", User: "u", Password: "p"} }, nil},
+		{"sasl SCRAM-SHA-512", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u", Password: "p"} }, nil},
+		{"sasl mechanism", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "GSSAPI", User: "u", Password: "p"} }, []string{"SASL.Mechanism"}},
+		{"sasl mechanism in lower case", func(c *Config) { c.SASL = &SASLConfig{Mechanism: "scram-sha-256", User: "u", Password: "p"} }, []string{"SASL.Mechanism"}},
 		{"sasl missing credentials", func(c *Config) { c.SASL = &SASLConfig{} }, []string{"SASL.User", "SASL.Password"}},
 		{"several at once", func(c *Config) { c.Brokers = nil; c.Timeout = -1 }, []string{"Brokers", "Timeout"}},
 	}
@@ -107,6 +110,16 @@ func TestConfigDefaultsAndSarama(t *testing.T) {
 		sc.Producer.Timeout >= sc.Net.ReadTimeout,
 		!sc.Net.SASL.Enable || sc.Net.SASL.Mechanism != sarama.SASLTypePlaintext:
 		t.Errorf("sarama config does not match the contract: %+v", sc.Producer)
+	}
+	for _, m := range []string{SASLMechanismSCRAMSHA256, SASLMechanismSCRAMSHA512} {
+		c.SASL = &SASLConfig{Mechanism: m, User: "u", Password: "p"}
+		sc, err := c.saramaConfig()
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		if string(sc.Net.SASL.Mechanism) != m || sc.Net.SASL.SCRAMClientGeneratorFunc == nil {
+			t.Errorf("%s: sarama SASL %+v", m, sc.Net.SASL)
+		}
 	}
 	// Hash partitioner: same key, same partition.
 	part := sc.Producer.Partitioner("t")

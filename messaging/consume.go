@@ -37,15 +37,31 @@ type Message struct {
 // it. Consume fails at once if a topic does not exist; partitions added
 // after it started are not read. While a broker is down, sarama keeps
 // retrying in the background and records arrive once it is back.
-func Consume(ctx context.Context, brokers []string, topics []string, fn func(Message) error) (err error) {
+func Consume(ctx context.Context, brokers []string, topics []string, fn func(Message) error) error {
+	return ConsumeWith(ctx, Config{Brokers: brokers}, topics, fn)
+}
+
+// ConsumeWith is [Consume] from the brokers of cfg, connecting with its TLS
+// and SASL settings (its other fields do not apply to reading). A
+// connection the brokers refuse for a TLS or SASL reason fails with an
+// error that says which, as [NewPublisher]'s connection attempts do.
+func ConsumeWith(ctx context.Context, cfg Config, topics []string, fn func(Message) error) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	brokers := cfg.Brokers
 	sc := sarama.NewConfig()
 	sc.ClientID = "scylla-outbox-consume"
 	sc.Version = sarama.V2_8_0_0 // headers need fetch v4+ (Kafka 0.11+)
 	sc.Consumer.Return.Errors = false
 	sc.Consumer.MaxWaitTime = 100 * time.Millisecond // the demo prints events as they arrive
+	if err := cfg.applySecurity(sc); err != nil {
+		return err
+	}
 	client, err := sarama.NewClient(brokers, sc)
 	if err != nil {
-		return fmt.Errorf("messaging: consume: connect to %v: %w", brokers, err)
+		return fmt.Errorf("messaging: consume: connect to %v: %w", brokers, cfg.explain(err))
 	}
 	defer func() {
 		if cerr := client.Close(); cerr != nil {

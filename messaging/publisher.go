@@ -165,11 +165,11 @@ func (p *Publisher) connect() (sarama.Client, sarama.AsyncProducer, error) {
 	// same connections the producer uses.
 	client, err := sarama.NewClient(p.cfg.Brokers, sc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("messaging: connect to %v: %w", p.cfg.Brokers, err)
+		return nil, nil, fmt.Errorf("messaging: connect to %v: %w", p.cfg.Brokers, p.cfg.explain(err))
 	}
 	producer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
-		err = fmt.Errorf("messaging: start producer for %v: %w", p.cfg.Brokers, err)
+		err = fmt.Errorf("messaging: start producer for %v: %w", p.cfg.Brokers, p.cfg.explain(err))
 		if cerr := client.Close(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("messaging: close client: %w", cerr))
 		}

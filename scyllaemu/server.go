@@ -22,6 +22,7 @@ package scyllaemu
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,13 @@ type Options struct {
 	// survive power loss, not only a crash of the emulator); by default
 	// the log is fsynced once a second.
 	FsyncAlways bool
+	// TLS, when set, serves TLS only, configured by it (certificates, and
+	// ClientAuth with ClientCAs to require client certificates).
+	TLS *tls.Config
+	// Users, when not empty, turns on ScyllaDB's PasswordAuthenticator:
+	// clients must log in as one of these user names with its password
+	// (SASL PLAIN) before any other request.
+	Users map[string]string
 }
 
 // Server is a running emulator.
@@ -79,6 +87,7 @@ type Server struct {
 	eng    *engine.Engine
 	logger *slog.Logger
 	cancel context.CancelFunc
+	users  map[string]string // nil: no authentication
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -105,7 +114,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("scyllaemu: listen %s: %w", opts.Listen, err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)
-	s := &Server{ln: ln, logger: opts.Logger, conns: map[*conn]struct{}{}}
+	s := &Server{ln: serveTLS(ln, opts.TLS), logger: opts.Logger, conns: map[*conn]struct{}{}, users: copyUsers(opts.Users)}
 	s.eng, err = engine.New(engine.Options{
 		Clock:            opts.Clock,
 		Vnodes:           opts.Vnodes,
@@ -267,6 +276,9 @@ type conn struct {
 	w       *bufio.Writer
 	started bool
 	events  bool
+	// authenticating: STARTUP was answered with AUTHENTICATE and no login
+	// has succeeded yet (see authenticate).
+	authenticating bool
 }
 
 func (c *conn) wantsSchemaEvents() bool {
@@ -346,6 +358,9 @@ func (c *conn) write(frame []byte, flush bool) bool {
 // handle answers one request frame, appending the response frame to out.
 func (c *conn) handle(out []byte, hdr wire.Header, body []byte) []byte {
 	start := len(out)
+	if c.authenticating {
+		return c.authenticate(out, hdr, body)
+	}
 	if !c.started && hdr.Opcode != wire.OpOptions && hdr.Opcode != wire.OpStartup {
 		return c.protocolError(out, hdr, fmt.Sprintf("Unexpected message %s, expecting STARTUP or OPTIONS", opName(hdr.Opcode)))
 	}
@@ -360,6 +375,9 @@ func (c *conn) handle(out []byte, hdr wire.Header, body []byte) []byte {
 		}
 		if comp := opts["COMPRESSION"]; comp != "" {
 			return c.protocolError(out, hdr, "Unknown compression algorithm: "+comp)
+		}
+		if c.srv.users != nil {
+			return c.requireLogin(out, hdr)
 		}
 		c.started = true
 		out = wire.StartFrame(out, wire.ProtocolVersion, 0, hdr.Stream, wire.OpReady)

@@ -228,12 +228,15 @@ func (t *TLSConfig) build() (*tls.Config, error) {
 // NewSession connects to the cluster c describes and wraps the session for
 // gocqlx. It returns when the driver has connected or failed, or when ctx is
 // done (a session that connects after that is closed). Failures wrap the
-// driver's error and name the hosts.
+// driver's error and name the hosts; a connection refused for a TLS or
+// login reason fails with a *connsec.Error naming the Config field to fix.
 func NewSession(ctx context.Context, cfg Config) (gocqlx.Session, error) {
 	cluster, err := cfg.ClusterConfig()
 	if err != nil {
 		return gocqlx.Session{}, err
 	}
+	attempts := &connectErrors{}
+	cluster.ConnectObserver = attempts
 	type result struct {
 		s   *gocql.Session
 		err error
@@ -248,7 +251,7 @@ func NewSession(ctx context.Context, cfg Config) (gocqlx.Session, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return gocqlx.Session{}, fmt.Errorf("storage: connect to %s: %w", strings.Join(cfg.Hosts, ","), r.err)
+			return gocqlx.Session{}, fmt.Errorf("storage: connect to %s: %w", strings.Join(cfg.Hosts, ","), cfg.explain(r.err, attempts.get()))
 		}
 		return gocqlx.NewSession(r.s), nil
 	case <-ctx.Done():

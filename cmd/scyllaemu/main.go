@@ -65,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "keep all data in a write-ahead log in this directory (default: memory only)")
 	fsyncAlways := fs.Bool("fsync-always", false, "with --data-dir, fsync before every acknowledgement instead of once a second")
 	verbose := fs.Bool("v", false, "log connection-level problems")
+	sec := addSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -73,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *genDelay < 0 || *genEvery < 0 {
 		complain(stderr, "scyllaemu: --generation-delay and --generation-every must not be negative")
+		return 2
+	}
+	tlsConfig, users, err := sec.options(os.Getenv)
+	if err != nil {
+		complain(stderr, "scyllaemu:", err)
 		return 2
 	}
 
@@ -94,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:          logger,
 		DataDir:         *dataDir,
 		FsyncAlways:     *fsyncAlways,
+		TLS:             tlsConfig,
+		Users:           users,
 	})
 	if err != nil {
 		complain(stderr, err)

@@ -9,6 +9,11 @@
 //	store := storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace})
 //	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{"outbox.event.Order"}})
 //
+// For TLS, [NewCA] makes a certificate authority for the test that issues
+// server, client and expired certificates ([CA.Issue]) and writes the PEM
+// files settings name; [ServerTLS] and [ClientTLS] configure both ends,
+// and [WithSessionLogin] logs StartDB's session in to a secured emulator.
+//
 // The package depends only on scyllaemu, schema, kafkaemu and the drivers,
 // never on the packages under test (storage, cdc, actors, app, …): a
 // package's internal tests cannot import a fixture that imports that
@@ -21,6 +26,7 @@ package outboxtest
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -70,6 +76,9 @@ type Option func(*dbOptions)
 type dbOptions struct {
 	emulator scyllaemu.Options
 	schema   *schema.Options
+	tls      *tls.Config
+	user     string
+	password string
 }
 
 // WithEmulator starts the emulator with o instead of the zero Options (a
@@ -82,6 +91,14 @@ func WithEmulator(o scyllaemu.Options) Option {
 // with the default TTLs.
 func WithSchema(o schema.Options) Option {
 	return func(d *dbOptions) { d.schema = &o }
+}
+
+// WithSessionLogin makes the session of [StartDB] connect as an emulator
+// started with TLS or users ([scyllaemu.Options] TLS and Users) requires:
+// with TLS configured by tc unless it is nil (see [ClientTLS]), and logged
+// in as user unless user is empty.
+func WithSessionLogin(tc *tls.Config, user, password string) Option {
+	return func(d *dbOptions) { d.tls, d.user, d.password = tc, user, password }
 }
 
 // WithoutSchema leaves the emulator empty, for tests of what happens
@@ -121,6 +138,12 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 	cluster.ReadTimeout = sessionTimeout
 	cluster.WriteTimeout = sessionTimeout
 	cluster.ConnectTimeout = sessionConnectTimeout
+	if o.tls != nil {
+		cluster.SslOpts = &gocql.SslOptions{Config: o.tls, EnableHostVerification: true}
+	}
+	if o.user != "" {
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: o.user, Password: o.password}
+	}
 	session, err := gocqlx.WrapSession(cluster.CreateSession())
 	if err != nil {
 		t.Fatalf("outboxtest: session on scyllaemu at %s: %v", srv.Addr(), err)

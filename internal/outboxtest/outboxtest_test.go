@@ -1,11 +1,16 @@
 package outboxtest_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gocql/gocql"
 
@@ -107,5 +112,117 @@ func TestStartBroker(t *testing.T) {
 	}
 	if _, err := os.Stat(b.DataDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the broker's temporary data directory is still there: %v", err)
+	}
+}
+
+// The certificates verify against their CA and only it, expire when told,
+// and their files load as the services load them.
+func TestCertificates(t *testing.T) {
+	ca, other := outboxtest.NewCA(t, ""), outboxtest.NewCA(t, "another CA")
+	tests := []struct {
+		name    string
+		opts    outboxtest.CertOptions
+		roots   *outboxtest.CA
+		usage   x509.ExtKeyUsage
+		wantErr string
+	}{
+		{"server", outboxtest.CertOptions{Server: true}, ca, x509.ExtKeyUsageServerAuth, ""},
+		{"client", outboxtest.CertOptions{CommonName: "relay"}, ca, x509.ExtKeyUsageClientAuth, ""},
+		{"another CA's roots", outboxtest.CertOptions{Server: true}, other, x509.ExtKeyUsageServerAuth, "x509: certificate signed by unknown authority"},
+		{"expired", outboxtest.CertOptions{Server: true, NotAfter: time.Now().Add(-time.Minute)}, ca, x509.ExtKeyUsageServerAuth, "x509: certificate has expired or is not yet valid"},
+		{"client used as a server", outboxtest.CertOptions{}, ca, x509.ExtKeyUsageServerAuth, "x509: certificate specifies an incompatible key usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kp := ca.Issue(t, tt.opts)
+			certFile, keyFile := kp.WriteFiles(t)
+			loaded, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := x509.ParseCertificate(loaded.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := x509.VerifyOptions{Roots: tt.roots.Pool(), KeyUsages: []x509.ExtKeyUsage{tt.usage}}
+			if tt.opts.Server {
+				opts.DNSName = "127.0.0.1"
+			}
+			_, err = leaf.Verify(opts)
+			if got := fmt.Sprint(err); (tt.wantErr == "" && err != nil) || (tt.wantErr != "" && !strings.HasPrefix(got, tt.wantErr)) {
+				t.Fatalf("verify: %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	pem, err := os.ReadFile(ca.WriteFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("the CA file holds no PEM certificate")
+	}
+}
+
+// A server configured by ServerTLS presents the certificate it holds at
+// each handshake and requires a client certificate when given a client CA.
+func TestServerTLS(t *testing.T) {
+	ca := outboxtest.NewCA(t, "")
+	expired := ca.Issue(t, outboxtest.CertOptions{Server: true, NotAfter: time.Now().Add(-time.Minute)})
+	cert := outboxtest.ServingCert(expired)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", outboxtest.ServerTLS(cert, ca))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// The handshake runs on the first read; its error is the
+			// client's to see.
+			_, _ = c.Read(make([]byte, 1))
+			_ = c.Close()
+		}
+	}()
+	handshake := func(client *tls.Config) error {
+		c, err := tls.Dial("tcp", ln.Addr().String(), client)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.Close() }()
+		// TLS 1.3 reports a refused client certificate on the first read.
+		if _, err := c.Write([]byte{0}); err != nil {
+			return err
+		}
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	client := ca.Issue(t, outboxtest.CertOptions{})
+	if err := handshake(outboxtest.ClientTLS(ca, client)); err == nil || !strings.Contains(err.Error(), "certificate has expired") {
+		t.Fatalf("handshake with an expired server certificate: %v", err)
+	}
+	cert.Store(ca.Issue(t, outboxtest.CertOptions{Server: true}))
+	if err := handshake(outboxtest.ClientTLS(ca, nil)); err == nil || !strings.Contains(err.Error(), "certificate required") {
+		t.Fatalf("handshake without a client certificate: %v", err)
+	}
+	if err := handshake(outboxtest.ClientTLS(ca, client)); err == nil || !strings.Contains(err.Error(), "EOF") {
+		t.Fatalf("handshake with a renewed server certificate: %v, want the server's close after a good handshake", err)
+	}
+}
+
+// StartDB's session logs in to an emulator that requires TLS, a client
+// certificate and a password.
+func TestStartDBWithLogin(t *testing.T) {
+	ca := outboxtest.NewCA(t, "")
+	db := outboxtest.StartDB(t,
+		outboxtest.WithEmulator(scyllaemu.Options{
+			TLS:   outboxtest.ServerTLS(outboxtest.ServingCert(ca.Issue(t, outboxtest.CertOptions{Server: true})), ca),
+			Users: map[string]string{"relay": "s3cret"},
+		}),
+		outboxtest.WithSessionLogin(outboxtest.ClientTLS(ca, ca.Issue(t, outboxtest.CertOptions{})), "relay", "s3cret"))
+	if n := tables(t, db, outboxtest.DefaultKeyspace); n == 0 {
+		t.Fatal("no schema through the logged-in session")
 	}
 }

@@ -7,7 +7,9 @@
 // a broker-side message.max.bytes (so oversized records are rejected by the
 // broker, as in production), data kept on disk, and a broker outage that
 // can be switched off and on again on the same address with its data intact
-// ([Broker.Stop], [Broker.Start], [Broker.Restart]).
+// ([Broker.Stop], [Broker.Start], [Broker.Restart]), and TLS and SASL
+// (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as a secured cluster has them
+// ([Options] TLS and Users), refusals worded as Kafka words them.
 //
 // kfake does not auto-create topics; a produce to a missing topic fails with
 // UNKNOWN_TOPIC_OR_PARTITION, as on a production cluster with
@@ -16,12 +18,14 @@ package kafkaemu
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +74,18 @@ type Options struct {
 	// broker answers the requests of a connection one at a time, in
 	// order, each answer with one write.
 	WrapConn func(net.Conn) net.Conn
+	// TLS, when set, makes the broker serve TLS only, configured by it
+	// (certificates, and ClientAuth with ClientCAs to require client
+	// certificates), like a listener with security.protocol SSL. The
+	// broker terminates TLS itself rather than through kfake, so that
+	// WrapConn sees the Kafka protocol, not ciphertext.
+	TLS *tls.Config
+	// Users, when not empty, requires every client to authenticate as one
+	// of them (SASL) before any other request but ApiVersions, like a
+	// SASL_PLAINTEXT listener (SASL_SSL with TLS). A refused login is
+	// answered as Kafka answers it: SASL_AUTHENTICATION_FAILED with
+	// Kafka's message, then the connection closes.
+	Users []User
 }
 
 // Broker is a running (or stopped) embedded broker. It is safe for
@@ -80,10 +96,11 @@ type Broker struct {
 	dataDir string
 	tempDir bool
 
-	mu      sync.Mutex
-	port    int // fixed after the first start
-	cluster *kfake.Cluster
-	closed  bool
+	mu       sync.Mutex
+	port     int // fixed after the first start
+	cluster  *kfake.Cluster
+	closed   bool
+	stopping *atomic.Bool // of the running cluster: set when it stops
 }
 
 // Start starts a broker. It returns once the broker accepts connections and
@@ -103,6 +120,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
+	}
+	if err := validateUsers(opts.Users); err != nil {
+		return nil, err
 	}
 	host, portStr, err := net.SplitHostPort(opts.Addr)
 	if err != nil {
@@ -141,6 +161,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	if b.cluster != nil {
 		return nil
 	}
+	b.stopping = &atomic.Bool{}
 	opts := []kfake.Opt{
 		kfake.Ports(b.port), // one port: one broker
 		kfake.ListenFn(b.listen),
@@ -148,6 +169,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		kfake.DefaultNumPartitions(int(b.opts.Partitions)),
 		kfake.WithLogger(zapLogger{b.opts.Logger.Named("kfake")}),
 	}
+	opts = append(opts, saslOpts(b.opts.Users)...)
 	if b.opts.MaxMessageBytes > 0 {
 		opts = append(opts, kfake.BrokerConfigs(map[string]string{
 			"message.max.bytes": strconv.Itoa(b.opts.MaxMessageBytes),
@@ -183,18 +205,29 @@ func (b *Broker) Start(ctx context.Context) error {
 	return nil
 }
 
-// listen binds kfake's listener on the configured host; kfake itself always
-// binds 127.0.0.1.
+// listen binds kfake's listener on the configured host (kfake itself
+// always binds 127.0.0.1), with TLS, the SASL watch and WrapConn, in that
+// order from the network up. The caller holds mu.
 func (b *Broker) listen(network, address string) (net.Listener, error) {
 	_, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen(network, net.JoinHostPort(b.host, port))
-	if err != nil || b.opts.WrapConn == nil {
-		return ln, err
+	if err != nil {
+		return nil, err
 	}
-	return wrappedListener{ln, b.opts.WrapConn}, nil
+	if b.opts.TLS != nil {
+		ln = tls.NewListener(ln, b.opts.TLS)
+	}
+	if len(b.opts.Users) > 0 {
+		stopping := b.stopping
+		ln = wrappedListener{ln, func(c net.Conn) net.Conn { return &saslAnswer{Conn: c, stopping: stopping} }}
+	}
+	if b.opts.WrapConn != nil {
+		ln = wrappedListener{ln, b.opts.WrapConn}
+	}
+	return ln, nil
 }
 
 // wrappedListener applies Options.WrapConn to accepted connections.
@@ -225,6 +258,7 @@ func (b *Broker) stopLocked() {
 	if b.cluster == nil {
 		return
 	}
+	b.stopping.Store(true)
 	b.cluster.Close()
 	b.cluster = nil
 	b.opts.Logger.Debug("kafkaemu: broker stopped", zap.String("addr", b.addr()))
