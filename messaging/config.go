@@ -318,19 +318,12 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-// saramaConfig builds the producer configuration from a validated,
-// defaulted c. Every setting that matters for correctness is spelled out
-// here instead of relying on sarama's defaults, which have changed between
-// releases.
-func (c Config) saramaConfig() (*sarama.Config, error) {
-	version, err := sarama.ParseKafkaVersion(c.KafkaVersion)
+// producerConfig is [Config.saramaConfig] plus the producer's settings.
+func (c Config) producerConfig() (*sarama.Config, error) {
+	sc, err := c.saramaConfig()
 	if err != nil {
-		return nil, &ConfigError{Field: "KafkaVersion", Reason: err.Error()}
+		return nil, err
 	}
-	sc := sarama.NewConfig()
-	sc.ClientID = c.ClientID
-	sc.Version = version
-
 	// Ordering under retries: with more than one request in flight a
 	// retried batch could land behind a later one. Idempotence lets the
 	// broker drop the duplicates that retries create and requires acks
@@ -361,19 +354,39 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	sc.Producer.Transaction.Retry.Max = 2
 	sc.Producer.Transaction.Retry.Backoff = retryBackoffMin
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
-
-	sc.Net.DialTimeout = c.Timeout
-	sc.Net.ReadTimeout = c.Timeout
-	sc.Net.WriteTimeout = c.Timeout
 	sc.Producer.Timeout = c.Timeout * 3 / 4
-	// Bound a whole metadata refresh (all its retries), or a dead cluster
-	// keeps the producer in metadata retries for minutes.
-	sc.Metadata.Timeout = c.Timeout
 	// sarama asks the broker to auto-create unknown topics; brokers that
 	// allow it (Kafka's default) then behave as Debezium users expect,
 	// and brokers that do not answer UnknownTopicOrPartition, which is
 	// Permanent (see Classify).
 	sc.Metadata.AllowAutoTopicCreation = true
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("messaging: sarama rejected the derived producer config: %w", err)
+	}
+	return sc, nil
+}
+
+// saramaConfig builds the settings every sarama client of the package
+// shares — protocol version, client id, timeouts, TLS and SASL — from a
+// validated, defaulted c; [Config.producerConfig] and the [Elector] add
+// their own on top. Every setting that matters for correctness is spelled
+// out here instead of relying on sarama's defaults, which have changed
+// between releases.
+func (c Config) saramaConfig() (*sarama.Config, error) {
+	version, err := sarama.ParseKafkaVersion(c.KafkaVersion)
+	if err != nil {
+		return nil, &ConfigError{Field: "KafkaVersion", Reason: err.Error()}
+	}
+	sc := sarama.NewConfig()
+	sc.ClientID = c.ClientID
+	sc.Version = version
+
+	sc.Net.DialTimeout = c.Timeout
+	sc.Net.ReadTimeout = c.Timeout
+	sc.Net.WriteTimeout = c.Timeout
+	// Bound a whole metadata refresh (all its retries), or a dead cluster
+	// keeps a client in metadata retries for minutes.
+	sc.Metadata.Timeout = c.Timeout
 
 	if err := c.applySecurity(sc); err != nil {
 		return nil, err

@@ -64,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
 				}
-				if _, err := c.withDefaults().saramaConfig(); err != nil && c.TLS == nil {
+				if _, err := c.withDefaults().producerConfig(); err != nil && c.TLS == nil {
 					t.Fatalf("valid config rejected by sarama: %v", err)
 				}
 				return
@@ -92,7 +92,7 @@ func TestConfigDefaultsAndSarama(t *testing.T) {
 		c.DeliveryTimeout != DefaultDeliveryTimeout {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
-	sc, err := c.saramaConfig()
+	sc, err := c.producerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRetrySchedule(t *testing.T) {
 			if got != tc.retries {
 				t.Fatalf("producerRetries(%s) = %d, want %d", tc.window, got, tc.retries)
 			}
-			sc, err := Config{Brokers: []string{"k:9092"}, DeliveryTimeout: tc.window}.withDefaults().saramaConfig()
+			sc, err := Config{Brokers: []string{"k:9092"}, DeliveryTimeout: tc.window}.withDefaults().producerConfig()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -112,7 +112,7 @@ func (l *isolationLane) run() {
 func (l *isolationLane) send(it laneItem) {
 	log := l.p.log.With(zap.Stringer("event_id", it.pd.eventID), zap.String("topic", it.msg.Topic))
 	if l.producer == nil {
-		sc, err := l.p.cfg.saramaConfig()
+		sc, err := l.p.cfg.producerConfig()
 		if err == nil {
 			sc.ClientID += "-isolation"
 			l.producer, err = sarama.NewSyncProducer(l.p.cfg.Brokers, sc)

@@ -121,7 +121,7 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 	// Build the sarama configuration once here, so configuration errors
 	// (TLS files) are reported now rather than retried as connection
 	// failures.
-	if _, err := cfg.saramaConfig(); err != nil {
+	if _, err := cfg.producerConfig(); err != nil {
 		return nil, err
 	}
 	log := logger.Named("publisher")
@@ -157,7 +157,7 @@ func NewPublisher(cfg Config, logger *zap.Logger) (*Publisher, error) {
 // a bootstrap broker) and an idempotent producer (a producer id from a
 // broker).
 func (p *Publisher) connect() (sarama.Client, sarama.AsyncProducer, error) {
-	sc, err := p.cfg.saramaConfig()
+	sc, err := p.cfg.producerConfig()
 	if err != nil {
 		return nil, nil, err
 	}

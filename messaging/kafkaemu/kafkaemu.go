@@ -59,6 +59,11 @@ type Options struct {
 	// record batch it accepts, larger ones fail with MESSAGE_TOO_LARGE.
 	// Zero keeps Kafka's default (1048588).
 	MaxMessageBytes int
+	// GroupMinSessionTimeout is the broker's group.min.session.timeout.ms:
+	// a consumer group member asking for a shorter session timeout is
+	// refused. Zero keeps Kafka's default (6 s); tests of group failover
+	// lower it so that a lost member is noticed in well under a second.
+	GroupMinSessionTimeout time.Duration
 	// DataDir holds the log, topics and producer state, so data survives
 	// [Broker.Restart] and a new [Start] on the same directory. When empty,
 	// a temporary directory is used and removed by [Broker.Close]: a
@@ -118,6 +123,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	if opts.MaxMessageBytes < 0 {
 		return nil, fmt.Errorf("kafkaemu: Options.MaxMessageBytes must not be negative, got %d", opts.MaxMessageBytes)
 	}
+	if opts.GroupMinSessionTimeout < 0 {
+		return nil, fmt.Errorf("kafkaemu: Options.GroupMinSessionTimeout must not be negative, got %s", opts.GroupMinSessionTimeout)
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -174,6 +182,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		opts = append(opts, kfake.BrokerConfigs(map[string]string{
 			"message.max.bytes": strconv.Itoa(b.opts.MaxMessageBytes),
 		}))
+	}
+	if b.opts.GroupMinSessionTimeout > 0 {
+		opts = append(opts, kfake.GroupMinSessionTimeout(b.opts.GroupMinSessionTimeout))
 	}
 	for {
 		c, err := kfake.NewCluster(opts...)
