@@ -187,6 +187,7 @@ func (st *cdcState) flush() {
 		err := st.factory.Flush(ctx)
 		switch {
 		case errors.Is(err, leader.ErrFenced):
+			st.core.logRejected(err)
 			st.core.root.Send(st.core.self, &progressFenced{err: err})
 		case err != nil:
 			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
@@ -218,7 +219,10 @@ func (st *cdcState) stop() {
 	st.core.ledger.close()
 	ctx, stop := context.WithTimeout(context.Background(), finalSaveTimeout)
 	defer stop()
-	if err := st.factory.Flush(ctx); err != nil {
+	switch err := st.factory.Flush(ctx); {
+	case errors.Is(err, leader.ErrFenced):
+		st.core.logRejected(err)
+	case err != nil:
 		st.core.cfg.Logger.Warn("saving CDC progress at shutdown failed", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
 	}
 	if cancel != nil {

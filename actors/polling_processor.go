@@ -169,7 +169,10 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		if _, stopping := m.(*actor.Stopping); stopping {
 			st.closing = true
 			st.core.waitBackground(st.src.Timeout)
-			if err := st.saveCursorNow(); err != nil {
+			switch err := st.saveCursorNow(); {
+			case errors.Is(err, leader.ErrFenced):
+				st.core.logRejected(err)
+			case err != nil:
 				st.core.cfg.Logger.Warn("saving the polling progress at shutdown failed; a restart may publish events again",
 					zap.String("actor", outbox.ProcessorPolling), zap.Error(err))
 			}
@@ -300,7 +303,11 @@ func (st *pollState) saveCursor() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		root.Send(self, &cursorSaved{at: at, err: src.Progress.SaveCursor(ctx, at)})
+		err := src.Progress.SaveCursor(ctx, at)
+		if errors.Is(err, leader.ErrFenced) {
+			st.core.logRejected(err)
+		}
+		root.Send(self, &cursorSaved{at: at, err: err})
 	})
 }
 

@@ -358,6 +358,13 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 	return true
 }
 
+// logRejected records, from the goroutine that made it, a progress write a
+// newer epoch rejected: the evidence that fencing held, logged even when
+// the processor is already stopping and will handle no report of it.
+func (c *processorCore) logRejected(err error) {
+	c.cfg.Logger.Warn("progress write rejected: a newer epoch holds the relay", zap.String("actor", c.name), zap.Error(err))
+}
+
 // fenced stops a processor whose progress write a newer epoch rejected:
 // another relay of the same name is active, so this one reads nothing
 // more, publishes nothing more (not even retries), writes no dead letter,

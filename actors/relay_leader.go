@@ -136,7 +136,9 @@ type leaderState struct {
 	stopRefresh scheduler.CancelFunc
 	// revokes are the elector's Revoked calls waiting for the processor
 	// to stop.
-	revokes  []chan struct{}
+	revokes []chan struct{}
+	// quit is closed when the actor stops for good.
+	quit     chan struct{}
 	drainers []*actor.PID
 	drainErr error
 	left     bool
@@ -218,30 +220,47 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 		st.drainErr = errors.Join(st.drainErr, m.err)
 		st.answerDrainers()
 	case *electorStopped:
-		if st.left || st.m.Role() == leader.Stopped {
+		if st.left {
 			return
 		}
-		st.cfg.Logger.Error("the relay's group membership ended; rejoining", zap.String("actor", "relay-leader"),
+		// Run returns only once the elector has left the group for good.
+		st.left = true
+		st.cfg.Logger.Error("the relay left its group unasked; it can no longer become active", zap.String("actor", "relay-leader"),
 			zap.String("relay", st.cfg.Relay), zap.Error(m.err))
-		st.sched.SendOnce(time.Second, st.self, &restartElector{})
-	case *restartElector:
-		st.runElector()
+		if st.cfg.OnStopped != nil {
+			st.cfg.OnStopped(fmt.Errorf("relay %q: the group membership ended: %v", st.cfg.Relay, m.err))
+		}
+		st.answerDrainers()
 	case *refreshHolder:
 		st.loadHolder()
 	case *holderLoaded:
-		if m.err == nil && m.holder.Epoch >= st.holder.Epoch {
+		if m.err != nil {
+			return
+		}
+		if m.holder.Epoch >= st.holder.Epoch {
 			st.holder = m.holder
+		}
+		if st.m.Role() == leader.Active && m.holder.Epoch > st.m.Epoch() {
+			// Another relay took a newer epoch: this one was cut off from
+			// the group, or paused, while it was elected. Its next progress
+			// write would be rejected; stop publishing now rather than then.
+			st.cfg.Logger.Warn("a newer epoch holds the relay; fencing this one", zap.String("actor", "relay-leader"),
+				zap.String("relay", st.cfg.Relay), zap.Int64("epoch", int64(st.m.Epoch())),
+				zap.Int64("holder_epoch", int64(m.holder.Epoch)), zap.String("holder", m.holder.Member))
+			st.m.Fenced(st.m.Epoch())
 		}
 	case *GetLeaderStatus:
 		s := &LeaderStatus{Relay: st.cfg.Relay, Role: st.m.Role().String(), Member: st.cfg.Member, Holder: st.holder}
-		if st.m.Role() == leader.Active {
-			s.Processor = st.child
-		}
+		// While it drains at shutdown too: /status shows what is left.
+		s.Processor = st.child
 		ctx.Respond(s)
 	case *actor.Stopping:
 		if st.stopRefresh != nil {
 			st.stopRefresh()
 		}
+		// The elector's Revoked calls wait for this actor, which handles
+		// no message from now on.
+		close(st.quit)
 		if !st.left {
 			// Stopped without a drain: leave now rather than make the
 			// others wait out the session timeout.
@@ -276,6 +295,7 @@ func (st *leaderState) start(ctx actor.Context) {
 		return
 	}
 	st.started = true
+	st.quit = make(chan struct{})
 	st.self = ctx.Self()
 	st.root = ctx.ActorSystem().Root
 	st.sched = scheduler.NewTimerScheduler(st.root)
@@ -289,7 +309,7 @@ func (st *leaderState) runElector() {
 	ctx, cancel := context.WithCancel(context.Background())
 	st.stopElector = cancel
 	root, self := st.root, st.self
-	h := electorHandler{root: root, self: self, wait: st.cfg.RevokeWait}
+	h := electorHandler{root: root, self: self, wait: st.cfg.RevokeWait, quit: st.quit}
 	go func() {
 		err := st.cfg.Elector.Run(ctx, h)
 		root.Send(self, &electorStopped{err: err})
@@ -301,6 +321,7 @@ type electorHandler struct {
 	root *actor.RootContext
 	self *actor.PID
 	wait time.Duration
+	quit <-chan struct{}
 }
 
 func (h electorHandler) Elected(t leader.Term) { h.root.Send(h.self, &elected{term: t}) }
@@ -313,6 +334,7 @@ func (h electorHandler) Revoked(t leader.Term) {
 	h.root.Send(h.self, &revoked{term: t, done: done})
 	select {
 	case <-done:
+	case <-h.quit:
 	case <-time.After(h.wait):
 	}
 }

@@ -37,7 +37,8 @@ type LeaderStatus struct {
 	// Holder is the active relay as last recorded in ScyllaDB (this one
 	// when active): who, since when, under which epoch.
 	Holder leader.Holder
-	// Processor is the running processor, nil unless active.
+	// Processor is the running processor: active, or stopping (a drain at
+	// shutdown); nil when none runs.
 	Processor *actor.PID
 }
 
@@ -68,8 +69,6 @@ type processorNotStarted struct{}
 type groupLeft struct{ err error }
 
 type electorStopped struct{ err error }
-
-type restartElector struct{}
 
 type refreshHolder struct{}
 

@@ -51,7 +51,12 @@ func DefaultConfig() config.Config {
 			SASL:            config.SASLSettings{Mechanism: messaging.SASLMechanismPlain},
 		},
 		Relay: config.RelaySettings{
-			Name:        DefaultRelayName,
+			Name: DefaultRelayName,
+			Election: config.ElectionSettings{
+				Topic:             messaging.DefaultElectionTopic,
+				SessionTimeout:    messaging.DefaultSessionTimeout,
+				HeartbeatInterval: messaging.DefaultHeartbeatInterval,
+			},
 			RetryPreset: "default",
 			// The custom fields start as the default preset, so "custom"
 			// changes only what is set.
@@ -299,6 +304,8 @@ func toRelay(c config.Config) (RelayConfig, error) {
 		Processor: c.Processor,
 		Keyspace:  c.Scylla.Keyspace,
 		Name:      r.Name,
+		Election: messaging.ElectionConfig{Group: electionGroup(r.Name), Topic: r.Election.Topic, Member: r.Member,
+			SessionTimeout: r.Election.SessionTimeout, HeartbeatInterval: r.Election.HeartbeatInterval},
 		Processing: actors.ProcessorConfig{
 			Retry:            retry,
 			Breaker:          breaker,
@@ -319,7 +326,35 @@ func toRelay(c config.Config) (RelayConfig, error) {
 	named := rc.CDC
 	named.Keyspace, named.Table = rc.Keyspace, schema.TableOutboxMessages
 	p.component("cdc", named.Validate(), "cdc: ")
+	for _, e := range unjoin(rc.Election.Validate()) {
+		var ce *messaging.ElectionConfigError
+		if errors.As(e, &ce) {
+			p.add(electionKey(ce.Field), "%s", ce.Reason)
+			continue
+		}
+		p.add("relay.election", "%v", e)
+	}
 	return rc, errors.Join(p...)
+}
+
+// electionGroup is the Kafka group of the relays named name.
+func electionGroup(name string) string { return "scylla-outbox." + name }
+
+// electionKey maps a messaging.ElectionConfig field to its setting.
+func electionKey(field string) string {
+	switch field {
+	case "Topic":
+		return "relay.election.topic"
+	case "SessionTimeout":
+		return "relay.election.session_timeout"
+	case "HeartbeatInterval":
+		return "relay.election.heartbeat_interval"
+	case "Member":
+		return "relay.member"
+	case "Group":
+		return "relay.name"
+	}
+	return "relay.election"
 }
 
 // toReader is the CDC reader's windows: the profile's, overridden by

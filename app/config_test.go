@@ -72,6 +72,8 @@ func TestNewSettingsReportsComponentRules(t *testing.T) {
 		}, []string{`config: kafka.sasl.mechanism: "GSSAPI" is not supported (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)`}},
 		{"custom field under a named preset", func(c *config.Config) { c.Relay.RetryPreset = "aggressive"; c.Relay.MaxAttempts = 9 },
 			[]string{`config: relay.max_attempts: is used only with relay.retry_preset custom, but the preset is "aggressive"`}},
+		{"election topic", func(c *config.Config) { c.Relay.Election.Topic = "no spaces please" },
+			[]string{"config: relay.election.topic: "}},
 		{"a settings rule comes first", func(c *config.Config) { c.Processor = "magic" },
 			[]string{`config: processor: "magic" is not a processor (want cdc or polling)`}},
 	}
@@ -105,6 +107,8 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	c.Scylla.ReplicationFactor = 3
 	c.Kafka.SASL.User, c.Kafka.SASL.Password = "ku", "kp"
 	c.Relay.PoisonPolicy = "hold"
+	c.Relay.Member = "relay-a"
+	c.Relay.Election.SessionTimeout, c.Relay.Election.HeartbeatInterval = 9*time.Second, 2*time.Second
 	c.Relay.MaxInFlight, c.Relay.DrainTimeout, c.Relay.ProgressInterval, c.Relay.DLQRefresh = 7, 3*time.Second, 250*time.Millisecond, 2*time.Second
 	c.CDC.Profile = config.ProfileLowLatency
 	c.CDC.PostEmptyQueryDelay = time.Second
@@ -139,6 +143,10 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 		MaxInFlight: 7, DrainTimeout: 3 * time.Second, ProgressInterval: 250 * time.Millisecond, DLQRefresh: 2 * time.Second,
 	}); !reflect.DeepEqual(r.Processing, want) {
 		t.Errorf("relay processing:\n got %+v\nwant %+v", r.Processing, want)
+	}
+	if want := (messaging.ElectionConfig{Group: "scylla-outbox.outbox-relay", Topic: messaging.DefaultElectionTopic, Member: "relay-a",
+		SessionTimeout: 9 * time.Second, HeartbeatInterval: 2 * time.Second}); r.Election != want {
+		t.Errorf("election:\n got %+v\nwant %+v", r.Election, want)
 	}
 	want := cdc.LowLatency(cdc.ReaderConfig{})
 	want.PostEmptyQueryDelay = time.Second

@@ -28,6 +28,9 @@ func TestDemoPublishesEverySeededEvent(t *testing.T) {
 			closeAtEnd(t, "embedded stack", emb)
 			relayCfg := relayConfig(proc)
 			relayCfg.Consistency = gocql.One
+			// The embedded broker keeps Kafka's group.min.session.timeout.ms
+			// (6 s), as `outbox dev` users meet it: the default timing.
+			relayCfg.Election = messaging.ElectionConfig{}
 			s := Settings{
 				Storage:    storage.Config{Hosts: []string{emb.DB.Addr()}, Keyspace: "outbox", Consistency: "ONE"},
 				Messaging:  messaging.Config{Brokers: emb.Broker.Brokers()},

@@ -165,7 +165,7 @@ func TestRelayGenerationSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	reapKilled(t, child)
-	s.startRelay(t, relayConfig(outbox.ProcessorCDC), nil)
+	s.launchRelay(t, relayConfig(outbox.ProcessorCDC), nil) // elected once the broker is back
 	if err := s.broker.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

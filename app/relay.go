@@ -14,6 +14,8 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/httpapi"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
@@ -28,9 +30,16 @@ type RelayConfig struct {
 	// (read outbox_by_bucket).
 	Processor string
 	Keyspace  string
-	// Name keys saved progress (CDC application name, polling cursor).
-	// Run one relay per name. Default DefaultRelayName.
+	// Name keys saved progress and names the relays that share it: any
+	// number may run, one is active at a time. Default DefaultRelayName.
 	Name string
+	// Election is how the relays of a name elect the active one; its
+	// Group defaults to "scylla-outbox." + Name. The Kafka connection is
+	// the publisher's.
+	Election messaging.ElectionConfig
+	// OnStopped hears that the relay left its group unasked (its
+	// processor could not run): the process can serve no more.
+	OnStopped func(error)
 	// Processing is how the processor publishes: retries, breaker, poison
 	// policy, in-flight limit, drain and progress intervals. StartRelay
 	// fills in what it wires: publisher, DLQ actor, dead-letter index,
@@ -71,6 +80,9 @@ func (cfg *RelayConfig) setDefaults() {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = storage.DefaultTimeout
 	}
+	if cfg.Election.Group == "" {
+		cfg.Election.Group = electionGroup(cfg.Name)
+	}
 }
 
 // Validate reports a relay configuration that cannot run; the processor's
@@ -90,17 +102,18 @@ var ErrUnknownProcessor = errors.New(`unknown processor: want "cdc" or "polling"
 
 // Relay is a running relay inside an actor system.
 type Relay struct {
-	cfg       RelayConfig
-	sys       *actors.System
-	processor *actor.PID
-	dlq       *actor.PID
-	DLQ       *storage.DeadLetterStore
+	cfg    RelayConfig
+	sys    *actors.System
+	leader *actor.PID
+	dlq    *actor.PID
+	DLQ    *storage.DeadLetterStore
 }
 
-// StartRelay spawns the DlqActor and the configured processor into sys.
-// session must be a session to the cluster holding the schema; metrics may
-// be nil.
-func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session, pub actors.Publisher, metricsPID *actor.PID, cfg RelayConfig) (*Relay, error) {
+// StartRelay spawns the DlqActor and the RelayLeaderActor into sys: the
+// relay joins its name's group over the Kafka cluster of kafka, and runs
+// the configured processor while it is the active one. session must be a
+// session to the cluster holding the schema; metrics may be nil.
+func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session, pub actors.Publisher, metricsPID *actor.PID, kafka messaging.Config, cfg RelayConfig) (*Relay, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -124,32 +137,55 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		pcfg.PanicOn = func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
 	}
 	relays := storage.NewRelayProgress(session, cfg.Keyspace, storage.RelayProgressOptions{StreamTTL: cfg.CDCProgressTTL})
-	epoch, err := relays.Acquire(ctx, cfg.Name, "relay")
+	processor := func(epoch leader.Epoch) (*actor.Props, error) {
+		progress := relays.Fenced(cfg.Name, epoch)
+		switch cfg.Processor {
+		case outbox.ProcessorCDC:
+			rc := cfg.CDC
+			rc.Keyspace, rc.Table = cfg.Keyspace, schema.TableOutboxMessages
+			rc.Consistency = cfg.Consistency
+			return actors.NewCDCProcessorProps(pcfg, actors.CDCSource{Session: session.Session, Reader: rc, Progress: progress})
+		default:
+			src := cfg.Polling
+			src.Store = storage.NewPollingStore(session, cfg.Keyspace)
+			src.Progress = progress
+			src.Name = cfg.Name
+			return actors.NewPollingProcessorProps(pcfg, src)
+		}
+	}
+	// Built once, so that a setting the processor refuses fails the start
+	// instead of every election.
+	if _, err := processor(0); err != nil {
+		return nil, err
+	}
+	elector, err := messaging.NewElector(kafka, cfg.Election, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	progress := relays.Fenced(cfg.Name, epoch)
-	var props *actor.Props
-	switch cfg.Processor {
-	case outbox.ProcessorCDC:
-		rc := cfg.CDC
-		rc.Keyspace, rc.Table = cfg.Keyspace, schema.TableOutboxMessages
-		rc.Consistency = cfg.Consistency
-		props, err = actors.NewCDCProcessorProps(pcfg, actors.CDCSource{Session: session.Session, Reader: rc, Progress: progress})
-	case outbox.ProcessorPolling:
-		src := cfg.Polling
-		src.Store = storage.NewPollingStore(session, cfg.Keyspace)
-		src.Progress = progress
-		src.Name = cfg.Name
-		props, err = actors.NewPollingProcessorProps(pcfg, src)
-	}
+	lprops, err := actors.NewRelayLeaderProps(actors.LeaderConfig{
+		Relay: cfg.Name, Member: elector.Member(), Elector: elector, Epochs: relays,
+		Processor: processor, Kind: cfg.Processor + "-processor",
+		// A relay fenced while the group still names it waits out a
+		// session before taking the relay back: a paused relay has
+		// learned by then that it lost the group.
+		Leadership: leader.Config{FencedDelay: electionSession(cfg.Election)},
+		Metrics:    metricsPID, Logger: cfg.Logger, OnStopped: cfg.OnStopped,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if r.processor, err = sys.Spawn(props, cfg.Processor+"-processor", actors.Drainable()); err != nil {
+	if r.leader, err = sys.Spawn(lprops, "relay", actors.Drainable()); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// electionSession is the group's session timeout.
+func electionSession(c messaging.ElectionConfig) time.Duration {
+	if c.SessionTimeout > 0 {
+		return c.SessionTimeout
+	}
+	return messaging.DefaultSessionTimeout
 }
 
 // ErrUnsafeWindow is returned when the CDC confidence window or the polling
@@ -230,19 +266,28 @@ func (r *Relay) DLQSize(ctx context.Context) (int, error) {
 	return r.DLQ.Count(ctx)
 }
 
-// Status asks the processor for its state.
-func (r *Relay) Status(ctx context.Context) (*actors.ProcessorStatus, error) {
+// Status asks the relay's role and, when it is the active relay, its
+// processor's state.
+func (r *Relay) Status(ctx context.Context) (*httpapi.RelayState, error) {
 	timeout := 5 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	res, err := r.sys.Root().RequestFuture(r.processor, &actors.GetProcessorStatus{}, timeout).Result()
+	res, err := r.sys.Root().RequestFuture(r.leader, &actors.GetLeaderStatus{}, timeout).Result()
 	if err != nil {
 		return nil, fmt.Errorf("relay: status: %w", err)
 	}
-	st, ok := res.(*actors.ProcessorStatus)
+	ls, ok := res.(*actors.LeaderStatus)
 	if !ok {
 		return nil, fmt.Errorf("relay: status: unexpected reply %T", res)
+	}
+	st := &httpapi.RelayState{Processor: r.cfg.Processor, Leader: *ls}
+	if ls.Processor != nil {
+		// The processor may stop between the two questions (a failover):
+		// then the relay simply reports no processing.
+		if res, err := r.sys.Root().RequestFuture(ls.Processor, &actors.GetProcessorStatus{}, timeout).Result(); err == nil {
+			st.Processing, _ = res.(*actors.ProcessorStatus)
+		}
 	}
 	return st, nil
 }

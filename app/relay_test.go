@@ -74,6 +74,8 @@ func relayConfig(processor string) RelayConfig {
 		Processing:  actors.ProcessorConfig{Breaker: resilience.BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenProbes: 3}},
 		CDC:         cdc.LowLatency(cdc.ReaderConfig{ChangeAgeLimit: time.Minute}),
 		Polling:     actors.PollingSource{Interval: 50 * time.Millisecond, SafetyWindow: 2 * time.Second},
+		// A relay killed by a test is replaced within about a second.
+		Election: messaging.ElectionConfig{SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond},
 	}
 }
 
@@ -84,13 +86,25 @@ type runningRelay struct {
 	reg   *prometheus.Registry
 }
 
+// startRelay starts a relay and waits until it is active: tests that
+// fault the broker mean to fault an active relay, not one being elected.
 func (s *stack) startRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *runningRelay {
+	t.Helper()
+	rr := s.launchRelay(t, cfg, logger)
+	awaitRole(t, rr.relay, "active")
+	return rr
+}
+
+// launchRelay starts a relay without waiting for its election (which
+// needs the broker).
+func (s *stack) launchRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *runningRelay {
 	t.Helper()
 	if logger == nil {
 		logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
 	cfg.Logger = logger
-	pub, err := messaging.NewPublisher(messaging.Config{Brokers: s.broker.Brokers(), Timeout: 2 * time.Second}, logger)
+	kafka := messaging.Config{Brokers: s.broker.Brokers(), Timeout: 2 * time.Second}
+	pub, err := messaging.NewPublisher(kafka, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +120,7 @@ func (s *stack) startRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *r
 		t.Fatal(err)
 	}
 	sys.OnRestart(func(kind string) { sys.Root().Send(mpid, &actors.ActorRestarted{Actor: kind}) })
-	r, err := StartRelay(context.Background(), sys, s.session, pub, mpid, cfg)
+	r, err := StartRelay(context.Background(), sys, s.session, pub, mpid, kafka, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +131,23 @@ func (s *stack) startRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *r
 		}
 	})
 	return rr
+}
+
+// awaitRole waits until the relay reports role.
+func awaitRole(t *testing.T, r *Relay, role string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := r.Status(ctx)
+		cancel()
+		if err == nil {
+			if last = st.Leader.Role; last == role {
+				return
+			}
+		}
+	}
+	t.Fatalf("the relay is %q after 30s, want %q", last, role)
 }
 
 // stop shuts the relay down, the actors before the publisher they use. A
@@ -544,13 +575,14 @@ func runChildRelay() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pub, err := messaging.NewPublisher(messaging.Config{Brokers: []string{os.Getenv("OUTBOX_TEST_BROKER")}}, nil)
+	kafka := messaging.Config{Brokers: []string{os.Getenv("OUTBOX_TEST_BROKER")}}
+	pub, err := messaging.NewPublisher(kafka, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	sys := actors.NewSystem(nil)
-	if _, err := StartRelay(ctx, sys, s, pub, nil, relayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))); err != nil {
+	if _, err := StartRelay(ctx, sys, s, pub, nil, kafka, relayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -102,6 +102,7 @@ type Runtime struct {
 	waitDone    chan struct{}      // closed when the wait for ScyllaDB ended
 	draining    atomic.Bool
 	stopOnce    sync.Once
+	failOnce    sync.Once
 	stopErr     error
 }
 
@@ -235,7 +236,8 @@ func (rt *Runtime) connect(ctx context.Context) (retry bool, err error) {
 	rt.Session = session
 	cfg := s.Relay
 	cfg.Logger = rt.logger
-	if rt.Relay, err = StartRelay(ctx, rt.Sys, session, rt.pub, rt.metrics, cfg); err != nil {
+	cfg.OnStopped = rt.fail
+	if rt.Relay, err = StartRelay(ctx, rt.Sys, session, rt.pub, rt.metrics, s.Messaging, cfg); err != nil {
 		return false, err
 	}
 	if rt.opts.Orders {
@@ -314,8 +316,7 @@ func (rt *Runtime) waitForScylla(ctx context.Context) {
 			return
 		case !retry:
 			rt.logger.Error("starting failed after connecting to ScyllaDB", zap.Int("attempt", attempt), zap.Error(err))
-			rt.err = err
-			close(rt.failed)
+			rt.fail(err)
 			return
 		}
 		rt.waiting(attempt, err)
@@ -363,9 +364,18 @@ func (rt *Runtime) kafkaHealthy() error {
 func (rt *Runtime) Started() <-chan struct{} { return rt.started }
 
 // Failed is closed when starting failed after Run returned, while waiting
-// for ScyllaDB (the schema was missing, say); [Runtime.Err] says why. The
+// for ScyllaDB (the schema was missing, say), or when the relay left its
+// group because its processor cannot run; [Runtime.Err] says why. The
 // runtime keeps serving HTTP until Shutdown.
 func (rt *Runtime) Failed() <-chan struct{} { return rt.failed }
+
+// fail records why the runtime cannot serve and closes Failed, once.
+func (rt *Runtime) fail(err error) {
+	rt.failOnce.Do(func() {
+		rt.err = err
+		close(rt.failed)
+	})
+}
 
 // Err is why starting failed, once Failed is closed; nil before.
 func (rt *Runtime) Err() error {
@@ -389,7 +399,7 @@ func (rt *Runtime) relay() *Relay {
 
 // Status reports the relay's state, or that it has not started yet; it is
 // the runtime's [httpapi.StatusSource].
-func (rt *Runtime) Status(ctx context.Context) (*actors.ProcessorStatus, error) {
+func (rt *Runtime) Status(ctx context.Context) (*httpapi.RelayState, error) {
 	r := rt.relay()
 	if r == nil {
 		return nil, errWaitingForScylla

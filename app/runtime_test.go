@@ -85,6 +85,21 @@ func awaitInFlight(t *testing.T, rt *Runtime, n int) {
 	}
 }
 
+// awaitStatusRole waits until /status reports role.
+func awaitStatusRole(t *testing.T, rt *Runtime, role string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, doc, _ := getJSON(rt.HTTPAddr, "/status")
+		if doc["role"] == role {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %v: the relay is not %s", doc, role)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func shutdownOnCleanup(t *testing.T, rt *Runtime) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

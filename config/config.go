@@ -77,20 +77,30 @@ type SASLSettings struct {
 // RelaySettings is how the relay publishes: retries, the circuit breaker,
 // poison events and backpressure.
 type RelaySettings struct {
-	Name           string          `yaml:"name" help:"Name the relay's progress (CDC position or polling cursor) is saved under; two relays with one name share progress, so run one active relay per name."`
-	RetryPreset    string          `yaml:"retry_preset" help:"Retry schedule of a failing publish: default (3 attempts, 100ms doubling to 10s), aggressive (5, 50ms to 30s), conservative (2, 200ms to 5s), or custom (the relay.max_attempts ... relay.jitter settings)."`
-	MaxAttempts    int             `yaml:"max_attempts" help:"Custom preset only: counted publish attempts of an event, the first included, before it is dead-lettered; a count."`
-	InitialBackoff time.Duration   `yaml:"initial_backoff" help:"Custom preset only: delay before the second attempt, a duration."`
-	MaxBackoff     time.Duration   `yaml:"max_backoff" help:"Custom preset only: cap on every retry delay, a duration."`
-	Multiplier     float64         `yaml:"multiplier" help:"Custom preset only: factor (at least 1) by which the delay grows after each failed attempt."`
-	Jitter         float64         `yaml:"jitter" help:"Custom preset only: fraction (0 to 1) of each delay that is randomised, so retries of many events do not hit a recovering broker at once."`
-	Breaker        BreakerSettings `yaml:"breaker"`
-	PoisonPolicy   string          `yaml:"poison_policy" help:"What happens to an aggregate's later events once one is dead-lettered: continue (publish them; consumers see a gap) or hold (dead-letter them too, in order, until the entry is replayed)."`
-	MaxInFlight    int             `yaml:"max_in_flight" help:"Most events read but not yet finished, a count; reading pauses at the limit, which keeps a relay facing a dead broker from reading the whole log into memory."`
-	DrainTimeout   time.Duration   `yaml:"drain_timeout" help:"How long a graceful stop waits for in-flight events, a duration; unfinished ones are read again after the restart."`
-	DLQRefresh     time.Duration   `yaml:"dlq_refresh" help:"How often the relay reloads the dead-letter index, a duration: after an entry is replayed or discarded, a held aggregate is released within this time."`
+	Name           string           `yaml:"name" help:"Name the relay's progress (CDC position or polling cursor) is saved under. Any number of relays may run with one name: the Kafka group scylla-outbox.<name> elects one to read and publish, the others stand by and take over when it stops."`
+	Member         string           `yaml:"member" help:"This process's name among the relays of relay.name, as /status, the logs and Kafka's group tools show it; default <hostname>:<pid>."`
+	Election       ElectionSettings `yaml:"election"`
+	RetryPreset    string           `yaml:"retry_preset" help:"Retry schedule of a failing publish: default (3 attempts, 100ms doubling to 10s), aggressive (5, 50ms to 30s), conservative (2, 200ms to 5s), or custom (the relay.max_attempts ... relay.jitter settings)."`
+	MaxAttempts    int              `yaml:"max_attempts" help:"Custom preset only: counted publish attempts of an event, the first included, before it is dead-lettered; a count."`
+	InitialBackoff time.Duration    `yaml:"initial_backoff" help:"Custom preset only: delay before the second attempt, a duration."`
+	MaxBackoff     time.Duration    `yaml:"max_backoff" help:"Custom preset only: cap on every retry delay, a duration."`
+	Multiplier     float64          `yaml:"multiplier" help:"Custom preset only: factor (at least 1) by which the delay grows after each failed attempt."`
+	Jitter         float64          `yaml:"jitter" help:"Custom preset only: fraction (0 to 1) of each delay that is randomised, so retries of many events do not hit a recovering broker at once."`
+	Breaker        BreakerSettings  `yaml:"breaker"`
+	PoisonPolicy   string           `yaml:"poison_policy" help:"What happens to an aggregate's later events once one is dead-lettered: continue (publish them; consumers see a gap) or hold (dead-letter them too, in order, until the entry is replayed)."`
+	MaxInFlight    int              `yaml:"max_in_flight" help:"Most events read but not yet finished, a count; reading pauses at the limit, which keeps a relay facing a dead broker from reading the whole log into memory."`
+	DrainTimeout   time.Duration    `yaml:"drain_timeout" help:"How long a graceful stop waits for in-flight events, a duration; unfinished ones are read again after the restart."`
+	DLQRefresh     time.Duration    `yaml:"dlq_refresh" help:"How often the relay reloads the dead-letter index, a duration: after an entry is replayed or discarded, a held aggregate is released within this time."`
 	// ProgressInterval bounds the duplicates of a crash.
 	ProgressInterval time.Duration `yaml:"progress_interval" help:"How often the progress of finished events is saved (CDC per-stream progress, polling cursor and finished set), a duration: a relay that crashes publishes again at most this much traffic, plus what was in flight."`
+}
+
+// ElectionSettings configure how the relays of one name elect the active
+// one, through a Kafka consumer group.
+type ElectionSettings struct {
+	Topic             string        `yaml:"topic" help:"Kafka topic whose partition 0 the relays of a name compete for: one partition, created if missing, nothing is written to it; every relay name may share it."`
+	SessionTimeout    time.Duration `yaml:"session_timeout" help:"How long Kafka waits for a silent relay before electing another, a duration: an active relay that dies is replaced after about this long plus one heartbeat. The brokers refuse values below their group.min.session.timeout.ms (6s by default)."`
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval" help:"How often a relay heartbeats to its group, a duration below the session timeout (a third of it at most): a standby learns of a failover within one interval."`
 }
 
 // BreakerSettings configures the relay's circuit breaker.

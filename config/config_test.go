@@ -21,6 +21,7 @@ func base() Config {
 			MaxMessageBytes: 1 << 20, Timeout: 10 * time.Second, DeliveryTimeout: 10 * time.Second, SASL: SASLSettings{Mechanism: "PLAIN"}},
 		Relay: RelaySettings{Name: "outbox-relay", RetryPreset: "default", PoisonPolicy: PolicyContinue,
 			MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Multiplier: 2, Jitter: 0.2,
+			Election:    ElectionSettings{Topic: "outbox-relay-election", SessionTimeout: 6 * time.Second, HeartbeatInterval: time.Second},
 			Breaker:     BreakerSettings{FailureThreshold: 5, OpenTimeout: 30 * time.Second, HalfOpenProbes: 3},
 			MaxInFlight: 1000, DrainTimeout: 10 * time.Second, ProgressInterval: 100 * time.Millisecond, DLQRefresh: 10 * time.Second},
 		CDC:     CDCSettings{Profile: ProfileDefault},
@@ -183,6 +184,11 @@ func TestValidate(t *testing.T) {
 			[]string{"config: relay.progress_interval: must be positive"}},
 		{"dlq refresh", func(c *Config) { c.Relay.DLQRefresh = -time.Second },
 			[]string{"config: relay.dlq_refresh: must be positive"}},
+		{"election", func(c *Config) {
+			c.Relay.Election.Topic = ""
+			c.Relay.Election.HeartbeatInterval = 6 * time.Second
+		}, []string{"config: relay.election.topic: must not be empty",
+			"config: relay.election.heartbeat_interval: must be below relay.election.session_timeout (6s), got 6s"}},
 		{"in flight and drain", func(c *Config) { c.Relay.MaxInFlight = 0; c.Relay.DrainTimeout = 0 },
 			[]string{"config: relay.max_in_flight: must be at least 1, got 0", "config: relay.drain_timeout: must be positive, got 0s"}},
 		{"cdc profile", func(c *Config) { c.CDC.Profile = "fast" },

@@ -136,6 +136,16 @@ func (c Config) validateRelay(p *problems) {
 		p.add("relay.retry_preset", "%q is not a retry preset (want default, aggressive, conservative or custom)", r.RetryPreset)
 	}
 
+	e := r.Election
+	if e.Topic == "" {
+		p.add("relay.election.topic", "must not be empty")
+	}
+	positive(p, "relay.election.session_timeout", e.SessionTimeout)
+	positive(p, "relay.election.heartbeat_interval", e.HeartbeatInterval)
+	if e.HeartbeatInterval >= e.SessionTimeout && e.SessionTimeout > 0 {
+		p.add("relay.election.heartbeat_interval", "must be below relay.election.session_timeout (%s), got %s", formatDuration(e.SessionTimeout), formatDuration(e.HeartbeatInterval))
+	}
+
 	b := r.Breaker
 	if b.FailureThreshold < 1 {
 		p.add("relay.breaker.failure_threshold", "must be at least 1, got %d", b.FailureThreshold)

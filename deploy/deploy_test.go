@@ -314,9 +314,16 @@ func TestPrometheusScrapeConfig(t *testing.T) {
 			}
 		}
 	}
-	// The job name is what OutboxRelayDown and the dashboard select on.
-	if !slices.Equal(jobs["outbox-relay"], []string{"relay:8080"}) {
-		t.Errorf("outbox-relay targets = %v, want [relay:8080]", jobs["outbox-relay"])
+	// The job name is what OutboxRelayDown and the dashboard select on;
+	// every relay replica of docker-compose.yml is a target.
+	var relays []string
+	for name, svc := range loadCompose(t).Services {
+		if fmt.Sprint(svc["command"]) == "[relay]" {
+			relays = append(relays, name+":8080")
+		}
+	}
+	if got := slices.Sorted(slices.Values(jobs["outbox-relay"])); len(relays) < 2 || !slices.Equal(got, slices.Sorted(slices.Values(relays))) {
+		t.Errorf("outbox-relay targets = %v, want the compose file's relays %v (two at least: one active, one standby)", got, relays)
 	}
 	if !slices.Equal(jobs["prometheus"], []string{"localhost:9090"}) {
 		t.Errorf("prometheus targets = %v, want [localhost:9090]", jobs["prometheus"])

@@ -24,7 +24,17 @@ import (
 
 // StatusSource reports the relay's state; *app.Relay satisfies it.
 type StatusSource interface {
-	Status(ctx context.Context) (*actors.ProcessorStatus, error)
+	Status(ctx context.Context) (*RelayState, error)
+}
+
+// RelayState is the relay as /status and /readyz see it: its role among
+// the relays of its name and, while it is the active one, its processor.
+type RelayState struct {
+	// Processor is the kind: cdc or polling.
+	Processor string
+	Leader    actors.LeaderStatus
+	// Processing is nil unless a processor runs (active, or draining).
+	Processing *actors.ProcessorStatus
 }
 
 // Check is one readiness dependency.
@@ -57,6 +67,12 @@ type Options struct {
 
 // Status is the /status document.
 type Status struct {
+	Relay string `json:"relay"`
+	// Role is active, standby, acquiring, fenced, releasing or stopped.
+	Role   string     `json:"role"`
+	Member string     `json:"member"`
+	Leader *LeaderDoc `json:"leader,omitempty"`
+	// The processing fields are zero unless Role is active.
 	Processor     string                 `json:"processor"`
 	Reading       bool                   `json:"reading"`
 	Breaker       string                 `json:"breaker"`
@@ -64,6 +80,14 @@ type Status struct {
 	LagSeconds    float64                `json:"lag_seconds"`
 	DLQSize       int                    `json:"dlq_size"`
 	LastPublished *actors.PublishedEvent `json:"last_published,omitempty"`
+}
+
+// LeaderDoc is the relay name's active relay as last recorded: who, under
+// which epoch, since when.
+type LeaderDoc struct {
+	Member string    `json:"member"`
+	Epoch  int64     `json:"epoch"`
+	Since  time.Time `json:"since"`
 }
 
 // NewHandler returns the mux.
@@ -93,12 +117,17 @@ func NewHandler(o Options) http.Handler {
 		}
 		if o.Relay != nil {
 			st, err := o.Relay.Status(ctx)
+			// A standby is ready: healthy and able to take over. Only the
+			// active relay's reader and breaker are checked.
 			switch {
 			case err != nil:
 				failures["relay"] = err.Error()
-			case !st.Reading:
+			case st.Leader.Role == "stopped":
+				failures["relay"] = "left its group: it cannot become active"
+			case st.Processing == nil:
+			case !st.Processing.Reading:
 				failures["reader"] = "not running"
-			case st.Breaker == "open":
+			case st.Processing.Breaker == "open":
 				failures["breaker"] = "open: the broker is failing"
 			}
 		}
@@ -117,8 +146,14 @@ func NewHandler(o Options) http.Handler {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 				return
 			}
-			doc := Status{Processor: st.Processor, Reading: st.Reading, Breaker: st.Breaker, InFlight: st.InFlight,
-				LagSeconds: st.Lag.Seconds(), LastPublished: st.LastPublished, DLQSize: -1}
+			doc := Status{Relay: st.Leader.Relay, Role: st.Leader.Role, Member: st.Leader.Member, Processor: st.Processor, DLQSize: -1}
+			if h := st.Leader.Holder; h.Epoch > 0 {
+				doc.Leader = &LeaderDoc{Member: h.Member, Epoch: int64(h.Epoch), Since: h.Since.UTC()}
+			}
+			if p := st.Processing; p != nil {
+				doc.Reading, doc.Breaker, doc.InFlight = p.Reading, p.Breaker, p.InFlight
+				doc.LagSeconds, doc.LastPublished = p.Lag.Seconds(), p.LastPublished
+			}
 			if o.DLQSize != nil {
 				if n, err := o.DLQSize(ctx); err == nil {
 					doc.DLQSize = n

@@ -15,14 +15,27 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 )
 
 type fakeRelay struct {
-	st  *actors.ProcessorStatus
+	st  *RelayState
 	err error
 }
 
-func (f fakeRelay) Status(context.Context) (*actors.ProcessorStatus, error) { return f.st, f.err }
+func (f fakeRelay) Status(context.Context) (*RelayState, error) { return f.st, f.err }
+
+// active is the state of the active relay with processor p.
+func active(p *actors.ProcessorStatus) *RelayState {
+	return &RelayState{Processor: "cdc", Leader: actors.LeaderStatus{Relay: "r", Role: "active", Member: "host:1",
+		Holder: leader.Holder{Epoch: 3, Member: "host:1", Since: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}}, Processing: p}
+}
+
+// standby is the state of a standby relay whose name host:2 holds.
+func standby(role string) *RelayState {
+	return &RelayState{Processor: "cdc", Leader: actors.LeaderStatus{Relay: "r", Role: role, Member: "host:1",
+		Holder: leader.Holder{Epoch: 3, Member: "host:2"}}}
+}
 
 func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 	t.Helper()
@@ -36,7 +49,7 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 }
 
 func TestReadiness(t *testing.T) {
-	healthy := &actors.ProcessorStatus{Processor: "cdc", Reading: true, Breaker: "closed"}
+	healthy := active(&actors.ProcessorStatus{Processor: "cdc", Reading: true, Breaker: "closed"})
 	failing := Check{Name: "scylla", Fn: func(context.Context) error { return errors.New("no hosts") }}
 	passing := Check{Name: "kafka", Fn: func(context.Context) error { return nil }}
 	tests := []struct {
@@ -50,8 +63,11 @@ func TestReadiness(t *testing.T) {
 	}{
 		{"all good", fakeRelay{st: healthy}, []Check{passing}, false, http.StatusOK, "ready", ""},
 		{"dependency down", fakeRelay{st: healthy}, []Check{passing, failing}, false, http.StatusServiceUnavailable, "not ready", "scylla"},
-		{"reader stopped", fakeRelay{st: &actors.ProcessorStatus{Reading: false, Breaker: "closed"}}, nil, false, http.StatusServiceUnavailable, "not ready", "reader"},
-		{"breaker open", fakeRelay{st: &actors.ProcessorStatus{Reading: true, Breaker: "open"}}, nil, false, http.StatusServiceUnavailable, "not ready", "breaker"},
+		{"reader stopped", fakeRelay{st: active(&actors.ProcessorStatus{Reading: false, Breaker: "closed"})}, nil, false, http.StatusServiceUnavailable, "not ready", "reader"},
+		{"breaker open", fakeRelay{st: active(&actors.ProcessorStatus{Reading: true, Breaker: "open"})}, nil, false, http.StatusServiceUnavailable, "not ready", "breaker"},
+		{"standby", fakeRelay{st: standby("standby")}, []Check{passing}, false, http.StatusOK, "ready", ""},
+		{"fenced, about to stand by", fakeRelay{st: standby("fenced")}, []Check{passing}, false, http.StatusOK, "ready", ""},
+		{"left its group", fakeRelay{st: standby("stopped")}, []Check{passing}, false, http.StatusServiceUnavailable, "not ready", "relay"},
 		{"relay unresponsive", fakeRelay{err: errors.New("timeout")}, nil, false, http.StatusServiceUnavailable, "not ready", "relay"},
 		{"draining", fakeRelay{st: healthy}, []Check{passing}, true, http.StatusServiceUnavailable, "draining", ""},
 	}
@@ -78,14 +94,26 @@ func TestStatusDocument(t *testing.T) {
 	committed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	st := &actors.ProcessorStatus{Processor: "polling", Reading: true, Breaker: "half-open", InFlight: 7, Lag: 1500 * time.Millisecond,
 		LastPublished: &actors.PublishedEvent{EventID: uuid.New(), Sequence: 4, EventType: "OrderUpdated", CommittedAt: committed}}
-	h := NewHandler(Options{Relay: fakeRelay{st: st}, DLQSize: func(context.Context) (int, error) { return 2, nil }})
+	state := active(st)
+	state.Processor = "polling"
+	h := NewHandler(Options{Relay: fakeRelay{st: state}, DLQSize: func(context.Context) (int, error) { return 2, nil }})
 	code, doc := get(t, h, "/status")
-	if code != http.StatusOK || doc["processor"] != "polling" || doc["breaker"] != "half-open" ||
+	if code != http.StatusOK || doc["processor"] != "polling" || doc["breaker"] != "half-open" || doc["role"] != "active" ||
+		doc["relay"] != "r" || doc["member"] != "host:1" ||
 		doc["in_flight"].(float64) != 7 || doc["lag_seconds"].(float64) != 1.5 || doc["dlq_size"].(float64) != 2 {
 		t.Fatalf("status %d %v", code, doc)
 	}
 	if last := doc["last_published"].(map[string]any); last["sequence"].(float64) != 4 {
 		t.Fatalf("last_published %v", last)
+	}
+	if l := doc["leader"].(map[string]any); l["member"] != "host:1" || l["epoch"].(float64) != 3 || l["since"] != "2026-01-02T03:00:00Z" {
+		t.Fatalf("leader %v", l)
+	}
+
+	code, doc = get(t, NewHandler(Options{Relay: fakeRelay{st: standby("standby")}}), "/status")
+	if code != http.StatusOK || doc["role"] != "standby" || doc["reading"] != false || doc["in_flight"].(float64) != 0 ||
+		doc["leader"].(map[string]any)["member"] != "host:2" {
+		t.Fatalf("standby status %d %v", code, doc)
 	}
 }
 

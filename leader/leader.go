@@ -93,7 +93,9 @@ type Holder struct {
 
 // Handler hears the group's decisions about this member: the elector calls
 // Elected when the group gives it the coordination partition, and Revoked
-// when that term ends, alternately, never concurrently.
+// when that term ends, never concurrently. Elected may also replace a term
+// without a Revoked in between, when this member kept the partition while
+// the group could not be reached.
 type Handler interface {
 	Elected(Term)
 	Revoked(Term)
@@ -180,9 +182,22 @@ func (m *Machine) Role() Role { return m.role }
 func (m *Machine) Epoch() Epoch { return m.epoch }
 
 // Elected reports that the group gave this member the coordination
-// partition in term t.
+// partition in term t. A term that replaces the current one (the member
+// kept the partition while the group could not be reached) keeps the
+// processor and its epoch: if another relay took a newer epoch meanwhile,
+// the processor's next progress write is rejected and the relay is fenced.
 func (m *Machine) Elected(t Term) {
 	if m.shutdown {
+		return
+	}
+	if m.elected {
+		m.term = t
+		if m.role == Acquiring {
+			// The epoch under way was taken for the old term and will be
+			// ignored; take one for this term.
+			m.attempts = 0
+			m.fx.AcquireEpoch(t)
+		}
 		return
 	}
 	m.term, m.elected, m.attempts = t, true, 0

@@ -99,6 +99,19 @@ func TestMachine(t *testing.T) {
 			{stopped, "[standby] [acquiring] acquire(2)"},
 			{acquired(t2, 4), "[active] start(4)"},
 		}},
+		{"re-elected after the group was unreachable: keeps the processor and its epoch", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{acquired(t1, 3), "[active] start(3)"},
+			{elected(t2), ""},
+			{revoked(t1), ""},
+			{revoked(t2), "[releasing] stop(abandon)"},
+		}},
+		{"re-elected while taking an epoch: takes one for the new term", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{elected(t2), "acquire(2)"},
+			{acquired(t1, 3), ""},
+			{acquired(t2, 4), "[active] start(4)"},
+		}},
 		{"a revoke of an older term is ignored", []step{
 			{elected(t2), "[acquiring] acquire(2)"},
 			{acquired(t2, 4), "[active] start(4)"},
@@ -231,7 +244,8 @@ func TestMachineInvariantsUnderRandomInputs(t *testing.T) {
 		for step := 0; step < 60 && o.err == nil; step++ {
 			switch rnd.IntN(8) {
 			case 0:
-				if !elected {
+				// Elected, or re-elected after the group was unreachable.
+				if !elected || rnd.IntN(3) == 0 {
 					gen++
 					term, elected = Term{Generation: gen}, true
 					o.m.Elected(term)

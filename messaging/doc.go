@@ -65,7 +65,7 @@
 //
 // An [Elector] makes its process a member of a consumer group
 // ([ElectionConfig.Group]) subscribed to a one-partition coordination topic;
-// the member given partition 0 leads, and its [LeadershipHandler] hears
+// the member given partition 0 leads, and its leader.Handler hears
 // Elected and Revoked. The broker does the hard part — membership,
 // heartbeats, session timeouts, a generation number per rebalance — so the
 // relay needs no consensus of its own and no service besides the cluster

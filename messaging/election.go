@@ -17,6 +17,7 @@ import (
 	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
 )
 
@@ -180,47 +181,6 @@ func (c ElectionConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Term identifies one leadership: the group generation in which this member
-// was given partition 0, and its member id in that generation. Within the
-// life of a group, a later term has a higher generation. Kafka forgets an
-// empty group (with no committed offsets, at its next offsets clean-up,
-// minutes after the last member left) and the next group starts again at
-// generation 1, so a generation is not a durable epoch on its own.
-type Term struct {
-	Generation int32
-	MemberID   string
-}
-
-// LeadershipHandler hears the leadership changes of an [Elector].
-//
-// Calls are never concurrent and alternate Elected, Revoked, Elected, ...;
-// Revoked(t) always follows Elected(t) before any later Elected.
-//
-// Elected is called when this member is given partition 0 of the
-// coordination topic in a new generation. Revoked is called as soon as the
-// library says that session is over, whatever the reason: a rebalance that
-// took the partition away, a heartbeat the broker refused (the member was
-// dropped), a coordinator that could not be reached, the end of Run's
-// context, or Close. When this member gives the partition up itself (Close,
-// the context, a rebalance), Revoked returns before the group can give it to
-// another member, so a handler that stops the work before returning never
-// overlaps with its successor. When the broker dropped the member (it
-// stopped heartbeating: a pause, a partition, a dead coordinator), the
-// successor may already be elected when Revoked is called; only fencing of
-// the work itself protects against that window. A member that hears from
-// the broker again learns at its next heartbeat; one whose requests go
-// unanswered learns when sarama gives up on them: four heartbeats, each
-// waiting the client's read timeout (RebalanceTimeout + [Config.Timeout]),
-// about a minute with the defaults.
-//
-// Handlers run on the election's goroutines and hold it up while they run:
-// they must not call [Elector.Close] or wait for anything that does (it
-// waits for the session to end, which waits for the handler).
-type LeadershipHandler interface {
-	Elected(Term)
-	Revoked(Term)
-}
-
 // Elector takes part in the election of one leader among the processes that
 // share an [ElectionConfig.Group], through Kafka's consumer group protocol:
 // every process is a member of the group, subscribed to the coordination
@@ -243,8 +203,12 @@ type Elector struct {
 	log      *zap.Logger
 	strategy *leaderStrategy
 
-	// hmu serialises the handler's calls.
+	// hmu serialises the handler's calls and guards held.
 	hmu sync.Mutex
+	// held is the term the handler was last told Elected and not yet
+	// Revoked: it outlives a session that ended because the group could
+	// not be reached, until the group answers again.
+	held *leader.Term
 
 	mu        sync.Mutex
 	closed    bool
@@ -253,6 +217,10 @@ type Elector struct {
 	client    sarama.Client      // nil until Run has connected
 	group     sarama.ConsumerGroup
 }
+
+// Member is this process's identity in the group ([ElectionConfig.Member]
+// or its default).
+func (e *Elector) Member() string { return e.cfg.Member }
 
 // NewElector validates both configurations and returns an Elector that has
 // not contacted the brokers yet: [Elector.Run] does, so a relay can start
@@ -356,9 +324,35 @@ func (e *Elector) saramaConfig() (*sarama.Config, error) {
 // with a capped backoff, logging each failure at Warn with its attempt
 // number. An Elector runs once: Run after Close, or after an earlier Run
 // returned, returns nil at once; a second concurrent Run is an error.
-func (e *Elector) Run(ctx context.Context, h LeadershipHandler) error {
+//
+// h.Elected is called when this member is given partition 0 of the
+// coordination topic (the Term: generation and member id), h.Revoked when
+// the group ends that term: a rebalance took the partition away, the broker
+// dropped the member (it stopped heartbeating: a pause, a partition; a
+// successor may already be elected, and only fencing of the work protects
+// against that window), ctx ended, or Close. When this member gives the
+// partition up itself, Revoked returns before the group can give it to
+// another member, so a handler that stops the work before returning never
+// overlaps with its successor.
+//
+// A session that ends because the coordinator cannot be reached ends no
+// term: nobody is elected while the brokers are down, so the member keeps
+// leading and rejoins claiming the partition. If the group answers again
+// and gives the partition to this member, h.Elected is called with the new
+// term without a Revoked in between; if it gave it to another, h.Revoked.
+// A member cut off from the coordinator alone keeps leading until then
+// while another is elected: its work must be fenced (the relay's epochs).
+//
+// Run returns an [*ElectionConfigError] if the brokers refuse the session
+// timeout, since no retry can succeed. A generation is no durable epoch: Kafka forgets an empty group and starts
+// again at generation 1.
+//
+// Handlers run on the election's goroutines and hold it up while they run:
+// they must not call Close or wait for anything that does (Close waits for
+// the session to end, which waits for the handler).
+func (e *Elector) Run(ctx context.Context, h leader.Handler) error {
 	if h == nil {
-		return errors.New("messaging: Elector.Run needs a LeadershipHandler")
+		return errors.New("messaging: Elector.Run needs a leader.Handler")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -387,14 +381,23 @@ func (e *Elector) Run(ctx context.Context, h LeadershipHandler) error {
 	if group == nil {
 		return nil
 	}
+	// Before leaving the group (the deferred Close above): a term still
+	// held across an unreachable group ends with Run.
+	defer e.revokeHeld(h, "the election stopped")
 	handler := &electionHandler{e: e, h: h, group: group}
 	for failures := 0; ; {
-		// Every Consume starts a new session that holds no partition.
-		e.strategy.reset()
+		// A new session claims partition 0 only for a term still held.
+		e.strategy.resume(e.heldGeneration())
 		start := time.Now()
 		err := group.Consume(ctx, []string{e.cfg.Topic}, handler)
 		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			return nil
+		}
+		if errors.Is(err, sarama.ErrInvalidSessionTimeout) {
+			// Retrying cannot help: the brokers' group.min/max.session.timeout.ms
+			// must change, or the setting.
+			return &ElectionConfigError{Field: "SessionTimeout",
+				Reason: fmt.Sprintf("the brokers refuse %s (outside their group.min/max.session.timeout.ms): %v", e.cfg.SessionTimeout, err)}
 		}
 		// A session that lasted rejoins at once; one that ended early, or
 		// a failed join, backs off so that a persistent fault does not
@@ -559,16 +562,21 @@ func (e *Elector) Close() error {
 	return err
 }
 
-// electionHandler adapts a [LeadershipHandler] to sarama's group handler.
+// electionHandler adapts a [leader.Handler] to sarama's group handler.
 type electionHandler struct {
 	e     *Elector
-	h     LeadershipHandler
+	h     leader.Handler
 	group sarama.ConsumerGroup
 }
 
+// Setup ends a term held across an unreachable group if the group, now
+// answering, gave partition 0 to another member.
 func (eh *electionHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	eh.e.log.Info("messaging: joined the election group", zap.String("member_id", sess.MemberID()),
 		zap.Int32("generation", sess.GenerationID()))
+	if !slices.Contains(sess.Claims()[eh.e.cfg.Topic], 0) {
+		eh.e.revokeHeld(eh.h, "the group gave partition 0 to another member")
+	}
 	return nil
 }
 
@@ -588,7 +596,7 @@ func (eh *electionHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim 
 	// outlives the claim, should the partition come back.
 	eh.group.Pause(map[string][]int32{claim.Topic(): {claim.Partition()}})
 	msgs := claim.Messages()
-	term := Term{Generation: eh.e.strategy.term(), MemberID: sess.MemberID()}
+	term := leader.Term{Generation: eh.e.strategy.term(), Member: sess.MemberID()}
 	// Another partition of a topic that has several, or partition 0 taken
 	// away again before this claim started: hold it without leading.
 	if claim.Topic() != eh.e.cfg.Topic || claim.Partition() != 0 || term.Generation == 0 {
@@ -597,36 +605,91 @@ func (eh *electionHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim 
 		return nil
 	}
 	eh.e.elected(eh.h, term)
-	cause := "partition 0 was taken away in a rebalance"
+	var cause error
 wait:
 	for {
 		select {
 		case <-sess.Context().Done():
-			cause = context.Cause(sess.Context()).Error()
+			cause = context.Cause(sess.Context())
 			break wait
 		case _, ok := <-msgs:
 			if !ok {
-				break wait
+				eh.e.revokeHeld(eh.h, "partition 0 was taken away in a rebalance")
+				return nil
 			}
 		}
 	}
-	eh.e.revoked(eh.h, term, cause)
+	if groupUnreachable(cause) && !eh.e.isClosed() {
+		// Nobody can be elected while the group cannot be reached by
+		// anyone, and if only this member cannot reach it, the successor's
+		// epoch fences its progress writes. Keeping the term keeps the
+		// processor: events in flight wait behind its breaker instead of
+		// being read again, and the next session reclaims the partition.
+		eh.e.log.Warn("messaging: the election group cannot be reached; still leading until it answers",
+			zap.Int32("generation", term.Generation), zap.NamedError("cause", cause))
+		return nil
+	}
+	eh.e.revokeHeld(eh.h, cause.Error())
 	return nil
 }
 
-func (e *Elector) elected(h LeadershipHandler, t Term) {
+// groupUnreachable tells a session that ended because the coordinator did
+// not answer from one the group ended: the broker dropped the member
+// (unknown member, old generation: a successor may lead already), the
+// member did not give up a partition in time, or this side closed it.
+func groupUnreachable(cause error) bool {
+	for _, ended := range []error{context.Canceled, sarama.ErrUnknownMemberId, sarama.ErrIllegalGeneration,
+		sarama.ErrFencedInstancedId, sarama.ErrRebalanceTimedOut, sarama.ErrClosedConsumerGroup} {
+		if errors.Is(cause, ended) {
+			return false
+		}
+	}
+	return cause != nil
+}
+
+func (e *Elector) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// elected tells h about term t. A term held across an unreachable group is
+// replaced without a Revoked in between: this member kept the partition.
+func (e *Elector) elected(h leader.Handler, t leader.Term) {
 	e.hmu.Lock()
 	defer e.hmu.Unlock()
-	e.log.Info("messaging: elected leader", zap.Int32("generation", t.Generation), zap.String("member_id", t.MemberID))
+	if e.held != nil && *e.held == t {
+		// The broker kept this member and its generation through the
+		// outage: the handler knows this term already.
+		e.log.Info("messaging: still the leader", zap.Int32("generation", t.Generation), zap.String("member_id", t.Member))
+		return
+	}
+	e.log.Info("messaging: elected leader", zap.Int32("generation", t.Generation), zap.String("member_id", t.Member))
+	e.held = &t
 	h.Elected(t)
 }
 
-func (e *Elector) revoked(h LeadershipHandler, t Term, cause string) {
+// revokeHeld tells h that the held term, if any, is over.
+func (e *Elector) revokeHeld(h leader.Handler, cause string) {
 	e.hmu.Lock()
 	defer e.hmu.Unlock()
-	e.log.Info("messaging: leadership revoked", zap.Int32("generation", t.Generation), zap.String("member_id", t.MemberID),
+	if e.held == nil {
+		return
+	}
+	t := *e.held
+	e.held = nil
+	e.log.Info("messaging: leadership revoked", zap.Int32("generation", t.Generation), zap.String("member_id", t.Member),
 		zap.String("cause", cause))
 	h.Revoked(t)
+}
+
+func (e *Elector) heldGeneration() int32 {
+	e.hmu.Lock()
+	defer e.hmu.Unlock()
+	if e.held == nil {
+		return 0
+	}
+	return e.held.Generation
 }
 
 // sleepCtx waits d and reports true, or reports false as soon as ctx ends.
@@ -761,9 +824,16 @@ func (s *leaderStrategy) term() int32 {
 	return s.since
 }
 
-// reset forgets the current term: a new session starts holding nothing.
-func (s *leaderStrategy) reset() {
+// resume starts a session claiming partition 0 since generation since, the
+// term held across an unreachable group, or claiming nothing (0). A claim
+// loses to any member holding the partition since a later generation, so a
+// member that was dropped does not take it back from its successor. (A
+// broker that lost the group's state starts counting generations again,
+// and an old claim may then win against a younger leader: that leader is
+// revoked, and the claimant, whose epoch the younger leader fenced, takes
+// a new one before it publishes again.)
+func (s *leaderStrategy) resume(since int32) {
 	s.mu.Lock()
-	s.since = 0
+	s.since = since
 	s.mu.Unlock()
 }

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 )
 
@@ -226,7 +227,9 @@ func TestLeaderStrategyTerm(t *testing.T) {
 		{"kept in a rebalance", func() { s.OnAssignment(holding, 3) }, 2},
 		{"taken away", func() { s.OnAssignment(none, 4) }, 0},
 		{"given again", func() { s.OnAssignment(holding, 5) }, 5},
-		{"new session", s.reset, 0},
+		{"new session after the group was unreachable: claims its term", func() { s.resume(5) }, 5},
+		{"the group kept it", func() { s.OnAssignment(holding, 6) }, 5},
+		{"new session", func() { s.resume(0) }, 0},
 	}
 	for _, st := range steps {
 		st.apply()
@@ -248,7 +251,7 @@ func TestLeaderStrategyTerm(t *testing.T) {
 type leadEvent struct {
 	member  string
 	elected bool // false: Revoked
-	term    Term
+	term    leader.Term
 	at      time.Time
 }
 
@@ -322,16 +325,16 @@ func find(evs []leadEvent, member string, elected bool, n int) (leadEvent, bool)
 // terms before it.
 func checkTerms(t *testing.T, evs []leadEvent) {
 	t.Helper()
-	open := map[string]*Term{}
+	open := map[string]*leader.Term{}
 	var lastGen int32
 	for _, ev := range evs {
 		cur := open[ev.member]
 		switch {
-		case ev.elected && cur != nil:
-			t.Errorf("%v while still leading in generation %d; events: %v", ev, cur.Generation, evs)
+		case ev.elected && cur != nil && *cur == ev.term:
+			t.Errorf("%v again while leading in that term; events: %v", ev, evs)
 		case !ev.elected && (cur == nil || *cur != ev.term):
 			t.Errorf("%v without a matching Elected; events: %v", ev, evs)
-		case ev.elected && ev.term.Generation <= lastGen:
+		case ev.elected && cur == nil && ev.term.Generation <= lastGen:
 			t.Errorf("%v after a term of generation %d; events: %v", ev, lastGen, evs)
 		}
 		if ev.elected {
@@ -495,8 +498,8 @@ type recorder struct {
 	member string
 }
 
-func (r recorder) Elected(t Term) { r.tl.add(leadEvent{r.member, true, t, time.Now()}) }
-func (r recorder) Revoked(t Term) { r.tl.add(leadEvent{r.member, false, t, time.Now()}) }
+func (r recorder) Elected(t leader.Term) { r.tl.add(leadEvent{r.member, true, t, time.Now()}) }
+func (r recorder) Revoked(t leader.Term) { r.tl.add(leadEvent{r.member, false, t, time.Now()}) }
 
 func startElectionBroker(t *testing.T, minSession time.Duration) *kafkaemu.Broker {
 	t.Helper()
@@ -553,19 +556,19 @@ func TestElectorStandbysJoin(t *testing.T) {
 // is reported, not asserted.
 func TestElectorFailover(t *testing.T) {
 	t.Parallel()
-	type stopFunc func(t *testing.T, b *kafkaemu.Broker, leader *member, term Term) (heal func())
-	closeLeader := func(t *testing.T, _ *kafkaemu.Broker, leader *member, _ Term) func() {
+	type stopFunc func(t *testing.T, b *kafkaemu.Broker, leader *member, term leader.Term) (heal func())
+	closeLeader := func(t *testing.T, _ *kafkaemu.Broker, leader *member, _ leader.Term) func() {
 		if err := leader.e.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 		return nil
 	}
-	cancelLeader := func(_ *testing.T, _ *kafkaemu.Broker, leader *member, _ Term) func() {
+	cancelLeader := func(_ *testing.T, _ *kafkaemu.Broker, leader *member, _ leader.Term) func() {
 		leader.cancel()
 		return nil
 	}
-	silenceLeader := func(_ *testing.T, b *kafkaemu.Broker, _ *member, term Term) func() {
-		return silenceMember(b, term.MemberID)
+	silenceLeader := func(_ *testing.T, b *kafkaemu.Broker, _ *member, term leader.Term) func() {
+		return silenceMember(b, term.Member)
 	}
 	defaults := ElectionConfig{}
 	tests := []struct {
@@ -616,7 +619,15 @@ func TestElectorFailover(t *testing.T) {
 			timing := tc.timing.withDefaults()
 			t.Logf("failover (%s): b elected %s after a was stopped (session timeout %s, heartbeat %s)",
 				tc.name, elected.at.Sub(start).Round(time.Millisecond), timing.SessionTimeout, timing.HeartbeatInterval)
-			if tc.healEarly {
+			switch {
+			case tc.healEarly:
+				heal()
+			case !tc.graceful:
+				// a gives up on its unanswered heartbeats but keeps its
+				// term: it cannot tell a dead coordinator from its own
+				// isolation. It learns when it is heard again.
+				a.log.await(t, "messaging: the election group cannot be reached; still leading until it answers",
+					func(map[string]any) bool { return true })
 				heal()
 			}
 			evs = tl.await(t, "a revoked", func(evs []leadEvent) bool { _, ok := find(evs, "a", false, 1); return ok })
@@ -627,7 +638,6 @@ func TestElectorFailover(t *testing.T) {
 				t.Logf("failover (%s): a learnt it was dropped %s after it was stopped", tc.name, revoked.at.Sub(start).Round(time.Millisecond))
 			}
 			if !tc.graceful && !tc.healEarly {
-				heal()
 				gen := a.joined(t, term.Generation) // the session a starts when it is heard again
 				if since := s.assigned(t, gen); since != elected.term.Generation {
 					t.Fatalf("a coming back took leadership from b: b leads since %d, want %d", since, elected.term.Generation)
@@ -728,21 +738,41 @@ func TestElectorBrokerRestart(t *testing.T) {
 	t.Parallel()
 	b := startElectionBroker(t, fastElection.SessionTimeout)
 	tl := newTimeline()
-	startMember(t, b, tl, "a", fastElection)
+	a := startMember(t, b, tl, "a", fastElection)
 	first := tl.await(t, "a elected", func(evs []leadEvent) bool { return len(evs) == 1 })[0]
 	startMember(t, b, tl, "b", fastElection).joined(t, 0)
 
 	b.Stop()
-	tl.await(t, "a revoked", func(evs []leadEvent) bool { return len(evs) == 2 })
+	// The leader's session ends once its heartbeats go unanswered, but
+	// its term does not: nobody can be elected while the broker is down.
+	a.log.await(t, "messaging: the election group cannot be reached; still leading until it answers", func(map[string]any) bool { return true })
 	if err := b.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	evs := tl.await(t, "a leader again", func(evs []leadEvent) bool { return len(evs) == 3 })
-	if !evs[2].elected || evs[2].term.Generation <= first.term.Generation {
-		t.Fatalf("events %v, want a new term after the restart", evs)
+	leadsAgain(t, a.log, tl, 1)
+	evs := tl.snapshot()
+	for _, ev := range evs[1:] {
+		if !ev.elected || ev.member != "a" || ev.term == first.term {
+			t.Fatalf("events %v, want a still leading, or elected again in a new term with no Revoked in between", evs)
+		}
 	}
 	checkTerms(t, evs)
 	checkNoOverlap(t, evs)
+}
+
+// leadsAgain waits until a member that kept its term through an outage
+// hears from the group again: it logs that it is still the leader, or it
+// is elected in a new term (a timeline event after the first n).
+func leadsAgain(t *testing.T, log *logTap, tl *timeline, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(awaitTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if log.obs.FilterMessage("messaging: still the leader").Len() > 0 || len(tl.snapshot()) > n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no word from the group after %s; events: %v", awaitTimeout, tl.snapshot())
+		}
+	}
 }
 
 // TestElectorWaitsForBroker starts an elector while the broker is down: Run
@@ -838,7 +868,7 @@ func TestElectorNoGoroutineLeak(t *testing.T) {
 			}
 		}()
 		tl := newTimeline()
-		logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+		logger, tap := newTapLogger(t)
 		var electors []*Elector
 		var runs sync.WaitGroup
 		for _, name := range []string{"a", "b"} {
@@ -862,11 +892,11 @@ func TestElectorNoGoroutineLeak(t *testing.T) {
 		}
 		tl.await(t, "a successor", func(evs []leadEvent) bool { return len(evs) == 3 })
 		b.Stop()
-		tl.await(t, "the successor revoked", func(evs []leadEvent) bool { return len(evs) == 4 })
+		tap.await(t, "messaging: the election group cannot be reached; still leading until it answers", func(map[string]any) bool { return true })
 		if err := b.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		tl.await(t, "the successor again", func(evs []leadEvent) bool { return len(evs) == 5 })
+		leadsAgain(t, tap, tl, 3)
 		for _, e := range electors {
 			if err := e.Close(); err != nil {
 				t.Error(err)

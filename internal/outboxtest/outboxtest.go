@@ -51,6 +51,10 @@ const (
 	sessionConnectTimeout = 5 * time.Second
 )
 
+// BrokerMinSessionTimeout is the group.min.session.timeout.ms of the
+// brokers StartBroker starts.
+const BrokerMinSessionTimeout = 500 * time.Millisecond
+
 // brokerStartTimeout bounds [StartBroker]'s wait for the broker to listen.
 const brokerStartTimeout = 10 * time.Second
 
@@ -164,8 +168,16 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 // [kafkaemu.Options]) and closes it when the test and its subtests end; an
 // error closing it fails the test. The broker may be stopped and started
 // again meanwhile.
+//
+// Unless o sets GroupMinSessionTimeout, the broker accepts group session
+// timeouts down to [BrokerMinSessionTimeout] rather than Kafka's 6 s, so
+// that relays under test fail over in about a second; a test of the
+// defaults' failover sets Kafka's minimum itself.
 func StartBroker(t testing.TB, o kafkaemu.Options) *kafkaemu.Broker {
 	t.Helper()
+	if o.GroupMinSessionTimeout == 0 {
+		o.GroupMinSessionTimeout = BrokerMinSessionTimeout
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), brokerStartTimeout)
 	defer cancel()
 	b, err := kafkaemu.Start(ctx, o)
