@@ -54,7 +54,9 @@ func TestSecondaryIndexes(t *testing.T) {
 	for r := (pc{}); iter.Scan(&r.P, &r.C); {
 		tokOrder = append(tokOrder, r)
 	}
-	iter.Close()
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
 	inTokenOrder := func(rs []pc) []pc {
 		var out []pc
 		for _, r := range tokOrder {

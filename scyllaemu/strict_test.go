@@ -92,7 +92,7 @@ func TestEngineErrorsWithoutTheDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	closeAtEnd(t, srv)
 	eng := srv.Engine()
 	sess := &engine.Session{}
 	if _, err := eng.Query(sess, createKS, engine.Params{}); err != nil {
@@ -229,11 +229,13 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer nc.Close()
+			defer func() { _ = nc.Close() }() // the server has closed it: nothing to report
 			if _, err := nc.Write(tc.frame); err != nil {
 				t.Fatal(err)
 			}
-			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if err := nc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
 			reply, err := io.ReadAll(nc)
 			if err != nil {
 				t.Fatalf("server must answer and close, got %v", err)

@@ -59,9 +59,8 @@ func (e *Engine) compileWrite(ks string, b *binder, s cql.Statement) (*writePlan
 // numbered across all child statements.
 type textBatchPlan struct {
 	planMeta
-	items   []*writePlan
-	ts      termFn
-	counter bool
+	items []*writePlan
+	ts    termFn
 }
 
 func (e *Engine) compileTextBatch(ks string, parsed *cql.Parsed, s *cql.BatchStmt) (plan, error) {

@@ -531,11 +531,11 @@ func (e *Engine) buildColumns(ks string, s *cql.CreateTableStmt) ([]*store.Colum
 	pk, ck := s.PartitionKey, s.Clustering
 	switch {
 	case len(inlinePK) > 1 || (len(inlinePK) == 1 && len(pk) > 0):
-		return nil, invalidf("Multiple PRIMARY KEYs specifed (exactly one required)")
+		return nil, invalidf("Multiple PRIMARY KEYs specified (exactly one required)")
 	case len(inlinePK) == 1:
 		pk = inlinePK
 	case len(pk) == 0:
-		return nil, invalidf("No PRIMARY KEY specifed (exactly one required)")
+		return nil, invalidf("No PRIMARY KEY specified (exactly one required)")
 	}
 	seen := map[string]bool{}
 	for i, names := range [][]string{pk, ck} {

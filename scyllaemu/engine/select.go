@@ -525,18 +525,21 @@ func (run *selectRun) partition(part *store.Partition, from [][]byte, inPPL int6
 		start, end := s.start, s.end
 		if from != nil {
 			if !p.reverse {
-				if !t.InRange(from, start, store.Bound{}) {
+				switch {
+				case !t.InRange(from, start, store.Bound{}):
 					// from is before this slice: scan it whole.
-				} else if !t.InRange(from, store.Bound{}, end) || sameBound(t, from, end) {
+				case !t.InRange(from, store.Bound{}, end) || sameBound(t, from, end):
 					continue
-				} else {
+				default:
 					start = store.Bound{Prefix: from, Inclusive: false}
 				}
 			} else {
-				if !t.InRange(from, store.Bound{}, end) {
-				} else if !t.InRange(from, start, store.Bound{}) || sameBound(t, from, start) {
+				switch {
+				case !t.InRange(from, store.Bound{}, end):
+					// from is after this slice (scanned backwards): scan it whole.
+				case !t.InRange(from, start, store.Bound{}) || sameBound(t, from, start):
 					continue
-				} else {
+				default:
 					end = store.Bound{Prefix: from, Inclusive: false}
 				}
 			}
