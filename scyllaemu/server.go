@@ -513,11 +513,11 @@ func (c *conn) errorFrame(out []byte, hdr wire.Header, err error) []byte {
 		return out
 	}
 	switch ee.Code {
-	case engine.CodeAlreadyExists:
+	case wire.AlreadyExists:
 		out = wire.AppendAlreadyExistsError(out, ee.Msg, ee.Keyspace, ee.Table)
-	case engine.CodeUnprepared:
+	case wire.Unprepared:
 		out = wire.AppendUnpreparedError(out, ee.Msg, ee.ID)
-	case engine.CodeUnavailable:
+	case wire.Unavailable:
 		out = wire.AppendUnavailableError(out, ee.Msg, ee.Consistency, ee.Required, ee.Alive)
 	default:
 		out = wire.AppendError(out, ee.Code, ee.Msg)

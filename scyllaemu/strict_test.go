@@ -110,15 +110,15 @@ func TestEngineErrorsWithoutTheDriver(t *testing.T) {
 		{"unprepared id", func() error {
 			_, err := eng.Execute(sess, []byte{1, 2, 3}, engine.Params{})
 			return err
-		}, engine.CodeUnprepared, "not found"},
+		}, wire.Unprepared, "not found"},
 		{"bound value of the wrong size", func() error {
 			_, err := eng.Query(sess, `INSERT INTO ks.t (id, v) VALUES (?, ?)`, engine.Params{Values: []wire.Value{{Bytes: []byte{0, 0, 0, 1}}, {Bytes: []byte{1, 2}}}})
 			return err
-		}, engine.CodeInvalid, "Exception while binding column v"},
+		}, wire.Invalid, "Exception while binding column v"},
 		{"marker count mismatch", func() error {
 			_, err := eng.Query(sess, `INSERT INTO ks.t (id, v) VALUES (?, ?)`, engine.Params{Values: []wire.Value{{Bytes: []byte{0, 0, 0, 1}}}})
 			return err
-		}, engine.CodeInvalid, "2 markers"},
+		}, wire.Invalid, "2 markers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // createIndex runs CREATE INDEX: a global index on one column (its value,
@@ -104,7 +105,7 @@ func (e *Engine) createIndex(ksName string, s *cql.CreateIndexStmt) ([]SchemaCha
 				if s.IfNotExists {
 					return nil, nil
 				}
-				return nil, &Error{Code: CodeInvalid, Msg: "Index " + name + " already exists"}
+				return nil, &Error{Code: wire.Invalid, Msg: "Index " + name + " already exists"}
 			}
 			if other == t && ox.Target == ix.Target && s.Name != "" {
 				if s.IfNotExists {
