@@ -49,13 +49,15 @@ func TestDevDataDirSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }() // only read from: closing cannot lose anything
 		var doc map[string]any
-		json.NewDecoder(resp.Body).Decode(&doc)
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("create: %d %v", resp.StatusCode, doc)
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create: %d %v (decoding the body: %v)", resp.StatusCode, doc, err)
 		}
-		id = doc["id"].(string)
+		var ok bool
+		if id, ok = doc["id"].(string); !ok {
+			t.Fatalf("create: no id in %v", doc)
+		}
 	})
 	run(t, func(_, cqlAddr, keyspace string) {
 		s := connectCQL(t, cqlAddr)

@@ -92,7 +92,7 @@ func TestLoggedBatchIsAtomic(t *testing.T) {
 		`CREATE TABLE ks.b (id uuid, seq bigint, v text, PRIMARY KEY (id, seq))`)
 	id := gocql.TimeUUID()
 
-	ok := s.NewBatch(gocql.LoggedBatch)
+	ok := s.Batch(gocql.LoggedBatch)
 	ok.Query(`INSERT INTO ks.a (id, v) VALUES (?, ?)`, id, "order")
 	ok.Query(`INSERT INTO ks.b (id, seq, v) VALUES (?, ?, ?)`, id, 1, "event")
 	if err := s.ExecuteBatch(ok); err != nil {
@@ -104,7 +104,7 @@ func TestLoggedBatchIsAtomic(t *testing.T) {
 	}
 
 	other := gocql.TimeUUID()
-	bad := s.NewBatch(gocql.LoggedBatch)
+	bad := s.Batch(gocql.LoggedBatch)
 	bad.Query(`INSERT INTO ks.a (id, v) VALUES (?, ?)`, other, "order")
 	bad.Query(`INSERT INTO ks.b (id, seq, v) VALUES (?, ?, ?)`, nil, 1, "event")
 	err := s.ExecuteBatch(bad)

@@ -38,8 +38,17 @@ func startEmu(t testing.TB, opts scyllaemu.Options) (*scyllaemu.Server, gocqlx.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, srv)
 	return srv, connect(t, srv.Addr(), "")
+}
+
+// closeAtEnd closes srv when the test ends, failing it if that fails.
+func closeAtEnd(t testing.TB, srv *scyllaemu.Server) {
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 }
 
 func connect(t testing.TB, addr, keyspace string) gocqlx.Session {

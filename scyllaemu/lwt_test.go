@@ -134,7 +134,7 @@ func TestLWTBatchResult(t *testing.T) {
 	mustExec(t, sx, createKS, `CREATE TABLE ks.cl (p int, c int, v int, w text, PRIMARY KEY (p, c))`,
 		`INSERT INTO ks.cl (p, c, v, w) VALUES (1, 2, 20, 'two')`)
 
-	b := s.NewBatch(gocql.LoggedBatch)
+	b := s.Batch(gocql.LoggedBatch)
 	b.Query(`UPDATE ks.cl SET v = 21 WHERE p = 1 AND c = 2 IF v = 20`)
 	b.Query(`INSERT INTO ks.cl (p, c, v) VALUES (1, 1, 10) IF NOT EXISTS`)
 	row := map[string]any{}
@@ -166,7 +166,7 @@ func TestLWTBatchResult(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bad := s.NewBatch(gocql.LoggedBatch)
+	bad := s.Batch(gocql.LoggedBatch)
 	bad.Query(`UPDATE ks.cl SET v = 1 WHERE p = 1 AND c = 2 IF v = 21`)
 	bad.Query(`UPDATE ks.cl SET v = 1 WHERE p = 2 AND c = 2`)
 	if _, _, err := s.ExecuteBatchCAS(bad); errCode(err) != 0x2200 {

@@ -3,6 +3,7 @@ package scyllaemu_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -70,7 +71,7 @@ func TestDataDirKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	closeAtEnd(t, srv)
 	sx = connect(t, srv.Addr(), "")
 	var (
 		l     []int
@@ -162,8 +163,10 @@ func startChild(t *testing.T, dir string) *child {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// The test has usually killed and reaped the child already; both
+		// calls then fail with "already finished", as they should.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
@@ -179,7 +182,14 @@ func (c *child) kill9(t *testing.T) {
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	c.cmd.Wait()
+	err := c.cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("reaping the killed child: %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, want SIGKILL", ee)
+	}
 }
 
 // TestCrashRecovery kills the emulator with SIGKILL while writers and a
@@ -228,7 +238,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	first.kill9(t) // mid-load: writers and the reader are busy
 	wg.Wait()
-	stopReader()
+	_ = stopReader() // the emulator was killed under it: its error says only that
 	sx.Close()
 
 	second := startChild(t, dir)

@@ -129,7 +129,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		FsyncAlways:      opts.FsyncAlways,
 	})
 	if err != nil {
-		ln.Close()
+		_ = ln.Close() // nothing was served on it; the engine's error is the one to report
 		return nil, err
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
@@ -138,7 +138,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	go s.purgeLoop(ctx, opts.PurgeInterval)
 	go func() {
 		<-ctx.Done()
-		s.Close()
+		if err := s.Close(); err != nil {
+			s.logger.Error("scyllaemu: closing on context cancellation", "err", err)
+		}
 	}()
 	return s, nil
 }
@@ -181,7 +183,9 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	for c := range s.conns {
-		c.nc.Close()
+		// Only to interrupt the connection's reader, which ends it; a
+		// failure here changes nothing about the shutdown.
+		_ = c.nc.Close()
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -204,7 +208,7 @@ func (s *Server) acceptLoop() {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			nc.Close()
+			_ = nc.Close() // refused before any request: nothing to report
 			return
 		}
 		s.conns[c] = struct{}{}
@@ -241,7 +245,10 @@ func (s *Server) broadcast(ch engine.SchemaChange) {
 	s.mu.Unlock()
 	for _, c := range targets {
 		if c.wantsSchemaEvents() {
-			c.writeFrame(frame)
+			// A connection that cannot take the event is broken: the
+			// writer's error is sticky, so its next response fails too
+			// and ends it.
+			c.write(frame, true)
 		}
 	}
 }
@@ -287,18 +294,11 @@ func (c *conn) wantsSchemaEvents() bool {
 	return c.events
 }
 
-func (c *conn) writeFrame(frame []byte) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if _, err := c.w.Write(frame); err == nil {
-		c.w.Flush()
-	}
-}
-
 func (c *conn) serve() {
 	s := c.srv
 	defer func() {
-		c.nc.Close()
+		// Server.Close may have closed it already; either way it is done.
+		_ = c.nc.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -513,11 +513,11 @@ func (c *conn) errorFrame(out []byte, hdr wire.Header, err error) []byte {
 		return out
 	}
 	switch ee.Code {
-	case engine.CodeAlreadyExists:
+	case wire.AlreadyExists:
 		out = wire.AppendAlreadyExistsError(out, ee.Msg, ee.Keyspace, ee.Table)
-	case engine.CodeUnprepared:
+	case wire.Unprepared:
 		out = wire.AppendUnpreparedError(out, ee.Msg, ee.ID)
-	case engine.CodeUnavailable:
+	case wire.Unavailable:
 		out = wire.AppendUnavailableError(out, ee.Msg, ee.Consistency, ee.Required, ee.Alive)
 	default:
 		out = wire.AppendError(out, ee.Code, ee.Msg)

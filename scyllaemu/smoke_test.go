@@ -15,7 +15,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	closeAtEnd(t, srv)
 	cluster := gocql.NewCluster(srv.Addr())
 	cluster.Timeout = 5 * time.Second
 	s, err := cluster.CreateSession()

@@ -92,7 +92,7 @@ func TestEngineErrorsWithoutTheDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	closeAtEnd(t, srv)
 	eng := srv.Engine()
 	sess := &engine.Session{}
 	if _, err := eng.Query(sess, createKS, engine.Params{}); err != nil {
@@ -110,15 +110,15 @@ func TestEngineErrorsWithoutTheDriver(t *testing.T) {
 		{"unprepared id", func() error {
 			_, err := eng.Execute(sess, []byte{1, 2, 3}, engine.Params{})
 			return err
-		}, engine.CodeUnprepared, "not found"},
+		}, wire.Unprepared, "not found"},
 		{"bound value of the wrong size", func() error {
 			_, err := eng.Query(sess, `INSERT INTO ks.t (id, v) VALUES (?, ?)`, engine.Params{Values: []wire.Value{{Bytes: []byte{0, 0, 0, 1}}, {Bytes: []byte{1, 2}}}})
 			return err
-		}, engine.CodeInvalid, "Exception while binding column v"},
+		}, wire.Invalid, "Exception while binding column v"},
 		{"marker count mismatch", func() error {
 			_, err := eng.Query(sess, `INSERT INTO ks.t (id, v) VALUES (?, ?)`, engine.Params{Values: []wire.Value{{Bytes: []byte{0, 0, 0, 1}}}})
 			return err
-		}, engine.CodeInvalid, "2 markers"},
+		}, wire.Invalid, "2 markers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,11 +229,13 @@ func TestMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer nc.Close()
+			defer func() { _ = nc.Close() }() // the server has closed it: nothing to report
 			if _, err := nc.Write(tc.frame); err != nil {
 				t.Fatal(err)
 			}
-			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if err := nc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
 			reply, err := io.ReadAll(nc)
 			if err != nil {
 				t.Fatalf("server must answer and close, got %v", err)

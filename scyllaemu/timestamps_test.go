@@ -47,7 +47,7 @@ func TestServerTimestampsNeverFallBehindReads(t *testing.T) {
 				if seq%2 == 0 {
 					err = ws.Query(insert, w, seq).DefaultTimestamp(false).Exec()
 				} else {
-					b := ws.NewBatch(gocql.LoggedBatch).DefaultTimestamp(false)
+					b := ws.Batch(gocql.LoggedBatch).DefaultTimestamp(false)
 					b.Query(insert, w, seq)
 					b.Query(insert, w+writers, seq)
 					err = ws.ExecuteBatch(b)
@@ -166,7 +166,7 @@ func TestServerSideTimestampsUseTheServerClock(t *testing.T) {
 func TestServerStampedBatchIsOneMutation(t *testing.T) {
 	_, s := startEmu(t, scyllaemu.Options{})
 	mustExec(t, s, createKS, `CREATE TABLE ks.ev (w int, seq int, committed_at timeuuid, PRIMARY KEY (w, seq)) WITH cdc = {'enabled': true}`)
-	b := s.Session.NewBatch(gocql.LoggedBatch).DefaultTimestamp(false)
+	b := s.Session.Batch(gocql.LoggedBatch).DefaultTimestamp(false)
 	for w := 0; w < 4; w++ {
 		b.Query(`INSERT INTO ks.ev (w, seq, committed_at) VALUES (?, 0, now())`, w)
 	}

@@ -63,7 +63,7 @@ func TestUserDefinedTypes(t *testing.T) {
 	}
 	mustExec(t, sx, `UPDATE ks.p SET old = old + [('A', 1)] WHERE id = 1`, `ALTER TYPE ks.address ADD country text`,
 		`ALTER TYPE ks.address RENAME zip TO postcode`)
-	var row map[string]any = map[string]any{}
+	row := map[string]any{}
 	if err := s.Query(`SELECT work FROM ks.p WHERE id = 1`).MapScan(row); err != nil {
 		t.Fatal(err)
 	}

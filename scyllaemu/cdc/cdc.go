@@ -174,7 +174,7 @@ func (h *History) CheckWriteTime(ts int64, now time.Time) error {
 			" With CDC you cannot send writes with timestamps too far into the past, because that would break"+
 			" consistency properties.\nWe *do* allow sending writes into the near past, but our ability to do that"+
 			" is limited. Are you using client-side timestamps? Make sure your clocks are well-synchronized"+
-			" with the database's clocks.", ErrWriteTime, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
+			" with the database's clocks", ErrWriteTime, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -39,11 +39,12 @@ func (p *parser) selectBody(mods int) (*SelectStmt, error) {
 		t := p.next()
 		// Scylla only knows JSON before DISTINCT; the brief (and Cassandra
 		// users) write DISTINCT JSON too, and either order is unambiguous.
-		if t.text == "json" && !s.JSON {
+		switch {
+		case t.text == "json" && !s.JSON:
 			s.JSON = true
-		} else if t.text == "distinct" && !s.Distinct {
+		case t.text == "distinct" && !s.Distinct:
 			s.Distinct = true
-		} else {
+		default:
 			return nil, p.noViable(t)
 		}
 	}

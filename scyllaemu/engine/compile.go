@@ -5,6 +5,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // compile resolves a parsed statement against the current schema.
@@ -22,7 +23,7 @@ func (e *Engine) compile(ks string, parsed *cql.Parsed) (plan, error) {
 	case *cql.DescribeStmt:
 		// gocql treats a syntax error as "DESCRIBE unsupported" and builds
 		// its schema text client-side, which is all it needs.
-		return nil, &Error{Code: CodeSyntax, Msg: "DESCRIBE statements are not supported by scyllaemu"}
+		return nil, &Error{Code: wire.SyntaxError, Msg: "DESCRIBE statements are not supported by scyllaemu"}
 	}
 	e.st.RLock()
 	defer e.st.RUnlock()
@@ -59,9 +60,8 @@ func (e *Engine) compileWrite(ks string, b *binder, s cql.Statement) (*writePlan
 // numbered across all child statements.
 type textBatchPlan struct {
 	planMeta
-	items   []*writePlan
-	ts      termFn
-	counter bool
+	items []*writePlan
+	ts    termFn
 }
 
 func (e *Engine) compileTextBatch(ks string, parsed *cql.Parsed, s *cql.BatchStmt) (plan, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // ddlPlan runs schema statements; they are compiled at execution because
@@ -180,7 +181,7 @@ func (e *Engine) createKeyspace(s *cql.CreateKeyspaceStmt) ([]SchemaChange, erro
 			}
 			tablets = m
 		default:
-			return nil, &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Unknown property '%s'", prop.Name)}
+			return nil, &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Unknown property '%s'", prop.Name)}
 		}
 	}
 	if ks.Replication == nil {
@@ -270,14 +271,14 @@ func replicationFactor(m map[string]string) int {
 func propMap(p cql.Property) (map[string]string, error) {
 	ml, ok := p.Value.(*cql.MapLit)
 	if !ok {
-		return nil, &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Invalid value for property '%s': expected a map", p.Name)}
+		return nil, &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Invalid value for property '%s': expected a map", p.Name)}
 	}
 	out := map[string]string{}
 	for i := range ml.Keys {
 		k, ok1 := ml.Keys[i].(*cql.Constant)
 		v, ok2 := ml.Values[i].(*cql.Constant)
 		if !ok1 || !ok2 {
-			return nil, &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Invalid value for property '%s'", p.Name)}
+			return nil, &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Invalid value for property '%s'", p.Name)}
 		}
 		out[strings.ToLower(k.Text)] = v.Text
 	}
@@ -287,7 +288,7 @@ func propMap(p cql.Property) (map[string]string, error) {
 func propConst(p cql.Property) (string, error) {
 	c, ok := p.Value.(*cql.Constant)
 	if !ok {
-		return "", &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Invalid value for property '%s'", p.Name)}
+		return "", &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Invalid value for property '%s'", p.Name)}
 	}
 	return c.Text, nil
 }
@@ -311,7 +312,7 @@ func propInt(p cql.Property) (int32, error) {
 	}
 	n, perr := strconv.ParseInt(s, 10, 32)
 	if perr != nil {
-		return 0, &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Invalid integer value %s for '%s'", s, p.Name)}
+		return 0, &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Invalid integer value %s for '%s'", s, p.Name)}
 	}
 	return int32(n), nil
 }
@@ -323,7 +324,7 @@ func propFloat(p cql.Property) (float64, error) {
 	}
 	f, perr := strconv.ParseFloat(s, 64)
 	if perr != nil {
-		return 0, &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Invalid double value %s for '%s'", s, p.Name)}
+		return 0, &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Invalid double value %s for '%s'", s, p.Name)}
 	}
 	return f, nil
 }
@@ -391,7 +392,7 @@ func applyTableProperties(opts *store.TableOptions, props []cql.Property) error 
 		case "paxos_grace_seconds", "tombstone_gc", "synchronous_updates", "id", "in_memory":
 			// Accepted and ignored: they change nothing one node can show.
 		default:
-			return &Error{Code: CodeSyntax, Msg: fmt.Sprintf("Unknown property '%s'", prop.Name)}
+			return &Error{Code: wire.SyntaxError, Msg: fmt.Sprintf("Unknown property '%s'", prop.Name)}
 		}
 		if err != nil {
 			return err
@@ -531,11 +532,11 @@ func (e *Engine) buildColumns(ks string, s *cql.CreateTableStmt) ([]*store.Colum
 	pk, ck := s.PartitionKey, s.Clustering
 	switch {
 	case len(inlinePK) > 1 || (len(inlinePK) == 1 && len(pk) > 0):
-		return nil, invalidf("Multiple PRIMARY KEYs specifed (exactly one required)")
+		return nil, invalidf("Multiple PRIMARY KEYs specified (exactly one required)")
 	case len(inlinePK) == 1:
 		pk = inlinePK
 	case len(pk) == 0:
-		return nil, invalidf("No PRIMARY KEY specifed (exactly one required)")
+		return nil, invalidf("No PRIMARY KEY specified (exactly one required)")
 	}
 	seen := map[string]bool{}
 	for i, names := range [][]string{pk, ck} {

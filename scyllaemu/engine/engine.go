@@ -372,7 +372,7 @@ func (e *Engine) lookup(id []byte) *preparedStmt {
 }
 
 func unprepared(id []byte) *Error {
-	return &Error{Code: CodeUnprepared, ID: id, Msg: "Prepared query with ID " + hexString(id) + " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it was removed from the cache)"}
+	return &Error{Code: wire.Unprepared, ID: id, Msg: "Prepared query with ID " + hexString(id) + " not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it was removed from the cache)"}
 }
 
 // Execute runs a prepared statement.
@@ -462,9 +462,9 @@ func parse(query string) (*cql.Parsed, error) {
 	if err != nil {
 		var se *cql.SyntaxError
 		if errors.As(err, &se) {
-			return nil, &Error{Code: CodeSyntax, Msg: se.Error()}
+			return nil, &Error{Code: wire.SyntaxError, Msg: se.Error()}
 		}
-		return nil, &Error{Code: CodeSyntax, Msg: err.Error()}
+		return nil, &Error{Code: wire.SyntaxError, Msg: err.Error()}
 	}
 	return parsed, nil
 }

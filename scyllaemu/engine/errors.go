@@ -1,23 +1,15 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
 
-// Error codes of the native protocol that the engine produces.
-const (
-	CodeServer        int32 = 0x0000
-	CodeProtocol      int32 = 0x000A
-	CodeUnavailable   int32 = 0x1000
-	CodeSyntax        int32 = 0x2000
-	CodeUnauthorized  int32 = 0x2100
-	CodeInvalid       int32 = 0x2200
-	CodeConfig        int32 = 0x2300
-	CodeAlreadyExists int32 = 0x2400
-	CodeUnprepared    int32 = 0x2500
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // Error is a CQL error with its protocol code and the extra fields some
 // codes carry. The server encodes it as an ERROR frame.
 type Error struct {
+	// Code is one of package wire's error codes (wire.Invalid, ...).
 	Code int32
 	Msg  string
 	// AlreadyExists: the keyspace and table ("" for a keyspace).
@@ -32,24 +24,24 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 
 func invalidf(format string, args ...any) *Error {
-	return &Error{Code: CodeInvalid, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: wire.Invalid, Msg: fmt.Sprintf(format, args...)}
 }
 
 func configf(format string, args ...any) *Error {
-	return &Error{Code: CodeConfig, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: wire.ConfigError, Msg: fmt.Sprintf(format, args...)}
 }
 
 func unauthorizedf(format string, args ...any) *Error {
-	return &Error{Code: CodeUnauthorized, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: wire.Unauthorized, Msg: fmt.Sprintf(format, args...)}
 }
 
 func keyspaceExists(ks string) *Error {
-	return &Error{Code: CodeAlreadyExists, Keyspace: ks,
+	return &Error{Code: wire.AlreadyExists, Keyspace: ks,
 		Msg: fmt.Sprintf("Keyspace %s already exists", ks)}
 }
 
 func tableExists(ks, t string) *Error {
-	return &Error{Code: CodeAlreadyExists, Keyspace: ks, Table: t,
+	return &Error{Code: wire.AlreadyExists, Keyspace: ks, Table: t,
 		Msg: fmt.Sprintf("Table %s.%s already exists", ks, t)}
 }
 

@@ -86,9 +86,6 @@ var (
 	typBoolean   = &types.Type{Kind: types.Boolean}
 	typTimestamp = &types.Type{Kind: types.Timestamp}
 	typTimeuuid  = &types.Type{Kind: types.Timeuuid}
-	typUUID      = &types.Type{Kind: types.UUID}
-	typText      = &types.Type{Kind: types.Varchar}
-	typDate      = &types.Type{Kind: types.Date}
 	typDuration  = &types.Type{Kind: types.Duration}
 )
 

@@ -9,6 +9,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cdc"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/engine"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 func TestNewGenerationRoutesWritesByTheirTimestamp(t *testing.T) {
@@ -53,7 +54,7 @@ func TestNewGenerationRoutesWritesByTheirTimestamp(t *testing.T) {
 		_, err := e.Query(&engine.Session{}, q, engine.Params{})
 		if tc.err != "" {
 			ee, ok := err.(*engine.Error)
-			if !ok || ee.Code != engine.CodeInvalid || !strings.Contains(ee.Msg, tc.err) {
+			if !ok || ee.Code != wire.Invalid || !strings.Contains(ee.Msg, tc.err) {
 				t.Errorf("%s: err = %v, want Invalid containing %q", q, err, tc.err)
 			}
 			continue

@@ -3,10 +3,12 @@ package engine
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
 
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/cql"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/store"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu/types"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu/wire"
 )
 
 // createIndex runs CREATE INDEX: a global index on one column (its value,
@@ -93,7 +95,7 @@ func (e *Engine) createIndex(ksName string, s *cql.CreateIndexStmt) ([]SchemaCha
 	ks := e.st.Keyspaces[t.Keyspace]
 	name := s.Name
 	if name == "" {
-		name = t.Name + "_" + c.Name + "_idx"
+		name = availableIndexName(ks, t.Name+"_"+c.Name+"_idx")
 	}
 	if !validName.MatchString(name) {
 		return nil, invalidf("Index name must not be empty, more than 48 characters long, or contain non-alphanumeric-underscore characters (got \"%s\")", name)
@@ -104,9 +106,9 @@ func (e *Engine) createIndex(ksName string, s *cql.CreateIndexStmt) ([]SchemaCha
 				if s.IfNotExists {
 					return nil, nil
 				}
-				return nil, &Error{Code: CodeInvalid, Msg: "Index " + name + " already exists"}
+				return nil, &Error{Code: wire.Invalid, Msg: "Index " + name + " already exists"}
 			}
-			if other == t && ox.Target == ix.Target && s.Name != "" {
+			if other == t && ox.Target == ix.Target {
 				if s.IfNotExists {
 					return nil, nil
 				}
@@ -121,6 +123,24 @@ func (e *Engine) createIndex(ksName string, s *cql.CreateIndexStmt) ([]SchemaCha
 	t.AddIndex(ix, e.nowMicros())
 	e.writeIndexRows(t)
 	return []SchemaChange{{Change: "UPDATED", Target: "TABLE", Keyspace: t.Keyspace, Name: t.Name}}, nil
+}
+
+// availableIndexName is ScyllaDB's name for an unnamed index: base, or
+// base_1, base_2... when an index of the keyspace or a table (the index's
+// view, base_index) has it already. Two indexes on one column (keys and
+// entries of a map) thus both get a name.
+func availableIndexName(ks *store.Keyspace, base string) string {
+	taken := map[string]bool{}
+	for _, t := range ks.Tables {
+		for _, ix := range t.Indexes {
+			taken[ix.Name] = true
+		}
+	}
+	name := base
+	for i := 1; taken[name] || ks.Tables[name+"_index"] != nil; i++ {
+		name = base + "_" + strconv.Itoa(i)
+	}
+	return name
 }
 
 func (e *Engine) dropIndex(ksName string, s *cql.DropIndexStmt) ([]SchemaChange, error) {

@@ -525,18 +525,21 @@ func (run *selectRun) partition(part *store.Partition, from [][]byte, inPPL int6
 		start, end := s.start, s.end
 		if from != nil {
 			if !p.reverse {
-				if !t.InRange(from, start, store.Bound{}) {
+				switch {
+				case !t.InRange(from, start, store.Bound{}):
 					// from is before this slice: scan it whole.
-				} else if !t.InRange(from, store.Bound{}, end) || sameBound(t, from, end) {
+				case !t.InRange(from, store.Bound{}, end) || sameBound(t, from, end):
 					continue
-				} else {
+				default:
 					start = store.Bound{Prefix: from, Inclusive: false}
 				}
 			} else {
-				if !t.InRange(from, store.Bound{}, end) {
-				} else if !t.InRange(from, start, store.Bound{}) || sameBound(t, from, start) {
+				switch {
+				case !t.InRange(from, store.Bound{}, end):
+					// from is after this slice (scanned backwards): scan it whole.
+				case !t.InRange(from, start, store.Bound{}) || sameBound(t, from, start):
 					continue
-				} else {
+				default:
 					end = store.Bound{Prefix: from, Inclusive: false}
 				}
 			}
@@ -652,18 +655,14 @@ type aggState struct {
 	sels  []selector
 	count []int64
 	best  [][]byte
-	sum   []*big.Float
+	sum   []numSum
 	first [][]byte
 	seen  bool
 }
 
 func newAggState(sels []selector) *aggState {
-	a := &aggState{sels: sels, count: make([]int64, len(sels)), best: make([][]byte, len(sels)),
-		sum: make([]*big.Float, len(sels)), first: make([][]byte, len(sels))}
-	for i := range a.sum {
-		a.sum[i] = new(big.Float)
-	}
-	return a
+	return &aggState{sels: sels, count: make([]int64, len(sels)), best: make([][]byte, len(sels)),
+		sum: make([]numSum, len(sels)), first: make([][]byte, len(sels))}
 }
 
 func (a *aggState) add(src *rowSource) {
@@ -692,7 +691,7 @@ func (a *aggState) add(src *rowSource) {
 					a.best[i] = v
 				}
 			case selSum, selAvg:
-				a.sum[i].Add(a.sum[i], numericValue(s.typ, v))
+				a.sum[i].add(s.typ, v)
 			}
 		}
 	}
@@ -710,77 +709,98 @@ func (a *aggState) result() [][]byte {
 			out[i] = a.first[i]
 		case selMin, selMax:
 			out[i] = a.best[i]
-		case selSum, selAvg:
-			v := a.sum[i]
-			if s.kind == selAvg && a.count[i] > 0 {
-				v = new(big.Float).Quo(v, new(big.Float).SetInt64(a.count[i]))
-			}
-			out[i] = encodeNumeric(s.typ, v)
+		case selSum:
+			out[i] = a.sum[i].result(s.typ, 1)
+		case selAvg:
+			out[i] = a.sum[i].result(s.typ, max(a.count[i], 1))
 		}
 	}
 	return out
 }
 
-func numericValue(t *types.Type, v []byte) *big.Float {
-	f := new(big.Float)
+// numSum accumulates sum() and avg() the way ScyllaDB computes them:
+// integer types (varint included) exactly, as integers; decimal exactly,
+// at the largest scale of its inputs (as a decimal addition keeps it);
+// float and double in double precision.
+type numSum struct {
+	i     big.Int // integer types; decimal: the unscaled value
+	scale int32   // decimal
+	f     float64 // float, double
+}
+
+func (s *numSum) add(t *types.Type, v []byte) {
 	switch t.Kind {
 	case types.Tinyint:
-		f.SetInt64(int64(int8(v[0])))
+		s.i.Add(&s.i, big.NewInt(int64(int8(v[0]))))
 	case types.Smallint:
-		f.SetInt64(int64(int16(binary.BigEndian.Uint16(v))))
+		s.i.Add(&s.i, big.NewInt(int64(int16(binary.BigEndian.Uint16(v)))))
 	case types.Int:
-		f.SetInt64(int64(int32(binary.BigEndian.Uint32(v))))
+		s.i.Add(&s.i, big.NewInt(int64(int32(binary.BigEndian.Uint32(v)))))
 	case types.Bigint, types.Counter:
-		f.SetInt64(int64(binary.BigEndian.Uint64(v)))
-	case types.Float:
-		f.SetFloat64(float64(math.Float32frombits(binary.BigEndian.Uint32(v))))
-	case types.Double:
-		f.SetFloat64(math.Float64frombits(binary.BigEndian.Uint64(v)))
+		s.i.Add(&s.i, big.NewInt(int64(binary.BigEndian.Uint64(v))))
 	case types.Varint:
-		f.SetInt(varintValue(v))
+		s.i.Add(&s.i, types.VarintInt(v))
 	case types.Decimal:
-		if len(v) >= 4 {
-			scale := int32(binary.BigEndian.Uint32(v))
-			f.SetInt(varintValue(v[4:]))
-			f.Quo(f, new(big.Float).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)))
+		if len(v) < 4 {
+			return
+		}
+		scale, unscaled := int32(binary.BigEndian.Uint32(v)), types.VarintInt(v[4:])
+		switch {
+		case scale > s.scale:
+			s.i.Mul(&s.i, pow10(scale-s.scale))
+			s.scale = scale
+		case scale < s.scale:
+			unscaled.Mul(unscaled, pow10(s.scale-scale))
+		}
+		s.i.Add(&s.i, unscaled)
+	case types.Float:
+		s.f += float64(math.Float32frombits(binary.BigEndian.Uint32(v)))
+	case types.Double:
+		s.f += math.Float64frombits(binary.BigEndian.Uint64(v))
+	}
+}
+
+// result is the sum divided by n (1 for sum()): integers truncate toward
+// zero, a decimal keeps its scale and rounds half to even, as ScyllaDB's
+// avg does.
+func (s *numSum) result(t *types.Type, n int64) []byte {
+	q := new(big.Int).Quo(&s.i, big.NewInt(n))
+	switch t.Kind {
+	case types.Tinyint:
+		return []byte{byte(q.Int64())}
+	case types.Smallint:
+		return binary.BigEndian.AppendUint16(nil, uint16(q.Int64()))
+	case types.Int:
+		return be32(uint32(q.Int64()))
+	case types.Bigint, types.Counter:
+		return be64(q.Int64())
+	case types.Varint:
+		return types.AppendVarint(nil, q)
+	case types.Decimal:
+		r := new(big.Rat).SetFrac(&s.i, big.NewInt(n))
+		return append(be32(uint32(s.scale)), types.AppendVarint(nil, roundHalfEven(r))...)
+	case types.Float:
+		return be32(math.Float32bits(float32(s.f / float64(n))))
+	default:
+		return be64(int64(math.Float64bits(s.f / float64(n))))
+	}
+}
+
+func pow10(n int32) *big.Int {
+	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+}
+
+// roundHalfEven rounds r to the nearest integer, ties to even.
+func roundHalfEven(r *big.Rat) *big.Int {
+	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	twice := new(big.Int).Abs(m)
+	twice.Lsh(twice, 1)
+	if c := twice.Cmp(r.Denom()); c > 0 || c == 0 && q.Bit(0) == 1 {
+		if r.Sign() < 0 {
+			q.Sub(q, big.NewInt(1))
+		} else {
+			q.Add(q, big.NewInt(1))
 		}
 	}
-	return f
-}
-
-func varintValue(v []byte) *big.Int {
-	n := new(big.Int).SetBytes(v)
-	if len(v) > 0 && v[0]&0x80 != 0 {
-		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(v))))
-	}
-	return n
-}
-
-func encodeNumeric(t *types.Type, f *big.Float) []byte {
-	i, _ := f.Int64()
-	switch t.Kind {
-	case types.Tinyint:
-		return []byte{byte(i)}
-	case types.Smallint:
-		var b [2]byte
-		binary.BigEndian.PutUint16(b[:], uint16(i))
-		return b[:]
-	case types.Int:
-		return be32(uint32(i))
-	case types.Bigint, types.Counter:
-		return be64(i)
-	case types.Float:
-		v, _ := f.Float32()
-		return be32(math.Float32bits(v))
-	case types.Double:
-		v, _ := f.Float64()
-		return be64(int64(math.Float64bits(v)))
-	case types.Varint:
-		bi, _ := f.Int(nil)
-		v, _ := t.FromLiteral(types.LitInteger, bi.String())
-		return v
-	default:
-		v, _ := t.FromLiteral(types.LitFloat, f.Text('f', -1))
-		return v
-	}
+	return q
 }

@@ -805,7 +805,7 @@ func (e *Engine) checkConsistency(t *store.Table, cl uint16) error {
 		required = 1
 	}
 	if required > 1 {
-		return &Error{Code: CodeUnavailable, Consistency: cl, Required: int32(required), Alive: 1,
+		return &Error{Code: wire.Unavailable, Consistency: cl, Required: int32(required), Alive: 1,
 			Msg: fmt.Sprintf("Cannot achieve consistency level for cl %s. Requires %d, alive 1", consistencyName(cl), required)}
 	}
 	return nil

@@ -211,7 +211,7 @@ func UnpackTuple(t *Type, v []byte) ([][]byte, error) {
 // collections, so equal values compare, hash and route equal. Values of
 // other types are returned unchanged.
 func Canonical(t *Type, v []byte) ([]byte, error) {
-	if v == nil || len(v) == 0 || !t.hasCollection() {
+	if len(v) == 0 || !t.hasCollection() {
 		return v, nil
 	}
 	switch t.Kind {

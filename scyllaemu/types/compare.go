@@ -216,8 +216,8 @@ func compareVarint(a, b []byte) int {
 	return 0
 }
 
-// bigFromVarint decodes a two's complement big-endian integer.
-func bigFromVarint(v []byte) *big.Int {
+// VarintInt decodes a varint value: a two's complement big-endian integer.
+func VarintInt(v []byte) *big.Int {
 	z := new(big.Int)
 	if len(v) == 0 {
 		return z
@@ -263,7 +263,7 @@ func compareDecimal(a, b []byte) int {
 	if sa == sb {
 		return compareVarint(ua, ub)
 	}
-	ma, mb := bigFromVarint(ua), bigFromVarint(ub)
+	ma, mb := VarintInt(ua), VarintInt(ub)
 	ma.Abs(ma)
 	mb.Abs(mb)
 	// |x| = m × 10^-s with 10^(d-1) <= m < 10^d, so 10^(d-s-1) <= |x| < 10^(d-s).

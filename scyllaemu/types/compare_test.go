@@ -373,7 +373,7 @@ func TestCompareNumericAgainstBig(t *testing.T) {
 	vt, dt := MustParse("varint"), MustParse("decimal")
 	for i := 0; i < 20000; i++ {
 		a, b := randVarint(), randVarint()
-		if got, want := vt.Compare(a, b), bigFromVarint(a).Cmp(bigFromVarint(b)); got != want {
+		if got, want := vt.Compare(a, b), VarintInt(a).Cmp(VarintInt(b)); got != want {
 			t.Fatalf("varint Compare(%x, %x) = %d, want %d", a, b, got, want)
 		}
 		sa, sb := int32(r.IntN(41)-20), int32(r.IntN(41)-20)
@@ -381,9 +381,9 @@ func TestCompareNumericAgainstBig(t *testing.T) {
 			sb = sa
 		}
 		da, db := dec(sa, a), dec(sb, b)
-		ra := new(big.Rat).SetFrac(bigFromVarint(a), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sa, 0))), nil))
+		ra := new(big.Rat).SetFrac(VarintInt(a), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sa, 0))), nil))
 		ra.Mul(ra, new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(-sa, 0))), nil), big.NewInt(1)))
-		rb := new(big.Rat).SetFrac(bigFromVarint(b), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sb, 0))), nil))
+		rb := new(big.Rat).SetFrac(VarintInt(b), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(sb, 0))), nil))
 		rb.Mul(rb, new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(-sb, 0))), nil), big.NewInt(1)))
 		if got, want := dt.Compare(da, db), ra.Cmp(rb); got != want {
 			t.Fatalf("decimal Compare(%x, %x) = %d, want %d", da, db, got, want)

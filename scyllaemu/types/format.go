@@ -239,7 +239,7 @@ func appendVarintText(dst, v []byte) []byte {
 		}
 		return strconv.AppendInt(dst, n, 10)
 	}
-	return bigFromVarint(v).Append(dst, 10)
+	return VarintInt(v).Append(dst, 10)
 }
 
 // appendDecimalText appends a serialized decimal the way Java's
@@ -255,7 +255,7 @@ func appendDecimalText(dst, v []byte) []byte {
 		var buf [24]byte
 		coeff = appendVarintText(buf[:0], u)
 	} else {
-		coeff = bigFromVarint(u).Append(nil, 10)
+		coeff = VarintInt(u).Append(nil, 10)
 	}
 	if coeff[0] == '-' {
 		neg = true

@@ -210,7 +210,7 @@ func (t *Type) FromLiteral(kind LiteralKind, text string) ([]byte, error) {
 			if !ok || !isIntegerText(text) {
 				return fail("invalid number format")
 			}
-			return appendVarint(nil, z), nil
+			return AppendVarint(nil, z), nil
 		case Decimal:
 			v, err := parseDecimal(text)
 			if err != nil {
@@ -411,11 +411,12 @@ func parseDecimal(text string) ([]byte, error) {
 		z.Neg(z)
 	}
 	dst := binary.BigEndian.AppendUint32(make([]byte, 0, 8), uint32(int32(scale)))
-	return appendVarint(dst, z), nil
+	return AppendVarint(dst, z), nil
 }
 
-// appendVarint appends z in the minimal two's complement big-endian form.
-func appendVarint(dst []byte, z *big.Int) []byte {
+// AppendVarint appends z as a varint value: the minimal two's complement
+// big-endian form.
+func AppendVarint(dst []byte, z *big.Int) []byte {
 	if z.IsInt64() {
 		n := z.Int64()
 		size := 1

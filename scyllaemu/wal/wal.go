@@ -84,35 +84,45 @@ func Open(dir string, opts Options, replay func(payload []byte) error) (*Log, er
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("%w (%s): %v", ErrLocked, dir, err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := openLocked(dir, lock, replay)
 	if err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("wal: %w", err)
-	}
-	end, err := scan(f, replay)
-	if err != nil {
-		f.Close()
-		lock.Close()
+		// The lock file holds no data (closing it drops the flock), so
+		// the error worth reporting is the one that made Open fail.
+		_ = lock.Close()
 		return nil, err
-	}
-	// Cut a torn tail so the next record starts on a boundary.
-	if err := f.Truncate(end); err != nil {
-		f.Close()
-		lock.Close()
-		return nil, fmt.Errorf("wal: %w", err)
-	}
-	if _, err := f.Seek(end, io.SeekStart); err != nil {
-		f.Close()
-		lock.Close()
-		return nil, fmt.Errorf("wal: %w", err)
 	}
 	l := &Log{f: f, lock: lock, opts: opts, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.fsyncLoop()
 	return l, nil
+}
+
+// openLocked takes the directory's lock, opens the log file, replays it and
+// leaves it positioned after its last intact record.
+func openLocked(dir string, lock *os.File, replay func([]byte) error) (*os.File, error) {
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("%w (%s): %v", ErrLocked, dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("wal: %w", err)
+	}
+	end, err := scan(f, replay)
+	if err == nil {
+		// Cut a torn tail so the next record starts on a boundary.
+		if err = f.Truncate(end); err == nil {
+			_, err = f.Seek(end, io.SeekStart)
+		}
+		if err != nil {
+			err = fmt.Errorf("wal: %w", err)
+		}
+	}
+	if err != nil {
+		// Nothing was written through f yet (a truncation is already
+		// done or not), so closing it cannot lose data.
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // scan replays the intact records of f and returns the offset after the
@@ -234,6 +244,8 @@ func (l *Log) Close() error {
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
-	l.lock.Close()
+	if cerr := l.lock.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }

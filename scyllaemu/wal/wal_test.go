@@ -22,6 +22,21 @@ func collect(t *testing.T, dir string) ([]string, *Log) {
 	return got, l
 }
 
+// write appends one record and commits it.
+func write(t *testing.T, l *Log, rec string) {
+	t.Helper()
+	if err := l.Commit(l.Append([]byte(rec))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustClose(t *testing.T, l *Log) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRecordsSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	_, l := collect(t, dir)
@@ -36,7 +51,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, l2 := collect(t, dir)
-	defer l2.Close()
+	defer mustClose(t, l2)
 	if want := []string{"rec-0", "rec-1", "rec-2", "buffered"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("replayed %q, want %q", got, want)
 	}
@@ -62,15 +77,13 @@ func TestTornTailIsCut(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			_, l := collect(t, dir)
-			l.Commit(l.Append([]byte("kept")))
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
+			write(t, l, "kept")
+			mustClose(t, l)
 			// Build the bytes of one more record the way Append frames it.
 			scratch := t.TempDir()
 			_, s := collect(t, scratch)
-			s.Commit(s.Append([]byte("torn record")))
-			s.Close()
+			write(t, s, "torn record")
+			mustClose(t, s)
 			full, err := os.ReadFile(filepath.Join(scratch, FileName))
 			if err != nil {
 				t.Fatal(err)
@@ -79,17 +92,21 @@ func TestTornTailIsCut(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write(tc.tail(full))
-			f.Close()
+			if _, err := f.Write(tc.tail(full)); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
 
 			got, l2 := collect(t, dir)
 			if !reflect.DeepEqual(got, []string{"kept"}) {
 				t.Fatalf("replayed %q", got)
 			}
-			l2.Commit(l2.Append([]byte("after")))
-			l2.Close()
+			write(t, l2, "after")
+			mustClose(t, l2)
 			got, l3 := collect(t, dir)
-			l3.Close()
+			mustClose(t, l3)
 			if !reflect.DeepEqual(got, []string{"kept", "after"}) {
 				t.Fatalf("after the cut: %q", got)
 			}
@@ -100,7 +117,7 @@ func TestTornTailIsCut(t *testing.T) {
 func TestDirectoryIsExclusive(t *testing.T) {
 	dir := t.TempDir()
 	_, l := collect(t, dir)
-	defer l.Close()
+	defer mustClose(t, l)
 	if _, err := Open(dir, Options{}, func([]byte) error { return nil }); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open: %v, want ErrLocked", err)
 	}
@@ -110,7 +127,7 @@ func TestReplayErrorStopsOpen(t *testing.T) {
 	dir := t.TempDir()
 	_, l := collect(t, dir)
 	l.Append([]byte("x"))
-	l.Close()
+	mustClose(t, l)
 	boom := errors.New("boom")
 	if _, err := Open(dir, Options{}, func([]byte) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("Open: %v, want the replay error", err)
@@ -130,5 +147,5 @@ func TestFsyncAlwaysCommits(t *testing.T) {
 	if err != nil || fi.Size() != headerSize+int64(len("durable")) {
 		t.Fatalf("file after commit: %v %v", fi, err)
 	}
-	l.Close()
+	mustClose(t, l)
 }

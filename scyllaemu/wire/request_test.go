@@ -123,11 +123,19 @@ func TestDecodeExecuteIntoReuse(t *testing.T) {
 		p.Consistency != 2 || p.Flags != 0x05 || p.HasTimestamp {
 		t.Fatalf("stale state after reuse: %+v", p)
 	}
-	allocs := testing.AllocsPerRun(100, func() { DecodeExecuteInto(one, &p) })
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := DecodeExecuteInto(one, &p); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if allocs != 0 {
 		t.Errorf("DecodeExecuteInto allocates %v times on reuse", allocs)
 	}
-	allocs = testing.AllocsPerRun(100, func() { DecodeExecute(one) })
+	allocs = testing.AllocsPerRun(100, func() {
+		if _, _, err := DecodeExecute(one); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if allocs > 1 {
 		t.Errorf("DecodeExecute allocates %v times, want <= 1", allocs)
 	}
@@ -200,7 +208,12 @@ func TestDecodeBatch(t *testing.T) {
 		!reflect.DeepEqual(b.Children[0], BatchChild{ID: []byte{7}, Values: []Value{val("a")}}) {
 		t.Fatalf("after reuse: %+v", b)
 	}
-	if a := testing.AllocsPerRun(100, func() { DecodeBatchInto(small, &b) }); a != 0 {
+	a := testing.AllocsPerRun(100, func() {
+		if err := DecodeBatchInto(small, &b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if a != 0 {
 		t.Errorf("DecodeBatchInto allocates %v times on reuse", a)
 	}
 }

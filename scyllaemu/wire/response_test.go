@@ -316,7 +316,7 @@ func TestAppendAllocs(t *testing.T) {
 		}
 		FinishFrame(b)
 		b = AppendError(b, Invalid, "x")
-		b = AppendResultPrepared(b, cell, md, []uint16{0}, md)
+		_ = AppendResultPrepared(b, cell, md, []uint16{0}, md) // only its allocations are measured
 	})
 	if a != 0 {
 		t.Fatalf("encoding into a big-enough buffer allocates %v times", a)
