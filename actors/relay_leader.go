@@ -228,7 +228,7 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 		st.cfg.Logger.Error("the relay left its group unasked; it can no longer become active", zap.String("actor", "relay-leader"),
 			zap.String("relay", st.cfg.Relay), zap.Error(m.err))
 		if st.cfg.OnStopped != nil {
-			st.cfg.OnStopped(fmt.Errorf("relay %q: the group membership ended: %v", st.cfg.Relay, m.err))
+			st.cfg.OnStopped(fmt.Errorf("relay %q: the group membership ended: %w", st.cfg.Relay, m.err))
 		}
 		st.answerDrainers()
 	case *refreshHolder:

@@ -169,7 +169,7 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		// session before taking the relay back: a paused relay has
 		// learned by then that it lost the group.
 		Leadership: leader.Config{FencedDelay: electionSession(cfg.Election)},
-		Metrics:    metricsPID, Logger: cfg.Logger, OnStopped: cfg.OnStopped,
+		Metrics:    metricsPID, Logger: cfg.Logger, OnStopped: namingSettings(cfg.OnStopped),
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +178,21 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 		return nil, err
 	}
 	return r, nil
+}
+
+// namingSettings makes the election's refusal of a setting (the brokers'
+// session timeout range) an invalid-settings error naming the setting.
+func namingSettings(onStopped func(error)) func(error) {
+	if onStopped == nil {
+		return nil
+	}
+	return func(err error) {
+		var ce *messaging.ElectionConfigError
+		if errors.As(err, &ce) {
+			err = fmt.Errorf("%w: %s: %w", ErrInvalidSettings, electionKey(ce.Field), err)
+		}
+		onStopped(err)
+	}
 }
 
 // electionSession is the group's session timeout.

@@ -305,6 +305,29 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	}
 }
 
+// A session timeout the brokers refuse (below their
+// group.min.session.timeout.ms) cannot work however long the relay retries:
+// the runtime fails with an invalid-settings error naming the setting.
+func TestRunFailsOnRefusedSessionTimeout(t *testing.T) {
+	s := newStack(t, 0)
+	cfg := settingsFor(s.dbAddr, s.broker.Brokers(), outbox.ProcessorCDC, nil)
+	cfg.Relay.Election.SessionTimeout = outboxtest.BrokerMinSessionTimeout / 2
+	cfg.Relay.Election.HeartbeatInterval = cfg.Relay.Election.SessionTimeout / 5
+	rt, err := Run(context.Background(), cfg, RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdownOnCleanup(t, rt)
+	select {
+	case <-rt.Failed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runtime keeps running with a session timeout the broker refuses")
+	}
+	if err := rt.Err(); !errors.Is(err, ErrInvalidSettings) || !strings.Contains(err.Error(), "relay.election.session_timeout") {
+		t.Fatalf("Err() = %v, want ErrInvalidSettings naming relay.election.session_timeout", err)
+	}
+}
+
 // Shutdown drains before it closes HTTP: while an event is held in flight
 // at the broker, /readyz answers 503 "draining" and /metrics and /status
 // still answer; once the broker lets it through, the drain publishes every

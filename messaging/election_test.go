@@ -509,6 +509,31 @@ func startElectionBroker(t *testing.T, minSession time.Duration) *kafkaemu.Broke
 	})
 }
 
+// TestElectorRefusedSessionTimeout: a session timeout below the broker's
+// group.min.session.timeout.ms cannot work however often it is retried;
+// Run returns the error naming the field instead of retrying forever.
+func TestElectorRefusedSessionTimeout(t *testing.T) {
+	t.Parallel()
+	b := startElectionBroker(t, 6*time.Second)
+	tl := newTimeline()
+	cfg := fastElection // 2 s
+	cfg.Group, cfg.Member = "relay.refused", "a"
+	e, err := NewElector(Config{Brokers: b.Brokers(), Timeout: 500 * time.Millisecond}, cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), awaitTimeout)
+	defer cancel()
+	err = e.Run(ctx, recorder{tl: tl, member: "a"})
+	var ce *ElectionConfigError
+	if !errors.As(err, &ce) || ce.Field != "SessionTimeout" || !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "2s") {
+		t.Fatalf("Run: %v, want an ElectionConfigError for SessionTimeout naming 2s", err)
+	}
+	if evs := tl.snapshot(); len(evs) != 0 {
+		t.Fatalf("events %v with a refused session timeout", evs)
+	}
+}
+
 // TestElectorStandbysJoin checks that standbys joining a group do not
 // disturb its leader — no Revoked, and the leader keeps partition 0 in the
 // generation they joined — and that when the leader leaves, exactly one of
