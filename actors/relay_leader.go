@@ -220,7 +220,9 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 		st.drainErr = errors.Join(st.drainErr, m.err)
 		st.answerDrainers()
 	case *electorStopped:
-		if st.left {
+		if st.left || st.m.Role() == leader.Stopped {
+			// Leaving on purpose: Close ends Run before it returns, and
+			// groupLeft reports the leave.
 			return
 		}
 		// Run returns only once the elector has left the group for good.
@@ -228,7 +230,11 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 		st.cfg.Logger.Error("the relay left its group unasked; it can no longer become active", zap.String("actor", "relay-leader"),
 			zap.String("relay", st.cfg.Relay), zap.Error(m.err))
 		if st.cfg.OnStopped != nil {
-			st.cfg.OnStopped(fmt.Errorf("relay %q: the group membership ended: %w", st.cfg.Relay, m.err))
+			cause := m.err
+			if cause == nil {
+				cause = errors.New("the election stopped")
+			}
+			st.cfg.OnStopped(fmt.Errorf("relay %q: the group membership ended: %w", st.cfg.Relay, cause))
 		}
 		st.answerDrainers()
 	case *refreshHolder:

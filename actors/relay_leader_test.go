@@ -18,14 +18,16 @@ import (
 type testElector struct {
 	handler chan leader.Handler
 	closed  chan struct{}
+	ran     chan struct{} // closed when Run has returned
 	once    sync.Once
 }
 
 func newTestElector() *testElector {
-	return &testElector{handler: make(chan leader.Handler, 1), closed: make(chan struct{})}
+	return &testElector{handler: make(chan leader.Handler, 1), closed: make(chan struct{}), ran: make(chan struct{})}
 }
 
 func (e *testElector) Run(ctx context.Context, h leader.Handler) error {
+	defer close(e.ran)
 	e.handler <- h
 	select {
 	case <-ctx.Done():
@@ -34,8 +36,15 @@ func (e *testElector) Run(ctx context.Context, h leader.Handler) error {
 	return nil
 }
 
+// Close, like messaging.Elector's, ends Run first and returns only after
+// sending LeaveGroup: Run's return reaches the actor before Close's.
 func (e *testElector) Close() error {
 	e.once.Do(func() { close(e.closed) })
+	select {
+	case <-e.ran:
+		time.Sleep(20 * time.Millisecond)
+	case <-time.After(time.Second):
+	}
 	return nil
 }
 
@@ -253,6 +262,11 @@ func TestRelayLeaderShutdownDrainsThenLeaves(t *testing.T) {
 	}
 	if !f.elector.hasLeft() {
 		t.Fatal("the relay did not leave its group")
+	}
+	select {
+	case err := <-f.stopped:
+		t.Fatalf("a graceful shutdown reported the relay stopped unasked: %v", err)
+	default:
 	}
 }
 
