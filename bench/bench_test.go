@@ -6,16 +6,22 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/messaging"
 )
 
 // TestMain lets the bench re-execute this test binary as its relay child,
@@ -39,12 +45,13 @@ func testRelayCommand(ctx context.Context, env []string) *exec.Cmd {
 	return cmd
 }
 
-// A tiny run of both workloads on both processors: the report is
-// complete and consistent, every event arrived once and in order, and the
-// JSON and SVG files are well-formed.
+// A tiny run of every workload on both processors: the report is
+// complete and consistent, every event arrived once and in order (the
+// failover: at least once, in order), and the JSON and SVG files are
+// well-formed.
 func TestRunTiny(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts the embedded stack and four relay processes")
+		t.Skip("starts the embedded stack and eight relay processes")
 	}
 	dir := t.TempDir()
 	var table bytes.Buffer
@@ -56,7 +63,7 @@ func TestRunTiny(t *testing.T) {
 		Out:          &table,
 		Progress:     testWriter{t},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, o)
 	if err != nil {
@@ -67,8 +74,8 @@ func TestRunTiny(t *testing.T) {
 	if rep.Machine.Cores < 1 || rep.Machine.GoVersion == "" || rep.Settings.Relay.MaxInFlight == 0 {
 		t.Fatalf("machine or settings missing: %+v %+v", rep.Machine, rep.Settings)
 	}
-	if len(rep.Steady) != 2 || len(rep.Backlog) != 2 {
-		t.Fatalf("want 2 steady and 2 backlog results, got %d and %d", len(rep.Steady), len(rep.Backlog))
+	if len(rep.Steady) != 2 || len(rep.Failover) != 2 || len(rep.Backlog) != 2 {
+		t.Fatalf("want 2 steady, 2 failover and 2 backlog results, got %d, %d and %d", len(rep.Steady), len(rep.Failover), len(rep.Backlog))
 	}
 	for _, s := range rep.Steady {
 		if s.Events != 400 || s.Received != s.Events || s.Missing != 0 || s.Duplicates != 0 || s.OutOfOrder != 0 {
@@ -94,6 +101,22 @@ func TestRunTiny(t *testing.T) {
 	}
 	if c := rep.Steady[0]; c.Processor != "cdc" || c.ConfidenceWindow <= 0 || c.ConfidenceShare <= 0 {
 		t.Errorf("cdc steady result lacks the confidence window: %+v", c)
+	}
+	for i, f := range rep.Failover {
+		if f.Events != 400 || f.Received != f.Events || f.Missing != 0 || f.OutOfOrder != 0 || f.Relays != 2 {
+			t.Errorf("failover %s: %d written, %d received, %d missing, %d out of order, %d relays",
+				f.Processor, f.Events, f.Received, f.Missing, f.OutOfOrder, f.Relays)
+		}
+		if f.KillAfterSeconds <= 0 || f.TakeoverSeconds <= 0 || f.GapSeconds <= 0 || f.ReceivedGapSeconds < f.GapSeconds {
+			t.Errorf("failover %s: kill after %vs, takeover %vs, gap %vs (received %vs)",
+				f.Processor, f.KillAfterSeconds, f.TakeoverSeconds, f.GapSeconds, f.ReceivedGapSeconds)
+		}
+		if s := rep.Steady[i]; s.Processor != f.Processor || f.SteadyP99 != s.P99 || f.ExtraP99 != f.P99-s.P99 {
+			t.Errorf("failover %s: steady p99 %s, extra %s; steady run %s p99 %s", f.Processor, f.SteadyP99, f.ExtraP99, s.Processor, s.P99)
+		}
+		if f.Relay.Name == "" || f.Relay.Name == rep.Steady[i].Relay.Name || f.Relay.Election.SessionTimeout <= 0 {
+			t.Errorf("failover %s: relay name %q (steady run's %q), election %+v", f.Processor, f.Relay.Name, rep.Steady[i].Relay.Name, f.Relay.Election)
+		}
 	}
 	if b := rep.Baseline; b.Messages != 1000 || b.MsgsPerSec <= 0 || b.ProducerMsgsPerSec <= 0 || b.Bytes <= 0 {
 		t.Errorf("baseline: %+v", b)
@@ -135,7 +158,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("SVG lacks %q", want)
 		}
 	}
-	for _, want := range []string{"Steady", "Backlog", "Baseline", "Targets"} {
+	for _, want := range []string{"Steady", "Failover", "Backlog", "Baseline", "Targets"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -198,7 +221,7 @@ func TestHistogramBuckets(t *testing.T) {
 
 func TestRelaySettingsEnvRoundTrip(t *testing.T) {
 	in := RelaySettings{Processor: "polling", ScyllaHosts: []string{"127.0.0.1:9042", "h2"}, KafkaBrokers: []string{"b:9092"},
-		Keyspace: "ks", Topic: "t.1", StartFrom: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CPUProfile: "/tmp/p"}.withDefaults()
+		Name: "bench-run-steady-polling", Keyspace: "ks", Topic: "t.1", StartFrom: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CPUProfile: "/tmp/p"}.withDefaults()
 	env := map[string]string{}
 	for _, kv := range in.env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -226,5 +249,163 @@ func TestDurationJSON(t *testing.T) {
 	var d Duration
 	if err := json.Unmarshal([]byte("250"), &d); err != nil || time.Duration(d) != 250*time.Millisecond {
 		t.Fatalf("%v %v", d, err)
+	}
+}
+
+// Which workloads a command line runs: --workloads selects, failover
+// brings its steady reference along, a negative rate or backlog switches
+// off what it sizes, and an unknown name is refused.
+func TestWorkloadSelection(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		runs    []string
+		invalid string
+	}{
+		{args: nil, runs: []string{WorkloadSteady, WorkloadFailover, WorkloadBacklog}},
+		{args: []string{"--quick"}, runs: []string{WorkloadSteady, WorkloadFailover, WorkloadBacklog}},
+		{args: []string{"--workloads", "failover"}, runs: []string{WorkloadSteady, WorkloadFailover}},
+		{args: []string{"--workloads", "backlog"}, runs: []string{WorkloadBacklog}},
+		{args: []string{"--workloads", " steady , backlog"}, runs: []string{WorkloadSteady, WorkloadBacklog}},
+		{args: []string{"--backlog", "-1"}, runs: []string{WorkloadSteady, WorkloadFailover}},
+		{args: []string{"--rate", "-1"}, runs: []string{WorkloadBacklog}},
+		{args: []string{"--workloads", "failover", "--rate", "-1"}, runs: nil},
+		{args: []string{"--workloads", "steady,crash"}, invalid: `workload "crash"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var o Options
+			fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+			o.RegisterFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			o = o.withDefaults()
+			err := o.validate()
+			if tc.invalid != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.invalid) {
+					t.Fatalf("validate: %v, want an error naming %s", err, tc.invalid)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var runs []string
+			for _, w := range AllWorkloads() {
+				if o.runs(w) {
+					runs = append(runs, w)
+				}
+			}
+			if !slices.Equal(runs, tc.runs) {
+				t.Fatalf("runs %v, want %v", runs, tc.runs)
+			}
+		})
+	}
+}
+
+// The failover rows: the steady reference and extra p99 per processor,
+// the gap target, the table's row and notes, and the delivery verdict,
+// which allows the failover's duplicates but not a missing event.
+func TestFailoverReport(t *testing.T) {
+	ms := func(n float64) Duration { return Duration(n * float64(time.Millisecond)) }
+	steady := []SteadyResult{
+		{Processor: "cdc", Rate: 1000, AchievedRate: 1000, Events: 30000, Received: 30000, P99: ms(193)},
+		{Processor: "polling", Rate: 1000, AchievedRate: 1000, Events: 30000, Received: 30000, P99: ms(62)},
+	}
+	cdc := FailoverResult{Processor: "cdc", Relays: 2, Rate: 1000, AchievedRate: 1000, Events: 30000, Received: 30000,
+		Duplicates: 21, KillAfterSeconds: 15, TakeoverSeconds: 6, GapSeconds: 6.05, ReceivedGapSeconds: 6.06,
+		P50: ms(137), P99: ms(6200), Max: ms(6320)}
+	polling := FailoverResult{Processor: "polling", Relays: 2, Rate: 1000, AchievedRate: 1000, Events: 30000, Received: 29990,
+		Missing: 10, KillAfterSeconds: 15, TakeoverSeconds: 6, GapSeconds: 12.5, P99: ms(12600)}
+	for _, tc := range []struct {
+		name     string
+		steady   []SteadyResult
+		failover []FailoverResult
+		extra    []Duration
+		met      []bool
+		table    []string
+	}{
+		{name: "both processors", steady: steady, failover: []FailoverResult{cdc, polling},
+			extra: []Duration{ms(6007), ms(12538)}, met: []bool{true, false},
+			table: []string{"election session timeout 6s, heartbeat 1s", "6.05s", "6.01s", "193ms", "21",
+				"failover polling: 10 missing, 0 out of order", "MISSED"}},
+		{name: "in order, duplicates allowed", steady: steady[:1], failover: []FailoverResult{cdc},
+			extra: []Duration{ms(6007)}, met: []bool{true},
+			table: []string{"every event arrived, per-aggregate order kept; no duplicates but the failover's"}},
+		{name: "no steady run", failover: []FailoverResult{cdc}, extra: []Duration{0}, met: []bool{true}},
+		{name: "no record after the kill", steady: steady[:1], failover: []FailoverResult{{Processor: "cdc", Relays: 2, P99: ms(150)}},
+			extra: []Duration{ms(-43)}, met: []bool{false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Report{Steady: tc.steady, Failover: slices.Clone(tc.failover)}
+			r.Settings.Rate, r.Settings.Duration = 1000, Duration(30*time.Second)
+			r.Settings.Relay = RelaySettings{}.withDefaults()
+			r.relateFailover()
+			r.checkTargets()
+			for i, f := range r.Failover {
+				if f.ExtraP99 != tc.extra[i] {
+					t.Errorf("%s: extra p99 %s, want %s", f.Processor, f.ExtraP99, tc.extra[i])
+				}
+			}
+			var met []bool
+			for _, tg := range r.Targets {
+				if strings.HasPrefix(tg.Name, "failover gap") {
+					met = append(met, tg.Met)
+				}
+			}
+			if !slices.Equal(met, tc.met) {
+				t.Errorf("failover targets met %v, want %v: %+v", met, tc.met, r.Targets)
+			}
+			var table bytes.Buffer
+			if err := r.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range append(tc.table, "Failover:", "extra p99") {
+				if !strings.Contains(table.String(), want) {
+					t.Errorf("table lacks %q:\n%s", want, table.String())
+				}
+			}
+		})
+	}
+}
+
+// The successor's first publish is the earliest Kafka timestamp after the
+// watched time, whatever the arrival order across partitions, and a
+// duplicate counts: it is a record the successor published.
+func TestTrackerFirstPublishedAfter(t *testing.T) {
+	tr := newTracker()
+	agg := uuid.New()
+	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	for _, id := range ids {
+		tr.expect(id)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	msg := func(id uuid.UUID, seq int, at time.Duration) messaging.Message {
+		return messaging.Message{Timestamp: base.Add(at), Headers: map[string]string{
+			messaging.HeaderEventID: id.String(), messaging.HeaderAggregateID: agg.String(), messaging.HeaderSequence: fmt.Sprint(seq)}}
+	}
+	receive := func(m messaging.Message) {
+		t.Helper()
+		if err := tr.receive(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive(msg(ids[0], 1, 0))
+	if p, r := tr.firstAfter(); !p.IsZero() || !r.IsZero() {
+		t.Fatalf("nothing watched yet, got %v %v", p, r)
+	}
+	tr.watchAfter(base.Add(time.Second))
+	receive(msg(ids[1], 2, 500*time.Millisecond)) // published before: the dead relay's
+	if p, _ := tr.firstAfter(); !p.IsZero() {
+		t.Fatalf("a record published before the watched time counted: %v", p)
+	}
+	receive(msg(ids[2], 3, 7*time.Second))
+	_, firstReceipt := tr.firstAfter()
+	receive(msg(ids[1], 2, 6*time.Second)) // republished by the successor, read later
+	p, r := tr.firstAfter()
+	if !p.Equal(base.Add(6*time.Second)) || !r.Equal(firstReceipt) || r.IsZero() {
+		t.Fatalf("first published %v, first received %v (want %v, %v)", p, r, base.Add(6*time.Second), firstReceipt)
+	}
+	if st := tr.stats(); st.unique != 3 || st.dupes != 1 || st.outOfOrder != 0 {
+		t.Fatalf("%+v", st)
 	}
 }

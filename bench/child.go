@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +34,7 @@ const (
 	// must call [RunRelayChild] instead of doing its usual work.
 	EnvChild       = "OUTBOX_BENCH_CHILD"
 	envProcessor   = "OUTBOX_BENCH_PROCESSOR"
+	envName        = "OUTBOX_BENCH_RELAY_NAME"
 	envScylla      = "OUTBOX_BENCH_SCYLLA_HOSTS"
 	envKafka       = "OUTBOX_BENCH_KAFKA_BROKERS"
 	envKeyspace    = "OUTBOX_BENCH_KEYSPACE"
@@ -51,6 +53,16 @@ const (
 // readyPrefix starts the line a child prints on stdout once the relay runs;
 // the rest of the line is its effective [RelaySettings] as JSON.
 const readyPrefix = "OUTBOX_BENCH_READY "
+
+// rolePrefix starts the line a child prints on stdout after the ready line
+// and whenever its relay's role changes; the rest is the role as /status
+// names it (standby, acquiring, active, fenced, releasing, stopped).
+const rolePrefix = "OUTBOX_BENCH_ROLE "
+
+// rolePoll is how often a child asks its relay's role: the resolution of
+// the failover workload's takeover time. One actor round trip each, a
+// negligible share of the relay's CPU time.
+const rolePoll = 20 * time.Millisecond
 
 // IsRelayChild reports whether this process was started by the bench as a
 // relay child.
@@ -80,7 +92,12 @@ func SelfCommand(args ...string) func(ctx context.Context, env []string) *exec.C
 // through the environment; the child applies the low-latency profile and
 // echoes the effective values back, and those are what the report shows.
 type RelaySettings struct {
-	Processor    string   `json:"processor,omitempty"`
+	Processor string `json:"processor,omitempty"`
+	// Name is the relay name: the relays of one name elect one active
+	// among them. Each run has a name of its own (default "bench-" +
+	// Processor), so that no relay of another run, or of another bench
+	// on the same brokers, joins its election.
+	Name         string   `json:"name,omitempty"`
 	ScyllaHosts  []string `json:"scylla_hosts"`
 	KafkaBrokers []string `json:"kafka_brokers"`
 	Keyspace     string   `json:"keyspace,omitempty"`
@@ -93,6 +110,9 @@ type RelaySettings struct {
 	StartFrom time.Time      `json:"start_from,omitzero"`
 	CDC       CDCWindows     `json:"cdc"`
 	Polling   PollingWindows `json:"polling"`
+	// Election is the relays' group timing: messaging's defaults, as the
+	// relay's own defaults are.
+	Election ElectionTiming `json:"election"`
 	// GOGC is the child's garbage-collection target (the GOGC variable;
 	// 0 leaves the Go default of 100).
 	GOGC int `json:"gogc,omitempty"`
@@ -117,6 +137,14 @@ type PollingWindows struct {
 	Batch        int      `json:"batch"`
 }
 
+// ElectionTiming is how the relays of a name elect the active one
+// (messaging.ElectionConfig): a successor takes over about SessionTimeout
+// plus HeartbeatInterval after the active relay died without leaving.
+type ElectionTiming struct {
+	SessionTimeout    Duration `json:"session_timeout_ms"`
+	HeartbeatInterval Duration `json:"heartbeat_interval_ms"`
+}
+
 // Defaults of the relay child: the low-latency profile.
 const (
 	// DefaultMaxInFlight is sized for drain throughput: the pipeline
@@ -138,6 +166,9 @@ const (
 
 // withDefaults fills zero fields, the CDC windows from cdc.LowLatency.
 func (rs RelaySettings) withDefaults() RelaySettings {
+	if rs.Name == "" && rs.Processor != "" {
+		rs.Name = "bench-" + rs.Processor
+	}
 	if rs.Consistency == "" {
 		rs.Consistency = "ONE"
 	}
@@ -164,6 +195,10 @@ func (rs RelaySettings) withDefaults() RelaySettings {
 	if rs.Polling.Batch <= 0 {
 		rs.Polling.Batch = DefaultPollBatch
 	}
+	if rs.Election == (ElectionTiming{}) {
+		rs.Election = ElectionTiming{SessionTimeout: Duration(messaging.DefaultSessionTimeout),
+			HeartbeatInterval: Duration(messaging.DefaultHeartbeatInterval)}
+	}
 	return rs
 }
 
@@ -171,6 +206,7 @@ func (rs RelaySettings) withDefaults() RelaySettings {
 func (rs RelaySettings) env() []string {
 	e := []string{
 		envProcessor + "=" + rs.Processor,
+		envName + "=" + rs.Name,
 		envScylla + "=" + strings.Join(rs.ScyllaHosts, ","),
 		envKafka + "=" + strings.Join(rs.KafkaBrokers, ","),
 		envKeyspace + "=" + rs.Keyspace,
@@ -206,6 +242,7 @@ func relaySettingsFromEnv(get func(string) string) (RelaySettings, error) {
 	}
 	rs := RelaySettings{
 		Processor:    get(envProcessor),
+		Name:         get(envName),
 		ScyllaHosts:  split(get(envScylla)),
 		KafkaBrokers: split(get(envKafka)),
 		Keyspace:     get(envKeyspace),
@@ -274,9 +311,11 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 		Relay: app.RelayConfig{
 			Processor:   rs.Processor,
 			Keyspace:    rs.Keyspace,
-			Name:        "bench-" + rs.Processor,
+			Name:        rs.Name,
 			Consistency: consistency,
-			Processing:  actors.ProcessorConfig{MaxInFlight: rs.MaxInFlight},
+			Election: messaging.ElectionConfig{SessionTimeout: time.Duration(rs.Election.SessionTimeout),
+				HeartbeatInterval: time.Duration(rs.Election.HeartbeatInterval)},
+			Processing: actors.ProcessorConfig{MaxInFlight: rs.MaxInFlight},
 			CDC: cdc.ReaderConfig{
 				ConfidenceWindow:       time.Duration(c.ConfidenceWindow),
 				QueryWindow:            time.Duration(c.QueryWindow),
@@ -299,8 +338,9 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 
 // RunRelayChild runs a relay as the bench's child process: it reads its
 // [RelaySettings] from the environment, starts the relay with app.Run,
-// prints a ready line on stdout, and on SIGTERM (or SIGINT, or ctx ending)
-// shuts it down gracefully and returns. Logs at warning level and above go
+// prints a ready line on stdout, then a line for every role its relay takes
+// in the election, and on SIGTERM (or SIGINT, or ctx ending) shuts it down
+// gracefully and returns. Logs at warning level and above go
 // to stderr, which the bench shows when a run fails.
 func RunRelayChild(ctx context.Context) (err error) {
 	rs, err := relaySettingsFromEnv(os.Getenv)
@@ -359,6 +399,45 @@ func RunRelayChild(ctx context.Context) (err error) {
 		// Without its ready line the bench never uses this relay.
 		return errors.Join(fmt.Errorf("bench: relay child: ready line: %w", err), shutdown())
 	}
+	roles := make(chan struct{})
+	go func() {
+		defer close(roles)
+		reportRoles(sigCtx, rt, os.Stdout)
+	}()
 	<-sigCtx.Done()
+	<-roles
 	return shutdown()
+}
+
+// reportRoles writes a role line to w whenever the relay's role differs
+// from the last one written, until ctx ends or w fails (the bench is gone).
+func reportRoles(ctx context.Context, rt *app.Runtime, w io.Writer) {
+	select {
+	case <-rt.Started():
+	case <-rt.Failed():
+		return
+	case <-ctx.Done():
+		return
+	}
+	tick := time.NewTicker(rolePoll)
+	defer tick.Stop()
+	last := ""
+	for {
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := rt.Relay.Status(qctx)
+		cancel()
+		// A failed question (the relay busy for a second) is asked again
+		// on the next tick.
+		if err == nil && st.Leader.Role != last {
+			last = st.Leader.Role
+			if _, err := fmt.Fprintf(w, "%s%s\n", rolePrefix, last); err != nil {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -18,8 +18,17 @@
 //     storage.OrderStore.Save (orders are created, then updated, so each
 //     aggregate carries several events), latency per event from the moment
 //     its Save returned to the moment the bench's Kafka consumer read it;
+//   - failover: the steady workload through two relays of one relay name
+//     (one active, one standby, the default election timing); the active
+//     one is killed with SIGKILL halfway through the writes. Measured: the
+//     gap from the kill to the first record its successor published (its
+//     Kafka timestamp), the latency p99 against the steady run's,
+//     duplicates (by event id) and per-aggregate order;
 //   - backlog: Backlog events written while no relay runs, then a relay is
 //     started and timed until the consumer has every event.
+//
+// Options.Workloads selects among them (`--workloads`); failover brings
+// steady along, its reference.
 //
 // Every run gets its own keyspace and topic, so cursors, CDC progress and
 // earlier records never leak between runs; keyspaces are dropped after the

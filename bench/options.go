@@ -7,19 +7,43 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
+// Workloads, as [Options.Workloads] names them.
+const (
+	// WorkloadSteady writes Rate events/s for Duration through one relay
+	// and measures end-to-end latency.
+	WorkloadSteady = "steady"
+	// WorkloadFailover is the steady workload through two relays of one
+	// relay name, the active one killed (SIGKILL) halfway through: the
+	// gap until its successor publishes, and the latency it costs against
+	// the steady run. It runs the steady workload too, its reference.
+	WorkloadFailover = "failover"
+	// WorkloadBacklog drains Backlog events written while no relay ran,
+	// and times the raw-producer baseline on the same number of messages.
+	WorkloadBacklog = "backlog"
+)
+
+// AllWorkloads lists every workload, in the order a run measures them.
+func AllWorkloads() []string { return []string{WorkloadSteady, WorkloadFailover, WorkloadBacklog} }
+
 // Options configure [Run]. Zero fields take the defaults of the full run,
 // or of the quick run when Quick is set.
 type Options struct {
 	// Processors to measure; default both ("cdc", "polling").
 	Processors []string
-	// Rate (events/s) and Duration of the steady workload. Default 1,000/s
-	// for 30 s (quick: 10 s). A negative Rate skips it.
+	// Workloads to run, of [AllWorkloads]; default all of them.
+	// WorkloadFailover brings WorkloadSteady along: its extra p99 is
+	// measured against the steady run of the same invocation.
+	Workloads []string
+	// Rate (events/s) and Duration of the steady workload and of the
+	// failover run. Default 1,000/s for 30 s (quick: 10 s). A negative
+	// Rate skips both.
 	Rate     int
 	Duration time.Duration
 	// Backlog is the number of events of the backlog workload and of the
@@ -77,6 +101,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if len(o.Processors) == 0 {
 		o.Processors = []string{outbox.ProcessorCDC, outbox.ProcessorPolling}
+	}
+	if len(o.Workloads) == 0 {
+		o.Workloads = AllWorkloads()
 	}
 	if o.Rate == 0 {
 		o.Rate = 1000
@@ -137,6 +164,11 @@ func (o Options) validate() error {
 			errs = append(errs, fmt.Errorf("bench: processor %q: want cdc or polling", p))
 		}
 	}
+	for _, w := range o.Workloads {
+		if !slices.Contains(AllWorkloads(), w) {
+			errs = append(errs, fmt.Errorf("bench: workload %q: want one of %s", w, strings.Join(AllWorkloads(), ", ")))
+		}
+	}
 	if (len(o.ScyllaHosts) == 0) != (len(o.KafkaBrokers) == 0) {
 		errs = append(errs, errors.New("bench: give both ScyllaHosts and KafkaBrokers, or neither for the embedded stack"))
 	}
@@ -144,6 +176,22 @@ func (o Options) validate() error {
 		errs = append(errs, errors.New("bench: Duration must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// runs reports whether workload w is part of the run: selected (steady
+// also when failover is) and not switched off by a negative Rate or
+// Backlog. o has its defaults.
+func (o Options) runs(w string) bool {
+	selected := slices.Contains(o.Workloads, w) ||
+		(w == WorkloadSteady && slices.Contains(o.Workloads, WorkloadFailover))
+	switch {
+	case !selected:
+		return false
+	case w == WorkloadBacklog:
+		return o.Backlog > 0
+	default:
+		return o.Rate > 0 && o.Duration > 0
+	}
 }
 
 // RegisterFlags binds o's fields to flags on fs, so `outbox bench` and the
@@ -154,8 +202,12 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		o.Processors = splitList(s)
 		return nil
 	})
-	fs.IntVar(&o.Rate, "rate", o.Rate, "steady workload rate in events/s (default 1000; negative skips it)")
-	fs.DurationVar(&o.Duration, "duration", o.Duration, "steady workload duration (default 30s, quick 10s)")
+	fs.Func("workloads", "comma-separated workloads: steady, failover (runs steady too), backlog (with the baseline) (default all)", func(s string) error {
+		o.Workloads = splitList(s)
+		return nil
+	})
+	fs.IntVar(&o.Rate, "rate", o.Rate, "steady and failover rate in events/s (default 1000; negative skips both)")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "steady and failover duration (default 30s, quick 10s)")
 	fs.IntVar(&o.Backlog, "backlog", o.Backlog, "backlog and baseline size in events (default 100000, quick 10000; negative skips them)")
 	fs.IntVar(&o.EventsPerOrder, "events-per-order", o.EventsPerOrder, "events per order: created, then updated (default 5)")
 	fs.Func("scylla-hosts", "comma-separated ScyllaDB contact points (default: embedded stack)", func(s string) error {

@@ -26,11 +26,20 @@ type relayProc struct {
 	ready   chan RelaySettings // the child's effective settings, once
 	exited  chan struct{}      // closed when the child has exited
 	waitErr error              // set before exited closes
+
+	// notify, if set, is signalled (without blocking) whenever the child
+	// reports a role and when it has exited.
+	notify chan<- struct{}
+	mu     sync.Mutex
+	role   string    // the last role the child reported
+	roleAt time.Time // when this process read that report
 }
 
 // startRelay starts a relay child with rs in its environment. started is
 // taken just before the process starts: a backlog drain is timed from it.
-func startRelay(ctx context.Context, o *Options, rs RelaySettings) (*relayProc, error) {
+// notify, which may be nil, is signalled as [awaitRole] expects; the
+// children of one run share it.
+func startRelay(ctx context.Context, o *Options, rs RelaySettings, notify chan<- struct{}) (*relayProc, error) {
 	env := childEnv(rs)
 	cmd := o.RelayCommand(ctx, env)
 	if cmd == nil {
@@ -40,7 +49,7 @@ func startRelay(ctx context.Context, o *Options, rs RelaySettings) (*relayProc, 
 		cmd.Env = env
 	}
 	p := &relayProc{cmd: cmd, stderr: &tail{max: 16 << 10, also: o.Progress},
-		ready: make(chan RelaySettings, 1), exited: make(chan struct{})}
+		ready: make(chan RelaySettings, 1), exited: make(chan struct{}), notify: notify}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -67,10 +76,17 @@ func startRelay(ctx context.Context, o *Options, rs RelaySettings) (*relayProc, 
 					}
 				}
 			}
+			if role, ok := strings.CutPrefix(line, rolePrefix); ok {
+				p.mu.Lock()
+				p.role, p.roleAt = role, time.Now()
+				p.mu.Unlock()
+				p.signal()
+			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 		p.waitErr = cmd.Wait()
 		close(p.exited)
+		p.signal()
 	}()
 	return p, nil
 }
@@ -103,6 +119,69 @@ func (p *relayProc) waitReady(ctx context.Context, timeout time.Duration) (Relay
 	case <-ctx.Done():
 		return RelaySettings{}, 0, ctx.Err()
 	}
+}
+
+func (p *relayProc) signal() {
+	if p.notify == nil {
+		return
+	}
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// currentRole is the last role the child reported, and when it was read.
+func (p *relayProc) currentRole() (string, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.role, p.roleAt
+}
+
+// awaitRole waits until one of procs, started with notify, reports role,
+// and returns it and when this process read the report.
+func awaitRole(ctx context.Context, notify <-chan struct{}, role string, timeout time.Duration, procs ...*relayProc) (*relayProc, time.Time, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		var roles []string
+		running := 0
+		for _, p := range procs {
+			r, at := p.currentRole()
+			if r == role {
+				return p, at, nil
+			}
+			select {
+			case <-p.exited:
+				r = "exited"
+			default:
+				running++
+			}
+			roles = append(roles, p.pid+"="+r)
+		}
+		if running == 0 {
+			return nil, time.Time{}, fmt.Errorf("bench: relay children exited before one was %s (%s); the last one's stderr:\n%s",
+				role, strings.Join(roles, " "), procs[len(procs)-1].stderr)
+		}
+		select {
+		case <-notify:
+		case <-t.C:
+			return nil, time.Time{}, fmt.Errorf("bench: no relay child %s after %s (%s)", role, timeout, strings.Join(roles, " "))
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// kill sends the child SIGKILL, as a crash or an OOM kill would end it,
+// and waits until it has been reaped.
+func (p *relayProc) kill() error {
+	err := p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	if err != nil {
+		return fmt.Errorf("bench: SIGKILL relay child %s: %w", p.pid, err)
+	}
+	return nil
 }
 
 // sample reads the child's CPU time and memory. It must be called while

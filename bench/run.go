@@ -22,6 +22,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/storage"
@@ -72,6 +73,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	rep.Elapsed = Duration(time.Since(started))
+	rep.relateFailover()
 	rep.checkTargets()
 	return rep, errors.Join(err, b.write(&rep))
 }
@@ -110,12 +112,12 @@ func (b *bencher) run(ctx context.Context) (err error) {
 		b.hosts, b.brokers = []string{emb.DB.Addr()}, emb.Broker.Brokers()
 	}
 	b.rep.Settings = Settings{
-		Command: o.Command, Quick: o.Quick, Processors: o.Processors,
+		Command: o.Command, Quick: o.Quick, Processors: o.Processors, Workloads: o.Workloads,
 		Rate: o.Rate, Duration: Duration(o.Duration), Backlog: o.Backlog,
 		EventsPerOrder: o.EventsPerOrder, PayloadBytes: payloadBytes(o.EventsPerOrder),
 		SteadyWriters: o.SteadyWriters, BacklogWriters: o.BacklogWriters, Settle: Duration(settle),
 		Stack: stack, ScyllaHosts: b.hosts, KafkaBrokers: b.brokers, Partitions: o.Partitions,
-		Relay:    b.relaySettings("", "", "", time.Time{}),
+		Relay:    b.relaySettings("", runEnv{}, time.Time{}),
 		Producer: producerSettings(),
 	}
 	if b.rep.Settings.Command == "" {
@@ -146,7 +148,7 @@ func (b *bencher) run(ctx context.Context) (err error) {
 	defer closeJoin(&err, "kafka admin", b.admin)
 
 	var errs []error
-	if o.Rate > 0 && o.Duration > 0 {
+	if o.runs(WorkloadSteady) {
 		for _, proc := range o.Processors {
 			r, err := b.steady(ctx, proc)
 			if err != nil {
@@ -160,7 +162,21 @@ func (b *bencher) run(ctx context.Context) (err error) {
 			}
 		}
 	}
-	if o.Backlog > 0 {
+	if o.runs(WorkloadFailover) {
+		for _, proc := range o.Processors {
+			r, err := b.failover(ctx, proc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("failover %s: %w", proc, err))
+			}
+			if r.Processor != "" {
+				b.rep.Failover = append(b.rep.Failover, r)
+			}
+			if ctx.Err() != nil {
+				return errors.Join(errs...)
+			}
+		}
+	}
+	if o.runs(WorkloadBacklog) {
 		// The baseline runs before each backlog drain and once after the
 		// last: the machine is shared, and a single short measurement can
 		// land on a busy or an idle moment. The median of the repetitions
@@ -226,14 +242,18 @@ func payloadBytes(perOrder int) int {
 	return total / perOrder
 }
 
-// relaySettings are the settings of one relay child.
-func (b *bencher) relaySettings(proc, keyspace, topic string, startFrom time.Time) RelaySettings {
+// relaySettings are the settings of the relay children of run re; the
+// relay name is the run's.
+func (b *bencher) relaySettings(proc string, re runEnv, startFrom time.Time) RelaySettings {
 	o := b.o
 	rs := RelaySettings{
 		Processor: proc, ScyllaHosts: b.hosts, KafkaBrokers: b.brokers,
-		Keyspace: keyspace, Topic: topic, Consistency: o.Consistency,
+		Keyspace: re.keyspace, Topic: re.topic, Consistency: o.Consistency,
 		MaxInFlight: o.MaxInFlight, StartFrom: startFrom, GOGC: o.RelayGOGC,
 		Polling: PollingWindows{Interval: Duration(o.PollInterval), SafetyWindow: Duration(o.PollSafetyWindow), Batch: o.PollBatch},
+	}
+	if re.name != "" {
+		rs.Name = "bench-" + b.runID + "-" + re.name
 	}
 	return rs.withDefaults()
 }
@@ -330,14 +350,20 @@ func (b *bencher) steady(ctx context.Context, proc string) (SteadyResult, error)
 	defer stopConsume()
 	consumeErr := consume(cctx, b.brokers, re.topic, tr)
 
-	rs := b.relaySettings(proc, re.keyspace, re.topic, time.Now().Add(-time.Second))
+	rs := b.relaySettings(proc, re, time.Now().Add(-time.Second))
 	rs.CPUProfile = b.profilePath(re)
 	b.logf("steady %s: starting the relay", proc)
-	p, err := startRelay(ctx, &o, rs)
+	notify := make(chan struct{}, 1)
+	p, err := startRelay(ctx, &o, rs, notify)
 	if err != nil {
 		return SteadyResult{}, err
 	}
 	eff, startup, err := p.waitReady(ctx, time.Minute)
+	if err == nil {
+		// Alone in its group, the relay is elected at once; it publishes
+		// only from then on.
+		_, _, err = awaitRole(ctx, notify, leader.Active.String(), time.Minute, p)
+	}
 	if err != nil {
 		return SteadyResult{}, errors.Join(err, p.stop(30*time.Second))
 	}
@@ -476,13 +502,13 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 	consumeErr := consume(cctx, b.brokers, re.topic, tr)
 	time.Sleep(500 * time.Millisecond)
 
-	rs := b.relaySettings(proc, re.keyspace, re.topic, startFrom)
+	rs := b.relaySettings(proc, re, startFrom)
 	rs.CPUProfile = b.profilePath(re)
 	b.logf("backlog %s: starting the relay", proc)
 	self0, _ := sampleProc("self")
 	stopProfile := b.profileSelf(re)
 	defer stopProfile()
-	p, err := startRelay(ctx, &o, rs)
+	p, err := startRelay(ctx, &o, rs, nil)
 	if err != nil {
 		return BacklogResult{}, err
 	}

@@ -36,6 +36,11 @@ type tracker struct {
 	complete   time.Time // arrival that made unique reach want
 	want       int
 	done       chan struct{}
+	// after, once set by watchAfter, makes receive note the earliest
+	// record published later (by its Kafka timestamp, duplicates
+	// included) and the first such record to arrive.
+	after                    time.Time
+	publishedAfter, gotAfter time.Time
 }
 
 type eventTimes struct {
@@ -80,6 +85,14 @@ func (t *tracker) receive(m messaging.Message) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.after.IsZero() && m.Timestamp.After(t.after) {
+		if t.publishedAfter.IsZero() || m.Timestamp.Before(t.publishedAfter) {
+			t.publishedAfter = m.Timestamp
+		}
+		if t.gotAfter.IsZero() {
+			t.gotAfter = now
+		}
+	}
 	e := t.events[id]
 	if err != nil || e == nil {
 		t.unknown++
@@ -133,6 +146,22 @@ func (t *tracker) waitAll(ctx context.Context, n int, timeout time.Duration) (ti
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return time.Time{}, n - t.unique, fmt.Errorf("bench: %d of %d events arrived within %s", t.unique, n, timeout)
+}
+
+// watchAfter starts watching for records published after at.
+func (t *tracker) watchAfter(at time.Time) {
+	t.mu.Lock()
+	t.after = at
+	t.mu.Unlock()
+}
+
+// firstAfter returns the earliest Kafka timestamp of a record published
+// after the watchAfter time, and when the first such record arrived; zero
+// times if none has.
+func (t *tracker) firstAfter() (published, received time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.publishedAfter, t.gotAfter
 }
 
 type trackerStats struct {
