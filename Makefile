@@ -78,7 +78,8 @@ fuzz:
 	$(GO) test ./scyllaemu/wire -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./scyllaemu/types -run '^$$' -fuzz FuzzValidateCompare -fuzztime $(FUZZTIME)
 
-## bench: the relay benchmark (steady 1,000 events/s for 30 s, 100,000-event
+## bench: the relay benchmark (steady 1,000 events/s for 30 s, the same run
+## with the active relay killed halfway and a standby taking over, 100,000-event
 ## backlog, raw-producer baseline; both processors). Writes bench-report.json
 ## and bench-latency.svg. The built binary runs, not `go run`: the relay it
 ## measures is a child process of the same binary.
