@@ -6,7 +6,7 @@ GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race
 
-.PHONY: all build test unit conformance sim crash-bench lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
+.PHONY: all build test unit test-tablets conformance sim crash-bench lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
 
 all: build
 
@@ -19,6 +19,13 @@ test: unit conformance sim
 
 unit:
 	$(GO) test $(RACE) -count=1 -timeout 8m $(PKGS)
+
+## test-tablets: the relay's tests (app, cdc, storage) once more with the
+## keyspace in tablets mode: CDC over per-table tablet stream sets, as on
+## ScyllaDB 2025.4 (see internal/outboxtest, OUTBOX_TEST_TABLETS).
+TABLETS_PKGS ?= ./app/... ./cdc/... ./storage/...
+test-tablets:
+	OUTBOX_TEST_TABLETS=1 $(GO) test $(RACE) -count=1 -timeout 8m $(TABLETS_PKGS)
 
 ## conformance: unmodified scylla-cdc-go v1.2.0 tests against a fresh scyllaemu.
 conformance:

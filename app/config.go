@@ -398,7 +398,9 @@ func toPolling(c config.Config) actors.PollingSource {
 // forgotten-setting risk to guard against because DefaultConfig fills
 // every TTL. Replication is SimpleStrategy, or NetworkTopologyStrategy in
 // scylla.local_dc when that is set, since SimpleStrategy ignores data
-// centres and is unsuitable for a multi-DC cluster.
+// centres and is unsuitable for a multi-DC cluster. Tablets need
+// NetworkTopologyStrategy, which without a local DC takes the factor for
+// every data centre (its replication_factor option).
 func toSchema(c config.Config) schema.Options {
 	ttl := func(d time.Duration) time.Duration {
 		if d == 0 {
@@ -408,12 +410,16 @@ func toSchema(c config.Config) schema.Options {
 	}
 	rf := strconv.Itoa(c.Scylla.ReplicationFactor)
 	repl := map[string]string{"class": "SimpleStrategy", "replication_factor": rf}
-	if c.Scylla.LocalDC != "" {
+	switch {
+	case c.Scylla.LocalDC != "":
 		repl = map[string]string{"class": "NetworkTopologyStrategy", c.Scylla.LocalDC: rf}
+	case c.Schema.Tablets:
+		repl = map[string]string{"class": "NetworkTopologyStrategy", "replication_factor": rf}
 	}
 	return schema.Options{
 		Keyspace:      c.Scylla.Keyspace,
 		Replication:   repl,
+		Tablets:       c.Schema.Tablets,
 		CDCLogTTL:     ttl(c.Schema.CDCLogTTL),
 		OutboxTTL:     ttl(c.Schema.OutboxTTL),
 		DeadLetterTTL: ttl(c.Schema.DeadLetterTTL),

@@ -173,6 +173,20 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	if so := d.Schema; so.Replication["class"] != "SimpleStrategy" || so.Replication["replication_factor"] != "1" || so.DeadLetterTTL != schema.NoTTL {
 		t.Errorf("default schema: %+v", so)
 	}
+	// Tablets need NetworkTopologyStrategy: in the local DC when one is
+	// set, else in every DC.
+	for _, localDC := range []string{"", "dc1"} {
+		c := DefaultConfig()
+		c.Schema.Tablets, c.Scylla.LocalDC = true, localDC
+		want := map[string]string{"class": "NetworkTopologyStrategy", "replication_factor": "1"}
+		if localDC != "" {
+			want = map[string]string{"class": "NetworkTopologyStrategy", localDC: "1"}
+		}
+		s, err := NewSettings(c, nil)
+		if err != nil || !s.Schema.Tablets || !reflect.DeepEqual(s.Schema.Replication, want) {
+			t.Errorf("tablets schema with local DC %q: %+v (%v), want tablets and replication %v", localDC, s.Schema, err, want)
+		}
+	}
 }
 
 // The custom retry preset starts from the default preset's values: only

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 	"github.com/scylla-outbox/scylla-outbox/storage"
@@ -35,7 +36,7 @@ func TestDemoPublishesEverySeededEvent(t *testing.T) {
 				Storage:    storage.Config{Hosts: []string{emb.DB.Addr()}, Keyspace: "outbox", Consistency: "ONE"},
 				Messaging:  messaging.Config{Brokers: emb.Broker.Brokers()},
 				Relay:      relayCfg,
-				Schema:     schema.Options{Keyspace: "outbox"},
+				Schema:     schema.Options{Keyspace: "outbox", Tablets: outboxtest.Tablets()},
 				HTTPListen: "127.0.0.1:0",
 				Logger:     zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 			}

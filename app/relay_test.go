@@ -33,7 +33,6 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -41,7 +40,7 @@ const topic = "outbox.event.Order"
 
 // stack is the embedded stack one relay test runs on.
 type stack struct {
-	db      *scyllaemu.Server
+	db      *outboxtest.DB
 	dbAddr  string
 	broker  *kafkaemu.Broker
 	session gocqlx.Session
@@ -59,7 +58,7 @@ func newStack(t *testing.T, brokerMaxBytes int) *stack {
 	t.Helper()
 	db := outboxtest.StartDB(t)
 	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}, MaxMessageBytes: brokerMaxBytes})
-	return &stack{db: db.Server, dbAddr: db.Addr, broker: broker, session: db.Session,
+	return &stack{db: db, dbAddr: db.Addr, broker: broker, session: db.Session,
 		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
 }

@@ -406,7 +406,7 @@ func TestShutdownReportsUnsavedProgress(t *testing.T) {
 			release := s.holdProduce(t)
 			s.writeOrders(t, 2, 2, nil)
 			awaitInFlight(t, rt, s.total())
-			if err := s.db.Close(); err != nil {
+			if err := s.db.Server.Close(); err != nil {
 				t.Fatal(err)
 			}
 			release()

@@ -70,7 +70,7 @@ func newSecuredStack(t *testing.T) *securedStack {
 	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic},
 		TLS:   outboxtest.ServerTLS(s.brokerCert, ca),
 		Users: []kafkaemu.User{{Mechanism: kafkaemu.SCRAMSHA512, Name: kafkaUser, Password: kafkaPassword}}})
-	s.stack = &stack{db: db.Server, dbAddr: db.Addr, broker: broker, session: db.Session,
+	s.stack = &stack{db: db, dbAddr: db.Addr, broker: broker, session: db.Session,
 		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{},
 		consumer: &messaging.Config{Brokers: broker.Brokers(), Timeout: 2 * time.Second,

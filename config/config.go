@@ -39,7 +39,7 @@ type ScyllaConfig struct {
 	Timeout           time.Duration `yaml:"timeout" help:"Time limit of each request, a duration."`
 	ConnectTimeout    time.Duration `yaml:"connect_timeout" help:"Time limit of dialling and the connection handshake, a duration; it bounds start-up when hosts are unreachable."`
 	LocalDC           string        `yaml:"local_dc" help:"Data centre whose nodes serve queries (other data centres are not queried). Empty: all nodes. migrate also puts the replicas of a new keyspace there."`
-	ReplicationFactor int           `yaml:"replication_factor" help:"Number of replicas of each row, used only by migrate when it creates the keyspace (SimpleStrategy, or NetworkTopologyStrategy in scylla.local_dc when that is set)."`
+	ReplicationFactor int           `yaml:"replication_factor" help:"Number of replicas of each row, used only by migrate when it creates the keyspace (SimpleStrategy, or NetworkTopologyStrategy in scylla.local_dc when that is set, or in every data centre with schema.tablets)."`
 }
 
 // TLSSettings configures TLS to ScyllaDB or to Kafka. TLS is on when
@@ -132,11 +132,13 @@ type PollingSettings struct {
 	StartFrom    string        `yaml:"start_from" help:"RFC 3339 time where a relay without a saved cursor starts. Empty: one minute before its first start."`
 }
 
-// SchemaSettings are the retention options migrate applies.
+// SchemaSettings are the options migrate applies: retention, and the
+// keyspace's tablets mode.
 type SchemaSettings struct {
 	CDCLogTTL     time.Duration `yaml:"cdc_log_ttl" help:"How long ScyllaDB keeps the outbox CDC log, and so how long the CDC relay may be down without losing events; a duration in whole seconds, at most 20 years; 0 keeps rows forever."`
 	OutboxTTL     time.Duration `yaml:"outbox_ttl" help:"Expiry of outbox rows, and so how long the polling relay may be down; a duration in whole seconds, at most 20 years; 0 keeps rows forever."`
 	DeadLetterTTL time.Duration `yaml:"dead_letter_ttl" help:"Expiry of dead-letter entries, a duration in whole seconds, at most 20 years; 0 (the schema default) keeps them forever, since an expired entry is an event nobody will replay."`
+	Tablets       bool          `yaml:"tablets" help:"Create the keyspace with tablets instead of vnodes; CDC on tablets needs ScyllaDB 2025.4 or later. Used only when migrate creates the keyspace. Replication is then NetworkTopologyStrategy with scylla.replication_factor in scylla.local_dc, or in every data centre when that is empty."`
 }
 
 // HTTPSettings configures the HTTP listener (metrics and health).

@@ -20,10 +20,15 @@
 // applied only when the keyspace is created; changing it on a live cluster
 // is an operator task (ALTER KEYSPACE followed by a repair).
 //
-// The keyspace is created WITH tablets = {'enabled': false}: ScyllaDB CDC
-// works only on vnode-based keyspaces and refuses to create a CDC log in a
-// tablets keyspace. Versions that predate tablets reject the option as an
-// unknown property; this schema targets ScyllaDB 6.0 and later.
+// The keyspace is created WITH tablets = {'enabled': false} unless
+// [Options.Tablets]: ScyllaDB before 2025.4 supports CDC only on
+// vnode-based keyspaces and refuses to create a CDC log in a tablets
+// keyspace. From 2025.4 on, CDC works on tablets too (each table gets its
+// own stream sets, which change when its tablets split or merge, and
+// scylla-cdc-go follows them), so Options.Tablets creates the keyspace with
+// tablets = {'enabled': true} and NetworkTopologyStrategy replication.
+// Versions that predate tablets reject the option as an unknown property;
+// this schema targets ScyllaDB 6.0 and later.
 //
 // # Tables
 //

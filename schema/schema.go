@@ -63,10 +63,18 @@ type Options struct {
 	// Replication is the keyspace replication map, used only when the
 	// keyspace is created. It must name a "class"; every other value is a
 	// replication factor (a non-negative integer). Default:
-	// {"class": "SimpleStrategy", "replication_factor": "1"}, suitable for
-	// development only; production wants NetworkTopologyStrategy with a
-	// factor per data centre.
+	// {"class": "SimpleStrategy", "replication_factor": "1"}, or with
+	// Tablets {"class": "NetworkTopologyStrategy", "replication_factor":
+	// "1"}, suitable for development only; production wants
+	// NetworkTopologyStrategy with a factor per data centre.
 	Replication map[string]string
+	// Tablets creates the keyspace with tablets = {'enabled': true}
+	// instead of false (vnodes). CDC works on tablets from ScyllaDB 2025.4
+	// on; earlier versions refuse to create the CDC log in a tablets
+	// keyspace. Tablets need NetworkTopologyStrategy, so any other
+	// Replication class is rejected. Like Replication it is used only when
+	// the keyspace is created: an existing keyspace keeps its mode.
+	Tablets bool
 	// CDCLogTTL is how long ScyllaDB keeps outbox_messages' CDC log rows
 	// (the cdc 'ttl' option), and so how long the CDC relay may fall behind
 	// before it loses events. Default [DefaultCDCLogTTL]; [NoTTL] keeps
@@ -90,7 +98,8 @@ var identifier = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 type resolved struct {
 	Keyspace      string
 	Replication   string // a CQL map literal
-	CDCLogTTL     int64  // seconds
+	Tablets       bool
+	CDCLogTTL     int64 // seconds
 	OutboxTTL     int64
 	DeadLetterTTL int64
 	OutboxCDC     string // a CQL map literal for outbox_messages' cdc option
@@ -104,7 +113,7 @@ func (o Options) Validate() error {
 }
 
 func (o Options) resolve() (resolved, error) {
-	r := resolved{Keyspace: o.Keyspace}
+	r := resolved{Keyspace: o.Keyspace, Tablets: o.Tablets}
 	switch {
 	case o.Keyspace == "":
 		return r, errors.New("schema: Keyspace must be set")
@@ -114,7 +123,7 @@ func (o Options) resolve() (resolved, error) {
 		return r, fmt.Errorf("schema: Keyspace %q is reserved: names starting with \"system\" belong to ScyllaDB", o.Keyspace)
 	}
 	var err error
-	if r.Replication, err = replicationLiteral(o.Replication); err != nil {
+	if r.Replication, err = replicationLiteral(o.Replication, o.Tablets); err != nil {
 		return r, err
 	}
 	if r.CDCLogTTL, err = ttlSeconds("CDCLogTTL", o.CDCLogTTL, DefaultCDCLogTTL); err != nil {
@@ -151,12 +160,18 @@ func ttlSeconds(field string, d, def time.Duration) (int64, error) {
 	return int64(d / time.Second), nil
 }
 
-func replicationLiteral(m map[string]string) (string, error) {
+func replicationLiteral(m map[string]string, tablets bool) (string, error) {
 	if len(m) == 0 {
 		m = map[string]string{"class": "SimpleStrategy", "replication_factor": "1"}
+		if tablets {
+			m["class"] = networkTopology
+		}
 	}
 	if m["class"] == "" {
 		return "", errors.New(`schema: Replication must name a "class", e.g. NetworkTopologyStrategy`)
+	}
+	if tablets && !isNetworkTopology(m["class"]) {
+		return "", fmt.Errorf("schema: Tablets need Replication class NetworkTopologyStrategy, got %q", m["class"])
 	}
 	for k, v := range m {
 		if k == "" || strings.ContainsFunc(k+v, isControl) {
@@ -170,6 +185,14 @@ func replicationLiteral(m map[string]string) (string, error) {
 		}
 	}
 	return mapLiteral(m), nil
+}
+
+const networkTopology = "NetworkTopologyStrategy"
+
+// isNetworkTopology reports whether a replication class names
+// NetworkTopologyStrategy, which ScyllaDB also accepts fully qualified.
+func isNetworkTopology(class string) bool {
+	return class == networkTopology || class == "org.apache.cassandra.locator."+networkTopology
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

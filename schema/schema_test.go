@@ -201,6 +201,7 @@ func TestApplyRejectsInvalidOptions(t *testing.T) {
 		{"bad factor", Options{Keyspace: "ks", Replication: map[string]string{"class": "NetworkTopologyStrategy", "dc1": "three"}}, `Replication["dc1"]`},
 		{"negative factor", Options{Keyspace: "ks", Replication: map[string]string{"class": "SimpleStrategy", "replication_factor": "-1"}}, "non-negative"},
 		{"control char", Options{Keyspace: "ks", Replication: map[string]string{"class": "SimpleStrategy\n", "replication_factor": "1"}}, "control characters"},
+		{"tablets on SimpleStrategy", Options{Keyspace: "ks", Tablets: true, Replication: map[string]string{"class": "SimpleStrategy", "replication_factor": "1"}}, "Tablets need Replication class NetworkTopologyStrategy"},
 		{"negative cdc ttl", Options{Keyspace: "ks", CDCLogTTL: -time.Hour}, "CDCLogTTL must not be negative"},
 		{"fractional outbox ttl", Options{Keyspace: "ks", OutboxTTL: 1500 * time.Millisecond}, "OutboxTTL must be a whole number of seconds"},
 		{"huge dlq ttl", Options{Keyspace: "ks", DeadLetterTTL: 21 * 365 * 24 * time.Hour}, "DeadLetterTTL must be at most"},
@@ -254,6 +255,89 @@ func TestStatementsRenderOptions(t *testing.T) {
 	}
 	if len(stmts) != 11 {
 		t.Errorf("got %d statements, want 11 (keyspace + 10 tables)", len(stmts))
+	}
+}
+
+// TestStatementsRenderTabletsMode: the keyspace statement says whether
+// tablets are on, and Tablets without a Replication defaults to
+// NetworkTopologyStrategy, which tablets require.
+func TestStatementsRenderTabletsMode(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"vnodes", Options{Keyspace: "ks"},
+			`WITH replication = {'class': 'SimpleStrategy', 'replication_factor': '1'}` + "\n    AND tablets = {'enabled': false}"},
+		{"tablets", Options{Keyspace: "ks", Tablets: true},
+			`WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': '1'}` + "\n    AND tablets = {'enabled': true}"},
+		{"tablets, qualified class", Options{Keyspace: "ks", Tablets: true, Replication: map[string]string{"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "dc1": "3"}},
+			`WITH replication = {'class': 'org.apache.cassandra.locator.NetworkTopologyStrategy', 'dc1': '3'}` + "\n    AND tablets = {'enabled': true}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stmts, err := Statements(tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(stmts[0], tt.want) {
+				t.Errorf("keyspace statement:\n%s\nwant it to contain\n%s", stmts[0], tt.want)
+			}
+		})
+	}
+}
+
+// TestApplyKeyspaceMode: Apply creates a vnodes or a tablets keyspace as
+// told, and in a tablets keyspace outbox_messages gets its own CDC stream
+// set (system.cdc_streams), which its log rows use; a second Apply with the
+// other mode leaves the keyspace as it is, like Replication.
+func TestApplyKeyspaceMode(t *testing.T) {
+	for _, tablets := range []bool{false, true} {
+		t.Run(map[bool]string{false: "vnodes", true: "tablets"}[tablets], func(t *testing.T) {
+			s := newSession(t)
+			ctx := context.Background()
+			if err := Apply(ctx, s, Options{Keyspace: "ks", Tablets: tablets}); err != nil {
+				t.Fatal(err)
+			}
+			// scylla-cdc-go's test for a tablets keyspace: a
+			// scylla_keyspaces row with initial_tablets.
+			var initial *int
+			err := s.Query(`SELECT initial_tablets FROM system_schema.scylla_keyspaces WHERE keyspace_name = 'ks'`).Scan(&initial)
+			if got := err == nil && initial != nil; got != tablets {
+				t.Fatalf("keyspace uses tablets: %v (initial_tablets %v, %v), want %v", got, initial, err, tablets)
+			}
+			streams := map[string]bool{}
+			iter := s.Query(`SELECT stream_id FROM system.cdc_streams WHERE keyspace_name = 'ks' AND table_name = ?`, TableOutboxMessages).Iter()
+			for id := []byte(nil); iter.Scan(&id); {
+				streams[string(id)] = true
+			}
+			if err := iter.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if (len(streams) > 0) != tablets {
+				t.Fatalf("outbox_messages has %d tablet streams, want some only with tablets", len(streams))
+			}
+			if err := s.Query(`INSERT INTO ks.outbox_messages (aggregate_id, sequence, event_id, committed_at) VALUES (?, 1, ?, now())`,
+				gocql.TimeUUID(), gocql.TimeUUID()).Exec(); err != nil {
+				t.Fatal(err)
+			}
+			var stream []byte
+			if err := s.Query(`SELECT "cdc$stream_id" FROM ks.outbox_messages_scylla_cdc_log`).Scan(&stream); err != nil {
+				t.Fatal(err)
+			}
+			if tablets && !streams[string(stream)] {
+				t.Errorf("log row in stream %x, not one of the table's tablet streams", stream)
+			}
+
+			if err := Apply(ctx, s, Options{Keyspace: "ks", Tablets: !tablets}); err != nil {
+				t.Fatalf("Apply with the other mode: %v", err)
+			}
+			initial = nil
+			err = s.Query(`SELECT initial_tablets FROM system_schema.scylla_keyspaces WHERE keyspace_name = 'ks'`).Scan(&initial)
+			if got := err == nil && initial != nil; got != tablets {
+				t.Errorf("after Apply with the other mode the keyspace uses tablets: %v, want %v (unchanged)", got, tablets)
+			}
+		})
 	}
 }
 

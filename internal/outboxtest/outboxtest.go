@@ -20,6 +20,19 @@
 // package. Tests therefore build their own stores on [DB.Session]. The one
 // exception is schema, whose internal tests cannot use StartDB.
 //
+// # Tablets mode
+//
+// With OUTBOX_TEST_TABLETS=1 in the environment ([TabletsEnv]), StartDB
+// creates its keyspace with tablets (schema.Options.Tablets) instead of
+// vnodes, and starts the emulator with TabletsByDefault, so that keyspaces
+// tests create themselves with NetworkTopologyStrategy get tablets too, as
+// on ScyllaDB 2025.4. The CDC log of outbox_messages then has per-table
+// stream sets (system.cdc_streams) instead of the cluster's generations,
+// and scylla-cdc-go reads it through its tablets path: `make test-tablets`
+// runs the relay's tests that way. [DB.NewStreams] moves the log to new
+// streams in either mode, for tests of the relay across a stream change;
+// [WithTablets] sets the mode of one StartDB whatever the environment says.
+//
 // It lives under internal/ because it is test infrastructure of this module,
 // not a compatibility promise: its API follows scyllaemu's.
 package outboxtest
@@ -27,7 +40,9 @@ package outboxtest
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -42,6 +57,13 @@ import (
 // DefaultKeyspace is where StartDB applies the schema unless [WithSchema]
 // says otherwise; it is the keyspace the services default to.
 const DefaultKeyspace = "outbox"
+
+// TabletsEnv is the environment variable that, set to 1, makes [StartDB]
+// use tablets (see the package documentation).
+const TabletsEnv = "OUTBOX_TEST_TABLETS"
+
+// Tablets reports whether [TabletsEnv] asks for tablets mode.
+func Tablets() bool { return os.Getenv(TabletsEnv) == "1" }
 
 // Session settings of [StartDB]. The emulator is one node, so ONE is as
 // strong as any level; a short request timeout turns a hung emulator into
@@ -72,6 +94,10 @@ type DB struct {
 	Session gocqlx.Session
 	// Keyspace holds the schema; empty with [WithoutSchema].
 	Keyspace string
+	// Tablets tells whether StartDB ran in tablets mode: Keyspace uses
+	// tablets, and so do NetworkTopologyStrategy keyspaces created without
+	// a tablets option.
+	Tablets bool
 }
 
 // Option configures [StartDB].
@@ -83,6 +109,7 @@ type dbOptions struct {
 	tls      *tls.Config
 	user     string
 	password string
+	tablets  bool
 }
 
 // WithEmulator starts the emulator with o instead of the zero Options (a
@@ -92,7 +119,8 @@ func WithEmulator(o scyllaemu.Options) Option {
 }
 
 // WithSchema applies the schema with o instead of in [DefaultKeyspace]
-// with the default TTLs.
+// with the default TTLs. In tablets mode o.Tablets is set, so
+// o.Replication must then be empty or NetworkTopologyStrategy.
 func WithSchema(o schema.Options) Option {
 	return func(d *dbOptions) { d.schema = &o }
 }
@@ -103,6 +131,12 @@ func WithSchema(o schema.Options) Option {
 // in as user unless user is empty.
 func WithSessionLogin(tc *tls.Config, user, password string) Option {
 	return func(d *dbOptions) { d.tls, d.user, d.password = tc, user, password }
+}
+
+// WithTablets sets tablets mode on or off for this StartDB, whatever
+// [TabletsEnv] says: for tests of one mode, or of both.
+func WithTablets(on bool) Option {
+	return func(d *dbOptions) { d.tablets = on }
 }
 
 // WithoutSchema leaves the emulator empty, for tests of what happens
@@ -118,9 +152,15 @@ func WithoutSchema() Option {
 // fails the test.
 func StartDB(t testing.TB, opts ...Option) *DB {
 	t.Helper()
-	o := dbOptions{schema: &schema.Options{Keyspace: DefaultKeyspace}}
+	o := dbOptions{schema: &schema.Options{Keyspace: DefaultKeyspace}, tablets: Tablets()}
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.tablets {
+		o.emulator.TabletsByDefault = true
+		if o.schema != nil {
+			o.schema.Tablets = true
+		}
 	}
 	// Not t.Context(): it ends before Cleanup runs, and components shut
 	// down in Cleanup (a relay saving its progress) still need the
@@ -153,7 +193,7 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 		t.Fatalf("outboxtest: session on scyllaemu at %s: %v", srv.Addr(), err)
 	}
 	t.Cleanup(session.Close)
-	db := &DB{Server: srv, Addr: srv.Addr(), Session: session}
+	db := &DB{Server: srv, Addr: srv.Addr(), Session: session, Tablets: o.tablets}
 	if o.schema != nil {
 		if err := schema.Apply(t.Context(), session.Session, *o.schema); err != nil {
 			t.Fatalf("outboxtest: apply the schema in %q: %v", o.schema.Keyspace, err)
@@ -161,6 +201,63 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 		db.Keyspace = o.schema.Keyspace
 	}
 	return db
+}
+
+// NewStreams moves the CDC log of outbox_messages in db.Keyspace to new
+// streams and returns the time the new streams take over, in whole
+// milliseconds, after every write already accepted.
+//
+// Without tablets it is a new CDC generation starting delay from now
+// ([scyllaemu.Server.NewGeneration]): writes stamped before the returned
+// time still go to the old streams. With tablets it is what changes a
+// table's streams on ScyllaDB 2025.4, a split of its tablets (ALTER TABLE
+// ... WITH tablets = {'min_tablet_count': N}, twice the current count); the
+// new stream set starts at once, so delay does not apply. Either way
+// scylla-cdc-go notices the change at its next poll of the generation
+// tables (every 15 s).
+func (db *DB) NewStreams(ctx context.Context, delay time.Duration) (time.Time, error) {
+	if !db.Tablets {
+		return db.Server.NewGeneration(delay)
+	}
+	if db.Keyspace == "" {
+		return time.Time{}, fmt.Errorf("outboxtest: no schema, so no %s to split", schema.TableOutboxMessages)
+	}
+	set, err := db.latestStreamSet(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var tablets int
+	iter := db.Session.Query(`SELECT stream_id FROM system.cdc_streams WHERE keyspace_name = ? AND table_name = ? AND timestamp = ? AND stream_state = 0`, nil).
+		Bind(db.Keyspace, schema.TableOutboxMessages, set).WithContext(ctx).Iter()
+	for id := []byte(nil); iter.Scan(&id); {
+		tablets++
+	}
+	if err := iter.Close(); err != nil {
+		return time.Time{}, fmt.Errorf("outboxtest: read the current streams of %s: %w", schema.TableOutboxMessages, err)
+	}
+	alter := fmt.Sprintf(`ALTER TABLE %s.%s WITH tablets = {'min_tablet_count': %d}`, db.Keyspace, schema.TableOutboxMessages, 2*tablets)
+	if err := db.Session.Query(alter, nil).WithContext(ctx).Exec(); err != nil {
+		return time.Time{}, fmt.Errorf("outboxtest: %s: %w", alter, err)
+	}
+	next, err := db.latestStreamSet(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !next.After(set) {
+		return time.Time{}, fmt.Errorf("outboxtest: %s made no new stream set (latest still %v)", alter, set)
+	}
+	return next, nil
+}
+
+// latestStreamSet is the start of outbox_messages' newest tablets stream
+// set; system.cdc_timestamps lists a table's sets newest first.
+func (db *DB) latestStreamSet(ctx context.Context) (time.Time, error) {
+	var at time.Time
+	if err := db.Session.Query(`SELECT timestamp FROM system.cdc_timestamps WHERE keyspace_name = ? AND table_name = ? LIMIT 1`, nil).
+		Bind(db.Keyspace, schema.TableOutboxMessages).WithContext(ctx).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("outboxtest: read the stream sets of %s.%s: %w", db.Keyspace, schema.TableOutboxMessages, err)
+	}
+	return at, nil
 }
 
 // StartBroker starts an embedded Kafka broker with o (topics, message size

@@ -96,6 +96,78 @@ func TestStartDB(t *testing.T) {
 	}
 }
 
+// usesTablets reports whether keyspace ks uses tablets, by scylla-cdc-go's
+// test: a system_schema.scylla_keyspaces row with initial_tablets.
+func usesTablets(t *testing.T, db *outboxtest.DB, ks string) bool {
+	t.Helper()
+	var initial *int
+	err := db.Session.Query(`SELECT initial_tablets FROM system_schema.scylla_keyspaces WHERE keyspace_name = ?`, nil).Bind(ks).Scan(&initial)
+	if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+		t.Fatalf("read scylla_keyspaces: %v", err)
+	}
+	return initial != nil
+}
+
+// logStream is the CDC stream of the one log row of outbox_messages with
+// sequence seq of aggregate agg.
+func logStream(t *testing.T, db *outboxtest.DB, agg gocql.UUID, seq int) []byte {
+	t.Helper()
+	var stream []byte
+	if err := db.Session.Query(`SELECT "cdc$stream_id" FROM `+db.Keyspace+`.`+schema.TableOutboxCDCLog+` WHERE aggregate_id = ? AND sequence = ? ALLOW FILTERING`, nil).
+		Bind(agg, seq).Scan(&stream); err != nil {
+		t.Fatalf("log row %v/%d: %v", agg, seq, err)
+	}
+	return stream
+}
+
+// In either mode StartDB makes the keyspace (and, with tablets,
+// NetworkTopologyStrategy keyspaces tests create) as told, and NewStreams
+// moves outbox_messages' log to new streams: the same aggregate's writes
+// before and after the returned time are logged in different streams.
+func TestTabletsModeAndNewStreams(t *testing.T) {
+	for _, tablets := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tablets=%v", tablets), func(t *testing.T) {
+			db := outboxtest.StartDB(t, outboxtest.WithTablets(tablets))
+			if db.Tablets != tablets {
+				t.Fatalf("DB.Tablets = %v, want %v", db.Tablets, tablets)
+			}
+			if got := usesTablets(t, db, db.Keyspace); got != tablets {
+				t.Fatalf("keyspace %s uses tablets: %v, want %v", db.Keyspace, got, tablets)
+			}
+			if err := db.Session.Query(`CREATE KEYSPACE other WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 1}`, nil).Exec(); err != nil {
+				t.Fatal(err)
+			}
+			if got := usesTablets(t, db, "other"); got != tablets {
+				t.Errorf("a NetworkTopologyStrategy keyspace made by the test uses tablets: %v, want %v", got, tablets)
+			}
+
+			agg := gocql.TimeUUID()
+			insert := func(seq int) {
+				t.Helper()
+				if err := db.Session.Query(`INSERT INTO `+db.Keyspace+`.`+schema.TableOutboxMessages+` (aggregate_id, sequence, event_id, committed_at) VALUES (?, ?, ?, now())`, nil).
+					Bind(agg, seq, gocql.TimeUUID()).Exec(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			insert(1)
+			at, err := db.NewStreams(t.Context(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The new streams take over at a time already past for
+			// tablets and at most a millisecond ahead for a generation.
+			time.Sleep(time.Until(at) + time.Millisecond)
+			insert(2)
+			if before, after := logStream(t, db, agg, 1), logStream(t, db, agg, 2); string(before) == string(after) {
+				t.Errorf("writes before and after NewStreams (%v) both logged in stream %x", at, before)
+			}
+		})
+	}
+	if _, err := outboxtest.StartDB(t, outboxtest.WithTablets(true), outboxtest.WithoutSchema()).NewStreams(t.Context(), 0); err == nil {
+		t.Error("NewStreams without a schema in tablets mode: no error")
+	}
+}
+
 func TestStartBroker(t *testing.T) {
 	var b *kafkaemu.Broker
 	t.Run("running", func(t *testing.T) {
