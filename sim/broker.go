@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
@@ -32,11 +33,22 @@ type publishError struct {
 
 func (e *publishError) Error() string { return e.msg }
 
-// copyOf is one record as the broker appended it.
+// copyOf is one record as the broker appended it, the epoch of the
+// processor that sent it, and whether that epoch was stale then (a zombie
+// sent it).
 type copyOf struct {
-	id  uuid.UUID
-	agg uuid.UUID
-	seq int64
+	id     uuid.UUID
+	agg    uuid.UUID
+	seq    int64
+	epoch  leader.Epoch
+	zombie bool
+}
+
+// sender is who publishes: the processor's epoch, and whether a newer one
+// had replaced it.
+type sender struct {
+	epoch  leader.Epoch
+	zombie bool
 }
 
 // broker is the simulated producer and Kafka cluster: records of one
@@ -50,17 +62,18 @@ type broker struct {
 	acks                   uint64 // records acknowledged so far, for the exhaustion check
 }
 
-// send publishes rec and calls done with the outcome, later.
-func (b *broker) send(rec outbox.Record, done func(error)) {
+// send publishes rec for a processor and calls done with the outcome,
+// later.
+func (b *broker) send(rec outbox.Record, by sender, done func(error)) {
 	if !validRecord(rec) {
 		// messaging.Publisher refuses such a record before sending it.
 		b.w.after(time.Millisecond, func() { done(&publishError{kind: permanent, msg: "invalid record"}) })
 		return
 	}
-	b.w.after(b.w.between(time.Millisecond, 20*time.Millisecond), func() { b.arrive(rec, done) })
+	b.w.after(b.w.between(time.Millisecond, 20*time.Millisecond), func() { b.arrive(rec, by, done) })
 }
 
-func (b *broker) arrive(rec outbox.Record, done func(error)) {
+func (b *broker) arrive(rec outbox.Record, by sender, done func(error)) {
 	now := b.w.now
 	reply := b.w.between(time.Millisecond, 20*time.Millisecond)
 	if b.down.on(now) {
@@ -78,7 +91,7 @@ func (b *broker) arrive(rec outbox.Record, done func(error)) {
 		b.w.after(reply, func() { done(&publishError{kind: retriable, msg: "rejected, retriable"}) })
 		return
 	}
-	b.log = append(b.log, copyOf{id: rec.EventID, agg: rec.AggregateID, seq: rec.Sequence})
+	b.log = append(b.log, copyOf{id: rec.EventID, agg: rec.AggregateID, seq: rec.Sequence, epoch: by.epoch, zombie: by.zombie})
 	if b.ackSlow.on(now) {
 		reply += b.w.between(0, 5*time.Second)
 	}

@@ -10,6 +10,7 @@ import (
 	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
 	"github.com/scylla-outbox/scylla-outbox/cdc"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
@@ -49,7 +50,7 @@ func (k simSink) Deliver(_ context.Context, rec outbox.Record, ack func()) error
 
 func (s *cdcSource) finished(outbox.Record) {
 	if l := s.lib; l != nil && l.alive && l.awaiting != nil {
-		s.p.r.w.after(0, func() {
+		s.p.after(0, func() {
 			if l.alive && l.awaiting != nil {
 				l.awaiting()
 			}
@@ -57,8 +58,16 @@ func (s *cdcSource) finished(outbox.Record) {
 	}
 }
 
-// saveProgress is the processor's periodic progress save.
-func (s *cdcSource) saveProgress() { _ = s.factory.Flush(background) }
+// saveProgress is the processor's periodic progress save; a rejected one
+// fences the processor.
+func (s *cdcSource) saveProgress() {
+	if err := s.factory.Flush(background); errors.Is(err, leader.ErrFenced) {
+		s.p.fenced(err)
+	}
+}
+
+// finalSave is the save of cdcState.stop.
+func (s *cdcSource) finalSave() error { return s.factory.Flush(background) }
 
 // restarted is what the processor actor does when its supervisor restarts
 // it: start the reader unless it is running.
@@ -75,7 +84,7 @@ func (s *cdcSource) creditsFreed() {
 	for _, r := range s.lib.readers {
 		if r.blocked {
 			r.blocked = false
-			s.p.r.w.after(0, r.drain)
+			s.p.after(0, r.drain)
 		}
 	}
 }
@@ -95,6 +104,9 @@ type cdcLib struct {
 
 func (s *cdcSource) startLib() {
 	r := s.p.r
+	if s.p.closing {
+		return
+	}
 	lib := &cdcLib{s: s, alive: true}
 	s.lib = lib
 	d := r.db
@@ -108,7 +120,10 @@ func (s *cdcSource) startLib() {
 	}
 	if readFrom.IsZero() {
 		readFrom = r.w.now.Add(-changeAgeLimit)
-		d.appStart = readFrom
+		if err := d.saveReadStart(s.p.epoch, readFrom); err != nil {
+			lib.failed(err)
+			return
+		}
 	}
 	g := d.genAt(readFrom)
 	if readFrom.Before(d.gens[g].start) {
@@ -116,6 +131,17 @@ func (s *cdcSource) startLib() {
 	}
 	lib.startGeneration(g, readFrom)
 	lib.fetchLater()
+}
+
+// failed ends the reader with a failed progress write: a rejected one
+// fences the processor, any other restarts the reader.
+func (l *cdcLib) failed(err error) {
+	if errors.Is(err, leader.ErrFenced) {
+		l.stop(true)
+		l.s.p.fenced(err)
+		return
+	}
+	l.fail(err)
 }
 
 // fail ends the reader with an error: the processor restarts it.
@@ -171,22 +197,22 @@ func (l *cdcLib) startGeneration(g int, from time.Time) {
 		r := &streamReader{lib: l, stream: stream, last: last}
 		r.consumer = l.s.factory.OpenStream(id)
 		l.readers = append(l.readers, r)
-		l.s.p.r.w.after(l.s.p.r.w.between(0, postNonEmptyDelay), r.poll)
+		l.s.p.after(l.s.p.r.w.between(0, postNonEmptyDelay), r.poll)
 	}
 }
 
 // saveGeneration is ProgressManager.StartGeneration.
 func (l *cdcLib) saveGeneration(start time.Time) bool {
 	r := l.s.p.r
-	if r.db.progressFail.on(r.w.now) {
-		l.fail(errFault)
+	switched := r.db.currentGen.Before(start) && !r.db.currentGen.IsZero()
+	if err := r.db.startGeneration(l.s.p.epoch, start); err != nil {
+		l.failed(err)
 		return false
 	}
-	if r.db.currentGen.Before(start) && !r.db.currentGen.IsZero() {
+	if switched {
 		r.switches++
 	}
-	r.db.currentGen = start
-	r.trace("gen-saved", start.Sub(epoch))
+	r.trace("gen-saved", start.Sub(simStart))
 	return true
 }
 
@@ -194,7 +220,7 @@ func (l *cdcLib) saveGeneration(start time.Time) bool {
 // generation tables.
 func (l *cdcLib) fetchLater() {
 	r := l.s.p.r
-	r.w.after(r.s.GenerationFetch, func() {
+	l.s.p.after(r.s.GenerationFetch, func() {
 		if !l.alive || l.s.lib != l {
 			return
 		}
@@ -244,7 +270,7 @@ func (r *streamReader) poll() {
 		return
 	}
 	if run.db.readFail.on(now) {
-		run.w.after(postFailedDelay, r.poll)
+		l.s.p.after(postFailedDelay, r.poll)
 		return
 	}
 	end := r.last.Time().Add(queryWindow)
@@ -253,7 +279,7 @@ func (r *streamReader) poll() {
 	}
 	r.end = gocql.MinTimeUUID(end)
 	if scyllacdc.CompareTimeUUID(r.last, r.end) >= 0 {
-		run.w.after(postEmptyDelay, r.poll)
+		l.s.p.after(postEmptyDelay, r.poll)
 		return
 	}
 	r.queue = run.db.logRange(r.stream, r.last, r.end)
@@ -270,7 +296,7 @@ func (r *streamReader) drain() {
 	p := l.s.p
 	for len(r.queue) > 0 {
 		c := r.queue[0]
-		if !p.led.room(len(c.events)) {
+		if p.closing || !p.led.room(len(c.events)) {
 			r.blocked = true
 			return
 		}
@@ -289,23 +315,20 @@ func (r *streamReader) drain() {
 		delay = postEmptyDelay
 		_ = r.consumer.Empty(background, r.end)
 	}
-	p.r.w.after(delay, r.poll)
+	p.after(delay, r.poll)
 }
 
-// progressStore is the relay's progress store as the factory's Flush uses
-// it; a dead process writes nothing. The model of the library reads the
-// database directly.
+// progressStore is the relay's progress store under the processor's
+// epoch (storage.FencedProgress) as the factory's Flush uses it; a dead
+// process writes nothing. The model of the library reads the database
+// directly.
 type progressStore struct{ p *process }
 
 func (s progressStore) SaveStreams(_ context.Context, positions []cdc.StreamPosition) error {
-	r := s.p.r
-	if !s.p.alive || r.db.progressFail.on(r.w.now) {
+	if !s.p.up() {
 		return errFault
 	}
-	for _, pos := range positions {
-		r.db.progress[progressKey(pos.Generation, fmt.Sprintf("%x", pos.Stream))] = pos.At
-	}
-	return nil
+	return s.p.r.db.saveStreams(s.p.epoch, positions)
 }
 
 // The reads and the generation are the model library's (cdcLib), which

@@ -10,7 +10,9 @@ import (
 	"github.com/google/uuid"
 	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
+	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 )
@@ -81,6 +83,21 @@ type db struct {
 
 	dlq map[uuid.UUID]deadLetter
 
+	// The relay name's epoch store (relay_progress's epoch and leader):
+	// epochs are taken by compare-and-set, and every write above that
+	// keeps progress is conditional on the writer's epoch.
+	epoch  leader.Epoch
+	holder leader.Holder
+	// rejected counts progress writes refused for a stale epoch.
+	rejected int
+	// acceptStale breaks the fencing, for the test that the simulator
+	// catches a broken epoch store.
+	acceptStale bool
+	// applied hears every progress write the store applied, with the
+	// writer's epoch; backwards hears a write that moves progress back.
+	applied   func(epoch leader.Epoch, what string)
+	backwards func(what string, from, to any)
+
 	progressFail, dlqFail, readFail, dlqLoadFail windows
 }
 
@@ -88,12 +105,15 @@ type deadLetter struct {
 	rec  outbox.Record
 	kind string
 	at   time.Time
+	// stale: written by a relay whose epoch a newer one had replaced (a
+	// zombie that had not learned yet).
+	stale bool
 }
 
 func newDB(w *world, streams int) *db {
 	d := &db{w: w, byID: map[uuid.UUID]*event{}, visibleUntil: map[uuid.UUID]time.Time{}, logs: map[string][]*change{}, progress: map[string]gocql.UUID{},
 		finished: map[uuid.UUID]bool{}, dlq: map[uuid.UUID]deadLetter{}}
-	d.addGeneration(epoch.Add(-time.Hour), streams)
+	d.addGeneration(simStart.Add(-time.Hour), streams)
 	return d
 }
 
@@ -142,7 +162,7 @@ func (d *db) commit(evs []*event, delay time.Duration) {
 		d.byID[e.rec.EventID] = e
 	}
 	d.logs[stream] = append(d.logs[stream], &change{time: gocql.MinTimeUUID(now), visible: visible, events: evs})
-	d.trace("commit", agg.String()[:4], evs[0].rec.Sequence, len(evs), "visible", visible.Sub(epoch))
+	d.trace("commit", agg.String()[:4], evs[0].rec.Sequence, len(evs), "visible", visible.Sub(simStart))
 }
 
 // logRange returns the changes of a stream in (after, upTo] visible now.
@@ -188,18 +208,110 @@ func (d *db) scan(after, until time.Time) []outbox.Record {
 	return out
 }
 
+// acquire takes the next epoch for member, as RelayProgress.Acquire does
+// by compare-and-set.
+func (d *db) acquire(member string) (leader.Epoch, error) {
+	if d.progressFail.on(d.w.now) {
+		return 0, errFault
+	}
+	d.epoch++
+	d.holder = leader.Holder{Epoch: d.epoch, Member: member, Since: d.w.now}
+	return d.epoch, nil
+}
+
+// leader reads the recorded holder.
+func (d *db) leader() (leader.Holder, error) {
+	if d.readFail.on(d.w.now) {
+		return leader.Holder{}, errFault
+	}
+	return d.holder, nil
+}
+
+// fenced runs a progress write as FencedProgress does: a lightweight
+// transaction IF epoch = ?, applied whole under the newest epoch and
+// rejected with leader.ErrFenced under an older one.
+func (d *db) fenced(epoch leader.Epoch, what string, apply func()) error {
+	if d.progressFail.on(d.w.now) {
+		return errFault
+	}
+	if epoch != d.epoch && !d.acceptStale {
+		d.rejected++
+		d.trace("rejected", what, "epoch", epoch, "holder", d.epoch)
+		return fmt.Errorf("sim: %s under epoch %d: %w (epoch %d holds it)", what, epoch, leader.ErrFenced, d.epoch)
+	}
+	d.applied(epoch, what)
+	apply()
+	return nil
+}
+
+// saveStreams is FencedProgress.SaveStreams.
+func (d *db) saveStreams(epoch leader.Epoch, positions []cdc.StreamPosition) error {
+	return d.fenced(epoch, "save-streams", func() {
+		for _, pos := range positions {
+			key := progressKey(pos.Generation, fmt.Sprintf("%x", pos.Stream))
+			if old, ok := d.progress[key]; ok && scyllacdc.CompareTimeUUID(pos.At, old) < 0 {
+				d.backwards("stream "+key, old.Time().Sub(simStart), pos.At.Time().Sub(simStart))
+			}
+			d.progress[key] = pos.At
+		}
+	})
+}
+
+// startGeneration is FencedProgress.StartGeneration.
+func (d *db) startGeneration(epoch leader.Epoch, gen time.Time) error {
+	return d.fenced(epoch, "start-generation", func() {
+		if gen.Before(d.currentGen) {
+			d.backwards("generation", d.currentGen.Sub(simStart), gen.Sub(simStart))
+		}
+		d.currentGen = gen
+	})
+}
+
+// saveReadStart is FencedProgress.SaveReadStartTime.
+func (d *db) saveReadStart(epoch leader.Epoch, start time.Time) error {
+	return d.fenced(epoch, "save-read-start", func() {
+		if !d.appStart.IsZero() && !start.Equal(d.appStart) {
+			d.backwards("read start", d.appStart.Sub(simStart), start.Sub(simStart))
+		}
+		d.appStart = start
+	})
+}
+
+// saveCursor is FencedProgress.SaveCursor.
+func (d *db) saveCursor(epoch leader.Epoch, at time.Time) error {
+	return d.fenced(epoch, "save-cursor", func() {
+		if d.hasCursor && at.Before(d.cursor) {
+			d.backwards("cursor", d.cursor.Sub(simStart), at.Sub(simStart))
+		}
+		d.cursor, d.hasCursor = at, true
+	})
+}
+
+// markFinished is PollingStore.MarkFinished: not fenced (an event a zombie
+// finished is finished), but it fails with the progress writes.
+func (d *db) markFinished(ids []uuid.UUID) error {
+	if d.progressFail.on(d.w.now) {
+		return errFault
+	}
+	for _, id := range ids {
+		d.finished[id] = true
+	}
+	return nil
+}
+
 func progressKey(gen time.Time, stream string) string {
 	return fmt.Sprintf("%d|%s", gen.UnixNano(), stream)
 }
 
 // putDeadLetter validates like storage.DeadLetterStore.Put: an entry
-// needs an event id, and an aggregate id unless it is malformed.
-func (d *db) putDeadLetter(rec outbox.Record, kind string) error {
+// needs an event id, and an aggregate id unless it is malformed. stale:
+// the writer's epoch is no longer the newest.
+func (d *db) putDeadLetter(rec outbox.Record, kind string, stale bool) error {
 	if rec.EventID == uuid.Nil || (rec.AggregateID == uuid.Nil && kind != relay.KindMalformed) {
 		return fmt.Errorf("dead letter: event and aggregate ids are required")
 	}
 	if _, ok := d.dlq[rec.EventID]; !ok {
-		d.dlq[rec.EventID] = deadLetter{rec: rec, kind: kind, at: d.w.now}
+		d.dlq[rec.EventID] = deadLetter{rec: rec, kind: kind, at: d.w.now, stale: stale}
 	}
 	return nil
 }

@@ -17,6 +17,27 @@
 // order; every duplicate explained by a crash or counted as a re-publish;
 // in-flight bounded by the limit.
 //
+// Half the seeds run two relays under one relay name (node.go): each runs
+// the real leader.Machine with its own processor, a simulated Kafka group
+// elects one (drops a member that misses its session, tells members at
+// their heartbeats, keeps a term across an unreachable group) and the
+// database's epoch store takes epochs by compare-and-set and rejects
+// progress writes of a stale epoch. Their faults: pauses across the
+// session timeout (zombies), kills of the active relay, graceful handovers,
+// and the group unreachable for all or for the active relay alone. Their
+// invariants: no stale progress write applied, progress never backwards,
+// processors only under an epoch their relay took for its current term, at
+// most one processor under the newest epoch, a relay that learns it lost
+// (revoked, fenced) stops its processor at once, a relay that can reach the
+// group never takes the relay back before it hears, a stopped relay
+// drains, no event published twice across a clean handover, every copy in
+// the topic the committed event, and one relay active at the end. Two
+// behaviours of the design are counted, not failed: a zombie and the
+// leader settling an event differently (one publishes it, the other
+// dead-letters it: dead-letter writes are not fenced), and a relay that
+// takes the relay back acting on a timer or message that came due while it
+// was paused, before the heartbeat that would have told it.
+//
 // A run is a pure function of its seed: a failing seed replays exactly with
 // `go test ./sim -run TestSimulation -sim.seed=N -v`.
 package sim

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/polling"
 )
@@ -35,7 +37,7 @@ func (s *pollSource) start() {
 func (s *pollSource) load() {
 	p := s.p
 	start := p.r.w.now.Add(-time.Minute)
-	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
 		if !p.alive {
 			return
 		}
@@ -56,7 +58,7 @@ func (s *pollSource) load() {
 }
 
 func (s *pollSource) tick() {
-	s.p.r.w.after(s.p.r.s.PollInterval, func() {
+	s.p.after(s.p.r.s.PollInterval, func() {
 		if !s.p.alive {
 			return
 		}
@@ -71,7 +73,7 @@ func (s *pollSource) creditsFreed() {}
 
 func (s *pollSource) poll() {
 	p := s.p
-	if s.cursor == nil || s.scanning {
+	if s.cursor == nil || s.scanning || p.closing {
 		return
 	}
 	safety := p.r.s.SafetyWindow
@@ -83,8 +85,8 @@ func (s *pollSource) poll() {
 	s.scanning = true
 	after := s.cursor.Position().Add(-safety)
 	sel := s.cursor.Select(min(room, pollBatch), p.r.w.now, s.started)
-	p.r.trace("poll", "after", after.Sub(epoch), "limit", min(room, pollBatch), "cursor", s.cursor.Position().Sub(epoch))
-	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+	p.r.trace("poll", "after", after.Sub(simStart), "limit", min(room, pollBatch), "cursor", s.cursor.Position().Sub(simStart))
+	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
 		if !p.alive {
 			return
 		}
@@ -107,10 +109,10 @@ func (s *pollSource) poll() {
 			if failed {
 				return
 			}
-			p.r.trace("selected", len(sel.Records), "until", sel.Until.Sub(epoch))
+			p.r.trace("selected", len(sel.Records), "until", sel.Until.Sub(simStart))
 			taken := s.cursor.Take(sel, finished)
 			for _, rec := range taken {
-				p.r.trace("take", rec.AggregateID.String()[:4], rec.Sequence, rec.CommittedAt.Sub(epoch))
+				p.r.trace("take", rec.AggregateID.String()[:4], rec.Sequence, rec.CommittedAt.Sub(simStart))
 			}
 			for _, rec := range taken {
 				p.led.add(rec, nil, false)
@@ -146,21 +148,42 @@ func (s *pollSource) saveCursor() {
 		return
 	}
 	s.saving = true
-	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
-		if !p.alive {
+	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.up() {
 			return
 		}
-		ok := !p.r.db.progressFail.on(p.r.w.now)
-		if ok {
-			p.r.db.cursor, p.r.db.hasCursor = at, true
-		}
+		err := p.r.db.saveCursor(p.epoch, at)
 		p.message(func() {
 			s.saving = false
-			if ok {
+			switch {
+			case errors.Is(err, leader.ErrFenced):
+				p.fenced(err)
+			case err == nil && at.After(s.saved):
+				// A final save may have overtaken this one.
 				s.saved = at
 			}
 		})
 	})
+}
+
+// finalSave is saveCursorNow: the cursor, then the finished set.
+func (s *pollSource) finalSave() error {
+	if s.cursor == nil {
+		return nil
+	}
+	var err error
+	if at := s.cursor.Position(); at.After(s.saved) {
+		if err = s.p.r.db.saveCursor(s.p.epoch, at); err == nil {
+			s.saved = at
+		}
+	}
+	if ids := s.cursor.TakeMarks(); len(ids) > 0 {
+		if merr := s.p.r.db.markFinished(ids); merr != nil {
+			s.cursor.ReturnMarks(ids)
+			err = errors.Join(err, merr)
+		}
+	}
+	return err
 }
 
 func (s *pollSource) flushFinished() {
@@ -173,16 +196,11 @@ func (s *pollSource) flushFinished() {
 		return
 	}
 	s.marking = true
-	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
-		if !p.alive {
+	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.up() {
 			return
 		}
-		ok := !p.r.db.progressFail.on(p.r.w.now)
-		if ok {
-			for _, id := range ids {
-				p.r.db.finished[id] = true
-			}
-		}
+		ok := p.r.db.markFinished(ids) == nil
 		p.message(func() {
 			s.marking = false
 			if !ok {

@@ -2,11 +2,13 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
@@ -23,20 +25,37 @@ type source interface {
 	saveProgress()
 	// restarted is the source's part of a processor restart.
 	restarted()
+	// finalSave is the save a stopping processor makes, after the saves
+	// under way.
+	finalSave() error
 }
 
 // progressInterval is the processor's ProgressInterval.
 const progressInterval = 100 * time.Millisecond
 
-// process is one incarnation of a relay process: the state a crash loses.
-// Its messages model the processor actor's mailbox: each runs a little
-// after it is sent, and a panic drops the one being handled.
+// process is one incarnation of a relay's processor: the state a crash or
+// a stop loses. Its messages model the processor actor's mailbox: each
+// runs a little after it is sent, and a panic drops the one being handled.
+// In runs with two relays it runs in a node, under the epoch its node
+// took; otherwise in the lone relay, which takes an epoch as it starts.
 type process struct {
 	r     *run
-	alive bool
+	node  *node // nil: the run's lone relay
+	epoch leader.Epoch
 	pipe  *relay.Pipeline
 	led   *ledger
 	src   source
+	// alive: the actor handles messages. A crash ends it with the
+	// relay; a stop ends it while the relay goes on.
+	alive bool
+	// halted: fenced; it reads, publishes and dead-letters nothing more.
+	halted bool
+	// closing: intake stopped (draining, fenced).
+	closing bool
+	// draining: a graceful stop waits for what is in flight; drained:
+	// that wait ended, and clean: with nothing left in flight and the
+	// final save applied.
+	draining, drained, clean bool
 	// inbox holds records delivered by the source and not yet offered.
 	inbox      []outbox.Record
 	waking     bool
@@ -44,8 +63,8 @@ type process struct {
 	loadingDLQ bool
 }
 
-func (r *run) startProcess() *process {
-	p := &process{r: r, alive: true, led: newLedger(r.s.MaxInFlight)}
+func (r *run) startProcess(n *node, e leader.Epoch) *process {
+	p := &process{r: r, node: n, epoch: e, alive: true, led: newLedger(r.s.MaxInFlight)}
 	p.pipe = relay.New(relay.Config{Retry: r.s.Retry, Breaker: r.s.Breaker, Policy: r.s.Policy,
 		Classify: classify,
 		Ambiguous: func(err error) bool {
@@ -58,6 +77,7 @@ func (r *run) startProcess() *process {
 	} else {
 		p.src = &pollSource{p: p}
 	}
+	r.processorStarted(p)
 	p.refreshDLQ()
 	p.dlqLater()
 	p.src.start()
@@ -65,10 +85,30 @@ func (r *run) startProcess() *process {
 	return p
 }
 
+// after schedules an action of the process's relay: a paused relay runs
+// it when it resumes, a dead one never.
+func (p *process) after(d time.Duration, fn func()) {
+	if p.node != nil {
+		p.node.after(d, fn)
+		return
+	}
+	p.r.w.after(d, fn)
+}
+
+// up reports whether the relay process it runs in is alive: its
+// background work (database writes under way, the DlqActor) outlives the
+// processor actor, not the process.
+func (p *process) up() bool {
+	if p.node != nil {
+		return p.node.alive
+	}
+	return p.alive
+}
+
 // saveLater and heldLater model repeating timers: each tick is a message
 // (a panic may drop one), the timer goes on.
 func (p *process) saveLater() {
-	p.r.w.after(progressInterval, func() {
+	p.after(progressInterval, func() {
 		if p.alive {
 			p.handle(p.src.saveProgress)
 			p.saveLater()
@@ -77,7 +117,7 @@ func (p *process) saveLater() {
 }
 
 func (p *process) dlqLater() {
-	p.r.w.after(p.r.s.DLQRefresh, func() {
+	p.after(p.r.s.DLQRefresh, func() {
 		if p.alive {
 			p.handle(p.refreshDLQ)
 			p.dlqLater()
@@ -88,6 +128,93 @@ func (p *process) dlqLater() {
 // dlqRetry is the processor's delay before retrying a failed load of the
 // dead-letter index.
 const dlqRetry = time.Second
+
+// drainTimeout is the processor's DrainTimeout.
+const drainTimeout = 10 * time.Second
+
+// fenced is processorCore.fenced: a progress write was rejected, so this
+// processor reads, publishes and dead-letters nothing more and tells its
+// relay, which stops it.
+func (p *process) fenced(err error) {
+	if p.halted {
+		return
+	}
+	p.halted, p.closing = true, true
+	p.r.trace("fenced", p.epoch, err)
+	if p.node == nil {
+		p.r.violate("the lone relay's progress write under epoch %d was rejected: %v", p.epoch, err)
+		return
+	}
+	n := p.node
+	n.tell(func() {
+		if n.proc == p {
+			n.fence("fenced by a rejected progress write")
+		}
+	})
+}
+
+// drain is the graceful stop (the processor's Drain): intake stops, what
+// is in flight finishes (or the drain timeout ends the wait), progress is
+// saved, and the processor stops.
+func (p *process) drain() {
+	if !p.alive || p.draining {
+		return
+	}
+	p.draining, p.closing = true, true
+	p.r.trace("drain", p.epoch, "in-flight", p.pipe.InFlight())
+	p.timer(drainTimeout, p.endDrain)
+	p.drainCheck()
+}
+
+// drainCheck ends a drain once nothing is in flight, records admitted and
+// not yet offered included (processorCore.answerDrainers).
+func (p *process) drainCheck() {
+	if p.draining && !p.drained && p.pipe.InFlight() == 0 && p.led.size() == 0 {
+		p.endDrain()
+	}
+}
+
+func (p *process) endDrain() {
+	if !p.draining || p.drained {
+		return
+	}
+	p.drained = true
+	empty := p.pipe.InFlight() == 0 && p.led.size() == 0
+	p.stop(func(saved bool) {
+		// A zombie that drains is no handover, even if it had nothing
+		// to save.
+		p.clean = empty && saved && p.epoch == p.r.newest
+		p.r.trace("drained", p.epoch, "clean", p.clean)
+	})
+}
+
+// stop ends the processor actor: it handles no message from now on, saves
+// the progress of what it finished as it stops (a write a newer epoch
+// rejects if it was replaced), and its relay hears that it stopped. Work
+// it had in flight is read again by whoever reads next.
+func (p *process) stop(saved func(bool)) {
+	if !p.alive {
+		return
+	}
+	p.alive, p.closing = false, true
+	if src, ok := p.src.(*cdcSource); ok && src.lib != nil {
+		src.lib.stop(false)
+	}
+	// After any save already under way (they take at most 10 ms): the
+	// processor waits for its background work before its final save.
+	p.after(p.r.w.between(10*time.Millisecond, 20*time.Millisecond), func() {
+		err := p.src.finalSave()
+		if errors.Is(err, leader.ErrFenced) {
+			p.r.trace("final-save-rejected", p.epoch)
+		}
+		if saved != nil {
+			saved(err == nil)
+		}
+		if n := p.node; n != nil {
+			n.tell(func() { n.processorStopped(p) })
+		}
+	})
+}
 
 // classify maps the simulated errors as app's classifyPublishError maps the
 // publisher's.
@@ -107,11 +234,11 @@ func classify(err error) relay.Class {
 // message delivers fn to the actor a little later, unless the process died
 // or the actor panics on it.
 func (p *process) message(fn func()) {
-	p.r.w.after(p.r.w.between(0, 2*time.Millisecond), func() { p.handle(fn) })
+	p.after(p.r.w.between(0, 2*time.Millisecond), func() { p.handle(fn) })
 }
 
 func (p *process) timer(d time.Duration, fn func()) {
-	p.r.w.after(d, func() { p.handle(fn) })
+	p.after(d, func() { p.handle(fn) })
 }
 
 func (p *process) handle(fn func()) {
@@ -128,6 +255,7 @@ func (p *process) handle(fn func()) {
 	}
 	fn()
 	p.r.checkBounds(p)
+	p.drainCheck()
 }
 
 // deliver is the sink: the ledger records the delivery, the inbox wakes
@@ -137,7 +265,7 @@ func (p *process) deliver(rec outbox.Record, ack func(), credited bool) {
 	p.inbox = append(p.inbox, rec)
 	if !p.waking {
 		p.waking = true
-		p.r.w.after(p.r.w.between(0, 2*time.Millisecond), func() {
+		p.after(p.r.w.between(0, 2*time.Millisecond), func() {
 			if !p.alive {
 				return
 			}
@@ -156,6 +284,7 @@ func (p *process) deliver(rec outbox.Record, ack func(), credited bool) {
 				p.pipe.Offer(rec)
 			}
 			p.r.checkBounds(p)
+			p.drainCheck()
 		})
 	}
 }
@@ -182,7 +311,7 @@ func (p *process) refreshDLQ() {
 	}
 	p.loadingDLQ = true
 	mark := p.pipe.DLQLoadStarted()
-	p.r.w.after(p.r.w.between(time.Millisecond, p.r.s.DLQLoadMax), func() {
+	p.after(p.r.w.between(time.Millisecond, p.r.s.DLQLoadMax), func() {
 		if !p.alive {
 			return
 		}
@@ -202,9 +331,12 @@ func (p *process) refreshDLQ() {
 // relay.Effects
 
 func (p *process) Publish(rec outbox.Record) {
-	p.r.trace("publish", rec.AggregateID.String()[:4], rec.Sequence)
-	p.r.published[rec.EventID]++
-	p.r.broker.send(rec, func(err error) {
+	if p.halted {
+		return
+	}
+	p.r.trace("publish", rec.AggregateID.String()[:4], rec.Sequence, "epoch", p.epoch)
+	zombie := p.r.publishing(p, rec)
+	p.r.broker.send(rec, sender{epoch: p.epoch, zombie: zombie}, func(err error) {
 		p.r.trace("outcome", rec.AggregateID.String()[:4], rec.Sequence, err)
 		p.message(func() { p.pipe.OnPublished(rec.EventID, err) })
 	})
@@ -220,21 +352,28 @@ func (p *process) ScheduleProbe(after time.Duration) {
 
 // DeadLetter models the DlqActor: write, retry a failed write on a
 // doubling timer, reply once written.
-func (p *process) DeadLetter(rec outbox.Record, f relay.Failure) { p.writeDeadLetter(rec, f.Kind, 0) }
+// The DlqActor is the relay's, not the processor's: a write it was asked
+// for goes on after the processor stopped, until the relay process ends.
+func (p *process) DeadLetter(rec outbox.Record, f relay.Failure) {
+	if p.halted {
+		return
+	}
+	p.writeDeadLetter(rec, f.Kind, 0)
+}
 
 func (p *process) writeDeadLetter(rec outbox.Record, kind string, failures int) {
-	p.r.w.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
-		if !p.alive {
+	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
+		if !p.up() {
 			return
 		}
 		err := errFault
 		if !p.r.db.dlqFail.on(p.r.w.now) {
-			err = p.r.db.putDeadLetter(rec, kind)
+			err = p.r.db.putDeadLetter(rec, kind, p.epoch < p.r.db.epoch)
 		}
 		if err != nil {
 			delay := min(200*time.Millisecond<<min(failures, 16), 30*time.Second)
-			p.r.w.after(delay, func() {
-				if p.alive {
+			p.after(delay, func() {
+				if p.up() {
 					p.writeDeadLetter(rec, kind, failures+1)
 				}
 			})
@@ -320,6 +459,8 @@ func (l *ledger) settle(id uuid.UUID) bool {
 	}
 	return a.credited
 }
+
+func (l *ledger) size() int { return len(l.acks) }
 
 type unsettled struct {
 	rec        outbox.Record

@@ -8,6 +8,8 @@ import (
 	"github.com/google/uuid"
 	scyllacdc "github.com/scylladb/scylla-cdc-go"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 )
 
@@ -23,6 +25,19 @@ type Result struct {
 	// Republished counts the publishes the relay reported as possible
 	// duplicates.
 	Republished int
+	// Runs with two relays: processors started after the first
+	// (Failovers), progress writes the epoch store rejected (Rejected),
+	// publishes by a processor whose epoch was no longer the newest
+	// (ZombiePublishes), pauses, drains that handed over with nothing in
+	// flight and their progress saved (CleanHandovers), and dead letters
+	// written by a relay a newer one had replaced (StaleDeadLetters).
+	Failovers, Rejected, ZombiePublishes, Pauses, CleanHandovers, StaleDeadLetters int
+	// Conflicts counts events both published and dead-lettered because a
+	// zombie and the leader settled them differently.
+	Conflicts int
+	// Takebacks counts epochs asked for by a relay the group had replaced,
+	// acting on a timer or message that came due while it was paused.
+	Takebacks int
 	// Took is the virtual time the run needed to settle.
 	Took time.Duration
 }
@@ -30,17 +45,31 @@ type Result struct {
 // Failed reports whether an invariant broke.
 func (r Result) Failed() bool { return len(r.Violations) > 0 }
 
-// run is one simulation: the world, the relay's current incarnation, and
-// what the checks need to know.
+// run is one simulation: the world, the relay's current incarnation (or
+// the relays and their group), and what the checks need to know.
 type run struct {
 	s      Scenario
 	w      *world
 	db     *db
 	broker *broker
-	proc   *process
+	proc   *process // the lone relay's
+
+	nodes        [2]*node
+	incarnations [2]int
+	group        *group
+
+	// The epochs taken (by whom) and the processor started under each.
+	newest     leader.Epoch
+	epochOwner map[leader.Epoch]*node
+	epochTerm  map[leader.Epoch]leader.Term
+	procs      map[leader.Epoch]*process
+	zombie     int
+	pauses     int
+	takebacks  int
+	conflicts  int
 
 	published   map[uuid.UUID]int // Publish effects, for reports
-	allowance   map[uuid.UUID]int // re-publishes a crash made unavoidable
+	allowance   map[uuid.UUID]int // re-publishes a crash, a takeover or a zombie made unavoidable
 	republished map[uuid.UUID]int // re-publishes the relay counted
 	crashes     int
 	panics      int
@@ -54,7 +83,7 @@ type run struct {
 // it describes must not depend on it.
 func (r *run) trace(what string, args ...any) {
 	if r.out != nil {
-		_, _ = fmt.Fprintf(r.out, "%12s %-12s %s", r.w.now.Sub(epoch).Round(time.Microsecond), what, fmt.Sprintln(args...))
+		_, _ = fmt.Fprintf(r.out, "%12s %-12s %s", r.w.now.Sub(simStart).Round(time.Microsecond), what, fmt.Sprintln(args...))
 	}
 }
 
@@ -67,25 +96,42 @@ func Run(s Scenario) Result { return RunTraced(s, nil) }
 
 // RunTraced is Run, writing a trace of the relay's steps (polls, offers,
 // publishes, faults) to out: what to read when a seed fails.
-func RunTraced(s Scenario, out io.Writer) Result {
+func RunTraced(s Scenario, out io.Writer) Result { return runWith(s, out, false) }
+
+// runWith is RunTraced; brokenFencing makes the epoch store apply progress
+// writes of stale epochs, which the invariants must catch.
+func runWith(s Scenario, out io.Writer, brokenFencing bool) Result {
 	w := newWorld(s.Seed*2 + 1)
-	r := &run{s: s, w: w, out: out, published: map[uuid.UUID]int{}, allowance: map[uuid.UUID]int{}, republished: map[uuid.UUID]int{}}
+	r := &run{s: s, w: w, out: out, published: map[uuid.UUID]int{}, allowance: map[uuid.UUID]int{}, republished: map[uuid.UUID]int{},
+		epochOwner: map[leader.Epoch]*node{}, epochTerm: map[leader.Epoch]leader.Term{}, procs: map[leader.Epoch]*process{}}
 	r.db = newDB(w, s.Streams)
 	r.db.trace = r.trace
+	r.db.acceptStale = brokenFencing
+	r.db.applied = r.progressApplied
+	r.db.backwards = func(what string, from, to any) {
+		r.violate("progress moved backwards: %s from %v to %v", what, from, to)
+	}
 	r.broker = &broker{w: w, db: r.db}
+	r.group = &group{r: r}
 	r.db.workload(s)
-	quiet := epoch.Add(s.WritePhase)
+	quiet := simStart.Add(s.WritePhase)
 	for _, f := range s.Faults {
 		r.schedule(f)
-		if end := epoch.Add(f.At + f.Dur); end.After(quiet) {
+		if end := simStart.Add(f.At + f.Dur); end.After(quiet) {
 			quiet = end
 		}
 	}
-	r.proc = r.startProcess()
+	if s.Relays > 1 {
+		for slot := range r.nodes {
+			r.startNode(slot)
+		}
+	} else {
+		r.proc = r.startProcess(nil, r.soloEpoch())
+	}
 	deadline := quiet.Add(settleLimit)
 	settledAt := time.Time{}
 	for w.step(deadline) {
-		if w.now.Before(quiet) || !r.proc.alive {
+		if w.now.Before(quiet) || !r.serving() {
 			continue
 		}
 		if r.pending() > 0 {
@@ -100,9 +146,26 @@ func RunTraced(s Scenario, out io.Writer) Result {
 			break
 		}
 	}
+	if !r.serving() {
+		r.violate("no relay is active at the end")
+	}
 	r.check()
 	res := Result{Scenario: s, Violations: r.violations, Events: len(r.db.events), Crashes: r.crashes, Panics: r.panics,
-		DeadLettered: len(r.db.dlq), Took: w.now.Sub(epoch), Switches: r.switches}
+		DeadLettered: len(r.db.dlq), Took: w.now.Sub(simStart), Switches: r.switches,
+		Rejected: r.db.rejected, ZombiePublishes: r.zombie, Pauses: r.pauses, Takebacks: r.takebacks, Conflicts: r.conflicts}
+	if s.Relays > 1 {
+		res.Failovers = len(r.procs) - 1
+	}
+	for _, p := range r.procs {
+		if p.clean {
+			res.CleanHandovers++
+		}
+	}
+	for _, dl := range r.db.dlq {
+		if dl.stale {
+			res.StaleDeadLetters++
+		}
+	}
 	for _, n := range r.republished {
 		res.Republished += n
 	}
@@ -121,7 +184,7 @@ func RunTraced(s Scenario, out io.Writer) Result {
 // schedule turns a fault into windows and actions.
 func (r *run) schedule(f Fault) {
 	r.w.after(f.At, func() { r.trace("fault", f.Kind, f.Dur) })
-	from := epoch.Add(f.At)
+	from := simStart.Add(f.At)
 	win := window{from: from, to: from.Add(f.Dur)}
 	switch f.Kind {
 	case BrokerDown:
@@ -139,10 +202,18 @@ func (r *run) schedule(f Fault) {
 	case DLQLoadFail:
 		r.db.dlqLoadFail = append(r.db.dlqLoadFail, win)
 	case Panic:
-		r.w.after(f.At, func() { r.proc.panicky = true })
+		r.w.after(f.At, func() {
+			if p := r.current(); p != nil {
+				p.panicky = true
+			}
+		})
 	case ReaderRestart:
 		r.w.after(f.At, func() {
-			if src, ok := r.proc.src.(*cdcSource); ok && r.proc.alive && src.lib != nil && src.lib.alive {
+			p := r.current()
+			if p == nil {
+				return
+			}
+			if src, ok := p.src.(*cdcSource); ok && p.alive && src.lib != nil && src.lib.alive {
 				src.lib.fail(fmt.Errorf("sim: reader error"))
 			}
 		})
@@ -159,9 +230,178 @@ func (r *run) schedule(f Fault) {
 			r.crash()
 			r.w.after(f.Dur, func() {
 				r.trace("restart")
-				r.proc = r.startProcess()
+				r.proc = r.startProcess(nil, r.soloEpoch())
 			})
 		})
+	case Pause:
+		r.w.after(f.At, func() {
+			n := r.target()
+			if other := r.nodes[1-n.slot]; other.alive && r.w.chance(0.2) {
+				n = other
+			}
+			r.pauses++
+			n.pause(f.Dur)
+		})
+	case KillActive:
+		r.w.after(f.At, func() {
+			if n := r.target(); n.alive {
+				r.crashes++
+				n.kill(f.Dur)
+			}
+		})
+	case Handover:
+		r.w.after(f.At, func() {
+			n := r.target()
+			n.restartAfter = f.Dur
+			n.tell(n.shutdown)
+		})
+	case GroupDown:
+		r.group.down = append(r.group.down, win)
+		r.w.after(f.At+f.Dur, r.group.downEnded)
+	case GroupCut:
+		r.w.after(f.At, func() {
+			n := r.target()
+			n.cut = append(n.cut, window{from: r.w.now, to: r.w.now.Add(f.Dur)})
+		})
+	}
+}
+
+// soloEpoch is the epoch the lone relay takes as it starts: the group of
+// one elects it at once.
+func (r *run) soloEpoch() leader.Epoch {
+	r.db.epoch++
+	r.db.holder = leader.Holder{Epoch: r.db.epoch, Member: "relay", Since: r.w.now}
+	r.epochTaken(nil, r.db.epoch)
+	return r.db.epoch
+}
+
+// target is the relay a fault strikes: the active one (the newest epoch's
+// if two think they are), else one that is alive, else either.
+func (r *run) target() *node {
+	var alive *node
+	for _, n := range r.nodes {
+		if n.alive && n.proc != nil && n.proc.alive && n.proc.epoch == r.newest {
+			return n
+		}
+		if n.alive && alive == nil {
+			alive = n
+		}
+	}
+	if alive != nil {
+		return alive
+	}
+	return r.nodes[0]
+}
+
+// current is the processor a processor fault strikes.
+func (r *run) current() *process {
+	if r.s.Relays == 1 {
+		return r.proc
+	}
+	if n := r.target(); n.alive && n.proc != nil {
+		return n.proc
+	}
+	return nil
+}
+
+// serving reports whether a relay is active under the newest epoch.
+func (r *run) serving() bool {
+	if r.s.Relays == 1 {
+		return r.proc.alive
+	}
+	for _, n := range r.nodes {
+		if n.alive && !r.w.now.Before(n.pausedUntil) && n.proc != nil && n.proc.alive && n.proc.epoch == r.newest && n.m.Role() == leader.Active {
+			return true
+		}
+	}
+	return false
+}
+
+// epochTaken records that n (nil: the lone relay) took epoch e.
+func (r *run) epochTaken(n *node, e leader.Epoch) {
+	if e <= r.newest {
+		r.violate("epoch %d taken after epoch %d", e, r.newest)
+	}
+	r.newest = e
+	r.epochOwner[e] = n
+	if n != nil {
+		r.trace("epoch", n.name, e)
+	}
+}
+
+// processorStarted checks that a processor starts only under an epoch its
+// relay took, one processor per epoch; a processor that starts after
+// another ran may read again what that one published.
+func (r *run) processorStarted(p *process) {
+	if owner, ok := r.epochOwner[p.epoch]; !ok || owner != p.node {
+		r.violate("a processor started under epoch %d, which its relay did not take", p.epoch)
+	}
+	if _, ok := r.procs[p.epoch]; ok {
+		r.violate("a second processor started under epoch %d", p.epoch)
+	}
+	r.procs[p.epoch] = p
+	if p.node == nil {
+		return
+	}
+	r.trace("processor", p.node.name, p.epoch, "newest", r.newest)
+	for _, e := range r.db.events {
+		if r.published[e.rec.EventID] > 0 && !r.covered(e) {
+			r.allowance[e.rec.EventID]++
+		}
+	}
+	r.checkOverlap()
+}
+
+// publishing checks a publish: in runs with two relays only the current
+// processor of an active relay publishes, under its relay's epoch. One
+// whose epoch a newer one replaced (a zombie that has not learned yet)
+// may still publish; those publishes are the duplicates a takeover
+// allows. It reports whether p is such a zombie.
+func (r *run) publishing(p *process, rec outbox.Record) bool {
+	r.published[rec.EventID]++
+	n := p.node
+	if n == nil {
+		return false
+	}
+	if !p.alive || n.proc != p || !n.serves(p) {
+		r.violate("relay %s publishes %s under epoch %d while it is %s under epoch %d", n.name, rec.EventID, p.epoch, n.m.Role(), n.m.Epoch())
+	}
+	r.checkOverlap()
+	if p.epoch < r.newest {
+		r.zombie++
+		r.allowance[rec.EventID]++
+		return true
+	}
+	return false
+}
+
+// checkOverlap: at most one processor runs under the newest epoch, and a
+// processor under an older one runs only while its relay has not learned
+// (it is still active under that epoch); its writes are rejected.
+func (r *run) checkOverlap() {
+	current := 0
+	for _, n := range r.nodes {
+		if !n.alive || n.proc == nil || !n.proc.alive {
+			continue
+		}
+		p := n.proc
+		switch {
+		case p.epoch == r.newest:
+			current++
+		case !p.halted && !n.serves(p):
+			r.violate("relay %s is %s under epoch %d, yet its processor of epoch %d runs", n.name, n.m.Role(), n.m.Epoch(), p.epoch)
+		}
+	}
+	if current > 1 {
+		r.violate("%d processors run under the newest epoch %d", current, r.newest)
+	}
+}
+
+// progressApplied checks every progress write the epoch store applied: no
+// write of an epoch older than the newest taken.
+func (r *run) progressApplied(e leader.Epoch, what string) {
+	if e < r.newest {
+		r.violate("stale progress write applied: %s under epoch %d after epoch %d was taken", what, e, r.newest)
 	}
 }
 
@@ -229,7 +469,7 @@ func (r *run) inLog() map[uuid.UUID]bool {
 
 func (r *run) violate(format string, args ...any) {
 	if len(r.violations) < 20 {
-		r.violations = append(r.violations, fmt.Sprintf("at %s: ", r.w.now.Sub(epoch))+fmt.Sprintf(format, args...))
+		r.violations = append(r.violations, fmt.Sprintf("at %s: ", r.w.now.Sub(simStart))+fmt.Sprintf(format, args...))
 	}
 }
 
@@ -243,9 +483,10 @@ func (r *run) checkBounds(p *process) {
 
 // check verifies the invariants at the end of the run.
 func (r *run) check() {
-	copies := map[uuid.UUID]int{}
+	copies, zombieOnly := map[uuid.UUID]int{}, map[uuid.UUID]bool{}
 	for _, c := range r.broker.log {
 		copies[c.id]++
+		zombieOnly[c.id] = c.zombie && (copies[c.id] == 1 || zombieOnly[c.id])
 	}
 	for _, e := range r.db.events {
 		id := e.rec.EventID
@@ -253,6 +494,12 @@ func (r *run) check() {
 		switch {
 		case copies[id] == 0 && !inDLQ:
 			r.violate("lost: %s seq %d of %s (malformed %v, poison %v) neither published nor dead-lettered", id, e.rec.Sequence, e.rec.AggregateID, e.malformed, e.poison)
+		case copies[id] > 0 && inDLQ && (dl.stale || zombieOnly[id]):
+			// A zombie and the leader settled it differently: the zombie
+			// dead-lettered it (dead-letter writes are not fenced) after
+			// the leader loaded the index, or published it after the
+			// leader dead-lettered it.
+			r.conflicts++
 		case copies[id] > 0 && inDLQ:
 			r.violate("both published and dead-lettered (%s): %s", dl.kind, id)
 		}
@@ -260,11 +507,50 @@ func (r *run) check() {
 			r.checkDeadLetter(e, dl)
 		}
 		if extra := copies[id] - 1; extra > r.allowance[id]+r.republished[id] {
-			r.violate("unexplained duplicate: %s published %d times, %d crash re-reads and %d counted re-publishes explain %d",
+			r.violate("unexplained duplicate: %s published %d times, %d re-reads (crash, takeover, zombie) and %d counted re-publishes explain %d",
 				id, copies[id], r.allowance[id], r.republished[id], r.allowance[id]+r.republished[id])
 		}
 	}
 	r.checkOrder()
+	r.checkCopies()
+	r.checkHandovers()
+}
+
+// checkCopies: every copy in the topic is a committed event as committed,
+// so a duplicate is the same event again under the same id.
+func (r *run) checkCopies() {
+	for _, c := range r.broker.log {
+		e := r.db.byID[c.id]
+		switch {
+		case e == nil:
+			r.violate("published %s, which nobody committed", c.id)
+		case c.agg != e.rec.AggregateID || c.seq != e.rec.Sequence:
+			r.violate("a copy of %s differs from the event: aggregate %s sequence %d, committed %s sequence %d", c.id, c.agg, c.seq, e.rec.AggregateID, e.rec.Sequence)
+		}
+	}
+}
+
+// checkHandovers: after a clean graceful handover (the processor drained
+// with nothing left in flight and saved its progress) no later processor
+// publishes an event the drained one published.
+func (r *run) checkHandovers() {
+	by := map[uuid.UUID][]leader.Epoch{}
+	for _, c := range r.broker.log {
+		by[c.id] = append(by[c.id], c.epoch)
+	}
+	for _, c := range r.broker.log {
+		p := r.procs[c.epoch]
+		if p == nil || !p.clean {
+			continue
+		}
+		for _, e := range by[c.id] {
+			if e > c.epoch {
+				r.violate("published twice across a graceful handover: %s by epoch %d, which drained cleanly, then by epoch %d", c.id, c.epoch, e)
+				by[c.id] = nil
+				break
+			}
+		}
+	}
 }
 
 // checkDeadLetter: an entry only for poison, for retriable rejections while
@@ -300,17 +586,26 @@ func (r *run) earlierDeadLetter(e *event) bool {
 }
 
 // checkOrder: first deliveries of each aggregate in sequence order; under
-// the hold policy nothing after a dead-lettered event.
+// the hold policy nothing after a dead-lettered event. A zombie and the
+// leader settling an event differently is the exception: one dead-lettered
+// it and moved past it, the other, not knowing, published it later.
 func (r *run) checkOrder() {
 	last := map[uuid.UUID]int64{}
 	seen := map[uuid.UUID]bool{}
 	held := map[uuid.UUID]int64{}
-	if r.s.Policy == relay.Hold {
-		for _, e := range r.db.events {
-			if _, ok := r.db.dlq[e.rec.EventID]; ok {
-				if s, has := held[e.rec.AggregateID]; !has || e.rec.Sequence < s {
-					held[e.rec.AggregateID] = e.rec.Sequence
-				}
+	staleDLQ := map[uuid.UUID]map[int64]bool{}
+	for _, e := range r.db.events {
+		dl, ok := r.db.dlq[e.rec.EventID]
+		switch {
+		case !ok:
+		case dl.stale:
+			if staleDLQ[e.rec.AggregateID] == nil {
+				staleDLQ[e.rec.AggregateID] = map[int64]bool{}
+			}
+			staleDLQ[e.rec.AggregateID][e.rec.Sequence] = true
+		case r.s.Policy == relay.Hold:
+			if s, has := held[e.rec.AggregateID]; !has || e.rec.Sequence < s {
+				held[e.rec.AggregateID] = e.rec.Sequence
 			}
 		}
 	}
@@ -319,11 +614,12 @@ func (r *run) checkOrder() {
 			continue
 		}
 		seen[c.id] = true
-		if prev, ok := last[c.agg]; ok && c.seq <= prev {
+		_, inDLQ := r.db.dlq[c.id]
+		if prev, ok := last[c.agg]; ok && c.seq <= prev && !staleDLQ[c.agg][c.seq] && !(c.zombie && inDLQ) {
 			r.violate("reordered: %s published sequence %d after %d", c.agg, c.seq, prev)
 		}
-		last[c.agg] = c.seq
-		if s, ok := held[c.agg]; ok && c.seq > s {
+		last[c.agg] = max(last[c.agg], c.seq)
+		if s, ok := held[c.agg]; ok && c.seq > s && !c.zombie {
 			r.violate("hold broken: %s published sequence %d after sequence %d was dead-lettered", c.agg, c.seq, s)
 		}
 	}
@@ -331,6 +627,11 @@ func (r *run) checkOrder() {
 
 // Summary describes the run in one line.
 func (r Result) Summary() string {
-	return fmt.Sprintf("seed %d: %d events, %d published, %d dead-lettered, %d duplicates (%d reported re-publishes), %d crashes, %d panics, %d generation switches, settled in %s",
+	s := fmt.Sprintf("seed %d: %d events, %d published, %d dead-lettered, %d duplicates (%d reported re-publishes), %d crashes, %d panics, %d generation switches, settled in %s",
 		r.Scenario.Seed, r.Events, r.Published, r.DeadLettered, r.Duplicates, r.Republished, r.Crashes, r.Panics, r.Switches, r.Took.Round(time.Millisecond))
+	if r.Scenario.Relays > 1 {
+		s += fmt.Sprintf("; two relays: %d failovers, %d pauses, %d stale writes rejected, %d zombie publishes, %d clean handovers, %d zombie dead letters, %d published and dead-lettered by a zombie and the leader, %d takebacks after a pause",
+			r.Failovers, r.Pauses, r.Rejected, r.ZombiePublishes, r.CleanHandovers, r.StaleDeadLetters, r.Conflicts, r.Takebacks)
+	}
+	return s
 }

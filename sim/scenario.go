@@ -26,6 +26,14 @@ const (
 	Panic             FaultKind = "panic"               // the processor actor panics and is restarted by its supervisor
 	Crash             FaultKind = "crash"               // the relay process dies (SIGKILL) and restarts after Dur
 	GenerationSwitch  FaultKind = "generation-switch"   // a new CDC generation with new streams starts a little later
+
+	// Faults of runs with two relays (Relays == 2). Each strikes the
+	// active relay, or another one if none is active.
+	Pause      FaultKind = "pause"       // the relay is paused (GC, SIGSTOP) for Dur, which may outlast its session: a zombie
+	KillActive FaultKind = "kill-active" // the relay dies (SIGKILL) and starts again as a standby after Dur
+	Handover   FaultKind = "handover"    // the relay is told to stop (SIGTERM): it drains, leaves the group and starts again after Dur
+	GroupDown  FaultKind = "group-down"  // no relay can reach the Kafka group for Dur
+	GroupCut   FaultKind = "group-cut"   // the relay alone cannot reach the Kafka group for Dur (ScyllaDB and the topic still can)
 )
 
 // Fault is one scheduled fault.
@@ -67,7 +75,14 @@ type Scenario struct {
 	// DLQRefresh is how often the dead-letter index is loaded, and
 	// DLQLoadMax the longest a load takes.
 	DLQRefresh, DLQLoadMax time.Duration
-	Faults                 []Fault
+	// Relays is how many relays share the relay name: 1, or 2 electing
+	// the active one through a simulated Kafka group and fencing each
+	// other through the epoch store.
+	Relays int
+	// SessionTimeout and Heartbeat are the group's: a relay that has not
+	// heartbeaten for SessionTimeout is dropped and another elected.
+	SessionTimeout, Heartbeat time.Duration
+	Faults                    []Fault
 }
 
 // Draw returns the scenario of a seed.
@@ -116,23 +131,34 @@ func Draw(seed uint64) Scenario {
 	s.GenerationFetch = w.between(time.Second, 15*time.Second)
 	s.DLQRefresh = w.between(200*time.Millisecond, 10*time.Second)
 	s.DLQLoadMax = []time.Duration{30 * time.Millisecond, time.Second}[w.rnd.IntN(2)]
-	kinds := []FaultKind{BrokerDown, BrokerDown, AckLoss, AckDelay, DLQWriteFail, ProgressWriteFail, ReadFail, Panic, Crash, Crash}
+	s.Relays = 1
+	if w.chance(0.5) {
+		s.Relays = 2
+		s.SessionTimeout = []time.Duration{3 * time.Second, 6 * time.Second, 10 * time.Second}[w.rnd.IntN(3)]
+		s.Heartbeat = []time.Duration{s.SessionTimeout / 3, time.Second}[w.rnd.IntN(2)]
+	}
+	kinds := []FaultKind{BrokerDown, BrokerDown, AckLoss, AckDelay, DLQWriteFail, ProgressWriteFail, ReadFail, Panic}
+	if s.Relays == 1 {
+		kinds = append(kinds, Crash, Crash)
+	} else {
+		kinds = append(kinds, Pause, Pause, Pause, KillActive, Handover, Handover, GroupDown, GroupCut)
+	}
 	if s.Processor == "cdc" {
 		kinds = append(kinds, ReaderRestart, GenerationSwitch, GenerationSwitch)
 	}
 	kinds = append(kinds, DLQLoadFail)
 	for n := w.rnd.IntN(6); n > 0; n-- {
-		f := Fault{Kind: kinds[w.rnd.IntN(len(kinds))], At: w.between(0, s.WritePhase+5*time.Second)}
-		switch f.Kind {
-		case BrokerDown:
-			f.Dur = w.between(100*time.Millisecond, 90*time.Second)
-		case Crash:
-			f.Dur = w.between(10*time.Millisecond, 20*time.Second)
-		case Panic, ReaderRestart, GenerationSwitch:
-		default:
-			f.Dur = w.between(100*time.Millisecond, 20*time.Second)
+		s.Faults = append(s.Faults, s.drawFault(w, kinds[w.rnd.IntN(len(kinds))], w.between(0, s.WritePhase+5*time.Second)))
+	}
+	if s.Relays == 2 && w.chance(0.4) {
+		// A zombie for sure: the active relay paused past its session
+		// while it has events in flight, so that it resumes with
+		// publishes and progress writes to make under a stale epoch.
+		at := w.between(0, s.WritePhase)
+		s.Faults = append(s.Faults, Fault{Kind: Pause, At: at, Dur: s.SessionTimeout + w.between(s.Heartbeat, 3*s.SessionTimeout)})
+		if w.chance(0.5) {
+			s.Faults = append(s.Faults, Fault{Kind: AckDelay, At: max(0, at-time.Second), Dur: w.between(time.Second, 5*time.Second)})
 		}
-		s.Faults = append(s.Faults, f)
 	}
 	if s.Processor == "cdc" && w.chance(0.15) {
 		// The worst moment for a switch: the old generation's events are
@@ -142,7 +168,7 @@ func Draw(seed uint64) Scenario {
 		s.Faults = append(s.Faults,
 			Fault{Kind: BrokerDown, At: at, Dur: s.GenerationFetch + w.between(5*time.Second, 30*time.Second)},
 			Fault{Kind: GenerationSwitch, At: at + w.between(0, time.Second)},
-			Fault{Kind: Crash, At: at + s.GenerationFetch + w.between(3*time.Second, 5*time.Second), Dur: w.between(0, 5*time.Second)})
+			Fault{Kind: s.crash(), At: at + s.GenerationFetch + w.between(3*time.Second, 5*time.Second), Dur: w.between(0, 5*time.Second)})
 	}
 	if w.chance(0.15) {
 		// A crash while progress cannot be saved: the restarted relay
@@ -155,17 +181,47 @@ func Draw(seed uint64) Scenario {
 		d := w.between(2*time.Second, 15*time.Second)
 		s.Faults = append(s.Faults,
 			Fault{Kind: ProgressWriteFail, At: at, Dur: d},
-			Fault{Kind: Crash, At: at + d*3/4, Dur: w.between(0, 5*time.Second)})
+			Fault{Kind: s.crash(), At: at + d*3/4, Dur: w.between(0, 5*time.Second)})
 	}
 	sort.SliceStable(s.Faults, func(i, j int) bool { return s.Faults[i].At < s.Faults[j].At })
 	return s
+}
+
+// crash is the fault that kills the relay: the lone one, or the active one
+// of two.
+func (s Scenario) crash() FaultKind {
+	if s.Relays > 1 {
+		return KillActive
+	}
+	return Crash
+}
+
+// drawFault draws the duration of a fault of kind k at at.
+func (s Scenario) drawFault(w *world, k FaultKind, at time.Duration) Fault {
+	f := Fault{Kind: k, At: at}
+	switch k {
+	case BrokerDown:
+		f.Dur = w.between(100*time.Millisecond, 90*time.Second)
+	case Crash, KillActive, Handover:
+		f.Dur = w.between(10*time.Millisecond, 20*time.Second)
+	case Pause:
+		// Across the session timeout: shorter pauses are survived, longer
+		// ones make a zombie.
+		f.Dur = w.between(s.SessionTimeout/3, 3*s.SessionTimeout)
+	case GroupDown, GroupCut:
+		f.Dur = w.between(time.Second, 4*s.SessionTimeout)
+	case Panic, ReaderRestart, GenerationSwitch:
+	default:
+		f.Dur = w.between(100*time.Millisecond, 20*time.Second)
+	}
+	return f
 }
 
 // Schedule is the scenario's fault schedule as a string: the kinds of its
 // faults in order and the per-event faults it draws. Runs with equal
 // schedules exercise the same combination of faults.
 func (s Scenario) Schedule() string {
-	parts := []string{s.Processor, s.Policy.String()}
+	parts := []string{s.Processor, s.Policy.String(), fmt.Sprintf("relays=%d", s.Relays)}
 	for _, f := range s.Faults {
 		parts = append(parts, string(f.Kind))
 	}
@@ -185,6 +241,9 @@ func (s Scenario) String() string {
 	fmt.Fprintf(&b, "seed %d: %s processor, %s policy, retry %d attempts %s→%s, breaker %d/%s/%d, in-flight %d, %d events over %d aggregates in %s",
 		s.Seed, s.Processor, s.Policy, s.Retry.MaxAttempts, s.Retry.InitialBackoff, s.Retry.MaxBackoff,
 		s.Breaker.FailureThreshold, s.Breaker.OpenTimeout, s.Breaker.HalfOpenProbes, s.MaxInFlight, s.Events, s.Aggregates, s.WritePhase)
+	if s.Relays > 1 {
+		fmt.Fprintf(&b, ", %d relays, session %s, heartbeat %s", s.Relays, s.SessionTimeout, s.Heartbeat)
+	}
 	for _, f := range s.Faults {
 		fmt.Fprintf(&b, "\n  at %s: %s", f.At, f.Kind)
 		if f.Dur > 0 {

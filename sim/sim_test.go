@@ -32,7 +32,7 @@ func TestSimulation(t *testing.T) {
 		return
 	}
 	schedules := map[string]int{}
-	failed := 0
+	failed, pairs := 0, 0
 	var total Result
 	for seed := *firstSeed; seed < *firstSeed+uint64(*seeds); seed++ {
 		s := Draw(seed)
@@ -46,6 +46,17 @@ func TestSimulation(t *testing.T) {
 		total.Crashes += res.Crashes
 		total.Panics += res.Panics
 		total.Switches += res.Switches
+		total.Failovers += res.Failovers
+		total.Rejected += res.Rejected
+		total.ZombiePublishes += res.ZombiePublishes
+		total.Pauses += res.Pauses
+		total.CleanHandovers += res.CleanHandovers
+		total.StaleDeadLetters += res.StaleDeadLetters
+		total.Takebacks += res.Takebacks
+		total.Conflicts += res.Conflicts
+		if s.Relays > 1 {
+			pairs++
+		}
 		if !res.Failed() {
 			continue
 		}
@@ -60,6 +71,14 @@ func TestSimulation(t *testing.T) {
 	t.Logf("%d seeds, %d distinct fault schedules, %d failed", *seeds, len(schedules), failed)
 	t.Logf("in all: %d events, %d published, %d dead-lettered, %d duplicates (%d reported re-publishes), %d crashes, %d panics, %d generation switches",
 		total.Events, total.Published, total.DeadLettered, total.Duplicates, total.Republished, total.Crashes, total.Panics, total.Switches)
+	t.Logf("%d runs with two relays: %d failovers, %d pauses, %d stale progress writes rejected, %d zombie publishes, %d clean handovers, %d zombie dead letters, %d published and dead-lettered by a zombie and the leader, %d takebacks after a pause",
+		pairs, total.Failovers, total.Pauses, total.Rejected, total.ZombiePublishes, total.CleanHandovers, total.StaleDeadLetters, total.Conflicts, total.Takebacks)
+	// The HA invariants hold vacuously unless zombies wrote and were
+	// rejected, and drains handed over.
+	if *seeds >= 100 && (total.Rejected == 0 || total.ZombiePublishes == 0 || total.CleanHandovers == 0 || total.Failovers == 0) {
+		t.Errorf("the seeds did not exercise takeovers: %d failovers, %d rejected writes, %d zombie publishes, %d clean handovers",
+			total.Failovers, total.Rejected, total.ZombiePublishes, total.CleanHandovers)
+	}
 }
 
 // TestRunIsDeterministic: the same seed gives the same run.
@@ -69,5 +88,26 @@ func TestRunIsDeterministic(t *testing.T) {
 		if a.Summary() != b.Summary() || len(a.Violations) != len(b.Violations) {
 			t.Fatalf("seed %d differs:\n%s\n%s", seed, a.Summary(), b.Summary())
 		}
+	}
+}
+
+// TestBrokenFencingIsCaught: with an epoch store that applies the progress
+// writes of stale epochs, zombies' writes land, and the invariants must
+// say so.
+func TestBrokenFencingIsCaught(t *testing.T) {
+	caught, pairs := 0, 0
+	for seed := uint64(1); seed <= 300 && caught < 10; seed++ {
+		s := Draw(seed)
+		if s.Relays < 2 {
+			continue
+		}
+		pairs++
+		if runWith(s, nil, true).Failed() {
+			caught++
+		}
+	}
+	t.Logf("%d of %d runs with two relays failed with a broken epoch store", caught, pairs)
+	if caught == 0 {
+		t.Error("no run failed with an epoch store that applies stale writes")
 	}
 }

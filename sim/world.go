@@ -16,11 +16,11 @@ type world struct {
 	seq uint64
 }
 
-// epoch is the virtual time every run starts at.
-var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// simStart is the virtual time every run starts at.
+var simStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newWorld(seed uint64) *world {
-	return &world{now: epoch, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	return &world{now: simStart, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
 // action is a scheduled function.
