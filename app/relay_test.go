@@ -73,9 +73,21 @@ func relayConfig(processor string) RelayConfig {
 		Processing:  actors.ProcessorConfig{Breaker: resilience.BreakerConfig{FailureThreshold: 5, OpenTimeout: time.Second, HalfOpenProbes: 3}},
 		CDC:         cdc.LowLatency(cdc.ReaderConfig{ChangeAgeLimit: time.Minute}),
 		Polling:     actors.PollingSource{Interval: 50 * time.Millisecond, SafetyWindow: 2 * time.Second},
-		// A relay killed by a test is replaced within about a second.
-		Election: messaging.ElectionConfig{SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond},
+		// Ten heartbeats per session: a race-instrumented test binary on a
+		// loaded machine must not lose its leadership (and publish again
+		// what was in flight) because a heartbeat came late.
+		Election: messaging.ElectionConfig{SessionTimeout: 4 * time.Second, HeartbeatInterval: 400 * time.Millisecond},
 	}
+}
+
+// childRelayConfig is relayConfig for a relay process a test kills: its
+// successor is elected once the broker drops it, after its session
+// timeout, so that is kept short. Losing the session under load costs
+// only duplicates, which those tests allow.
+func childRelayConfig(processor string) RelayConfig {
+	cfg := relayConfig(processor)
+	cfg.Election = messaging.ElectionConfig{SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond}
+	return cfg
 }
 
 type runningRelay struct {
@@ -581,7 +593,7 @@ func runChildRelay() {
 		os.Exit(1)
 	}
 	sys := actors.NewSystem(nil)
-	if _, err := StartRelay(ctx, sys, s, pub, nil, kafka, relayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))); err != nil {
+	if _, err := StartRelay(ctx, sys, s, pub, nil, kafka, childRelayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
