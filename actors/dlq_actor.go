@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -368,12 +369,19 @@ func (a *dlqActor) startWrite(e *dlqEntry) {
 	st.writing++
 	check := !e.checked || e.checkedGen != st.countGen
 	d := deadLetter(e.msg)
+	fence := e.msg.Fence
 	bctx, store, timeout := st.ctx, st.cfg.Store, st.cfg.WriteTimeout
 	root, self := a.root, a.self
 	a.background(func() {
 		ctx, cancel := context.WithTimeout(bctx, timeout)
 		defer cancel()
 		done := &deadLetterWriteDone{eventID: d.EventID, token: tok}
+		if fence != nil {
+			if done.err = fence(ctx); done.err != nil {
+				root.Send(self, done)
+				return
+			}
+		}
 		if check {
 			exists, err := store.Exists(ctx, d.EventID)
 			if err != nil {
@@ -409,6 +417,17 @@ func (a *dlqActor) written(ctx actor.Context, m *deadLetterWriteDone) {
 	st.writing--
 	if m.checked {
 		e.checked, e.isNew, e.checkedGen = true, m.isNew, st.countGen
+	}
+	if errors.Is(m.err, leader.ErrFenced) {
+		delete(st.pending, m.eventID)
+		rec := e.msg.Record
+		st.cfg.Logger.Warn("dead letter not written: a newer epoch holds the relay, whose leader reads the event again",
+			zap.String("actor", "dlq"), zap.Stringer("event_id", rec.EventID), zap.Stringer("order_id", rec.AggregateID),
+			zap.String("event_type", rec.EventType), zap.Error(m.err))
+		if e.msg.ReplyTo != nil {
+			ctx.Send(e.msg.ReplyTo, &DeadLetterFenced{EventID: rec.EventID, Err: m.err})
+		}
+		return
 	}
 	if m.err != nil {
 		a.retryLater(e, m.err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/storage"
@@ -112,6 +114,7 @@ func (f *fakeDLQ) totalPuts() int {
 type dlqProbe struct {
 	mu      sync.Mutex
 	replies map[uuid.UUID]int
+	fenced  map[uuid.UUID]error
 	sizes   []int
 	written int
 }
@@ -122,6 +125,11 @@ func (p *dlqProbe) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *DeadLetterWritten:
 		p.replies[m.EventID]++
+	case *DeadLetterFenced:
+		if p.fenced == nil {
+			p.fenced = map[uuid.UUID]error{}
+		}
+		p.fenced[m.EventID] = m.Err
 	case *DLQSize:
 		p.sizes = append(p.sizes, m.N)
 	case *DLQWritten:
@@ -333,6 +341,51 @@ func TestDlqFailingStoreLeavesNothingBehind(t *testing.T) {
 				t.Errorf("largest size reported %d, want %d", got, tc.entries)
 			}
 		})
+	}
+}
+
+// TestDlqFencedWriterIsRefused: a dead letter of a stale leader (its fence
+// fails with ErrFenced) is never written and not retried; the writer is
+// told, so it fences itself. A fence that fails otherwise (the database
+// did not answer) is retried like a failed write, and the entry lands.
+func TestDlqFencedWriterIsRefused(t *testing.T) {
+	store := newFakeDLQ(0)
+	h := spawnDlq(t, store, nil)
+	stale := deadLetterMsg(h.ppid)
+	fences := 0
+	stale.Fence = func(context.Context) error {
+		fences++ // the DLQ actor checks one attempt at a time per entry
+		return fmt.Errorf("storage: relay epoch 1: check the epoch: %w (epoch 2 holds it)", leader.ErrFenced)
+	}
+	flaky := deadLetterMsg(h.ppid)
+	var failures atomic.Int32
+	failures.Store(3)
+	flaky.Fence = func(context.Context) error {
+		if failures.Add(-1) >= 0 {
+			return errFakeDown
+		}
+		return nil
+	}
+	h.send(stale, flaky)
+	h.waitSettled(t, flaky)
+	waitFor(t, "the stale writer told", func() bool {
+		var err error
+		h.probe.read(func(p *dlqProbe) { err = p.fenced[stale.Record.EventID] })
+		return errors.Is(err, leader.ErrFenced)
+	})
+	store.read(func(f *fakeDLQ) {
+		if _, ok := f.entries[stale.Record.EventID]; ok || f.puts[stale.Record.EventID] != 0 {
+			t.Errorf("the stale leader's dead letter was written (%d puts)", f.puts[stale.Record.EventID])
+		}
+		if _, ok := f.entries[flaky.Record.EventID]; !ok {
+			t.Error("the entry whose fence failed transiently was not written")
+		}
+	})
+	if n := h.probe.replied(stale.Record.EventID); n != 0 || fences != 1 {
+		t.Errorf("stale entry acknowledged %d times, fence checked %d times; want 0 and 1", n, fences)
+	}
+	if st := h.status(t); st.Pending != 0 || st.Size != 1 {
+		t.Errorf("status %+v, want nothing pending and one entry", st)
 	}
 }
 

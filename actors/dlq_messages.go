@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"context"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/google/uuid"
 
@@ -24,6 +26,19 @@ type WriteDeadLetter struct {
 	// not decode (Failure.Kind relay.KindMalformed); nil otherwise.
 	Raw     map[string]string
 	ReplyTo *actor.PID
+	// Fence, if set, is checked just before each write attempt: a dead
+	// letter lives outside the progress partition, so it cannot be made
+	// conditional on the writer's epoch itself. When it fails with
+	// leader.ErrFenced the entry is dropped (the newer leader reads the
+	// event again) and ReplyTo gets [*DeadLetterFenced] instead.
+	Fence func(context.Context) error
+}
+
+// DeadLetterFenced tells the processor its dead letter was not written: a
+// newer epoch holds the relay, so this processor is a stale leader.
+type DeadLetterFenced struct {
+	EventID uuid.UUID
+	Err     error
 }
 
 // DeadLetterWritten tells the processor its record is durably dead-lettered.

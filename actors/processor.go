@@ -57,6 +57,10 @@ type ProcessorConfig struct {
 	// already be in the broker. See relay.Config.
 	Classify  func(error) relay.Class
 	Ambiguous func(error) bool
+	// Fence, if set, fails with leader.ErrFenced once a newer epoch holds
+	// the relay; it is checked before each dead letter is written (see
+	// WriteDeadLetter.Fence), and a failure fences this processor.
+	Fence func(context.Context) error
 	// MaxInFlight bounds records read but not finished. When it is reached
 	// the reader blocks: that is the backpressure that keeps a relay
 	// facing a dead broker from reading the whole log into memory.
@@ -351,6 +355,8 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 		c.saveProgress()
 	case *progressFenced:
 		c.fenced(m.err)
+	case *DeadLetterFenced:
+		c.fenced(m.Err)
 	default:
 		return false
 	}
@@ -500,7 +506,7 @@ func (c *processorCore) DeadLetter(rec outbox.Record, f relay.Failure) {
 	if c.halted {
 		return
 	}
-	w := &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self}
+	w := &WriteDeadLetter{Record: rec, Failure: f, Processor: c.name, ReplyTo: c.self, Fence: c.cfg.Fence}
 	if rec.Malformed != nil {
 		w.Raw = rec.Malformed.Raw
 	}

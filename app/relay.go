@@ -139,6 +139,8 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 	relays := storage.NewRelayProgress(session, cfg.Keyspace, storage.RelayProgressOptions{StreamTTL: cfg.CDCProgressTTL})
 	processor := func(epoch leader.Epoch) (*actor.Props, error) {
 		progress := relays.Fenced(cfg.Name, epoch)
+		pcfg := pcfg
+		pcfg.Fence = progress.Check
 		switch cfg.Processor {
 		case outbox.ProcessorCDC:
 			rc := cfg.CDC

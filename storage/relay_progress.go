@@ -279,6 +279,17 @@ func (f *FencedProgress) static(ctx context.Context, column, legacyColumn string
 	return legacy, nil
 }
 
+// Check fails with [leader.ErrFenced] if a later epoch has been taken. It
+// is a conditional no-op write, linearizable with the epochs' own
+// compare-and-set, for writes that cannot be made conditional on the epoch
+// themselves (a dead letter lives in other partitions): checked just
+// before them, it shrinks a stale leader's window to the time between the
+// check and the write.
+func (f *FencedProgress) Check(ctx context.Context) error {
+	q := f.p.s.Session.Query(`UPDATE `+f.p.table+` SET epoch = ? WHERE relay = ? IF epoch = ?`, int64(f.epoch), f.relay, int64(f.epoch)).WithContext(ctx)
+	return f.casQuery(q, "check the epoch")
+}
+
 // casQuery runs a conditional statement of this epoch.
 func (f *FencedProgress) casQuery(q *gocql.Query, what string) error {
 	prev := map[string]any{}

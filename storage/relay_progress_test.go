@@ -135,6 +135,35 @@ func TestFencedWritesAreRejected(t *testing.T) {
 	}
 }
 
+// Check passes under the current epoch and fails with ErrFenced once a
+// later one was taken, leaving the later one in place.
+func TestFencedCheck(t *testing.T) {
+	env := newEnv(t)
+	p := env.relayProgress()
+	ctx := context.Background()
+	e1, err := p.Acquire(ctx, "relay-check", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := p.Fenced("relay-check", e1)
+	if err := old.Check(ctx); err != nil {
+		t.Fatalf("check under the current epoch: %v", err)
+	}
+	e2, err := p.Acquire(ctx, "relay-check", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Check(ctx); !errors.Is(err, leader.ErrFenced) {
+		t.Fatalf("check under epoch %d after epoch %d was taken = %v, want ErrFenced", e1, e2, err)
+	}
+	if h, err := p.Leader(ctx, "relay-check"); err != nil || h.Epoch != e2 || h.Member != "b" {
+		t.Fatalf("after a refused check the holder is %+v (%v), want epoch %d held by b", h, err, e2)
+	}
+	if err := p.Fenced("relay-check", e2).Check(ctx); err != nil {
+		t.Fatalf("check under the new epoch: %v", err)
+	}
+}
+
 // What is saved is read back: stream positions (more than one conditional
 // batch of them), the generation, the read start and the cursor.
 func TestFencedProgressRoundTrip(t *testing.T) {
