@@ -46,8 +46,8 @@ type LeaderConfig struct {
 	// epoch. It runs as this actor's child, named after Kind.
 	Processor func(leader.Epoch) (*actor.Props, error)
 	Kind      string
-	// Leadership tunes the state machine; its zero Retry and FencedDelay
-	// take the defaults below.
+	// Leadership tunes the state machine; its zero Retry, FencedDelay and
+	// PauseTolerance take the defaults below.
 	Leadership leader.Config
 	// RevokeWait bounds how long a revoked relay holds up the group's next
 	// election while its processor stops. Default DefaultRevokeWait.
@@ -57,8 +57,11 @@ type LeaderConfig struct {
 	// HolderRefresh is how often the recorded holder is read for
 	// /status. Default DefaultHolderRefresh.
 	HolderRefresh time.Duration
-	Metrics       *actor.PID
-	Logger        *zap.Logger
+	// Now reads the clock that says how late a retry timer was handled.
+	// Default time.Now.
+	Now     func() time.Time
+	Metrics *actor.PID
+	Logger  *zap.Logger
 	// OnStopped, if set, hears that the relay left its group unasked
 	// (its processor could not run): the process can serve no more.
 	OnStopped func(error)
@@ -72,6 +75,13 @@ const (
 	// DefaultFencedDelay outlasts a paused relay learning from its next
 	// heartbeat that it lost the group (see leader.Config.FencedDelay).
 	DefaultFencedDelay = 6 * time.Second
+	// DefaultPauseTolerance is half the election's default heartbeat
+	// interval: any pause over 1 s is noticed, while a pause costs a
+	// member its session only if it lasts the session timeout minus a
+	// heartbeat interval (at least 4 s with the brokers' smallest default
+	// session, 6 s, and a heartbeat of at most a third of it). See
+	// leader.Config.PauseTolerance.
+	DefaultPauseTolerance = 500 * time.Millisecond
 )
 
 func (c *LeaderConfig) setDefaults() {
@@ -86,6 +96,12 @@ func (c *LeaderConfig) setDefaults() {
 	}
 	if c.Leadership.FencedDelay == 0 {
 		c.Leadership.FencedDelay = DefaultFencedDelay
+	}
+	if c.Leadership.PauseTolerance == 0 {
+		c.Leadership.PauseTolerance = DefaultPauseTolerance
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Leadership.Retry == (resilience.RetryPolicy{}) {
 		// 250 ms doubling to 5 s, jittered so that standbys elected in
@@ -109,7 +125,8 @@ func (c LeaderConfig) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"RevokeWait", c.RevokeWait}, {"Timeout", c.Timeout}, {"HolderRefresh", c.HolderRefresh}, {"FencedDelay", c.Leadership.FencedDelay}} {
+	}{{"RevokeWait", c.RevokeWait}, {"Timeout", c.Timeout}, {"HolderRefresh", c.HolderRefresh}, {"FencedDelay", c.Leadership.FencedDelay},
+		{"PauseTolerance", c.Leadership.PauseTolerance}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("actors: relay leader %s must be positive, got %s", d.name, d.v))
 		}
@@ -134,6 +151,11 @@ type leaderState struct {
 	spawned     int // processors started, for unique child names
 	stopElector context.CancelFunc
 	stopRefresh scheduler.CancelFunc
+	// The machine's retry timer: retries counts those armed (only the
+	// last one counts), retryDue is when it is due.
+	retries     int
+	retryDue    time.Time
+	cancelRetry scheduler.CancelFunc
 	// revokes are the elector's Revoked calls waiting for the processor
 	// to stop.
 	revokes []chan struct{}
@@ -188,7 +210,12 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 			zap.String("relay", st.cfg.Relay), zap.Error(m.err))
 		st.m.AcquireFailed(m.term, m.err)
 	case *leaderRetryDue:
-		st.m.RetryDue()
+		if m.armed != st.retries {
+			// Replaced by a later one.
+			return
+		}
+		st.cancelRetry = nil
+		st.m.RetryDue(st.cfg.Now().Sub(st.retryDue))
 	case *ProcessorFenced:
 		if st.child != nil && ctx.Sender().Equal(st.child) {
 			st.m.Fenced(st.m.Epoch())
@@ -263,6 +290,9 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		if st.stopRefresh != nil {
 			st.stopRefresh()
+		}
+		if st.cancelRetry != nil {
+			st.cancelRetry()
 		}
 		// The elector's Revoked calls wait for this actor, which handles
 		// no message from now on.
@@ -440,8 +470,16 @@ func (st *leaderState) LeaveGroup() {
 	go func() { root.Send(self, &groupLeft{err: el.Close()}) }()
 }
 
+// ScheduleRetry arms the retry timer, replacing the one pending. The
+// machine hears how late the timer was handled: late, the process was
+// paused, and the group may have replaced this relay meanwhile.
 func (st *leaderState) ScheduleRetry(after time.Duration) {
-	st.sched.SendOnce(after, st.self, &leaderRetryDue{})
+	if st.cancelRetry != nil {
+		st.cancelRetry()
+	}
+	st.retries++
+	st.retryDue = st.cfg.Now().Add(after)
+	st.cancelRetry = st.sched.SendOnce(after, st.self, &leaderRetryDue{armed: st.retries})
 }
 
 // leader.Observer.
@@ -463,6 +501,11 @@ func (st *leaderState) RoleChanged(from, to leader.Role, epoch leader.Epoch) {
 	if (from == leader.Active) != (to == leader.Active) {
 		st.metric(&LeadershipChanged{Relay: st.cfg.Relay, Active: to == leader.Active})
 	}
+}
+
+func (st *leaderState) Paused(late time.Duration) {
+	st.cfg.Logger.Warn("timer fired late: the process was paused; waiting for the group before taking the relay",
+		zap.String("actor", "relay-leader"), zap.String("relay", st.cfg.Relay), zap.Duration("late_by", late))
 }
 
 func (st *leaderState) shuttingDown() bool { return len(st.drainers) > 0 }

@@ -62,7 +62,8 @@ type acquireFailed struct {
 	err  error
 }
 
-type leaderRetryDue struct{}
+// leaderRetryDue is the machine's retry timer, the armed-th one.
+type leaderRetryDue struct{ armed int }
 
 type processorNotStarted struct{}
 

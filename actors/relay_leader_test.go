@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/zap"
 
 	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
@@ -286,4 +287,107 @@ func TestRelayLeaderLeavesWhenItsProcessorCannotRun(t *testing.T) {
 		t.Fatal("OnStopped not called")
 	}
 	waitFor(t, "leaving the group", f.elector.hasLeft)
+}
+
+// stepClock is the actor's clock in lock step with the test: each reading
+// waits for the test to supply it, so the test decides how late each retry
+// timer is handled and sees each time the actor arms or handles one.
+type stepClock struct {
+	readings chan time.Time
+	done     chan struct{}
+}
+
+func newStepClock(t *testing.T) *stepClock {
+	c := &stepClock{readings: make(chan time.Time), done: make(chan struct{})}
+	// Runs before the system's shutdown, registered earlier: readings
+	// made while it stops do not wait.
+	t.Cleanup(func() { close(c.done) })
+	return c
+}
+
+func (c *stepClock) now() time.Time {
+	select {
+	case at := <-c.readings:
+		return at
+	case <-c.done:
+		return time.Time{}
+	}
+}
+
+// A retry the actor handles late, after a pause, does not take the epoch:
+// the relay re-arms its timer and waits for the group (FencedDelay),
+// saying so. One handled on time, or late within the tolerance, takes it.
+func TestRelayLeaderDefersALateRetry(t *testing.T) {
+	const (
+		backoff   = 10 * time.Millisecond
+		tolerance = 10 * time.Millisecond
+	)
+	const lateMsg = "timer fired late: the process was paused; waiting for the group before taking the relay"
+	tests := []struct {
+		name     string
+		late     time.Duration
+		deferred bool
+	}{
+		{"on time", 0, false},
+		{"late within the tolerance", tolerance, false},
+		{"late after a pause", time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observerCore()
+			clock := newStepClock(t)
+			f := startLeader(t, func(c *LeaderConfig) {
+				c.Now, c.Logger = clock.now, zap.New(core)
+				c.Leadership.Retry = resilience.RetryPolicy{InitialBackoff: backoff, MaxBackoff: backoff, Multiplier: 1}
+				c.Leadership.PauseTolerance = tolerance
+				c.Leadership.FencedDelay = 2 * tolerance
+			})
+			// read supplies the actor's next reading of the clock.
+			read := func(at time.Time) {
+				t.Helper()
+				select {
+				case clock.readings <- at:
+				case e := <-f.events:
+					t.Fatalf("processor event %q while the relay should be waiting", e)
+				case <-time.After(5 * time.Second):
+					t.Fatal("the actor did not read its clock")
+				}
+			}
+			f.epochs.failing = 1
+			f.handler.Elected(term1)
+			t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			read(t0)                           // the failed epoch arms the retry
+			read(t0.Add(backoff).Add(tt.late)) // the retry is handled
+			if !tt.deferred {
+				if e := f.next(t); e != "start 1" {
+					t.Fatalf("processor event %q, want start under epoch 1", e)
+				}
+				if n := len(logs.FilterMessage(lateMsg).All()); n != 0 {
+					t.Fatalf("%d pause warnings for a retry on time", n)
+				}
+				return
+			}
+			// Deferred: the actor arms the timer again instead of taking
+			// the epoch (read fails on a processor start).
+			paused := t0.Add(backoff).Add(tt.late)
+			read(paused)
+			if n := len(logged(logs, lateMsg, map[string]any{"actor": "relay-leader", "relay": "r", "late_by": tt.late})); n != 1 {
+				t.Fatalf("%d pause warnings with late_by %s, want 1: %v", n, tt.late, logs.All())
+			}
+			// The wait after the pause, its timers on time: the clock stands
+			// still, and each step counts as the time it was armed for.
+			for waiting := true; waiting; {
+				select {
+				case clock.readings <- paused:
+				case e := <-f.events:
+					if e != "start 1" {
+						t.Fatalf("processor event %q, want start under epoch 1 after the wait", e)
+					}
+					waiting = false
+				case <-time.After(5 * time.Second):
+					t.Fatal("the relay did not take the epoch after waiting for the group")
+				}
+			}
+		})
+	}
 }

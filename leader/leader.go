@@ -18,6 +18,14 @@
 //     leader it takes a new epoch after FencedDelay, long enough for a
 //     member that was only paused (a zombie) to learn from its heartbeat
 //     that it lost the group, so a zombie never takes the relay back;
+//   - a relay takes an epoch on the strength of a timer only if that timer
+//     came due on time: one handled later than PauseTolerance after it was
+//     due means the process was paused (GC, SIGSTOP) and may have lost the
+//     group without having heard yet, so it waits FencedDelay more, time
+//     for the answer to its next heartbeat to revoke the term. Waits are
+//     taken in steps of at most PauseTolerance, so that a pause anywhere in
+//     one makes a step late, even a pause that ends just before the wait
+//     is over;
 //   - a graceful shutdown drains the processor and saves its progress under
 //     its epoch, and only then leaves the group: the next leader starts
 //     where this one stopped, with nothing published twice.
@@ -128,12 +136,19 @@ type Effects interface {
 	StartProcessor(e Epoch)
 	StopProcessor(mode StopMode)
 	LeaveGroup()
+	// ScheduleRetry arms a timer that replaces the one pending, if any:
+	// only the last one armed is answered with RetryDue, saying how late
+	// it was handled.
 	ScheduleRetry(after time.Duration)
 }
 
-// Observer hears role changes (logs, metrics, /status).
+// Observer hears role changes (logs, metrics, /status) and pauses.
 type Observer interface {
 	RoleChanged(from, to Role, epoch Epoch)
+	// Paused says that a retry came due late by more than PauseTolerance:
+	// the process was paused, and the machine waits FencedDelay for the
+	// group before taking the relay.
+	Paused(late time.Duration)
 }
 
 // Config tunes the machine.
@@ -147,6 +162,14 @@ type Config struct {
 	// interval plus a request timeout); the group's session timeout is a
 	// safe choice.
 	FencedDelay time.Duration
+	// PauseTolerance is how late a retry may be handled before the
+	// machine takes it for a pause of the process, and the longest step
+	// of a wait. A pause longer than twice it is always noticed; keep it
+	// well below the shortest pause that can cost the member its session,
+	// the session timeout minus a heartbeat interval, and above how late a
+	// busy process handles its timers. Zero turns the check off: every
+	// wait is one step and its lateness is ignored.
+	PauseTolerance time.Duration
 }
 
 // Machine is one relay's leadership. Not safe for concurrent use.
@@ -168,6 +191,10 @@ type Machine struct {
 	// attempts: failed attempts at taking an epoch in the current term,
 	// for the backoff.
 	attempts int
+	// waiting: a retry is scheduled; left is what remains of its wait
+	// after the step under way.
+	waiting bool
+	left    time.Duration
 }
 
 // New returns a machine in the Standby role.
@@ -196,7 +223,7 @@ func (m *Machine) Elected(t Term) {
 			// The epoch under way was taken for the old term and will be
 			// ignored; take one for this term.
 			m.attempts = 0
-			m.fx.AcquireEpoch(t)
+			m.takeEpoch()
 		}
 		return
 	}
@@ -244,7 +271,7 @@ func (m *Machine) AcquireFailed(t Term, _ error) {
 		return
 	}
 	m.attempts++
-	m.fx.ScheduleRetry(m.cfg.Retry.Backoff(m.attempts, m.rnd))
+	m.wait(m.cfg.Retry.Backoff(m.attempts, m.rnd))
 }
 
 // Fenced reports that the processor running under epoch e had a progress
@@ -280,21 +307,43 @@ func (m *Machine) ProcessorStopped() {
 			m.setRole(Standby)
 			return
 		}
-		m.fx.ScheduleRetry(m.cfg.FencedDelay)
+		m.wait(m.cfg.FencedDelay)
 	}
 }
 
-// RetryDue reports that a scheduled retry is due.
-func (m *Machine) RetryDue() {
-	if m.shutdown || !m.elected || m.running {
+// RetryDue reports that the retry scheduled last is due; late is how long
+// after its due time the owner handled it (a clock read early counts as on
+// time).
+func (m *Machine) RetryDue(late time.Duration) {
+	if !m.waiting {
 		return
 	}
-	switch m.role {
-	case Acquiring:
-		m.fx.AcquireEpoch(m.term)
-	case Fenced:
-		m.acquire()
+	late = max(late, 0)
+	if m.shutdown || !m.elected || m.running || (m.role != Acquiring && m.role != Fenced) {
+		// Nothing to retry any more.
+		m.waiting = false
+		return
 	}
+	m.left = max(m.left-late, 0)
+	if tol := m.cfg.PauseTolerance; tol > 0 && late > tol {
+		// The group may have dropped this member during the pause, and
+		// the answer to its next heartbeat would say so: acting now could
+		// take the relay from the leader the group elected meanwhile.
+		m.left = max(m.left, m.cfg.FencedDelay)
+		if m.obs != nil {
+			m.obs.Paused(late)
+		}
+	}
+	if m.left > 0 {
+		m.step()
+		return
+	}
+	m.waiting = false
+	if m.role == Acquiring {
+		m.takeEpoch()
+		return
+	}
+	m.acquire()
 }
 
 // Shutdown stops the relay: an active processor drains and saves its
@@ -319,7 +368,29 @@ func (m *Machine) Shutdown() {
 
 func (m *Machine) acquire() {
 	m.setRole(Acquiring)
+	m.takeEpoch()
+}
+
+// takeEpoch asks for an epoch for the current term; a retry still pending
+// is moot.
+func (m *Machine) takeEpoch() {
+	m.waiting = false
 	m.fx.AcquireEpoch(m.term)
+}
+
+// wait schedules a retry after d, in steps of at most PauseTolerance.
+func (m *Machine) wait(d time.Duration) {
+	m.waiting, m.left = true, d
+	m.step()
+}
+
+func (m *Machine) step() {
+	d := m.left
+	if tol := m.cfg.PauseTolerance; tol > 0 && d > tol {
+		d = tol
+	}
+	m.left -= d
+	m.fx.ScheduleRetry(d)
 }
 
 func (m *Machine) leave() {

@@ -21,6 +21,7 @@ func (r *recorder) StopProcessor(mode StopMode)     { r.add("stop(%s)", mode) }
 func (r *recorder) LeaveGroup()                     { r.add("leave") }
 func (r *recorder) ScheduleRetry(d time.Duration)   { r.add("retry(%s)", d) }
 func (r *recorder) RoleChanged(_, to Role, _ Epoch) { r.add("[%s]", to) }
+func (r *recorder) Paused(late time.Duration)       { r.add("paused(%s)", late) }
 func (r *recorder) add(format string, args ...any) {
 	r.log = append(r.log, fmt.Sprintf(format, args...))
 }
@@ -31,9 +32,11 @@ func (r *recorder) take() string {
 	return s
 }
 
+// testConfig waits FencedDelay in two steps, 4 s and 2 s.
 var testConfig = Config{
-	Retry:       resilience.RetryPolicy{InitialBackoff: time.Second, MaxBackoff: 4 * time.Second, Multiplier: 2},
-	FencedDelay: 6 * time.Second,
+	Retry:          resilience.RetryPolicy{InitialBackoff: time.Second, MaxBackoff: 4 * time.Second, Multiplier: 2},
+	FencedDelay:    6 * time.Second,
+	PauseTolerance: 4 * time.Second,
 }
 
 func newMachine() (*Machine, *recorder) {
@@ -59,7 +62,9 @@ func TestMachine(t *testing.T) {
 	failed := func(t Term) func(*Machine) { return func(m *Machine) { m.AcquireFailed(t, errors.New("timeout")) } }
 	fenced := func(e Epoch) func(*Machine) { return func(m *Machine) { m.Fenced(e) } }
 	stopped := func(m *Machine) { m.ProcessorStopped() }
-	retryDue := func(m *Machine) { m.RetryDue() }
+	retryDue := func(m *Machine) { m.RetryDue(0) }
+	// lateDue: the retry's timer was handled late by d, as after a pause.
+	lateDue := func(d time.Duration) func(*Machine) { return func(m *Machine) { m.RetryDue(d) } }
 	shutdown := func(m *Machine) { m.Shutdown() }
 
 	tests := []struct {
@@ -121,7 +126,8 @@ func TestMachine(t *testing.T) {
 			{elected(t1), "[acquiring] acquire(1)"},
 			{acquired(t1, 3), "[active] start(3)"},
 			{fenced(3), "[fenced] stop(abandon)"},
-			{stopped, "retry(6s)"},
+			{stopped, "retry(4s)"},
+			{retryDue, "retry(2s)"},
 			{retryDue, "[acquiring] acquire(1)"},
 			{acquired(t1, 5), "[active] start(5)"},
 		}},
@@ -129,8 +135,54 @@ func TestMachine(t *testing.T) {
 			{elected(t1), "[acquiring] acquire(1)"},
 			{acquired(t1, 3), "[active] start(3)"},
 			{fenced(3), "[fenced] stop(abandon)"},
-			{stopped, "retry(6s)"},
+			{stopped, "retry(4s)"},
 			{revoked(t1), "[standby]"},
+			{retryDue, ""},
+			{retryDue, ""},
+		}},
+		{"a retry handled late (a pause) waits FencedDelay for the group", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{failed(t1), "retry(1s)"},
+			{lateDue(5 * time.Second), "paused(5s) retry(4s)"},
+			{retryDue, "retry(2s)"},
+			{retryDue, "acquire(1)"},
+		}},
+		{"a retry late within the tolerance is on time", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{failed(t1), "retry(1s)"},
+			{lateDue(4 * time.Second), "acquire(1)"},
+		}},
+		{"the late time counts towards the wait", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{acquired(t1, 3), "[active] start(3)"},
+			{fenced(3), "[fenced] stop(abandon)"},
+			{stopped, "retry(4s)"},
+			{lateDue(time.Second), "retry(1s)"},
+			{retryDue, "[acquiring] acquire(1)"},
+		}},
+		{"a pause ending just before the fenced delay is due is noticed", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{acquired(t1, 3), "[active] start(3)"},
+			{fenced(3), "[fenced] stop(abandon)"},
+			{stopped, "retry(4s)"},
+			{lateDue(7 * time.Second), "paused(7s) retry(4s)"},
+			{retryDue, "retry(2s)"},
+			{retryDue, "[acquiring] acquire(1)"},
+		}},
+		{"a zombie paused while fenced: its heartbeat revokes it during the wait", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{acquired(t1, 3), "[active] start(3)"},
+			{fenced(3), "[fenced] stop(abandon)"},
+			{stopped, "retry(4s)"},
+			{lateDue(20 * time.Second), "paused(20s) retry(4s)"},
+			{revoked(t1), "[standby]"},
+			{retryDue, ""},
+		}},
+		{"a retry pending from an earlier term is moot", []step{
+			{elected(t1), "[acquiring] acquire(1)"},
+			{failed(t1), "retry(1s)"},
+			{revoked(t1), "[standby]"},
+			{elected(t2), "[acquiring] acquire(2)"},
 			{retryDue, ""},
 		}},
 		{"fenced and revoked before the processor stopped", []step{
@@ -174,7 +226,7 @@ func TestMachine(t *testing.T) {
 			{elected(t1), "[acquiring] acquire(1)"},
 			{acquired(t1, 3), "[active] start(3)"},
 			{fenced(3), "[fenced] stop(abandon)"},
-			{stopped, "retry(6s)"},
+			{stopped, "retry(4s)"},
 			{shutdown, "[stopped] leave"},
 			{retryDue, ""},
 		}},
@@ -203,7 +255,7 @@ func TestMachine(t *testing.T) {
 type owner struct {
 	m        *Machine
 	acquires []Term
-	retries  int
+	retrying bool // a timer is armed: each replaces the last
 	stopping bool
 	running  int // processors started and not yet stopped
 	starts   []Epoch
@@ -227,7 +279,7 @@ func (o *owner) StopProcessor(StopMode) {
 	o.stopping = true
 }
 func (o *owner) LeaveGroup()                 { o.left++ }
-func (o *owner) ScheduleRetry(time.Duration) { o.retries++ }
+func (o *owner) ScheduleRetry(time.Duration) { o.retrying = true }
 
 // Under any order of group decisions, epoch outcomes, rejections, stops and
 // retries, at most one processor runs, a processor starts only while its
@@ -279,9 +331,10 @@ func TestMachineInvariantsUnderRandomInputs(t *testing.T) {
 					o.m.ProcessorStopped()
 				}
 			case 5:
-				if o.retries > 0 {
-					o.retries--
-					o.m.RetryDue()
+				if o.retrying {
+					// On time, or late after a pause.
+					o.retrying = false
+					o.m.RetryDue(time.Duration(rnd.IntN(2)) * 10 * time.Second)
 				}
 			case 6, 7:
 				// Time passes.

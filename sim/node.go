@@ -17,6 +17,10 @@ import (
 // the recorded holder and fences itself if a newer epoch holds the relay.
 const holderRefresh = 2 * time.Second
 
+// pauseTolerance is the leader actor's default PauseTolerance: a retry
+// handled later than this after it was due is taken for a pause.
+const pauseTolerance = 500 * time.Millisecond
+
 // leaderRetry is the leader actor's default pacing of epoch attempts.
 func leaderRetry() resilience.RetryPolicy {
 	return resilience.RetryPolicy{InitialBackoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
@@ -36,11 +40,11 @@ type node struct {
 
 	pausedUntil time.Time
 	frozen      []func()
-	// mailAt keeps the leader actor's mailbox in order; late is set while
-	// it handles a message or timer that came due while the process was
-	// paused.
+	// mailAt keeps the leader actor's mailbox in order.
 	mailAt time.Time
-	late   bool
+	// retries counts the retry timers armed: only the last one armed is
+	// handled.
+	retries int
 
 	// The elector: its member id ("" before it joined), the term it
 	// last reported Elected and not Revoked, and whether its session
@@ -62,7 +66,11 @@ type node struct {
 func (r *run) startNode(slot int) *node {
 	r.incarnations[slot]++
 	n := &node{r: r, slot: slot, name: fmt.Sprintf("%c%d", 'a'+slot, r.incarnations[slot]), alive: true, restartAfter: time.Second}
-	n.m = leader.New(leader.Config{Retry: leaderRetry(), FencedDelay: r.s.SessionTimeout}, n, n, r.w.rnd)
+	cfg := leader.Config{Retry: leaderRetry(), FencedDelay: r.s.SessionTimeout, PauseTolerance: pauseTolerance}
+	if r.broken.pauseRule {
+		cfg.PauseTolerance = 0
+	}
+	n.m = leader.New(cfg, n, n, r.w.rnd)
 	r.nodes[slot] = n
 	r.trace("node-start", n.name)
 	n.after(r.w.between(0, 50*time.Millisecond), n.heartbeat)
@@ -87,21 +95,13 @@ func (n *node) exec(fn func()) {
 
 // tell delivers fn to the leader actor: after a short delay, in the order
 // sent.
-func (n *node) tell(fn func()) { n.deliver(false, fn) }
-
-// deliver is tell; late marks a message whose cause came due while the
-// process was paused (a timer that fired late).
-func (n *node) deliver(late bool, fn func()) {
+func (n *node) tell(fn func()) {
 	at := n.r.w.now.Add(n.r.w.between(0, 2*time.Millisecond))
 	if at.Before(n.mailAt) {
 		at = n.mailAt
 	}
 	n.mailAt = at
-	n.after(at.Sub(n.r.w.now), func() {
-		n.late = late || n.r.w.now.After(at)
-		fn()
-		n.late = false
-	})
+	n.after(at.Sub(n.r.w.now), fn)
 }
 
 // pause stops the process for d (a GC pause, SIGSTOP): nothing of it runs,
@@ -308,17 +308,19 @@ func (n *node) processorStopped(p *process) {
 // AcquireEpoch checks the rule that keeps a zombie from taking the relay
 // back: a relay that can reach the group and that the group has replaced
 // learns it at its next heartbeat, before it asks for an epoch (a fenced
-// relay waits FencedDelay, a session timeout, before it asks again). The
-// exception is counted, not failed: a machine acting on a timer or message
-// that came due while the process was paused races the heartbeat that
-// would tell it, and can win (see the README).
+// relay waits FencedDelay, a session timeout, before it asks again, and a
+// retry whose timer came due while the process was paused waits as long
+// for the group). Counted, not failed: a retry handled just after the
+// elector heard, with its Revoked queued behind the retry in the mailbox
+// (a race over a message delay that no rule of the actor can see).
 func (n *node) AcquireEpoch(t leader.Term) {
 	if g := n.r.group; g.holder != n && g.holder != nil && !n.lostContact {
-		if !n.late {
+		if n.held != nil {
 			n.r.violate("relay %s asks for an epoch for term %d while the group has elected %s and it has not heard", n.name, t.Generation, g.holder.name)
+		} else {
+			n.r.revokeRaces++
+			n.r.trace("revoke-race", n.name, "term", t.Generation, "holder", g.holder.name)
 		}
-		n.r.takebacks++
-		n.r.trace("takeback", n.name, "after a pause, term", t.Generation, "holder", g.holder.name)
 	}
 	n.after(n.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
 		e, err := n.r.db.acquire(n.name)
@@ -373,17 +375,31 @@ func (n *node) LeaveGroup() {
 	})
 }
 
-// ScheduleRetry is a timer: its message goes to the mailbox when it fires,
-// late if the process was paused then.
+// ScheduleRetry is the leader actor's retry timer: it replaces the one
+// pending, its message goes to the mailbox when it fires (when the process
+// resumes, if it was paused then), and the actor tells the machine how late
+// it handles it.
 func (n *node) ScheduleRetry(d time.Duration) {
-	due := n.r.w.now.Add(d)
-	n.after(d, func() { n.deliver(n.r.w.now.After(due), n.m.RetryDue) })
+	n.retries++
+	armed, due := n.retries, n.r.w.now.Add(d)
+	n.after(d, func() {
+		n.tell(func() {
+			if armed == n.retries {
+				n.m.RetryDue(n.r.w.now.Sub(due))
+			}
+		})
+	})
 }
 
 // leader.Observer
 
 func (n *node) RoleChanged(from, to leader.Role, e leader.Epoch) {
 	n.r.trace("role", n.name, from, "→", to, "epoch", e)
+}
+
+func (n *node) Paused(late time.Duration) {
+	n.r.deferred++
+	n.r.trace("paused", n.name, "retry late by", late, "waits for the group")
 }
 
 // group is the Kafka consumer group of the relay name, as the broker sees

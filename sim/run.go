@@ -35,9 +35,13 @@ type Result struct {
 	// Conflicts counts events both published and dead-lettered because a
 	// zombie and the leader settled them differently.
 	Conflicts int
-	// Takebacks counts epochs asked for by a relay the group had replaced,
-	// acting on a timer or message that came due while it was paused.
-	Takebacks int
+	// Deferred counts retries a relay handled late, after a pause, and
+	// deferred to hear from the group first instead of taking an epoch.
+	Deferred int
+	// RevokeRaces counts epochs asked for by a relay the group had
+	// replaced, on a retry handled just before the Revoked its elector had
+	// sent.
+	RevokeRaces int
 	// Took is the virtual time the run needed to settle.
 	Took time.Duration
 }
@@ -49,6 +53,7 @@ func (r Result) Failed() bool { return len(r.Violations) > 0 }
 // the relays and their group), and what the checks need to know.
 type run struct {
 	s      Scenario
+	broken breakage
 	w      *world
 	db     *db
 	broker *broker
@@ -59,14 +64,15 @@ type run struct {
 	group        *group
 
 	// The epochs taken (by whom) and the processor started under each.
-	newest     leader.Epoch
-	epochOwner map[leader.Epoch]*node
-	epochTerm  map[leader.Epoch]leader.Term
-	procs      map[leader.Epoch]*process
-	zombie     int
-	pauses     int
-	takebacks  int
-	conflicts  int
+	newest      leader.Epoch
+	epochOwner  map[leader.Epoch]*node
+	epochTerm   map[leader.Epoch]leader.Term
+	procs       map[leader.Epoch]*process
+	zombie      int
+	pauses      int
+	deferred    int
+	revokeRaces int
+	conflicts   int
 
 	published   map[uuid.UUID]int // Publish effects, for reports
 	allowance   map[uuid.UUID]int // re-publishes a crash, a takeover or a zombie made unavoidable
@@ -96,17 +102,25 @@ func Run(s Scenario) Result { return RunTraced(s, nil) }
 
 // RunTraced is Run, writing a trace of the relay's steps (polls, offers,
 // publishes, faults) to out: what to read when a seed fails.
-func RunTraced(s Scenario, out io.Writer) Result { return runWith(s, out, false) }
+func RunTraced(s Scenario, out io.Writer) Result { return runWith(s, out, breakage{}) }
 
-// runWith is RunTraced; brokenFencing makes the epoch store apply progress
-// writes of stale epochs, which the invariants must catch.
-func runWith(s Scenario, out io.Writer, brokenFencing bool) Result {
+// breakage is what a test breaks on purpose, for the invariants to catch.
+type breakage struct {
+	// fencing: the epoch store applies progress writes of stale epochs.
+	fencing bool
+	// pauseRule: the relays act on a retry however late they handle it
+	// (leader.Config.PauseTolerance zero).
+	pauseRule bool
+}
+
+// runWith is RunTraced with the breakage b.
+func runWith(s Scenario, out io.Writer, b breakage) Result {
 	w := newWorld(s.Seed*2 + 1)
-	r := &run{s: s, w: w, out: out, published: map[uuid.UUID]int{}, allowance: map[uuid.UUID]int{}, republished: map[uuid.UUID]int{},
+	r := &run{s: s, w: w, out: out, broken: b, published: map[uuid.UUID]int{}, allowance: map[uuid.UUID]int{}, republished: map[uuid.UUID]int{},
 		epochOwner: map[leader.Epoch]*node{}, epochTerm: map[leader.Epoch]leader.Term{}, procs: map[leader.Epoch]*process{}}
 	r.db = newDB(w, s.Streams)
 	r.db.trace = r.trace
-	r.db.acceptStale = brokenFencing
+	r.db.acceptStale = b.fencing
 	r.db.applied = r.progressApplied
 	r.db.backwards = func(what string, from, to any) {
 		r.violate("progress moved backwards: %s from %v to %v", what, from, to)
@@ -152,7 +166,7 @@ func runWith(s Scenario, out io.Writer, brokenFencing bool) Result {
 	r.check()
 	res := Result{Scenario: s, Violations: r.violations, Events: len(r.db.events), Crashes: r.crashes, Panics: r.panics,
 		DeadLettered: len(r.db.dlq), Took: w.now.Sub(simStart), Switches: r.switches,
-		Rejected: r.db.rejected, ZombiePublishes: r.zombie, Pauses: r.pauses, Takebacks: r.takebacks, Conflicts: r.conflicts}
+		Rejected: r.db.rejected, ZombiePublishes: r.zombie, Pauses: r.pauses, Deferred: r.deferred, RevokeRaces: r.revokeRaces, Conflicts: r.conflicts}
 	if s.Relays > 1 {
 		res.Failovers = len(r.procs) - 1
 	}
@@ -630,8 +644,8 @@ func (r Result) Summary() string {
 	s := fmt.Sprintf("seed %d: %d events, %d published, %d dead-lettered, %d duplicates (%d reported re-publishes), %d crashes, %d panics, %d generation switches, settled in %s",
 		r.Scenario.Seed, r.Events, r.Published, r.DeadLettered, r.Duplicates, r.Republished, r.Crashes, r.Panics, r.Switches, r.Took.Round(time.Millisecond))
 	if r.Scenario.Relays > 1 {
-		s += fmt.Sprintf("; two relays: %d failovers, %d pauses, %d stale writes rejected, %d zombie publishes, %d clean handovers, %d zombie dead letters, %d published and dead-lettered by a zombie and the leader, %d takebacks after a pause",
-			r.Failovers, r.Pauses, r.Rejected, r.ZombiePublishes, r.CleanHandovers, r.StaleDeadLetters, r.Conflicts, r.Takebacks)
+		s += fmt.Sprintf("; two relays: %d failovers, %d pauses, %d stale writes rejected, %d zombie publishes, %d clean handovers, %d zombie dead letters, %d published and dead-lettered by a zombie and the leader, %d retries deferred after a pause, %d epochs asked for with the revoke in the mailbox",
+			r.Failovers, r.Pauses, r.Rejected, r.ZombiePublishes, r.CleanHandovers, r.StaleDeadLetters, r.Conflicts, r.Deferred, r.RevokeRaces)
 	}
 	return s
 }
