@@ -280,16 +280,7 @@ func TestRelayFailoverThreeProcesses(t *testing.T) {
 	for _, proc := range []string{outbox.ProcessorCDC, outbox.ProcessorPolling} {
 		t.Run(proc, func(t *testing.T) {
 			t.Parallel()
-			db, broker := startStack(t)
-			common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE",
-				"--processor", proc, "--cdc.profile", "low-latency"}
-			migrate(t, common)
-			s := openSession(t, db.Addr())
-			consumer := startConsumer(t, broker.Brokers())
-			fleet := startFleet(t, 3, common)
-			first := awaitActive(t, fleet...)
-			w := startWriter(t, s, 20, 10*time.Millisecond)
-			awaitDelivered(t, consumer, 100)
+			fleet, first, consumer, w := flowingFleet(t, proc, 3)
 
 			killed := time.Now()
 			first.signal(t, syscall.SIGKILL)
@@ -342,16 +333,7 @@ func TestRelayGracefulHandover(t *testing.T) {
 	for _, proc := range []string{outbox.ProcessorCDC, outbox.ProcessorPolling} {
 		t.Run(proc, func(t *testing.T) {
 			t.Parallel()
-			db, broker := startStack(t)
-			common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE",
-				"--processor", proc, "--cdc.profile", "low-latency"}
-			migrate(t, common)
-			s := openSession(t, db.Addr())
-			consumer := startConsumer(t, broker.Brokers())
-			fleet := startFleet(t, 2, common)
-			active := awaitActive(t, fleet...)
-			w := startWriter(t, s, 20, 10*time.Millisecond)
-			awaitDelivered(t, consumer, 100)
+			fleet, active, consumer, w := flowingFleet(t, proc, 2)
 
 			stopped := time.Now()
 			active.signal(t, syscall.SIGTERM)
@@ -369,6 +351,24 @@ func TestRelayGracefulHandover(t *testing.T) {
 				proc, w.written(), successor.name, active.name, gap.Round(time.Millisecond))
 		})
 	}
+}
+
+// flowingFleet starts the embedded stack, n relays of one name running
+// proc, a consumer and the writer, and returns once events flow through
+// the active relay.
+func flowingFleet(t *testing.T, proc string, n int) (fleet []*fleetMember, active *fleetMember, c *fleetConsumer, w *orderWriter) {
+	t.Helper()
+	db, broker := startStack(t)
+	common := []string{"--scylla-hosts", db.Addr(), "--kafka-brokers", broker.Addr(), "--scylla.consistency", "ONE",
+		"--processor", proc, "--cdc.profile", "low-latency"}
+	migrate(t, common)
+	s := openSession(t, db.Addr())
+	c = startConsumer(t, broker.Brokers())
+	fleet = startFleet(t, n, common)
+	active = awaitActive(t, fleet...)
+	w = startWriter(t, s, 20, 10*time.Millisecond)
+	awaitDelivered(t, c, 100)
+	return fleet, active, c, w
 }
 
 func migrate(t *testing.T, common []string) {
