@@ -6,7 +6,7 @@ GO      ?= go
 PKGS    ?= ./...
 RACE    ?= -race
 
-.PHONY: all build test unit test-tablets conformance sim crash-bench lint fuzz bench bench-quick bench-emu clean demo dev integration-test metrics
+.PHONY: all build test unit test-tablets conformance sim crash-bench lint fuzz bench bench-quick bench-backlog-1m bench-emu clean demo dev integration-test metrics
 
 all: build
 
@@ -97,6 +97,16 @@ bench:
 bench-quick:
 	$(GO) build -o bin/outbox ./cmd/outbox
 	bin/outbox bench --quick
+
+## bench-backlog-1m: a 1,000,000-event backlog drained by each processor,
+## the relay's peak RSS against its 256 MiB bound; heap profiles of the
+## relays in reports/bench-heap/ (~15 min on 2 shared cores; the embedded stack takes
+## ~10 GiB). Compare any run with an earlier report:
+## bin/outbox bench --compare bench/results/full-2core.json
+bench-backlog-1m:
+	$(GO) build -o bin/outbox ./cmd/outbox
+	mkdir -p reports/bench-heap
+	bin/outbox bench --workloads backlog --backlog 1000000 --processors cdc,polling --memprofile-dir reports/bench-heap --json reports/bench-backlog-1m.json --svg reports/bench-backlog-1m.svg
 
 ## bench-emu: emulator throughput (16 gocql goroutines): inserts into a CDC
 ## table in memory and with a data directory (write-ahead log; fsync once a

@@ -56,12 +56,14 @@ func TestRunTiny(t *testing.T) {
 	dir := t.TempDir()
 	var table bytes.Buffer
 	o := Options{
-		Rate: 200, Duration: 2 * time.Second, Backlog: 1000,
-		RelayCommand: testRelayCommand,
-		JSONPath:     filepath.Join(dir, "report.json"),
-		SVGPath:      filepath.Join(dir, "latency.svg"),
-		Out:          &table,
-		Progress:     testWriter{t},
+		Rate: 200, Duration: 2 * time.Second, Backlog: 1000, BaselineMax: 600,
+		RelayCommand:   testRelayCommand,
+		HeapProfileDir: dir,
+		ComparePath:    "results/full-2core.json",
+		JSONPath:       filepath.Join(dir, "report.json"),
+		SVGPath:        filepath.Join(dir, "latency.svg"),
+		Out:            &table,
+		Progress:       testWriter{t},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -118,7 +120,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("failover %s: relay name %q (steady run's %q), election %+v", f.Processor, f.Relay.Name, rep.Steady[i].Relay.Name, f.Relay.Election)
 		}
 	}
-	if b := rep.Baseline; b.Messages != 1000 || b.MsgsPerSec <= 0 || b.ProducerMsgsPerSec <= 0 || b.Bytes <= 0 {
+	if b := rep.Baseline; b.Messages != 600 || b.BacklogEvents != 1000 || b.MsgsPerSec <= 0 || b.ProducerMsgsPerSec <= 0 || b.Bytes <= 0 {
 		t.Errorf("baseline: %+v", b)
 	}
 	for _, b := range rep.Backlog {
@@ -133,6 +135,26 @@ func TestRunTiny(t *testing.T) {
 		if d := b.AvgMessageBytes - rep.Baseline.AvgMessageBytes; d < -8 || d > 8 {
 			t.Errorf("backlog %s: messages of %.0f bytes, baseline %.0f", b.Processor, b.AvgMessageBytes, rep.Baseline.AvgMessageBytes)
 		}
+	}
+
+	// Every relay but the failover's wrote its heap profiles, and the
+	// bench process its own once each backlog was written: gzipped
+	// protocol buffers.
+	for _, name := range []string{"steady-cdc", "steady-polling", "backlog-cdc", "backlog-polling"} {
+		for _, when := range []string{"peak", "end"} {
+			b, err := os.ReadFile(filepath.Join(dir, name+"-"+when+".heap.pprof"))
+			if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("%s %s heap profile: %v (%d bytes)", name, when, err, len(b))
+			}
+		}
+	}
+	for _, name := range []string{"stack-backlog-cdc", "stack-backlog-polling"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name+".heap.pprof")); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s heap profile: %v (%d bytes)", name, err, len(b))
+		}
+	}
+	if c := rep.Comparison; c == nil || c.Previous != o.ComparePath || len(c.Figures) == 0 {
+		t.Errorf("comparison with %s: %+v", o.ComparePath, c)
 	}
 
 	raw, err := os.ReadFile(o.JSONPath)
@@ -158,7 +180,7 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("SVG lacks %q", want)
 		}
 	}
-	for _, want := range []string{"Steady", "Failover", "Backlog", "Baseline", "Targets"} {
+	for _, want := range []string{"Steady", "Failover", "Backlog", "Baseline", "a sample: 600 of the backlog's 1000 events", "Targets", "Comparison with results/full-2core.json"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -221,7 +243,8 @@ func TestHistogramBuckets(t *testing.T) {
 
 func TestRelaySettingsEnvRoundTrip(t *testing.T) {
 	in := RelaySettings{Processor: "polling", ScyllaHosts: []string{"127.0.0.1:9042", "h2"}, KafkaBrokers: []string{"b:9092"},
-		Name: "bench-run-steady-polling", Keyspace: "ks", Topic: "t.1", StartFrom: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CPUProfile: "/tmp/p"}.withDefaults()
+		Name: "bench-run-steady-polling", Keyspace: "ks", Topic: "t.1", StartFrom: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CPUProfile: "/tmp/p",
+		HeapProfile: "/tmp/h"}.withDefaults()
 	env := map[string]string{}
 	for _, kv := range in.env() {
 		k, v, _ := strings.Cut(kv, "=")

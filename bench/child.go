@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ const (
 	// envCPUProfile names a file the child writes a CPU profile to, from
 	// start to shutdown: the evidence behind the tuning notes.
 	envCPUProfile = "OUTBOX_BENCH_CPUPROFILE"
+	// envHeapProfile starts the names of the heap profiles the child
+	// writes (see RelaySettings.HeapProfile).
+	envHeapProfile = "OUTBOX_BENCH_HEAPPROFILE"
 )
 
 // readyPrefix starts the line a child prints on stdout once the relay runs;
@@ -118,6 +122,10 @@ type RelaySettings struct {
 	GOGC int `json:"gogc,omitempty"`
 	// CPUProfile, when set, is where the child writes its CPU profile.
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// HeapProfile, when set, starts the names of the child's heap
+	// profiles: HeapProfile+"-peak.heap.pprof" when its live heap was at
+	// its highest, HeapProfile+"-end.heap.pprof" when it was stopped.
+	HeapProfile string `json:"heap_profile,omitempty"`
 }
 
 // CDCWindows are the CDC reader's windows (cdc.LowLatency in the child).
@@ -223,6 +231,9 @@ func (rs RelaySettings) env() []string {
 	if rs.CPUProfile != "" {
 		e = append(e, envCPUProfile+"="+rs.CPUProfile)
 	}
+	if rs.HeapProfile != "" {
+		e = append(e, envHeapProfile+"="+rs.HeapProfile)
+	}
 	if rs.GOGC > 0 {
 		e = append(e, "GOGC="+strconv.Itoa(rs.GOGC))
 	}
@@ -249,6 +260,7 @@ func relaySettingsFromEnv(get func(string) string) (RelaySettings, error) {
 		Topic:        get(envTopic),
 		Consistency:  get(envConsistency),
 		CPUProfile:   get(envCPUProfile),
+		HeapProfile:  get(envHeapProfile),
 	}
 	var errs []error
 	atoi := func(name string) int {
@@ -399,6 +411,10 @@ func RunRelayChild(ctx context.Context) (err error) {
 		// Without its ready line the bench never uses this relay.
 		return errors.Join(fmt.Errorf("bench: relay child: ready line: %w", err), shutdown())
 	}
+	stopHeap := func() error { return nil }
+	if rs.HeapProfile != "" {
+		stopHeap = watchHeap(rs.HeapProfile)
+	}
 	roles := make(chan struct{})
 	go func() {
 		defer close(roles)
@@ -406,7 +422,81 @@ func RunRelayChild(ctx context.Context) (err error) {
 	}()
 	<-sigCtx.Done()
 	<-roles
-	return shutdown()
+	// The end profile is taken before shutdown: a backlog relay is stopped
+	// as soon as its drain is complete, so this is the heap after it.
+	heapErr := stopHeap()
+	if heapErr != nil {
+		heapErr = fmt.Errorf("bench: relay child: heap profile: %w", heapErr)
+	}
+	return errors.Join(heapErr, shutdown())
+}
+
+// heapWatchEvery is how often a child with heap profiles reads its live
+// heap; heapGrowth is how much it must have grown over the last peak
+// profile for a new one to be written (a few dozen profiles from a few
+// MiB to a few hundred).
+const (
+	heapWatchEvery = 250 * time.Millisecond
+	heapGrowth     = 1.1
+)
+
+// watchHeap writes prefix+"-peak.heap.pprof" whenever the live heap (as of
+// the last GC, which is also what a heap profile shows) has grown by
+// heapGrowth over the last one written, until the returned function is
+// called; that writes prefix+"-end.heap.pprof" and reports the first
+// failure. The peak profile explains a peak RSS; the end one carries the
+// allocation totals of the whole run.
+func watchHeap(prefix string) (stop func() error) {
+	done := make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak float64
+		tick := time.NewTicker(heapWatchEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				result <- nil
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if sample[0].Value.Kind() != metrics.KindUint64 {
+				result <- errors.New("runtime/metrics: /gc/heap/live:bytes unsupported")
+				return
+			}
+			if live := float64(sample[0].Value.Uint64()); live > heapGrowth*peak {
+				if err := writeHeapProfile(prefix + "-peak.heap.pprof"); err != nil {
+					// Stop watching; the failure is reported at the end.
+					result <- err
+					return
+				}
+				peak = live
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return errors.Join(<-result, writeHeapProfile(prefix+"-end.heap.pprof"))
+	}
+}
+
+// writeHeapProfile writes the heap profile to path through a temporary
+// file, so that path always holds a complete profile.
+func writeHeapProfile(path string) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // reportRoles writes a role line to w whenever the relay's role differs

@@ -36,6 +36,8 @@
 // per-aggregate order violations are counted.
 //
 // The results are a human table ([Report.WriteTable]), a JSON report and
-// an SVG histogram of the steady latencies. The package's README has the
+// an SVG histogram of the steady latencies. Given the report of an earlier
+// run (Options.ComparePath), the report also holds a [Comparison]: each
+// figure's change, regressions beyond a threshold flagged ([Compare]). The package's README has the
 // figures of the full run on the reference machine and the tuning notes.
 package bench

@@ -83,9 +83,28 @@ type Options struct {
 	// environment; the process must call [RunRelayChild]. Default
 	// [SelfCommand](): re-execute this binary.
 	RelayCommand func(ctx context.Context, env []string) *exec.Cmd
+	// BaselineMax caps the baseline's messages: it measures a rate, and
+	// a million prepared messages would take GiBs of the bench process.
+	// Default 200,000; negative: no cap (the backlog's size).
+	BaselineMax int
 	// CPUProfileDir, if set, makes every relay child write a CPU profile
 	// there (<workload>-<processor>.pprof).
 	CPUProfileDir string
+	// HeapProfileDir, if set, makes every relay child but the failover's
+	// (two relays of one run, one of them killed) write heap profiles
+	// there: <workload>-<processor>-peak.heap.pprof when its live heap
+	// reached its highest (rewritten at each new high), and
+	// <workload>-<processor>-end.heap.pprof when it is stopped (a backlog
+	// relay: at the end of the drain), with the allocation totals of the
+	// whole run. This process writes stack-backlog-<processor>.heap.pprof
+	// once each backlog is written: the embedded stack holding it.
+	HeapProfileDir string
+	// ComparePath, if set, names the JSON report of an earlier run: the
+	// report gains a [Comparison] with it, and the table a section.
+	// CompareThreshold is the change in percent beyond which a figure is
+	// flagged (default [DefaultCompareThreshold]).
+	ComparePath      string
+	CompareThreshold float64
 	// JSONPath and SVGPath, if set, receive the JSON report and the
 	// latency histogram.
 	JSONPath, SVGPath string
@@ -95,6 +114,18 @@ type Options struct {
 	// Command is recorded in the report as the command that ran; default
 	// the process's arguments.
 	Command string
+}
+
+// DefaultBaselineMax is the default Options.BaselineMax.
+const DefaultBaselineMax = 200_000
+
+// baselineMessages is how many messages the baseline sends: the backlog's
+// size, capped by BaselineMax. o has its defaults.
+func (o Options) baselineMessages() int {
+	if o.BaselineMax > 0 {
+		return min(o.Backlog, o.BaselineMax)
+	}
+	return o.Backlog
 }
 
 // withDefaults fills zero fields.
@@ -144,6 +175,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BacklogWriters <= 0 {
 		o.BacklogWriters = 32
+	}
+	if o.BaselineMax == 0 {
+		o.BaselineMax = DefaultBaselineMax
+	}
+	if o.CompareThreshold <= 0 {
+		o.CompareThreshold = DefaultCompareThreshold
 	}
 	if o.RelayCommand == nil {
 		o.RelayCommand = SelfCommand()
@@ -225,6 +262,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.PollSafetyWindow, "poll-safety-window", o.PollSafetyWindow, fmt.Sprintf("polling processor safety window (default %s)", DefaultPollSafetyWindow))
 	fs.IntVar(&o.RelayGOGC, "relay-gogc", o.RelayGOGC, "GOGC of the relay process (default: Go's, 100)")
 	fs.StringVar(&o.CPUProfileDir, "cpuprofile-dir", o.CPUProfileDir, "write a CPU profile of every relay child to this directory")
+	fs.StringVar(&o.HeapProfileDir, "memprofile-dir", o.HeapProfileDir, "write heap profiles of the relay children (at their highest live heap, and when stopped) and of the bench process (each backlog written) to this directory")
+	fs.IntVar(&o.BaselineMax, "baseline-max", o.BaselineMax, fmt.Sprintf("cap of the baseline's messages, a sample of a larger backlog (default %d; negative: no cap)", DefaultBaselineMax))
+	fs.StringVar(&o.ComparePath, "compare", o.ComparePath, "a JSON report of an earlier run: print each figure's change against it, and add it to the report")
+	fs.Float64Var(&o.CompareThreshold, "compare-threshold", o.CompareThreshold, fmt.Sprintf("with --compare, flag a change beyond this many percent in a figure's worse direction (default %g)", DefaultCompareThreshold))
 	fs.StringVar(&o.JSONPath, "json", o.JSONPath, "write the JSON report here")
 	fs.StringVar(&o.SVGPath, "svg", o.SVGPath, "write the latency histogram (SVG) here")
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -33,6 +35,10 @@ import (
 // fetch are then behind it, and latency measures the relay at work, not
 // its start.
 const settle = time.Second
+
+// writerTimeout bounds each request of the bench's own session (writers,
+// schema changes).
+const writerTimeout = time.Minute
 
 // timelineStep is the resolution of a backlog drain's timeline.
 const timelineStep = 250 * time.Millisecond
@@ -62,6 +68,15 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err := o.validate(); err != nil {
 		return Report{}, err
 	}
+	// The previous report is read first: a run of many minutes must not
+	// end in finding it unreadable.
+	var previous []byte
+	if o.ComparePath != "" {
+		var err error
+		if previous, err = readPrevious(o.ComparePath); err != nil {
+			return Report{}, err
+		}
+	}
 	started := time.Now()
 	rep := Report{Machine: machineInfo(), Started: started.UTC()}
 	// The run id keeps keyspaces and topics of concurrent or earlier runs
@@ -75,7 +90,30 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	rep.Elapsed = Duration(time.Since(started))
 	rep.relateFailover()
 	rep.checkTargets()
+	if previous != nil {
+		c, cerr := Compare(previous, rep, o.CompareThreshold)
+		if cerr != nil {
+			err = errors.Join(err, cerr)
+		} else {
+			c.Previous = o.ComparePath
+			rep.Comparison = c
+		}
+	}
 	return rep, errors.Join(err, b.write(&rep))
+}
+
+// readPrevious reads the report of an earlier run and checks that it is
+// a JSON object.
+func readPrevious(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: compare: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("bench: compare: %s is not a JSON report: %w", path, err)
+	}
+	return raw, nil
 }
 
 func (b *bencher) write(rep *Report) error {
@@ -115,8 +153,8 @@ func (b *bencher) run(ctx context.Context) (err error) {
 		Command: o.Command, Quick: o.Quick, Processors: o.Processors, Workloads: o.Workloads,
 		Rate: o.Rate, Duration: Duration(o.Duration), Backlog: o.Backlog,
 		EventsPerOrder: o.EventsPerOrder, PayloadBytes: payloadBytes(o.EventsPerOrder),
-		SteadyWriters: o.SteadyWriters, BacklogWriters: o.BacklogWriters, Settle: Duration(settle),
-		Stack: stack, ScyllaHosts: b.hosts, KafkaBrokers: b.brokers, Partitions: o.Partitions,
+		SteadyWriters: o.SteadyWriters, BacklogWriters: o.BacklogWriters, BaselineMax: max(o.BaselineMax, 0),
+		Settle: Duration(settle), Stack: stack, ScyllaHosts: b.hosts, KafkaBrokers: b.brokers, Partitions: o.Partitions,
 		Relay:    b.relaySettings("", runEnv{}, time.Time{}),
 		Producer: producerSettings(),
 	}
@@ -132,6 +170,12 @@ func (b *bencher) run(ctx context.Context) (err error) {
 	// writers would then cap the backlog writes (not what is measured,
 	// but it makes the run slower).
 	cluster.WriteCoalesceWaitTime = 0
+	// A write slower than the driver's 5 s (the embedded database's
+	// collector marking GiBs of a million-event backlog on cores shared
+	// with others) would end the whole run; the writers are the load, not
+	// what is measured, so they wait. A slow Save still shows in the
+	// steady run's writer p99.
+	cluster.Timeout = writerTimeout
 	s, err := cluster.CreateSession()
 	if err != nil {
 		return fmt.Errorf("bench: connect to %v: %w", b.hosts, err)
@@ -299,11 +343,25 @@ func (b *bencher) cleanup(re runEnv) {
 	}
 }
 
+// profilePath is where the relay child of re writes its CPU profile, if
+// CPUProfileDir is set.
 func (b *bencher) profilePath(re runEnv) string {
-	if b.o.CPUProfileDir == "" {
+	return absIn(b.o.CPUProfileDir, re.name+".pprof")
+}
+
+// heapProfilePrefix starts the names of the heap profiles of re's relay
+// child, if HeapProfileDir is set.
+func (b *bencher) heapProfilePrefix(re runEnv) string {
+	return absIn(b.o.HeapProfileDir, re.name)
+}
+
+// absIn is the absolute path of name in dir ("" if dir is): the child
+// runs in a directory of its own choosing.
+func absIn(dir, name string) string {
+	if dir == "" {
 		return ""
 	}
-	p, err := filepath.Abs(filepath.Join(b.o.CPUProfileDir, re.name+".pprof"))
+	p, err := filepath.Abs(filepath.Join(dir, name))
 	if err != nil {
 		return ""
 	}
@@ -337,6 +395,19 @@ func (b *bencher) profileSelf(re runEnv) func() {
 	}
 }
 
+// profileSelfHeap writes this process's heap profile (the embedded
+// stack holding the backlog, the tracker) to HeapProfileDir, if set.
+func (b *bencher) profileSelfHeap(re runEnv) {
+	if b.o.HeapProfileDir == "" {
+		return
+	}
+	// The profile shows the heap as of the last collection.
+	runtime.GC()
+	if err := writeHeapProfile(filepath.Join(b.o.HeapProfileDir, "stack-"+re.name+".heap.pprof")); err != nil {
+		b.logf("stack heap profile: %v", err)
+	}
+}
+
 // steady runs the steady workload against one processor.
 func (b *bencher) steady(ctx context.Context, proc string) (SteadyResult, error) {
 	o := b.o
@@ -351,7 +422,7 @@ func (b *bencher) steady(ctx context.Context, proc string) (SteadyResult, error)
 	consumeErr := consume(cctx, b.brokers, re.topic, tr)
 
 	rs := b.relaySettings(proc, re, time.Now().Add(-time.Second))
-	rs.CPUProfile = b.profilePath(re)
+	rs.CPUProfile, rs.HeapProfile = b.profilePath(re), b.heapProfilePrefix(re)
 	b.logf("steady %s: starting the relay", proc)
 	notify := make(chan struct{}, 1)
 	p, err := startRelay(ctx, &o, rs, notify)
@@ -443,7 +514,7 @@ func (b *bencher) baseline(ctx context.Context, rep int) (BaselineResult, error)
 		return BaselineResult{}, err
 	}
 	tr := newTracker()
-	msgs, size, err := baselineMessages(re.topic, o.Backlog, o.EventsPerOrder, tr)
+	msgs, size, err := baselineMessages(re.topic, o.baselineMessages(), o.EventsPerOrder, tr)
 	if err != nil {
 		return BaselineResult{}, err
 	}
@@ -469,6 +540,9 @@ func (b *bencher) baseline(ctx context.Context, rep int) (BaselineResult, error)
 	if len(msgs) > 0 {
 		r.AvgMessageBytes = float64(size) / float64(len(msgs))
 	}
+	if len(msgs) < o.Backlog {
+		r.BacklogEvents = o.Backlog
+	}
 	if consumed > 0 {
 		r.MsgsPerSec = float64(len(msgs)) / consumed.Seconds()
 	}
@@ -493,17 +567,32 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 	b.logf("backlog %s: writing %d events, relay stopped", proc, o.Backlog)
 	w := &writer{store: storage.NewOrderStore(b.session, storage.OrderStoreOptions{Keyspace: re.keyspace}), tr: tr,
 		gen: domain.NewUUIDv7Generator(), perOrder: o.EventsPerOrder}
+	var lastWritten int64
+	var lastWriteAt time.Duration
+	stopWriteProgress := b.every(func(elapsed time.Duration) {
+		n := w.written.Load()
+		rate := float64(n-lastWritten) / (elapsed - lastWriteAt).Seconds()
+		lastWritten, lastWriteAt = n, elapsed
+		self, _ := sampleProc("self")
+		b.logf("backlog %s: written %d of %d events (%.0f%%) in %s, %.0f events/s (%.0f/s on average); bench process RSS %s",
+			proc, n, o.Backlog, 100*float64(n)/float64(o.Backlog), elapsed.Round(time.Second), rate,
+			float64(n)/elapsed.Seconds(), mib(self.RSS))
+	})
 	ws, err := w.backlog(ctx, o.Backlog, o.BacklogWriters)
+	stopWriteProgress()
 	if err != nil {
 		return BacklogResult{}, err
 	}
+	b.logf("backlog %s: %d events written in %s (%.0f events/s)", proc, ws.events, ws.elapsed.Round(time.Millisecond),
+		float64(ws.events)/ws.elapsed.Seconds())
+	b.profileSelfHeap(re)
 	cctx, stopConsume := context.WithCancel(ctx)
 	defer stopConsume()
 	consumeErr := consume(cctx, b.brokers, re.topic, tr)
 	time.Sleep(500 * time.Millisecond)
 
 	rs := b.relaySettings(proc, re, startFrom)
-	rs.CPUProfile = b.profilePath(re)
+	rs.CPUProfile, rs.HeapProfile = b.profilePath(re), b.heapProfilePrefix(re)
 	b.logf("backlog %s: starting the relay", proc)
 	self0, _ := sampleProc("self")
 	stopProfile := b.profileSelf(re)
@@ -516,7 +605,9 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 	if err != nil {
 		return BacklogResult{}, errors.Join(err, p.stop(30*time.Second))
 	}
+	stopDrainProgress := b.drainProgress(proc, p, tr, ws.events)
 	done, missing, waitErr := tr.waitAll(ctx, ws.events, 2*time.Minute+time.Duration(o.Backlog)*time.Millisecond)
+	stopDrainProgress()
 	sample, sampleErr := p.sample()
 	stopProfile()
 	self1, _ := sampleProc("self")
@@ -553,6 +644,57 @@ func (b *bencher) backlog(ctx context.Context, proc string) (BacklogResult, erro
 		consumeErr2 = fmt.Errorf("consumer: %w", consumeErr2)
 	}
 	return r, errors.Join(waitErr, sampleErr, stopErr, consumeErr2)
+}
+
+// progressEvery is how often long work (writing and draining a backlog)
+// reports how far it got.
+const progressEvery = 5 * time.Second
+
+// every calls report with the time since its start every progressEvery,
+// until the returned function is called (which waits for a report under
+// way to finish).
+func (b *bencher) every(report func(elapsed time.Duration)) (stop func()) {
+	start := time.Now()
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				report(time.Since(start))
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			<-exited
+		})
+	}
+}
+
+// drainProgress reports a backlog drain's progress: events consumed, the
+// rate since the last report, the relay's CPU and memory, and the bench
+// process's memory (the embedded stack holds the backlog).
+func (b *bencher) drainProgress(proc string, p *relayProc, tr *tracker, total int) (stop func()) {
+	last, lastAt := 0, time.Duration(0)
+	return b.every(func(elapsed time.Duration) {
+		n := tr.received()
+		rate := float64(n-last) / (elapsed - lastAt).Seconds()
+		last, lastAt = n, elapsed
+		relay := "relay: exited"
+		if s, err := p.sample(); err == nil {
+			relay = fmt.Sprintf("relay CPU %.1fs, RSS %s (peak %s)", s.CPUSeconds, mib(s.RSS), mib(s.PeakRSS))
+		}
+		self, _ := sampleProc("self")
+		b.logf("backlog %s: consumed %d of %d events (%.0f%%) in %s, %.0f events/s; %s; bench process RSS %s",
+			proc, n, total, 100*float64(n)/float64(total), elapsed.Round(time.Second), rate, relay, mib(self.RSS))
+	})
 }
 
 // closeJoin closes c and joins a failure, naming what, into *err; deferred,

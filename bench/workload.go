@@ -189,6 +189,13 @@ func (t *tracker) timeline(start time.Time, step time.Duration) []int {
 	return out
 }
 
+// received is how many distinct events have arrived.
+func (t *tracker) received() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unique
+}
+
 func (t *tracker) stats() trackerStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -238,6 +245,8 @@ type writer struct {
 	tr       *tracker
 	gen      domain.IDGenerator
 	perOrder int
+	// written counts the events saved so far, for progress reports.
+	written atomic.Int64
 }
 
 // writeStats describe what a writer achieved.
@@ -346,13 +355,13 @@ func (w *writer) backlog(ctx context.Context, n, workers int) (writeStats, error
 func (w *writer) run(ctx context.Context, cancel context.CancelFunc, workers int, start time.Time,
 	body func(worker int, step func(f *orderFlow) error) error) (writeStats, error) {
 	var (
-		mu    sync.Mutex
-		st    writeStats
-		errs  []error
-		wg    sync.WaitGroup
-		last  time.Time
-		count atomic.Int64
+		mu   sync.Mutex
+		st   writeStats
+		errs []error
+		wg   sync.WaitGroup
+		last time.Time
 	)
+	w.written.Store(0)
 	for i := range workers {
 		wg.Add(1)
 		go func() {
@@ -364,7 +373,7 @@ func (w *writer) run(ctx context.Context, cancel context.CancelFunc, workers int
 					return err
 				}
 				lats = append(lats, d)
-				count.Add(1)
+				w.written.Add(1)
 				return nil
 			})
 			mu.Lock()
@@ -380,7 +389,7 @@ func (w *writer) run(ctx context.Context, cancel context.CancelFunc, workers int
 		}()
 	}
 	wg.Wait()
-	st.events = int(count.Load())
+	st.events = int(w.written.Load())
 	st.elapsed = last.Sub(start)
 	if len(errs) > 0 {
 		return st, fmt.Errorf("bench: writing orders: %w", errors.Join(errs...))
