@@ -33,22 +33,21 @@ type publishError struct {
 
 func (e *publishError) Error() string { return e.msg }
 
-// copyOf is one record as the broker appended it, the epoch of the
-// processor that sent it, and whether that epoch was stale then (a zombie
-// sent it).
+// copyOf is one record as the broker appended it and who sent it.
 type copyOf struct {
-	id     uuid.UUID
-	agg    uuid.UUID
-	seq    int64
-	epoch  leader.Epoch
-	zombie bool
+	id  uuid.UUID
+	agg uuid.UUID
+	seq int64
+	sender
 }
 
-// sender is who publishes: the processor's epoch, and whether a newer one
-// had replaced it.
+// sender is who publishes: the processor's epoch, whether a newer one had
+// replaced it, and how many dead-letter entries had been created when the
+// index it had last loaded was read (db.dlqCreated).
 type sender struct {
-	epoch  leader.Epoch
-	zombie bool
+	epoch   leader.Epoch
+	zombie  bool
+	indexed uint64
 }
 
 // broker is the simulated producer and Kafka cluster: records of one
@@ -91,7 +90,7 @@ func (b *broker) arrive(rec outbox.Record, by sender, done func(error)) {
 		b.w.after(reply, func() { done(&publishError{kind: retriable, msg: "rejected, retriable"}) })
 		return
 	}
-	b.log = append(b.log, copyOf{id: rec.EventID, agg: rec.AggregateID, seq: rec.Sequence, epoch: by.epoch, zombie: by.zombie})
+	b.log = append(b.log, copyOf{id: rec.EventID, agg: rec.AggregateID, seq: rec.Sequence, sender: by})
 	if b.ackSlow.on(now) {
 		reply += b.w.between(0, 5*time.Second)
 	}

@@ -62,7 +62,7 @@ func (s *cdcSource) finished(outbox.Record) {
 // fences the processor.
 func (s *cdcSource) saveProgress() {
 	if err := s.factory.Flush(background); errors.Is(err, leader.ErrFenced) {
-		s.p.fenced(err)
+		s.p.fenced(err, "a progress write was rejected")
 	}
 }
 
@@ -138,7 +138,7 @@ func (s *cdcSource) startLib() {
 func (l *cdcLib) failed(err error) {
 	if errors.Is(err, leader.ErrFenced) {
 		l.stop(true)
-		l.s.p.fenced(err)
+		l.s.p.fenced(err, "a progress write was rejected")
 		return
 	}
 	l.fail(err)

@@ -82,6 +82,9 @@ type db struct {
 	finished  map[uuid.UUID]bool
 
 	dlq map[uuid.UUID]deadLetter
+	// dlqCreated counts the entries created: an index read when it was n
+	// holds the entries numbered up to n.
+	dlqCreated uint64
 
 	// The relay name's epoch store (relay_progress's epoch and leader):
 	// epochs are taken by compare-and-set, and every write above that
@@ -105,9 +108,14 @@ type deadLetter struct {
 	rec  outbox.Record
 	kind string
 	at   time.Time
-	// stale: written by a relay whose epoch a newer one had replaced (a
-	// zombie that had not learned yet).
-	stale bool
+	// epoch is the writer's.
+	epoch leader.Epoch
+	// raced: written after a newer epoch was taken, by a stale leader
+	// whose check of its epoch passed just before (the one window the
+	// fence leaves).
+	raced bool
+	// n numbers the entry among those created (dlqCreated).
+	n uint64
 }
 
 func newDB(w *world, streams int) *db {
@@ -303,15 +311,32 @@ func progressKey(gen time.Time, stream string) string {
 	return fmt.Sprintf("%d|%s", gen.UnixNano(), stream)
 }
 
+// checkEpoch is FencedProgress.Check: a conditional no-op write on the
+// relay name's progress partition, linearizable with the epochs' own
+// compare-and-set; it fails with leader.ErrFenced once a newer epoch was
+// taken, and with the progress writes.
+func (d *db) checkEpoch(epoch leader.Epoch) error {
+	if d.progressFail.on(d.w.now) {
+		return errFault
+	}
+	if epoch != d.epoch && !d.acceptStale {
+		d.trace("check-refused", "epoch", epoch, "holder", d.epoch)
+		return fmt.Errorf("sim: check the epoch under epoch %d: %w (epoch %d holds it)", epoch, leader.ErrFenced, d.epoch)
+	}
+	return nil
+}
+
 // putDeadLetter validates like storage.DeadLetterStore.Put: an entry
-// needs an event id, and an aggregate id unless it is malformed. stale:
-// the writer's epoch is no longer the newest.
-func (d *db) putDeadLetter(rec outbox.Record, kind string, stale bool) error {
-	if rec.EventID == uuid.Nil || (rec.AggregateID == uuid.Nil && kind != relay.KindMalformed) {
+// needs an event id, and an aggregate id unless it is malformed. A write
+// of an entry already there changes nothing.
+func (d *db) putDeadLetter(dl deadLetter) error {
+	if dl.rec.EventID == uuid.Nil || (dl.rec.AggregateID == uuid.Nil && dl.kind != relay.KindMalformed) {
 		return fmt.Errorf("dead letter: event and aggregate ids are required")
 	}
-	if _, ok := d.dlq[rec.EventID]; !ok {
-		d.dlq[rec.EventID] = deadLetter{rec: rec, kind: kind, at: d.w.now, stale: stale}
+	if _, ok := d.dlq[dl.rec.EventID]; !ok {
+		d.dlqCreated++
+		dl.n = d.dlqCreated
+		d.dlq[dl.rec.EventID] = dl
 	}
 	return nil
 }

@@ -22,21 +22,26 @@
 // elects one (drops a member that misses its session, tells members at
 // their heartbeats, keeps a term across an unreachable group) and the
 // database's epoch store takes epochs by compare-and-set and rejects
-// progress writes of a stale epoch. Their faults: pauses across the
-// session timeout (zombies), kills of the active relay, graceful handovers,
-// and the group unreachable for all or for the active relay alone. Their
-// invariants: no stale progress write applied, progress never backwards,
-// processors only under an epoch their relay took for its current term, at
-// most one processor under the newest epoch, a relay that learns it lost
-// (revoked, fenced) stops its processor at once, a relay that can reach the
-// group never takes the relay back before it hears, a stopped relay
-// drains, no event published twice across a clean handover, every copy in
-// the topic the committed event, and one relay active at the end. Two
-// behaviours of the design are counted, not failed: a zombie and the
-// leader settling an event differently (one publishes it, the other
-// dead-letters it: dead-letter writes are not fenced), and a relay that
-// takes the relay back acting on a timer or message that came due while it
-// was paused, before the heartbeat that would have told it.
+// progress writes of a stale epoch. Each relay process has one DLQ actor
+// (dlq.go) that checks the writer's epoch before each write, as two steps.
+// Their faults: pauses across the session timeout (zombies), kills of the
+// active relay, graceful handovers, and the group unreachable for all or
+// for the active relay alone. Their invariants: no stale progress write
+// applied, progress never backwards, processors only under an epoch their
+// relay took for its current term, at most one processor under the newest
+// epoch, a processor fenced only once a newer epoch was taken, a relay
+// that learns it lost (revoked, fenced) stops its processor at once, a
+// relay that can reach the group never takes the relay back before it
+// hears, a stopped relay drains, no event published twice across a clean
+// handover, every copy in the topic the committed event, one relay active
+// at the end, and no dead letter written for a stale epoch unless its
+// epoch check passed before the newer epoch was taken. Three behaviours
+// of the design are counted, not failed: such a raced dead letter (its
+// event may be published too, and under the hold policy later events of
+// its aggregate may be published before the new leader loads it), a
+// zombie publishing an event the new leader dead-lettered (publishes
+// cannot be fenced), and a relay that asks for an epoch on a retry handled
+// just before the Revoked its elector had queued.
 //
 // A run is a pure function of its seed: a failing seed replays exactly with
 // `go test ./sim -run TestSimulation -sim.seed=N -v`.

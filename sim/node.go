@@ -37,6 +37,8 @@ type node struct {
 	alive bool
 	m     *leader.Machine
 	proc  *process
+	// dlq is the process's DlqActor, shared by the processors it runs.
+	dlq *dlqActor
 
 	pausedUntil time.Time
 	frozen      []func()
@@ -71,6 +73,7 @@ func (r *run) startNode(slot int) *node {
 		cfg.PauseTolerance = 0
 	}
 	n.m = leader.New(cfg, n, n, r.w.rnd)
+	n.dlq = newDLQActor(r, n.after, func() bool { return n.alive })
 	r.nodes[slot] = n
 	r.trace("node-start", n.name)
 	n.after(r.w.between(0, 50*time.Millisecond), n.heartbeat)

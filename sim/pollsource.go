@@ -157,7 +157,7 @@ func (s *pollSource) saveCursor() {
 			s.saving = false
 			switch {
 			case errors.Is(err, leader.ErrFenced):
-				p.fenced(err)
+				p.fenced(err, "a progress write was rejected")
 			case err == nil && at.After(s.saved):
 				// A final save may have overtaken this one.
 				s.saved = at

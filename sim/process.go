@@ -61,10 +61,20 @@ type process struct {
 	waking     bool
 	panicky    bool // the next message panics
 	loadingDLQ bool
+	// indexed is db.dlqCreated when the dead-letter index it loaded last
+	// was read.
+	indexed uint64
+	// dlq is the relay process's DlqActor.
+	dlq *dlqActor
 }
 
 func (r *run) startProcess(n *node, e leader.Epoch) *process {
 	p := &process{r: r, node: n, epoch: e, alive: true, led: newLedger(r.s.MaxInFlight)}
+	if n != nil {
+		p.dlq = n.dlq
+	} else {
+		p.dlq = newDLQActor(r, r.w.after, func() bool { return p.alive })
+	}
 	p.pipe = relay.New(relay.Config{Retry: r.s.Retry, Breaker: r.s.Breaker, Policy: r.s.Policy,
 		Classify: classify,
 		Ambiguous: func(err error) bool {
@@ -132,23 +142,27 @@ const dlqRetry = time.Second
 // drainTimeout is the processor's DrainTimeout.
 const drainTimeout = 10 * time.Second
 
-// fenced is processorCore.fenced: a progress write was rejected, so this
+// fenced is processorCore.fenced: a progress write was rejected, or the
+// DlqActor refused a dead letter whose epoch check failed, so this
 // processor reads, publishes and dead-letters nothing more and tells its
-// relay, which stops it.
-func (p *process) fenced(err error) {
+// relay, which stops it. Either means a newer epoch was taken.
+func (p *process) fenced(err error, why string) {
 	if p.halted {
 		return
 	}
 	p.halted, p.closing = true, true
-	p.r.trace("fenced", p.epoch, err)
+	p.r.trace("fenced", p.epoch, why, err)
 	if p.node == nil {
-		p.r.violate("the lone relay's progress write under epoch %d was rejected: %v", p.epoch, err)
+		p.r.violate("the lone relay's processor of epoch %d was fenced (%s): %v", p.epoch, why, err)
 		return
+	}
+	if p.epoch >= p.r.newest {
+		p.r.violate("the processor of epoch %d was fenced (%s), yet no newer epoch was taken: %v", p.epoch, why, err)
 	}
 	n := p.node
 	n.tell(func() {
 		if n.proc == p {
-			n.fence("fenced by a rejected progress write")
+			n.fence("fenced: " + why)
 		}
 	})
 }
@@ -320,9 +334,10 @@ func (p *process) refreshDLQ() {
 			p.timer(dlqRetry, p.refreshDLQ)
 			return
 		}
-		d := p.r.db.deadLetterIndex()
+		d, n := p.r.db.deadLetterIndex(), p.r.db.dlqCreated
 		p.message(func() {
 			p.loadingDLQ = false
+			p.indexed = n
 			p.pipe.DLQLoaded(d, mark)
 		})
 	})
@@ -336,7 +351,7 @@ func (p *process) Publish(rec outbox.Record) {
 	}
 	p.r.trace("publish", rec.AggregateID.String()[:4], rec.Sequence, "epoch", p.epoch)
 	zombie := p.r.publishing(p, rec)
-	p.r.broker.send(rec, sender{epoch: p.epoch, zombie: zombie}, func(err error) {
+	p.r.broker.send(rec, sender{epoch: p.epoch, zombie: zombie, indexed: p.indexed}, func(err error) {
 		p.r.trace("outcome", rec.AggregateID.String()[:4], rec.Sequence, err)
 		p.message(func() { p.pipe.OnPublished(rec.EventID, err) })
 	})
@@ -350,38 +365,13 @@ func (p *process) ScheduleProbe(after time.Duration) {
 	p.timer(after, p.pipe.OnProbeDue)
 }
 
-// DeadLetter models the DlqActor: write, retry a failed write on a
-// doubling timer, reply once written.
-// The DlqActor is the relay's, not the processor's: a write it was asked
-// for goes on after the processor stopped, until the relay process ends.
+// DeadLetter sends the relay's DlqActor a WriteDeadLetter, fenced by this
+// processor's epoch.
 func (p *process) DeadLetter(rec outbox.Record, f relay.Failure) {
 	if p.halted {
 		return
 	}
-	p.writeDeadLetter(rec, f.Kind, 0)
-}
-
-func (p *process) writeDeadLetter(rec outbox.Record, kind string, failures int) {
-	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
-		if !p.up() {
-			return
-		}
-		err := errFault
-		if !p.r.db.dlqFail.on(p.r.w.now) {
-			err = p.r.db.putDeadLetter(rec, kind, p.epoch < p.r.db.epoch)
-		}
-		if err != nil {
-			delay := min(200*time.Millisecond<<min(failures, 16), 30*time.Second)
-			p.after(delay, func() {
-				if p.up() {
-					p.writeDeadLetter(rec, kind, failures+1)
-				}
-			})
-			return
-		}
-		p.r.trace("dead-letter", rec.AggregateID.String()[:4], rec.Sequence, kind)
-		p.message(func() { p.pipe.OnDeadLettered(rec.EventID) })
-	})
+	p.dlq.accept(dlqRequest{p: p, rec: rec, kind: f.Kind})
 }
 
 func (p *process) Finished(rec outbox.Record, _ bool) {

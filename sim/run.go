@@ -28,12 +28,24 @@ type Result struct {
 	// Runs with two relays: processors started after the first
 	// (Failovers), progress writes the epoch store rejected (Rejected),
 	// publishes by a processor whose epoch was no longer the newest
-	// (ZombiePublishes), pauses, drains that handed over with nothing in
-	// flight and their progress saved (CleanHandovers), and dead letters
-	// written by a relay a newer one had replaced (StaleDeadLetters).
-	Failovers, Rejected, ZombiePublishes, Pauses, CleanHandovers, StaleDeadLetters int
-	// Conflicts counts events both published and dead-lettered because a
-	// zombie and the leader settled them differently.
+	// (ZombiePublishes), pauses, and drains that handed over with nothing
+	// in flight and their progress saved (CleanHandovers).
+	Failovers, Rejected, ZombiePublishes, Pauses, CleanHandovers int
+	// FencedDeadLetters counts dead letters the DlqActor dropped, unwritten,
+	// because their writer's epoch check found a newer epoch (each fences
+	// its processor).
+	FencedDeadLetters int
+	// RacedDeadLetters counts dead letters written under an epoch a newer
+	// one had replaced, their epoch check having passed before the newer
+	// epoch was taken (check and write are two steps). Their consequences,
+	// the only ones allowed: RacedPublished counts those whose event was
+	// published too (by the new leader, which had not seen the entry), and
+	// RacedHolds the events the hold policy should have kept back behind
+	// one, published first by a relay whose dead-letter index did not
+	// hold it yet.
+	RacedDeadLetters, RacedPublished, RacedHolds int
+	// Conflicts counts events a zombie published after a newer leader
+	// dead-lettered them (publishes cannot be fenced).
 	Conflicts int
 	// Deferred counts retries a relay handled late, after a pause, and
 	// deferred to hear from the group first instead of taking an epoch.
@@ -73,6 +85,11 @@ type run struct {
 	deferred    int
 	revokeRaces int
 	conflicts   int
+	// fencedDeadLetters counts dead letters refused by their epoch check,
+	// racedPublished raced dead letters whose event was published too.
+	fencedDeadLetters int
+	racedPublished    int
+	racedHolds        int
 
 	published   map[uuid.UUID]int // Publish effects, for reports
 	allowance   map[uuid.UUID]int // re-publishes a crash, a takeover or a zombie made unavoidable
@@ -111,6 +128,14 @@ type breakage struct {
 	// pauseRule: the relays act on a retry however late they handle it
 	// (leader.Config.PauseTolerance zero).
 	pauseRule bool
+	// deadLetterFence: the DlqActor writes without checking the writer's
+	// epoch first (WriteDeadLetter.Fence nil: the code before dead letters
+	// were fenced).
+	deadLetterFence bool
+	// checkGap, if set, is the longest time between a dead letter's epoch
+	// check and its write (10 ms otherwise), to widen the window the
+	// fence leaves.
+	checkGap time.Duration
 }
 
 // runWith is RunTraced with the breakage b.
@@ -166,7 +191,8 @@ func runWith(s Scenario, out io.Writer, b breakage) Result {
 	r.check()
 	res := Result{Scenario: s, Violations: r.violations, Events: len(r.db.events), Crashes: r.crashes, Panics: r.panics,
 		DeadLettered: len(r.db.dlq), Took: w.now.Sub(simStart), Switches: r.switches,
-		Rejected: r.db.rejected, ZombiePublishes: r.zombie, Pauses: r.pauses, Deferred: r.deferred, RevokeRaces: r.revokeRaces, Conflicts: r.conflicts}
+		Rejected: r.db.rejected, ZombiePublishes: r.zombie, Pauses: r.pauses, Deferred: r.deferred, RevokeRaces: r.revokeRaces, Conflicts: r.conflicts,
+		FencedDeadLetters: r.fencedDeadLetters, RacedPublished: r.racedPublished, RacedHolds: r.racedHolds}
 	if s.Relays > 1 {
 		res.Failovers = len(r.procs) - 1
 	}
@@ -176,8 +202,8 @@ func runWith(s Scenario, out io.Writer, b breakage) Result {
 		}
 	}
 	for _, dl := range r.db.dlq {
-		if dl.stale {
-			res.StaleDeadLetters++
+		if dl.raced {
+			res.RacedDeadLetters++
 		}
 	}
 	for _, n := range r.republished {
@@ -497,10 +523,14 @@ func (r *run) checkBounds(p *process) {
 
 // check verifies the invariants at the end of the run.
 func (r *run) check() {
-	copies, zombieOnly := map[uuid.UUID]int{}, map[uuid.UUID]bool{}
+	copies := map[uuid.UUID]int{}
+	// older: every copy of the event was sent by a zombie, under an epoch
+	// older than its dead letter's.
+	older := map[uuid.UUID]bool{}
 	for _, c := range r.broker.log {
 		copies[c.id]++
-		zombieOnly[c.id] = c.zombie && (copies[c.id] == 1 || zombieOnly[c.id])
+		dl, inDLQ := r.db.dlq[c.id]
+		older[c.id] = inDLQ && c.zombie && c.epoch < dl.epoch && (copies[c.id] == 1 || older[c.id])
 	}
 	for _, e := range r.db.events {
 		id := e.rec.EventID
@@ -508,14 +538,17 @@ func (r *run) check() {
 		switch {
 		case copies[id] == 0 && !inDLQ:
 			r.violate("lost: %s seq %d of %s (malformed %v, poison %v) neither published nor dead-lettered", id, e.rec.Sequence, e.rec.AggregateID, e.malformed, e.poison)
-		case copies[id] > 0 && inDLQ && (dl.stale || zombieOnly[id]):
-			// A zombie and the leader settled it differently: the zombie
-			// dead-lettered it (dead-letter writes are not fenced) after
-			// the leader loaded the index, or published it after the
-			// leader dead-lettered it.
+		case copies[id] > 0 && inDLQ && dl.raced:
+			// A stale leader's dead letter passed its epoch check just
+			// before the new leader took its epoch and landed after the
+			// new leader loaded the index: the new leader published it.
+			r.racedPublished++
+		case copies[id] > 0 && inDLQ && older[id]:
+			// A zombie published, before it learned, an event the newer
+			// leader dead-lettered: a publish cannot be fenced.
 			r.conflicts++
 		case copies[id] > 0 && inDLQ:
-			r.violate("both published and dead-lettered (%s): %s", dl.kind, id)
+			r.violate("both published and dead-lettered (%s, epoch %d): %s", dl.kind, dl.epoch, id)
 		}
 		if inDLQ {
 			r.checkDeadLetter(e, dl)
@@ -600,27 +633,25 @@ func (r *run) earlierDeadLetter(e *event) bool {
 }
 
 // checkOrder: first deliveries of each aggregate in sequence order; under
-// the hold policy nothing after a dead-lettered event. A zombie and the
-// leader settling an event differently is the exception: one dead-lettered
-// it and moved past it, the other, not knowing, published it later.
+// the hold policy nothing after a dead-lettered event. The exceptions: a
+// zombie publishing, before it learns, what a newer leader dead-lettered
+// and moved past; and the new leader publishing past a raced dead letter
+// before it loads an index that holds it (it does not read the event
+// again when the zombie marked it finished in relay_finished). An event
+// both published and in the DLQ (raced) holds nothing back: it was
+// delivered.
 func (r *run) checkOrder() {
 	last := map[uuid.UUID]int64{}
 	seen := map[uuid.UUID]bool{}
-	held := map[uuid.UUID]int64{}
-	staleDLQ := map[uuid.UUID]map[int64]bool{}
+	held := map[uuid.UUID]deadLetter{}
+	inLog := r.inLog()
 	for _, e := range r.db.events {
 		dl, ok := r.db.dlq[e.rec.EventID]
-		switch {
-		case !ok:
-		case dl.stale:
-			if staleDLQ[e.rec.AggregateID] == nil {
-				staleDLQ[e.rec.AggregateID] = map[int64]bool{}
-			}
-			staleDLQ[e.rec.AggregateID][e.rec.Sequence] = true
-		case r.s.Policy == relay.Hold:
-			if s, has := held[e.rec.AggregateID]; !has || e.rec.Sequence < s {
-				held[e.rec.AggregateID] = e.rec.Sequence
-			}
+		if !ok || r.s.Policy != relay.Hold || (dl.raced && inLog[e.rec.EventID]) {
+			continue
+		}
+		if b, has := held[e.rec.AggregateID]; !has || e.rec.Sequence < b.rec.Sequence {
+			held[e.rec.AggregateID] = dl
 		}
 	}
 	for _, c := range r.broker.log {
@@ -628,13 +659,18 @@ func (r *run) checkOrder() {
 			continue
 		}
 		seen[c.id] = true
-		_, inDLQ := r.db.dlq[c.id]
-		if prev, ok := last[c.agg]; ok && c.seq <= prev && !staleDLQ[c.agg][c.seq] && !(c.zombie && inDLQ) {
+		dl, inDLQ := r.db.dlq[c.id]
+		if prev, ok := last[c.agg]; ok && c.seq <= prev && !(c.zombie && inDLQ && c.epoch < dl.epoch) {
 			r.violate("reordered: %s published sequence %d after %d", c.agg, c.seq, prev)
 		}
 		last[c.agg] = max(last[c.agg], c.seq)
-		if s, ok := held[c.agg]; ok && c.seq > s && !c.zombie {
-			r.violate("hold broken: %s published sequence %d after sequence %d was dead-lettered", c.agg, c.seq, s)
+		b, ok := held[c.agg]
+		switch {
+		case !ok || c.seq <= b.rec.Sequence || c.zombie && c.epoch < b.epoch:
+		case b.raced && c.epoch != b.epoch && c.indexed < b.n:
+			r.racedHolds++
+		default:
+			r.violate("hold broken: %s published sequence %d after sequence %d was dead-lettered", c.agg, c.seq, b.rec.Sequence)
 		}
 	}
 }
@@ -644,8 +680,8 @@ func (r Result) Summary() string {
 	s := fmt.Sprintf("seed %d: %d events, %d published, %d dead-lettered, %d duplicates (%d reported re-publishes), %d crashes, %d panics, %d generation switches, settled in %s",
 		r.Scenario.Seed, r.Events, r.Published, r.DeadLettered, r.Duplicates, r.Republished, r.Crashes, r.Panics, r.Switches, r.Took.Round(time.Millisecond))
 	if r.Scenario.Relays > 1 {
-		s += fmt.Sprintf("; two relays: %d failovers, %d pauses, %d stale writes rejected, %d zombie publishes, %d clean handovers, %d zombie dead letters, %d published and dead-lettered by a zombie and the leader, %d retries deferred after a pause, %d epochs asked for with the revoke in the mailbox",
-			r.Failovers, r.Pauses, r.Rejected, r.ZombiePublishes, r.CleanHandovers, r.StaleDeadLetters, r.Conflicts, r.Deferred, r.RevokeRaces)
+		s += fmt.Sprintf("; two relays: %d failovers, %d pauses, %d stale writes rejected, %d zombie publishes, %d clean handovers, %d dead letters fenced, %d dead letters checked just before a newer epoch (%d of those events published too, %d events published past one before it was seen), %d published by a zombie after the leader dead-lettered them, %d retries deferred after a pause, %d epochs asked for with the revoke in the mailbox",
+			r.Failovers, r.Pauses, r.Rejected, r.ZombiePublishes, r.CleanHandovers, r.FencedDeadLetters, r.RacedDeadLetters, r.RacedPublished, r.RacedHolds, r.Conflicts, r.Deferred, r.RevokeRaces)
 	}
 	return s
 }
