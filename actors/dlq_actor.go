@@ -167,7 +167,11 @@ const (
 
 // dlqEntry is a dead letter not yet durably written.
 type dlqEntry struct {
-	msg      *WriteDeadLetter
+	msg *WriteDeadLetter
+	// tried is the request the attempt in flight was made for: a newer
+	// one (another processor's, under another epoch) may replace msg
+	// meanwhile, and the old request's fence says nothing about it.
+	tried    *WriteDeadLetter
 	state    entryState
 	token    uint64               // of the attempt in flight or the armed timer
 	cancel   scheduler.CancelFunc // the armed timer
@@ -369,6 +373,7 @@ func (a *dlqActor) startWrite(e *dlqEntry) {
 	st.writing++
 	check := !e.checked || e.checkedGen != st.countGen
 	d := deadLetter(e.msg)
+	e.tried = e.msg
 	fence := e.msg.Fence
 	bctx, store, timeout := st.ctx, st.cfg.Store, st.cfg.WriteTimeout
 	root, self := a.root, a.self
@@ -417,6 +422,12 @@ func (a *dlqActor) written(ctx actor.Context, m *deadLetterWriteDone) {
 	st.writing--
 	if m.checked {
 		e.checked, e.isNew, e.checkedGen = true, m.isNew, st.countGen
+	}
+	if errors.Is(m.err, leader.ErrFenced) && e.tried != e.msg {
+		// The stale request was replaced while its check ran: try again
+		// for the new one, under its own fence.
+		a.retryLater(e, m.err)
+		return
 	}
 	if errors.Is(m.err, leader.ErrFenced) {
 		delete(st.pending, m.eventID)

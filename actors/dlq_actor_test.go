@@ -389,6 +389,40 @@ func TestDlqFencedWriterIsRefused(t *testing.T) {
 	}
 }
 
+// TestDlqFenceOfAReplacedRequest: a stale processor's request whose check
+// is still running when a newer processor (a newer epoch) asks for the
+// same entry: the stale check's refusal must not be taken for the newer
+// request — the entry is written under the newer fence and the newer
+// processor is answered, not fenced.
+func TestDlqFenceOfAReplacedRequest(t *testing.T) {
+	store := newFakeDLQ(0)
+	h := spawnDlq(t, store, nil)
+	checking, release := make(chan struct{}), make(chan struct{})
+	stale := deadLetterMsg(h.ppid)
+	stale.Fence = func(context.Context) error {
+		close(checking)
+		<-release
+		return fmt.Errorf("storage: check the epoch: %w", leader.ErrFenced)
+	}
+	current := *stale
+	current.Fence = func(context.Context) error { return nil }
+	h.send(stale)
+	<-checking
+	h.send(&current)
+	close(release)
+	h.waitSettled(t, &current)
+	h.probe.read(func(p *dlqProbe) {
+		if err := p.fenced[current.Record.EventID]; err != nil {
+			t.Errorf("the newer processor was told it is fenced: %v", err)
+		}
+	})
+	store.read(func(f *fakeDLQ) {
+		if _, ok := f.entries[current.Record.EventID]; !ok {
+			t.Error("the entry was not written for the newer request")
+		}
+	})
+}
+
 // TestDlqSizeCountsEachEntryOnce: an entry written again — after a write
 // that failed but landed, after a count, after an acknowledgement, or from
 // a previous run — adds to the size once at most.
