@@ -197,7 +197,7 @@ func (a *relayLeader) Receive(ctx actor.Context) {
 	case *actor.Started:
 		st.start(ctx)
 	case *elected:
-		st.m.Elected(m.term)
+		st.m.Elected(m.term, st.cfg.Now().Sub(m.at))
 	case *revoked:
 		st.revokes = append(st.revokes, m.done)
 		st.m.Revoked(m.term)
@@ -345,7 +345,7 @@ func (st *leaderState) runElector() {
 	ctx, cancel := context.WithCancel(context.Background())
 	st.stopElector = cancel
 	root, self := st.root, st.self
-	h := electorHandler{root: root, self: self, wait: st.cfg.RevokeWait, quit: st.quit}
+	h := electorHandler{root: root, self: self, wait: st.cfg.RevokeWait, quit: st.quit, now: st.cfg.Now}
 	go func() {
 		err := st.cfg.Elector.Run(ctx, h)
 		root.Send(self, &electorStopped{err: err})
@@ -358,9 +358,12 @@ type electorHandler struct {
 	self *actor.PID
 	wait time.Duration
 	quit <-chan struct{}
+	now  func() time.Time
 }
 
-func (h electorHandler) Elected(t leader.Term) { h.root.Send(h.self, &elected{term: t}) }
+// Elected is stamped with the time the elector heard it: handled much
+// later, it shows the process was paused in between.
+func (h electorHandler) Elected(t leader.Term) { h.root.Send(h.self, &elected{term: t, at: h.now()}) }
 
 // Revoked returns once the processor has stopped (or after wait): the
 // group elects the next leader only after this member rejoins, so a live
@@ -504,7 +507,7 @@ func (st *leaderState) RoleChanged(from, to leader.Role, epoch leader.Epoch) {
 }
 
 func (st *leaderState) Paused(late time.Duration) {
-	st.cfg.Logger.Warn("timer fired late: the process was paused; waiting for the group before taking the relay",
+	st.cfg.Logger.Warn("handled late: the process was paused; waiting for the group before taking the relay",
 		zap.String("actor", "relay-leader"), zap.String("relay", st.cfg.Relay), zap.Duration("late_by", late))
 }
 

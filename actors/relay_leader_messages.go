@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/scylla-outbox/scylla-outbox/leader"
@@ -45,7 +47,10 @@ type LeaderStatus struct {
 // elected and revoked carry the elector's calls into the mailbox. A
 // revoked call waits on done until the processor has stopped, so that the
 // group elects the next leader only after this one stopped publishing.
-type elected struct{ term leader.Term }
+type elected struct {
+	term leader.Term
+	at   time.Time
+}
 
 type revoked struct {
 	term leader.Term

@@ -314,6 +314,39 @@ func (c *stepClock) now() time.Time {
 	}
 }
 
+// An election heard just before a pause and handled after it: the relay
+// waits for the group instead of taking an epoch at once.
+func TestRelayLeaderDefersALateElection(t *testing.T) {
+	const lateMsg = "handled late: the process was paused; waiting for the group before taking the relay"
+	core, logs := observerCore()
+	clock := newStepClock(t)
+	f := startLeader(t, func(c *LeaderConfig) {
+		c.Now, c.Logger = clock.now, zap.New(core)
+		// Steps of the wait are as long as the tolerance: none comes due
+		// (and reads the clock) during the test.
+		c.Leadership.PauseTolerance = 30 * time.Second
+		c.Leadership.FencedDelay = time.Hour
+	})
+	go f.handler.Elected(term1)
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{t0, t0.Add(time.Minute), t0.Add(time.Minute)} { // heard, handled, wait armed
+		select {
+		case clock.readings <- at:
+		case e := <-f.events:
+			t.Fatalf("processor event %q while the relay should be waiting", e)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the actor did not read its clock")
+		}
+	}
+	waitFor(t, "the pause warning", func() bool { return len(logs.FilterMessage(lateMsg).All()) == 1 })
+	f.epochs.mu.Lock()
+	taken := f.epochs.next
+	f.epochs.mu.Unlock()
+	if st := f.status(t); st.Role != "acquiring" || taken != 0 {
+		t.Fatalf("role %s with %d epochs taken, want acquiring with none while it waits", st.Role, taken)
+	}
+}
+
 // A retry the actor handles late, after a pause, does not take the epoch:
 // the relay re-arms its timer and waits for the group (FencedDelay),
 // saying so. One handled on time, or late within the tolerance, takes it.
@@ -322,7 +355,7 @@ func TestRelayLeaderDefersALateRetry(t *testing.T) {
 		backoff   = 10 * time.Millisecond
 		tolerance = 10 * time.Millisecond
 	)
-	const lateMsg = "timer fired late: the process was paused; waiting for the group before taking the relay"
+	const lateMsg = "handled late: the process was paused; waiting for the group before taking the relay"
 	tests := []struct {
 		name     string
 		late     time.Duration
@@ -354,8 +387,11 @@ func TestRelayLeaderDefersALateRetry(t *testing.T) {
 				}
 			}
 			f.epochs.failing = 1
-			f.handler.Elected(term1)
+			// Elected reads the clock too, when the elector hears it.
+			go f.handler.Elected(term1)
 			t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			read(t0)                           // the elector hears the election
+			read(t0)                           // the actor handles it at once
 			read(t0)                           // the failed epoch arms the retry
 			read(t0.Add(backoff).Add(tt.late)) // the retry is handled
 			if !tt.deferred {

@@ -213,7 +213,12 @@ func (m *Machine) Epoch() Epoch { return m.epoch }
 // kept the partition while the group could not be reached) keeps the
 // processor and its epoch: if another relay took a newer epoch meanwhile,
 // the processor's next progress write is rejected and the relay is fenced.
-func (m *Machine) Elected(t Term) {
+// late is how long after the elector heard of t the owner handled it: an
+// election heard just before a pause of the process is stale by the time
+// it is handled, so beyond PauseTolerance the machine waits FencedDelay for
+// the group (whose next answer revokes the term if it moved on) before it
+// takes an epoch.
+func (m *Machine) Elected(t Term, late time.Duration) {
 	if m.shutdown {
 		return
 	}
@@ -229,8 +234,26 @@ func (m *Machine) Elected(t Term) {
 	}
 	m.term, m.elected, m.attempts = t, true, 0
 	if !m.running && (m.role == Standby || m.role == Fenced) {
+		if m.paused(late) {
+			m.setRole(Acquiring)
+			m.wait(m.cfg.FencedDelay)
+			return
+		}
 		m.acquire()
 	}
+}
+
+// paused reports (and tells the observer) whether an input handled late
+// by late shows that the process was paused.
+func (m *Machine) paused(late time.Duration) bool {
+	tol := m.cfg.PauseTolerance
+	if tol <= 0 || late <= tol {
+		return false
+	}
+	if m.obs != nil {
+		m.obs.Paused(late)
+	}
+	return true
 }
 
 // Revoked reports that term t ended: another member may be elected now.
@@ -325,14 +348,11 @@ func (m *Machine) RetryDue(late time.Duration) {
 		return
 	}
 	m.left = max(m.left-late, 0)
-	if tol := m.cfg.PauseTolerance; tol > 0 && late > tol {
+	if m.paused(late) {
 		// The group may have dropped this member during the pause, and
 		// the answer to its next heartbeat would say so: acting now could
 		// take the relay from the leader the group elected meanwhile.
 		m.left = max(m.left, m.cfg.FencedDelay)
-		if m.obs != nil {
-			m.obs.Paused(late)
-		}
 	}
 	if m.left > 0 {
 		m.step()

@@ -56,7 +56,9 @@ func TestMachine(t *testing.T) {
 		in   func(m *Machine)
 		want string
 	}
-	elected := func(t Term) func(*Machine) { return func(m *Machine) { m.Elected(t) } }
+	elected := func(t Term) func(*Machine) { return func(m *Machine) { m.Elected(t, 0) } }
+	// electedLate: the election was handled late by d, as after a pause.
+	electedLate := func(t Term, d time.Duration) func(*Machine) { return func(m *Machine) { m.Elected(t, d) } }
 	revoked := func(t Term) func(*Machine) { return func(m *Machine) { m.Revoked(t) } }
 	acquired := func(t Term, e Epoch) func(*Machine) { return func(m *Machine) { m.EpochAcquired(t, e) } }
 	failed := func(t Term) func(*Machine) { return func(m *Machine) { m.AcquireFailed(t, errors.New("timeout")) } }
@@ -177,6 +179,20 @@ func TestMachine(t *testing.T) {
 			{lateDue(20 * time.Second), "paused(20s) retry(4s)"},
 			{revoked(t1), "[standby]"},
 			{retryDue, ""},
+		}},
+		{"an election handled after a pause waits for the group before taking an epoch", []step{
+			{electedLate(t1, 9*time.Second), "paused(9s) [acquiring] retry(4s)"},
+			{retryDue, "retry(2s)"},
+			{retryDue, "acquire(1)"},
+			{acquired(t1, 3), "[active] start(3)"},
+		}},
+		{"an election handled after a pause, revoked by the next heartbeat", []step{
+			{electedLate(t1, 9*time.Second), "paused(9s) [acquiring] retry(4s)"},
+			{revoked(t1), "[standby]"},
+			{retryDue, ""},
+		}},
+		{"an election late within the tolerance is on time", []step{
+			{electedLate(t1, 4*time.Second), "[acquiring] acquire(1)"},
 		}},
 		{"a retry pending from an earlier term is moot", []step{
 			{elected(t1), "[acquiring] acquire(1)"},
@@ -300,7 +316,7 @@ func TestMachineInvariantsUnderRandomInputs(t *testing.T) {
 				if !elected || rnd.IntN(3) == 0 {
 					gen++
 					term, elected = Term{Generation: gen}, true
-					o.m.Elected(term)
+					o.m.Elected(term, time.Duration(rnd.IntN(3))*testConfig.PauseTolerance)
 				}
 			case 1:
 				if elected {

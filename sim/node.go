@@ -211,9 +211,12 @@ func (n *node) sync() {
 	}
 	n.held = &t
 	n.r.trace("elected", n.name, t.Generation, t.Member)
+	heard := n.r.w.now
 	n.tell(func() {
 		n.told = &t
-		n.m.Elected(t)
+		// As the actor does: the election is stamped when the elector
+		// hears it, and a pause before it is handled shows as lateness.
+		n.m.Elected(t, n.r.w.now.Sub(heard))
 	})
 }
 
