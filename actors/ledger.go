@@ -16,13 +16,22 @@ import (
 // whose delivery message died with the old instance.
 type ledger struct {
 	mu        sync.Mutex
-	recs      map[uuid.UUID]outbox.Record
-	acks      map[uuid.UUID][]ledgerAck
-	order     map[uuid.UUID]uint64 // admission order, for recovery
+	entries   map[uuid.UUID]*ledgerEntry
 	next      uint64
 	credits   chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
+}
+
+// ledgerEntry is one event's unsettled deliveries: one map entry per event,
+// since the ledger is on every record's path.
+type ledgerEntry struct {
+	rec   outbox.Record
+	order uint64 // admission order, for recovery
+	acks  []ledgerAck
+	// first backs acks for the usual single delivery, saving an
+	// allocation per record.
+	first [1]ledgerAck
 }
 
 // ledgerAck is one delivery's acknowledgement; credited deliveries hold one
@@ -33,8 +42,7 @@ type ledgerAck struct {
 }
 
 func newLedger(capacity int) *ledger {
-	return &ledger{recs: map[uuid.UUID]outbox.Record{}, acks: map[uuid.UUID][]ledgerAck{}, order: map[uuid.UUID]uint64{},
-		credits: make(chan struct{}, capacity), closed: make(chan struct{})}
+	return &ledger{entries: map[uuid.UUID]*ledgerEntry{}, credits: make(chan struct{}, capacity), closed: make(chan struct{})}
 }
 
 // close stops admitting records (graceful shutdown). A source blocked in
@@ -61,44 +69,43 @@ func (l *ledger) admit(ctx context.Context, rec outbox.Record, ack func()) error
 		return ctx.Err()
 	}
 	l.mu.Lock()
-	l.remember(rec)
-	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack, credited: true})
+	l.remember(rec, ledgerAck{fn: ack, credited: true})
 	l.mu.Unlock()
 	return nil
 }
 
-// remember records rec and its admission order; the caller holds mu.
-func (l *ledger) remember(rec outbox.Record) {
-	if _, ok := l.order[rec.EventID]; !ok {
+// remember records a delivery of rec, and rec's admission order if it is
+// new; the caller holds mu.
+func (l *ledger) remember(rec outbox.Record, ack ledgerAck) {
+	e := l.entries[rec.EventID]
+	if e == nil {
 		l.next++
-		l.order[rec.EventID] = l.next
+		e = &ledgerEntry{order: l.next}
+		e.acks = e.first[:0]
+		l.entries[rec.EventID] = e
 	}
-	l.recs[rec.EventID] = rec
+	e.rec = rec
+	e.acks = append(e.acks, ack)
 }
 
 // track records a delivery whose admission the caller controls itself (the
 // polling processor takes only what fits), so it holds no credit.
 func (l *ledger) track(rec outbox.Record, ack func()) {
 	l.mu.Lock()
-	l.remember(rec)
-	l.acks[rec.EventID] = append(l.acks[rec.EventID], ledgerAck{fn: ack})
+	l.remember(rec, ledgerAck{fn: ack})
 	l.mu.Unlock()
 }
 
 // settle acknowledges one delivery of the event.
 func (l *ledger) settle(id uuid.UUID) {
 	l.mu.Lock()
-	acks := l.acks[id]
 	var ack ledgerAck
-	if len(acks) > 0 {
-		ack, acks = acks[0], acks[1:]
-	}
-	if len(acks) == 0 {
-		delete(l.acks, id)
-		delete(l.recs, id)
-		delete(l.order, id)
-	} else {
-		l.acks[id] = acks
+	if e := l.entries[id]; e != nil {
+		ack = e.acks[0]
+		e.acks = e.acks[1:]
+		if len(e.acks) == 0 {
+			delete(l.entries, id)
+		}
 	}
 	l.mu.Unlock()
 	if ack.fn != nil {
@@ -120,11 +127,15 @@ type unsettled struct {
 func (l *ledger) outstanding() []unsettled {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]unsettled, 0, len(l.acks))
-	for id, acks := range l.acks {
-		out = append(out, unsettled{rec: l.recs[id], deliveries: len(acks)})
+	entries := make([]*ledgerEntry, 0, len(l.entries))
+	for _, e := range l.entries {
+		entries = append(entries, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return l.order[out[i].rec.EventID] < l.order[out[j].rec.EventID] })
+	sort.Slice(entries, func(i, j int) bool { return entries[i].order < entries[j].order })
+	out := make([]unsettled, len(entries))
+	for i, e := range entries {
+		out[i] = unsettled{rec: e.rec, deliveries: len(e.acks)}
+	}
 	return out
 }
 
@@ -132,5 +143,5 @@ func (l *ledger) outstanding() []unsettled {
 func (l *ledger) size() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.acks)
+	return len(l.entries)
 }

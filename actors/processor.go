@@ -167,7 +167,10 @@ type processorCore struct {
 	onFinished func(rec outbox.Record, published bool)
 	// draining callers, answered when nothing is in flight.
 	drainers []*actor.PID
-	lastPub  *outbox.Record
+	// lastPub is the last published event, if published says there is one:
+	// kept by value, since it changes on every publish.
+	lastPub   PublishedEvent
+	published bool
 	// inbox batches records and publish results between wake-ups.
 	inbox *inbox
 	// The source's part, set by each processor: saveProgress saves its
@@ -421,10 +424,10 @@ const dlqRetry = time.Second
 
 func (c *processorCore) status() *ProcessorStatus {
 	st := &ProcessorStatus{Processor: c.name, InFlight: c.pipe.InFlight(), Breaker: c.pipe.Breaker().String(), Reading: c.reading()}
-	if c.lastPub != nil {
-		st.LastPublished = &PublishedEvent{EventID: c.lastPub.EventID, AggregateID: c.lastPub.AggregateID,
-			Sequence: c.lastPub.Sequence, EventType: c.lastPub.EventType, CommittedAt: c.lastPub.CommittedAt}
-		st.Lag = c.cfg.Clock().Sub(c.lastPub.CommittedAt)
+	if c.published {
+		last := c.lastPub
+		st.LastPublished = &last
+		st.Lag = c.cfg.Clock().Sub(last.CommittedAt)
 	}
 	return st
 }
@@ -485,10 +488,11 @@ func (c *processorCore) Publish(rec outbox.Record) {
 	if c.halted {
 		return
 	}
-	self, root := c.self, c.root
-	inbox := c.inbox
+	// The callback keeps only the id: capturing rec would move the whole
+	// record to the heap on every publish.
+	self, root, inbox, id := c.self, c.root, c.inbox, rec.EventID
 	c.cfg.Publisher.Publish(rec, func(err error) {
-		if inbox.addResult(publishResult{eventID: rec.EventID, err: err}) {
+		if inbox.addResult(publishResult{eventID: id, err: err}) {
 			root.Send(self, &publishResults{})
 		}
 	})
@@ -524,8 +528,9 @@ func (c *processorCore) Finished(rec outbox.Record, published bool) {
 
 func (c *processorCore) Published(rec outbox.Record, attempts int) {
 	now := c.cfg.Clock()
-	r := rec
-	c.lastPub = &r
+	c.lastPub = PublishedEvent{EventID: rec.EventID, AggregateID: rec.AggregateID, Sequence: rec.Sequence,
+		EventType: rec.EventType, CommittedAt: rec.CommittedAt}
+	c.published = true
 	c.metric(&EventPublished{Processor: c.name, EventType: rec.EventType, CommittedAt: rec.CommittedAt, AckedAt: now})
 	if attempts > 1 {
 		c.metric(&RetrySucceeded{EventType: rec.EventType})

@@ -136,6 +136,9 @@ type CDCWindows struct {
 	PostEmptyQueryDelay    Duration `json:"post_empty_query_delay_ms"`
 	PostFailedQueryDelay   Duration `json:"post_failed_query_delay_ms"`
 	ChangeAgeLimit         Duration `json:"change_age_limit_ms"`
+	IdleQueryDelay         Duration `json:"idle_query_delay_ms"`
+	IdleAfter              Duration `json:"idle_after_ms"`
+	AlignQueries           bool     `json:"align_queries"`
 }
 
 // PollingWindows are the polling processor's settings.
@@ -192,6 +195,9 @@ func (rs RelaySettings) withDefaults() RelaySettings {
 			PostEmptyQueryDelay:    Duration(c.PostEmptyQueryDelay),
 			PostFailedQueryDelay:   Duration(c.PostFailedQueryDelay),
 			ChangeAgeLimit:         Duration(c.ChangeAgeLimit),
+			IdleQueryDelay:         Duration(c.IdleQueryDelay),
+			IdleAfter:              Duration(c.IdleAfter),
+			AlignQueries:           c.AlignQueries,
 		}
 	}
 	if rs.Polling.Interval <= 0 {
@@ -335,6 +341,9 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 				PostEmptyQueryDelay:    time.Duration(c.PostEmptyQueryDelay),
 				PostFailedQueryDelay:   time.Duration(c.PostFailedQueryDelay),
 				ChangeAgeLimit:         time.Duration(c.ChangeAgeLimit),
+				IdleQueryDelay:         time.Duration(c.IdleQueryDelay),
+				IdleAfter:              time.Duration(c.IdleAfter),
+				AlignQueries:           c.AlignQueries,
 				StartFrom:              rs.StartFrom,
 			},
 			Polling: actors.PollingSource{

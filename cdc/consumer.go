@@ -74,8 +74,9 @@ type ConsumerFactory struct {
 	mu      sync.Mutex
 	streams map[string]*Stream // by stream id
 	gen     time.Time          // generation whose streams are being opened
-	// changed is closed and replaced whenever a record finishes, to wake
-	// a generation switch waiting for the old generation to finish.
+	// changed, while a generation switch waits for the old generation to
+	// finish, is closed (and cleared) when a record finishes. It is nil
+	// otherwise: records finish far more often than generations switch.
 	changed chan struct{}
 }
 
@@ -83,12 +84,24 @@ type ConsumerFactory struct {
 // in store, by Flush: the library's callbacks save nothing, so a failed
 // save always reaches a caller.
 func NewConsumerFactory(sink Sink, store ProgressStore) *ConsumerFactory {
-	return &ConsumerFactory{sink: sink, store: store, streams: map[string]*Stream{}, changed: make(chan struct{})}
+	return &ConsumerFactory{sink: sink, store: store, streams: map[string]*Stream{}}
 }
 
-// CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory.
+// CreateChangeConsumer implements scyllacdc.ChangeConsumerFactory. Its
+// consumers do not pause after empty queries: a Reader's do (see cadence).
 func (f *ConsumerFactory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
 	return &consumer{stream: f.OpenStream(in.StreamID)}, nil
+}
+
+// pacedFactory is the factory as one Reader hands it to scylla-cdc-go: its
+// consumers take the reader's pauses after empty queries.
+type pacedFactory struct {
+	f     *ConsumerFactory
+	pacer *pacer
+}
+
+func (p pacedFactory) CreateChangeConsumer(_ context.Context, in scyllacdc.CreateChangeConsumerInput) (scyllacdc.ChangeConsumer, error) {
+	return &consumer{stream: p.f.OpenStream(in.StreamID), pacer: p.pacer}, nil
 }
 
 // OpenStream starts following a stream of the generation being read: what
@@ -186,6 +199,9 @@ func (f *ConsumerFactory) GenerationStarted(gen time.Time) {
 func (f *ConsumerFactory) awaitSwitch(ctx context.Context, gen time.Time) error {
 	for {
 		f.mu.Lock()
+		if f.changed == nil {
+			f.changed = make(chan struct{})
+		}
 		changed := f.changed
 		f.mu.Unlock()
 		if f.SwitchReady(gen) {
@@ -201,14 +217,20 @@ func (f *ConsumerFactory) awaitSwitch(ctx context.Context, gen time.Time) error 
 
 func (f *ConsumerFactory) finished() {
 	f.mu.Lock()
-	close(f.changed)
-	f.changed = make(chan struct{})
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
 	f.mu.Unlock()
 }
 
 // consumer adapts a Stream to the library's ChangeConsumer: it decodes the
-// change's rows.
-type consumer struct{ stream *Stream }
+// change's rows, and paces its stream group's queries if pacer is set.
+type consumer struct {
+	stream  *Stream
+	pacer   *pacer
+	columns columnIndex
+}
 
 var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
 
@@ -216,19 +238,27 @@ var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
 // (updates, deletes, TTL expiry) carry no event. A row that does not decode
 // becomes a malformed record, which the relay dead-letters.
 func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
+	if c.pacer != nil {
+		c.pacer.read()
+	}
 	var recs []outbox.Record
 	for i, row := range ch.Delta {
 		if row.GetOperation() != scyllacdc.Insert {
 			continue
 		}
-		recs = append(recs, decodeRow(row, ch.StreamID, ch.Time, i))
+		recs = append(recs, decodeRow(row, ch.StreamID, ch.Time, i, &c.columns))
 	}
 	return c.stream.Consume(ctx, ch.Time, recs)
 }
 
-// Empty implements scyllacdc.ChangeOrEmptyNotificationConsumer.
+// Empty implements scyllacdc.ChangeOrEmptyNotificationConsumer: it records
+// the empty window, then pauses the stream group before its next query.
 func (c *consumer) Empty(ctx context.Context, ackTime gocql.UUID) error {
-	return c.stream.Empty(ctx, ackTime)
+	err := c.stream.Empty(ctx, ackTime)
+	if c.pacer != nil {
+		c.pacer.pause(ctx, ackTime)
+	}
+	return err
 }
 
 // End implements scyllacdc.ChangeConsumer.
@@ -307,28 +337,28 @@ var malformedID = uuid.MustParse("6f1c1a3e-2d4b-5b8e-9a61-0c2f6d0e8a47")
 // not a valid event comes back as a malformed record holding the row's
 // columns as text; one without an event id gets an id derived from its
 // place in the log (stream, cdc$time, position), the same on every read.
-func decodeRow(row *scyllacdc.ChangeRow, stream []byte, cdcTime gocql.UUID, pos int) outbox.Record {
+func decodeRow(row *scyllacdc.ChangeRow, stream []byte, cdcTime gocql.UUID, pos int, ix *columnIndex) outbox.Record {
 	var rec outbox.Record
 	var missing []string
-	field := func(name string) any {
-		v, ok := row.GetValue(name)
-		if !ok {
-			missing = append(missing, name)
+	data := row.GetRawData()
+	at := ix.of(row.Columns())
+	field := func(c eventColumn) any {
+		i := at[c]
+		if i < 0 {
+			missing = append(missing, eventColumns[c])
+			return nil
 		}
-		return deref(v)
+		return data[i]
 	}
-	aggID, _ := field("aggregate_id").(gocql.UUID)
-	evID, _ := field("event_id").(gocql.UUID)
-	seq, _ := field("sequence").(int64)
-	rec.AggregateID = uuid.UUID(aggID)
-	rec.EventID = uuid.UUID(evID)
-	rec.Sequence = seq
-	rec.AggregateType, _ = field("aggregate_type").(string)
-	rec.EventType, _ = field("event_type").(string)
-	rec.Payload, _ = field("payload").([]byte)
-	rec.ContentType, _ = field("content_type").(string)
-	rec.TraceParent, _ = field("trace_parent").(string)
-	rec.OccurredAt, _ = field("occurred_at").(time.Time)
+	rec.AggregateID = uuid.UUID(valueOf[gocql.UUID](field(colAggregateID)))
+	rec.EventID = uuid.UUID(valueOf[gocql.UUID](field(colEventID)))
+	rec.Sequence = valueOf[int64](field(colSequence))
+	rec.AggregateType = valueOf[string](field(colAggregateType))
+	rec.EventType = valueOf[string](field(colEventType))
+	rec.Payload = valueOf[[]byte](field(colPayload))
+	rec.ContentType = valueOf[string](field(colContentType))
+	rec.TraceParent = valueOf[string](field(colTraceParent))
+	rec.OccurredAt = valueOf[time.Time](field(colOccurredAt))
 	rec.CommittedAt = cdcTime.Time()
 	err := rec.Validate()
 	if len(missing) > 0 {
@@ -342,6 +372,53 @@ func decodeRow(row *scyllacdc.ChangeRow, stream []byte, cdcTime gocql.UUID, pos 
 	}
 	rec.Malformed = &outbox.Malformed{Reason: err.Error(), Raw: rawColumns(row)}
 	return rec
+}
+
+// eventColumn names a column decodeRow reads, as an index into
+// eventColumns.
+type eventColumn int
+
+const (
+	colAggregateID eventColumn = iota
+	colEventID
+	colSequence
+	colAggregateType
+	colEventType
+	colPayload
+	colContentType
+	colTraceParent
+	colOccurredAt
+	numEventColumns
+)
+
+// eventColumns are the log columns a record is decoded from.
+var eventColumns = [numEventColumns]string{"aggregate_id", "event_id", "sequence", "aggregate_type", "event_type",
+	"payload", "content_type", "trace_parent", "occurred_at"}
+
+// columnIndex remembers where the event columns sit in the rows of one
+// query: every row of a query shares its column list, so they are looked
+// up by name once per query instead of nine times per row.
+type columnIndex struct {
+	cols []gocql.ColumnInfo
+	at   [numEventColumns]int // -1: not in the log
+}
+
+// of returns the positions of the event columns in cols.
+func (ix *columnIndex) of(cols []gocql.ColumnInfo) *[numEventColumns]int {
+	if len(cols) > 0 && len(cols) == len(ix.cols) && &cols[0] == &ix.cols[0] {
+		return &ix.at
+	}
+	ix.cols = cols
+	for c, name := range eventColumns {
+		ix.at[c] = -1
+		for i, col := range cols {
+			if col.Name == name {
+				ix.at[c] = i
+				break
+			}
+		}
+	}
+	return &ix.at
 }
 
 // outboxColumns are the columns of an outbox_messages log row worth showing.
@@ -366,6 +443,23 @@ func rawColumns(row *scyllacdc.ChangeRow) map[string]string {
 		}
 	}
 	return raw
+}
+
+// valueOf is a column value of type T, or T's zero value for a null or a
+// value of another type. scylla-cdc-go returns a nullable value as a
+// pointer (nil for null) and a blob as a slice; unwrapping them by type
+// instead of through reflection saves an allocation per column.
+func valueOf[T any](v any) T {
+	switch v := v.(type) {
+	case *T:
+		if v != nil {
+			return *v
+		}
+	case T:
+		return v
+	}
+	var zero T
+	return zero
 }
 
 // deref unwraps the pointers scylla-cdc-go returns for nullable values.

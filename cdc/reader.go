@@ -12,9 +12,9 @@ import (
 
 // ReaderConfig configures the outbox CDC reader. The windows bound latency:
 // a change committed at T is read no earlier than T + ConfidenceWindow, and
-// then within one poll delay (PostNonEmptyQueryDelay while there is traffic,
-// PostEmptyQueryDelay when idle). The library's defaults (30 s window, 10 s
-// / 30 s delays) give 30–60 s; LowLatency gives well under a second.
+// then within one pause after an empty query (PostEmptyQueryDelay, or
+// IdleQueryDelay when idle). The library's defaults (30 s window, 30 s
+// pause) give 30–60 s; LowLatency gives 10–60 ms under traffic.
 type ReaderConfig struct {
 	// Keyspace and Table name the base table (outbox_messages), not its log.
 	Keyspace, Table string
@@ -25,15 +25,38 @@ type ReaderConfig struct {
 	// (clock skew between coordinators, write timeouts and retries); a
 	// change younger than the window may still be joined by an earlier
 	// one, and reading past it risks skipping that earlier change for
-	// good. Shrink it only where writes come from one coordinator with
-	// synchronised clocks (the embedded stack), never below the clock skew
-	// plus the write timeout of a real cluster.
+	// good. On a real cluster it must exceed the clock skew plus the write
+	// timeout (the relay refuses less); only the embedded emulator, which
+	// stamps a write after every read it has answered, makes a small one
+	// safe (see LowLatency).
 	ConfidenceWindow time.Duration
 	// QueryWindow is the width of the time range one log query covers.
 	QueryWindow time.Duration
-	// PostNonEmptyQueryDelay and PostEmptyQueryDelay pause a stream group
-	// after a query that returned rows, or none.
-	PostNonEmptyQueryDelay, PostEmptyQueryDelay time.Duration
+	// PostNonEmptyQueryDelay is the least time between the starts of two
+	// queries of a stream group when the first returned rows (scylla-cdc-go's
+	// own delay): under load it sets how many changes a query brings.
+	PostNonEmptyQueryDelay time.Duration
+	// PostEmptyQueryDelay pauses a stream group after a query that returned
+	// nothing. scylla-cdc-go would compute the next query's window first and
+	// then sleep, so that a change committed during the sleep waited for the
+	// query after next; this pause is taken before the window is computed
+	// (in the consumers' Empty), so such a change is read by the next query.
+	// Default DefaultPostEmptyQueryDelay.
+	PostEmptyQueryDelay time.Duration
+	// IdleQueryDelay, if longer than PostEmptyQueryDelay and IdleAfter is
+	// set, replaces it while the reader is idle: no stream group has read a
+	// change for IdleAfter.
+	// The first change read moves every paused group back to
+	// PostEmptyQueryDelay. It trades the latency of the first change after
+	// a quiet spell for the cost of querying an idle log.
+	IdleQueryDelay, IdleAfter time.Duration
+	// AlignQueries ends the groups' post-empty pauses on a shared grid (the
+	// multiples of the delay) instead of a delay after each pause starts:
+	// the groups then query together, and their changes reach the relay in
+	// one clump per delay instead of one per group. Meant for a single node
+	// with few stream groups (the embedded stack); a real cluster's hundreds
+	// of groups are better left spread out.
+	AlignQueries bool
 	// PostFailedQueryDelay pauses after a failed log query.
 	PostFailedQueryDelay time.Duration
 	// ChangeAgeLimit is how far back a relay with no saved progress starts.
@@ -50,13 +73,43 @@ type ReaderConfig struct {
 // ReaderConfig.ConfidenceWindow is zero.
 const DefaultConfidenceWindow = 30 * time.Second
 
-// LowLatency returns windows suited to one coordinator with one clock (the
-// embedded stack): read changes 100 ms after commit, poll every 50 ms.
+// DefaultPostEmptyQueryDelay is scylla-cdc-go's post-empty delay, used when
+// ReaderConfig.PostEmptyQueryDelay is zero.
+const DefaultPostEmptyQueryDelay = 30 * time.Second
+
+// libraryEmptyDelay is the post-empty delay scylla-cdc-go is given: the
+// consumers take the real pause (ReaderConfig.PostEmptyQueryDelay) before
+// the library's delay starts counting, so this only has to be non-zero
+// (zero would select the library's default).
+const libraryEmptyDelay = time.Millisecond
+
+// LowLatency returns windows for the embedded stack, where scyllaemu
+// stamps every write when it becomes visible, after every read it has
+// already answered (a server-side timestamp that never falls behind a read
+// served: scyllaemu.Engine's writeTimestamp, tested by
+// TestServerTimestampsNeverFallBehindReads). A query whose window ends at
+// the reader's clock minus the confidence window is answered by the
+// emulator at or after that instant on the same host's clock, so a write it
+// did not see is stamped after the window's end and read by a later query:
+// no window is too small there. The 10 ms kept covers small steps of the
+// host's clock between the reader computing a window and the emulator
+// answering. A real cluster gives no such order (a write acknowledged just
+// within its timeout becomes visible that late); the relay refuses windows
+// that do not exceed scylla.timeout anywhere but on the emulator.
+//
+// The stream groups query together every 50 ms while changes flow, every
+// 200 ms once none was read for a second; after a query that returned
+// changes a group queries again at once, to pick up what was committed
+// while it read. A change is thus read 10–60 ms after its commit while
+// changes flow, and up to 210 ms after it following a quiet spell.
 func LowLatency(c ReaderConfig) ReaderConfig {
-	c.ConfidenceWindow = 100 * time.Millisecond
+	c.ConfidenceWindow = 10 * time.Millisecond
 	c.QueryWindow = 5 * time.Second
-	c.PostNonEmptyQueryDelay = 20 * time.Millisecond
+	c.PostNonEmptyQueryDelay = time.Millisecond
 	c.PostEmptyQueryDelay = 50 * time.Millisecond
+	c.IdleQueryDelay = 200 * time.Millisecond
+	c.IdleAfter = time.Second
+	c.AlignQueries = true
 	c.PostFailedQueryDelay = 200 * time.Millisecond
 	return c
 }
@@ -73,6 +126,7 @@ func (c ReaderConfig) Validate() error {
 		{"confidence window", c.ConfidenceWindow}, {"query window", c.QueryWindow},
 		{"post-non-empty query delay", c.PostNonEmptyQueryDelay}, {"post-empty query delay", c.PostEmptyQueryDelay},
 		{"post-failed query delay", c.PostFailedQueryDelay}, {"change age limit", c.ChangeAgeLimit},
+		{"idle query delay", c.IdleQueryDelay}, {"idle after", c.IdleAfter},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("cdc: %s must not be negative, got %s", d.name, d.v)
@@ -83,7 +137,8 @@ func (c ReaderConfig) Validate() error {
 
 // Reader reads the outbox CDC log into a ConsumerFactory.
 type Reader struct {
-	r *scyllacdc.Reader
+	r     *scyllacdc.Reader
+	pacer *pacer
 }
 
 // NewReader prepares a reader that feeds factory and keeps its progress in
@@ -108,18 +163,23 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 	if consistency == 0 {
 		consistency = gocql.LocalQuorum
 	}
+	empty := cfg.PostEmptyQueryDelay
+	if empty == 0 {
+		empty = DefaultPostEmptyQueryDelay
+	}
+	p := newPacer(cadence{Active: empty, Idle: cfg.IdleQueryDelay, IdleAfter: cfg.IdleAfter, Align: cfg.AlignQueries}, time.Now)
 	r, err := scyllacdc.NewReader(ctx, &scyllacdc.ReaderConfig{
 		Session:               session,
 		TableNames:            []string{cfg.Keyspace + "." + cfg.Table},
 		Consistency:           consistency,
-		ChangeConsumerFactory: factory,
+		ChangeConsumerFactory: pacedFactory{f: factory, pacer: p},
 		ProgressManager:       &progressManager{factory: factory},
 		Logger:                cfg.Logger,
 		Advanced: scyllacdc.AdvancedReaderConfig{
 			ConfidenceWindowSize:   cfg.ConfidenceWindow,
 			QueryTimeWindowSize:    cfg.QueryWindow,
 			PostNonEmptyQueryDelay: cfg.PostNonEmptyQueryDelay,
-			PostEmptyQueryDelay:    cfg.PostEmptyQueryDelay,
+			PostEmptyQueryDelay:    libraryEmptyDelay,
 			PostFailedQueryDelay:   cfg.PostFailedQueryDelay,
 			ChangeAgeLimit:         cfg.ChangeAgeLimit,
 		},
@@ -127,7 +187,7 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 	if err != nil {
 		return nil, fmt.Errorf("cdc: creating the reader: %w", err)
 	}
-	return &Reader{r: r}, nil
+	return &Reader{r: r, pacer: p}, nil
 }
 
 // Run reads until ctx is cancelled or Stop is called; it returns nil after
@@ -136,7 +196,10 @@ func (r *Reader) Run(ctx context.Context) error { return r.r.Run(ctx) }
 
 // Stop makes Run return as soon as possible; changes read but not finished
 // are read again by the next reader (the library's Stop does not drain).
-func (r *Reader) Stop() { r.r.Stop() }
+func (r *Reader) Stop() {
+	r.pacer.stop()
+	r.r.Stop()
+}
 
 // progressManager is scylla-cdc-go's view of the factory's progress store,
 // with the generation switch made a barrier. The library calls

@@ -113,7 +113,7 @@ type BreakerSettings struct {
 // CDCSettings configures the CDC processor's reader. The windows trade
 // latency against safety; see [cdc.ReaderConfig].
 type CDCSettings struct {
-	Profile                string        `yaml:"profile" help:"Base reader windows: default (scylla-cdc-go's: 30s confidence window, 10s/30s poll delays; changes arrive 30-60s after commit) or low-latency (100ms window, 20ms/50ms delays; ONLY for one coordinator with one clock, such as the embedded stack). The settings below override single windows."`
+	Profile                string        `yaml:"profile" help:"Base reader windows: default (scylla-cdc-go's: 30s confidence window, 10s/30s poll delays; changes arrive 30-60s after commit) or low-latency (10ms window; stream groups query together every 50ms while changes flow, every 200ms when idle; ONLY for the embedded emulator, which stamps a write after every read it answered, so a small window cannot skip one; real clusters refuse windows not above scylla.timeout). The settings below override single windows."`
 	ConfidenceWindow       time.Duration `yaml:"confidence_window" help:"How old a change must be before it is read, a duration; 0 takes the profile's. On a real cluster it must exceed scylla.timeout plus the clock skew between nodes, or late-visible changes are skipped for good; the relay refuses to start otherwise (only the embedded emulator allows less)."`
 	QueryWindow            time.Duration `yaml:"query_window" help:"Time range one CDC log query covers, a duration; 0 takes the profile's."`
 	PostNonEmptyQueryDelay time.Duration `yaml:"post_non_empty_query_delay" help:"Pause after a log query that returned changes, a duration; 0 takes the profile's."`
