@@ -305,6 +305,19 @@ func newStepClock(t *testing.T) *stepClock {
 	return c
 }
 
+// supply gives the actor its next reading of the clock, failing if the
+// relay starts a processor meanwhile.
+func (c *stepClock) supply(t *testing.T, f *leaderFixture, at time.Time) {
+	t.Helper()
+	select {
+	case c.readings <- at:
+	case e := <-f.events:
+		t.Fatalf("processor event %q while the relay should be waiting", e)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the actor did not read its clock")
+	}
+}
+
 func (c *stepClock) now() time.Time {
 	select {
 	case at := <-c.readings:
@@ -330,13 +343,7 @@ func TestRelayLeaderDefersALateElection(t *testing.T) {
 	go f.handler.Elected(term1)
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, at := range []time.Time{t0, t0.Add(time.Minute), t0.Add(time.Minute)} { // heard, handled, wait armed
-		select {
-		case clock.readings <- at:
-		case e := <-f.events:
-			t.Fatalf("processor event %q while the relay should be waiting", e)
-		case <-time.After(5 * time.Second):
-			t.Fatal("the actor did not read its clock")
-		}
+		clock.supply(t, f, at)
 	}
 	waitFor(t, "the pause warning", func() bool { return len(logs.FilterMessage(lateMsg).All()) == 1 })
 	f.epochs.mu.Lock()
@@ -375,17 +382,7 @@ func TestRelayLeaderDefersALateRetry(t *testing.T) {
 				c.Leadership.PauseTolerance = tolerance
 				c.Leadership.FencedDelay = 2 * tolerance
 			})
-			// read supplies the actor's next reading of the clock.
-			read := func(at time.Time) {
-				t.Helper()
-				select {
-				case clock.readings <- at:
-				case e := <-f.events:
-					t.Fatalf("processor event %q while the relay should be waiting", e)
-				case <-time.After(5 * time.Second):
-					t.Fatal("the actor did not read its clock")
-				}
-			}
+			read := func(at time.Time) { t.Helper(); clock.supply(t, f, at) }
 			f.epochs.failing = 1
 			// Elected reads the clock too, when the elector hears it.
 			go f.handler.Elected(term1)
