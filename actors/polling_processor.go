@@ -20,6 +20,7 @@ import (
 // finished; *storage.PollingStore satisfies it.
 type PollingStore interface {
 	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
+	Keys(ctx context.Context, after, before time.Time, fn func(committed time.Time, id uuid.UUID) bool) error
 	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
 	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 }
@@ -241,26 +242,30 @@ func (st *pollState) loadCursor() {
 	})
 }
 
-// poll starts one scan off the actor's goroutine, from SafetyWindow behind
-// the cursor to now.
+// poll starts one scan off the actor's goroutine, up to now from where the
+// cursor says a row may still be unread (see polling.Cursor.Next): the
+// keys of rows an earlier poll read, then rows in full.
 func (st *pollState) poll() {
 	if st.cursor == nil || st.scanning || st.closing {
 		return
 	}
-	st.cursor.Forget(st.cursor.Position().Add(-2 * st.src.SafetyWindow))
 	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
 	if room <= 0 {
 		return
 	}
 	st.scanning = true
-	after := st.cursor.Position().Add(-st.src.SafetyWindow)
-	sel := st.cursor.Select(min(room, st.src.Batch), st.core.cfg.Clock(), st.started)
+	sel := st.cursor.Next(min(room, st.src.Batch), st.core.cfg.Clock(), st.started, st.src.SafetyWindow)
 	root, self, src := st.core.root, st.core.self, st.src
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
 		res := &pollResult{sel: sel}
-		res.err = src.Store.Scan(ctx, after, sel.Until, sel.Add)
+		if sel.Seen.After(sel.From) {
+			res.err = src.Store.Keys(ctx, sel.From, sel.Seen, sel.Reread)
+		}
+		if res.err == nil {
+			res.err = src.Store.Scan(ctx, sel.ReadFrom, sel.Until, sel.Add)
+		}
 		if res.err == nil && len(sel.Unsure) > 0 {
 			res.finished, res.err = src.Store.Finished(ctx, src.Name, sel.Unsure)
 		}
@@ -271,6 +276,8 @@ func (st *pollState) poll() {
 // take offers a poll's new records, each aggregate's in sequence order.
 // All are in the ledger before the first is offered, so a panic midway
 // leaves nothing the restarted actor cannot recover.
+// A poll that stopped at its limit polls again at once: a backlog drains
+// at the speed of the reads, not one batch per Interval.
 func (st *pollState) take(m *pollResult) {
 	recs := st.cursor.Take(m.sel, m.finished)
 	for _, rec := range recs {
@@ -278,6 +285,9 @@ func (st *pollState) take(m *pollResult) {
 	}
 	for _, rec := range recs {
 		st.core.offer(rec)
+	}
+	if m.sel.Full {
+		st.poll()
 	}
 }
 

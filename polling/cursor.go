@@ -1,10 +1,23 @@
 // Package polling owns the polling relay's bookkeeping, with no I/O: where
-// its cursor may stand (never past an unfinished event), which events a
-// poll takes (each once, each aggregate's in sequence order, within the
-// in-flight limit), and which finished events it must remember so that
-// re-reading the safety window behind the cursor publishes nothing twice.
-// The PollingProcessorActor performs the reads and writes it implies; the
-// fault simulator drives it directly.
+// its cursor may stand (never past an unfinished event), where a poll must
+// start reading (never past a row that may still become visible), which
+// events a poll takes (each once, each aggregate's in sequence order,
+// within the in-flight limit), and which finished events it must remember
+// so that re-reading the safety window behind the cursor publishes nothing
+// twice. The PollingProcessorActor performs the reads and writes it
+// implies; the fault simulator drives it directly.
+//
+// A row committed at T is visible to every read from T + the safety window
+// on (the relay refuses a window too small for that). So a scan that
+// started at S and covered commit times up to U has seen every row
+// committed before min(U, S − window): those rows are settled, and no later
+// poll reads them again. While the relay keeps up, that is the safety
+// window behind the newest poll, re-read on every poll because a batch
+// there may still appear; while it drains a backlog older than the window,
+// each poll starts where the last one stopped, and every row is read once.
+// Rows an earlier poll read are re-read by key only (Selection.Reread):
+// the full row is read again only from the first one the poll does not
+// know, a batch that became visible late.
 package polling
 
 import (
@@ -20,12 +33,15 @@ import (
 // Cursor is the polling relay's position in outbox_by_bucket and the state
 // that makes it safe. It is not safe for concurrent use.
 type Cursor struct {
-	at       time.Time               // every event committed before it is finished
-	frontier time.Time               // where the last poll stopped taking records
-	pending  map[uuid.UUID]time.Time // offered, unfinished: id → committed
-	oldest   pendingHeap             // pending by commit time, stale entries skipped lazily
-	recent   map[uuid.UUID]time.Time // finished, still inside the re-read window: id → committed
-	toMark   []uuid.UUID             // finished, not yet recorded as such in the database
+	at       time.Time // every event committed before it is finished
+	frontier time.Time // where the last poll stopped taking records
+	// settled: every row committed before it was scanned while visible.
+	// Zero until a poll started with Next is taken.
+	settled time.Time
+	pending map[uuid.UUID]time.Time // offered, unfinished: id → committed
+	oldest  pendingHeap             // pending by commit time, stale entries skipped lazily
+	recent  map[uuid.UUID]time.Time // finished, still inside the re-read window: id → committed
+	toMark  []uuid.UUID             // finished, not yet recorded as such in the database
 }
 
 // NewCursor returns a cursor at the saved position at.
@@ -39,13 +55,19 @@ func (c *Cursor) Position() time.Time { return c.at }
 
 // Known returns the ids a poll must not take again: in flight, or finished
 // recently. The scan runs off the owner's goroutine, so it gets a copy.
-func (c *Cursor) Known() map[uuid.UUID]bool {
+func (c *Cursor) Known() map[uuid.UUID]bool { return c.knownSince(time.Time{}) }
+
+// knownSince is Known without the finished events committed before from,
+// which a scan starting at from cannot read.
+func (c *Cursor) knownSince(from time.Time) map[uuid.UUID]bool {
 	known := make(map[uuid.UUID]bool, len(c.pending)+len(c.recent))
 	for id := range c.pending {
 		known[id] = true
 	}
-	for id := range c.recent {
-		known[id] = true
+	for id, at := range c.recent {
+		if !at.Before(from) {
+			known[id] = true
+		}
 	}
 	return known
 }
@@ -56,12 +78,27 @@ type Selection struct {
 	known       map[uuid.UUID]bool
 	limit       int
 	checkBefore time.Time
+	// settles is the poll's start less the safety window: the rows it
+	// scans that were committed before it were visible to the scan. Zero
+	// for a poll started with Select.
+	settles time.Time
+	// From is where a poll started with Next reads from: rows committed
+	// before it are settled.
+	From time.Time
+	// Seen: rows in [From, Seen) were read by an earlier poll; Reread
+	// their keys, then read rows in full from ReadFrom.
+	Seen time.Time
+	// ReadFrom is where the poll reads rows in full: Seen, or the first
+	// row Reread found that the poll does not know.
+	ReadFrom time.Time
 	// Records are the rows taken, in commit order.
 	Records []outbox.Record
 	// Until is where the cursor may move once they finish: the end of the
 	// scanned range, or the commit time of the first row left for the next
 	// poll.
 	Until time.Time
+	// Full reports that the poll stopped at its limit: more rows wait.
+	Full bool
 	// Unsure lists taken rows committed before the relay started, which a
 	// previous run may have finished: check them against the finished set.
 	Unsure []uuid.UUID
@@ -69,9 +106,49 @@ type Selection struct {
 
 // Select starts a poll that scans up to until and takes at most limit rows
 // (more only to keep one batch whole); rows committed before started may
-// have been finished by a previous run.
+// have been finished by a previous run. The caller picks where the scan
+// starts (window behind Position); Next picks it instead.
 func (c *Cursor) Select(limit int, until, started time.Time) *Selection {
 	return &Selection{known: c.Known(), limit: limit, checkBefore: started, Until: until}
+}
+
+// Next starts a poll at now that takes at most limit rows (more only to
+// keep one batch whole), window being the safety window; rows committed
+// before started may have been finished by a previous run. The poll
+// re-reads the keys of [From, Seen), then reads rows in full from ReadFrom
+// up to Until, adding them in commit order. Next forgets the finished
+// events no poll reads again.
+func (c *Cursor) Next(limit int, now, started time.Time, window time.Duration) *Selection {
+	from := c.at.Add(-window)
+	if c.settled.After(from) {
+		from = c.settled
+	}
+	// A margin of one window: a scan that began before a restart of the
+	// owner may still be running from further back.
+	c.Forget(from.Add(-window))
+	seen := c.frontier
+	if seen.Before(from) {
+		seen = from
+	}
+	// A scan's lower bound has the resolution of a timeuuid (100 ns), so
+	// it can return a row committed just before from.
+	known := c.knownSince(from.Add(-time.Millisecond))
+	return &Selection{known: known, limit: limit, checkBefore: started, settles: now.Add(-window),
+		From: from, Seen: seen, ReadFrom: seen, Until: now}
+}
+
+// Reread checks the key of a row in [From, Seen), in commit order. It
+// returns false at the first row the poll does not know — a batch that
+// became visible late, or one a restarted owner has not taken yet — from
+// which the poll reads rows in full.
+func (s *Selection) Reread(committed time.Time, id uuid.UUID) bool {
+	if s.known[id] {
+		return true
+	}
+	if committed.Before(s.ReadFrom) {
+		s.ReadFrom = committed
+	}
+	return false
 }
 
 // Add takes one scanned row; it returns false when the poll has taken
@@ -83,7 +160,7 @@ func (s *Selection) Add(rec outbox.Record) bool {
 		return true
 	}
 	if n := len(s.Records); n >= s.limit && !rec.CommittedAt.Equal(s.Records[n-1].CommittedAt) {
-		s.Until = rec.CommittedAt
+		s.Until, s.Full = rec.CommittedAt, true
 		return false
 	}
 	s.Records = append(s.Records, rec)
@@ -118,8 +195,21 @@ func (c *Cursor) Take(sel *Selection, finished map[uuid.UUID]bool) []outbox.Reco
 		heap.Push(&c.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
 	}
 	c.frontier = sel.Until
+	// Every row committed before From was settled when the poll started,
+	// and settled only grows, so the poll extends it: it saw every row of
+	// [From, Until) visible when it started.
+	if bound := earlier(sel.Until, sel.settles); !sel.settles.IsZero() && bound.After(c.settled) {
+		c.settled = bound
+	}
 	c.advance()
 	return out
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // sortEachAggregate orders each aggregate's records by sequence in place,

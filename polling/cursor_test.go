@@ -1,6 +1,7 @@
 package polling
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -125,5 +126,178 @@ func TestTakeSkipsWhatFinishedDuringThePoll(t *testing.T) {
 	c.Finished(r)
 	if got := c.Take(late, nil); len(got) != 0 {
 		t.Fatal("r finished while the late poll ran: it must not be offered again")
+	}
+}
+
+// table is outbox_by_bucket in memory: rows in commit order, each visible
+// from its own time on.
+type table []tableRow
+
+type tableRow struct {
+	rec     outbox.Record
+	visible time.Time
+}
+
+// poll runs one poll started with Next at now, reading tbl as the
+// PollingProcessorActor reads the database, and takes its selection.
+func (tbl table) poll(c *Cursor, limit int, now time.Time, window time.Duration) (*Selection, []outbox.Record) {
+	sel := c.Next(limit, now, t0, window)
+	for _, r := range tbl {
+		c := r.rec.CommittedAt
+		if !c.Before(sel.From) && c.Before(sel.Seen) && !r.visible.After(now) && !sel.Reread(c, r.rec.EventID) {
+			break
+		}
+	}
+	for _, r := range tbl {
+		c := r.rec.CommittedAt
+		if !c.Before(sel.ReadFrom) && !c.After(sel.Until) && !r.visible.After(now) && !sel.Add(r.rec) {
+			break
+		}
+	}
+	return sel, c.Take(sel, nil)
+}
+
+// TestNextReadsFromWhereRowsMayStillBeUnread: a poll reads from the safety
+// window behind the cursor, or later where an earlier poll has seen every
+// row that can exist; rows an earlier poll read are re-read by key only.
+func TestNextReadsFromWhereRowsMayStillBeUnread(t *testing.T) {
+	const window = 2 * time.Second
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	// Ten rows, one every 100 ms from t0+1s.
+	var tbl table
+	for i := range 10 {
+		r := rec(uuid.New(), 1, time.Second+time.Duration(i)*100*time.Millisecond)
+		tbl = append(tbl, tableRow{rec: r, visible: r.CommittedAt})
+	}
+	cases := []struct {
+		name string
+		now  time.Time // of both polls
+		// limit of the first poll
+		limit                 int
+		wantFrom, wantSeen    time.Time // of the second poll
+		wantTaken, wantTaken2 int
+	}{
+		{
+			// A backlog older than the window: the second poll starts where
+			// the first stopped and re-reads nothing.
+			name: "backlog", now: at(time.Minute), limit: 4,
+			wantFrom: at(1400 * time.Millisecond), wantSeen: at(1400 * time.Millisecond), wantTaken: 4, wantTaken2: 6,
+		},
+		{
+			// Keeping up: rows younger than the window may still appear, so
+			// the second poll re-reads the window behind the first poll's
+			// start, by key.
+			name: "keeping up", now: at(2500 * time.Millisecond), limit: 100,
+			wantFrom: at(500 * time.Millisecond), wantSeen: at(2500 * time.Millisecond), wantTaken: 10, wantTaken2: 0,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCursor(t0)
+			if first := c.Next(tc.limit, tc.now, t0, window); !first.From.Equal(t0.Add(-window)) {
+				t.Fatalf("first poll from %v, want the window behind the cursor", first.From.Sub(t0))
+			}
+			_, taken := tbl.poll(c, tc.limit, tc.now, window)
+			if len(taken) != tc.wantTaken {
+				t.Fatalf("first poll took %d, want %d", len(taken), tc.wantTaken)
+			}
+			sel, taken2 := tbl.poll(c, 100, tc.now, window)
+			if !sel.From.Equal(tc.wantFrom) || !sel.Seen.Equal(tc.wantSeen) {
+				t.Fatalf("second poll from %v, seen %v; want %v, %v", sel.From.Sub(t0), sel.Seen.Sub(t0), tc.wantFrom.Sub(t0), tc.wantSeen.Sub(t0))
+			}
+			if !sel.ReadFrom.Equal(sel.Seen) {
+				t.Fatalf("second poll reads in full from %v: every re-read row is known", sel.ReadFrom.Sub(t0))
+			}
+			if len(taken2) != tc.wantTaken2 {
+				t.Fatalf("second poll took %d, want %d", len(taken2), tc.wantTaken2)
+			}
+		})
+	}
+}
+
+// TestRereadFindsALateBatch: a row that became visible after the poll that
+// covered its commit time is found by the next poll's key re-read, which
+// then reads it in full.
+func TestRereadFindsALateBatch(t *testing.T) {
+	const window = 2 * time.Second
+	early := rec(uuid.New(), 1, time.Second)
+	late := rec(uuid.New(), 1, 1500*time.Millisecond)
+	tbl := table{{early, early.CommittedAt}, {late, t0.Add(3 * time.Second)}} // late by 1.5 s < window
+	c := NewCursor(t0)
+	if _, taken := tbl.poll(c, 100, t0.Add(2*time.Second), window); len(taken) != 1 || taken[0].EventID != early.EventID {
+		t.Fatalf("first poll took %d records, want the early one", len(taken))
+	}
+	sel, taken := tbl.poll(c, 100, t0.Add(3*time.Second), window)
+	if !sel.ReadFrom.Equal(late.CommittedAt) {
+		t.Fatalf("full read from %v, want the late row's commit time", sel.ReadFrom.Sub(t0))
+	}
+	if len(taken) != 1 || taken[0].EventID != late.EventID {
+		t.Fatalf("second poll took %d records, want the late one", len(taken))
+	}
+}
+
+// TestNextTakesEveryRowOnceInOrder drives polls over rows that become
+// visible late (within the window, never before their aggregate's previous
+// row), with small limits and events finishing in any order: every row is
+// taken exactly once, each aggregate's in sequence order, and the cursor
+// never stands more than the window ahead of a row not yet taken.
+func TestNextTakesEveryRowOnceInOrder(t *testing.T) {
+	const window = 500 * time.Millisecond
+	for seed := range uint64(40) {
+		t.Run("", func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(seed, 7))
+			aggs := make([]uuid.UUID, 5)
+			for i := range aggs {
+				aggs[i] = uuid.New()
+			}
+			seq := map[uuid.UUID]int64{}
+			lastVisible := map[uuid.UUID]time.Time{}
+			var tbl table
+			for i := range 300 {
+				agg := aggs[rnd.IntN(len(aggs))]
+				seq[agg]++
+				r := rec(agg, seq[agg], time.Duration(i)*10*time.Millisecond)
+				visible := r.CommittedAt
+				if rnd.IntN(5) == 0 {
+					visible = visible.Add(time.Duration(rnd.Int64N(int64(window))))
+				}
+				if visible.Before(lastVisible[agg]) {
+					visible = lastVisible[agg]
+				}
+				lastVisible[agg] = visible
+				tbl = append(tbl, tableRow{r, visible})
+			}
+			c := NewCursor(t0)
+			taken := map[uuid.UUID]int{}
+			lastTaken := map[uuid.UUID]int64{}
+			var pending []outbox.Record
+			for now := t0; now.Before(t0.Add(5 * time.Second)); now = now.Add(time.Duration(5+rnd.IntN(60)) * time.Millisecond) {
+				_, recs := tbl.poll(c, 1+rnd.IntN(40), now, window)
+				for _, r := range recs {
+					taken[r.EventID]++
+					if r.Sequence <= lastTaken[r.AggregateID] {
+						t.Fatalf("aggregate %s: seq %d taken after %d", r.AggregateID, r.Sequence, lastTaken[r.AggregateID])
+					}
+					lastTaken[r.AggregateID] = r.Sequence
+				}
+				pending = append(pending, recs...)
+				rnd.Shuffle(len(pending), func(i, j int) { pending[i], pending[j] = pending[j], pending[i] })
+				n := rnd.IntN(len(pending) + 1)
+				for _, r := range pending[:n] {
+					c.Finished(r)
+				}
+				pending = pending[n:]
+				for _, r := range tbl {
+					if taken[r.rec.EventID] == 0 && r.rec.CommittedAt.Before(c.Position().Add(-window)) {
+						t.Fatalf("cursor %v passed the window behind row %v, not taken", c.Position().Sub(t0), r.rec.CommittedAt.Sub(t0))
+					}
+				}
+			}
+			for _, r := range tbl {
+				if taken[r.rec.EventID] != 1 {
+					t.Fatalf("row %v (visible %v) taken %d times", r.rec.CommittedAt.Sub(t0), r.visible.Sub(t0), taken[r.rec.EventID])
+				}
+			}
+		})
 	}
 }

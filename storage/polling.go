@@ -71,6 +71,29 @@ func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn fun
 	return nil
 }
 
+// Keys calls fn with the commit time and event id of the events committed
+// in [after, before), bucket by bucket in commit order, stopping early when
+// fn returns false: a re-read of rows the caller has read before, without
+// the columns it already has. Buckets are read as in Scan.
+func (st *PollingStore) Keys(ctx context.Context, after, before time.Time, fn func(committed time.Time, id uuid.UUID) bool) error {
+	stmt := `SELECT committed_at, event_id FROM ` + st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at < ?`
+	lo, hi := gocql.MinTimeUUID(after), gocql.MinTimeUUID(before)
+	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(before); b++ {
+		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(5000).Iter()
+		var committed gocql.UUID
+		var id uuid.UUID
+		for iter.Scan(&committed, &id) {
+			if !fn(committed.Time(), id) {
+				return iter.Close()
+			}
+		}
+		if err := iter.Close(); err != nil {
+			return fmt.Errorf("storage: re-read keys of bucket %d: %w", b, err)
+		}
+	}
+	return nil
+}
+
 // rawRow renders a scanned outbox_by_bucket row for the dead-letter queue.
 // A null column scans as its zero value and shows as such.
 func rawRow(bucket int64, committed gocql.UUID, rec outbox.Record) map[string]string {

@@ -121,6 +121,26 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 	if stopped != 2 {
 		t.Fatalf("scan must stop when fn says so, visited %d", stopped)
 	}
+	// Keys re-reads [after, before): before is exclusive, since the full
+	// read that follows starts there.
+	for _, c := range []struct {
+		name  string
+		stop  int // fn returns false at this key; 0: never
+		want  int
+		after time.Time
+	}{{"all before the fourth", 0, 3, start}, {"stopped at the second", 2, 2, start}, {"from the second", 0, 2, got[1].CommittedAt}} {
+		var keys []uuid.UUID
+		err := ps.Keys(ctx, c.after, got[3].CommittedAt, func(committed time.Time, id uuid.UUID) bool {
+			if want := got[indexOf(got, c.after)+len(keys)]; committed != want.CommittedAt || id != want.EventID {
+				t.Errorf("%s: key %d is %v %s, want %v %s", c.name, len(keys), committed, id, want.CommittedAt, want.EventID)
+			}
+			keys = append(keys, id)
+			return len(keys) != c.stop
+		})
+		if err != nil || len(keys) != c.want {
+			t.Fatalf("%s: %d keys, %v; want %d", c.name, len(keys), err, c.want)
+		}
+	}
 
 	if _, ok, err := ps.Cursor(ctx, "relay-a"); ok || err != nil {
 		t.Fatalf("fresh cursor: ok=%v err=%v", ok, err)
@@ -145,6 +165,16 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 			t.Fatalf("%s: finished %v %v, want %d", c.name, fin, err, c.want)
 		}
 	}
+}
+
+// indexOf is the index of the first record committed at or after at.
+func indexOf(recs []outbox.Record, at time.Time) int {
+	for i, r := range recs {
+		if !r.CommittedAt.Before(at) {
+			return i
+		}
+	}
+	return len(recs)
 }
 
 // A writer picks the bucket from its clock before the server stamps
