@@ -17,12 +17,15 @@ import (
 )
 
 // PollingStore is what the polling processor reads and the events it marks
-// finished; *storage.PollingStore satisfies it.
+// finished, with the minutes of commit time it marks them in;
+// *storage.PollingStore satisfies it.
 type PollingStore interface {
 	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
 	Keys(ctx context.Context, after, before time.Time, fn func(committed time.Time, id uuid.UUID) bool) error
 	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
 	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	MarkMinutes(ctx context.Context, name string, ms []polling.Minute) error
+	MarkedMinutes(ctx context.Context, name string, ms []polling.Minute) (map[polling.Minute]bool, error)
 }
 
 // CursorStore keeps the polling processor's cursor. The relay's store
@@ -205,7 +208,9 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.cursor.ReturnMarks(m.ids)
 			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", outbox.ProcessorPolling),
 				zap.Int("events", len(m.ids)), zap.Error(m.err))
+			return
 		}
+		st.cursor.Announced(m.minutes)
 	case *cursorSaved:
 		st.saving = false
 		if errors.Is(m.err, leader.ErrFenced) {
@@ -267,10 +272,28 @@ func (st *pollState) poll() {
 			res.err = src.Store.Scan(ctx, sel.ReadFrom, sel.Until, sel.Add)
 		}
 		if res.err == nil && len(sel.Unsure) > 0 {
-			res.finished, res.err = src.Store.Finished(ctx, src.Name, sel.Unsure)
+			res.finished, res.err = previouslyFinished(ctx, src, sel)
 		}
 		root.Send(self, res)
 	})
+}
+
+// previouslyFinished returns which of a poll's rows committed before the
+// relay started a previous run finished: it looks up the minutes it does
+// not know yet, then the rows of minutes that hold marks.
+func previouslyFinished(ctx context.Context, src PollingSource, sel *polling.Selection) (map[uuid.UUID]bool, error) {
+	var marked map[polling.Minute]bool
+	if ms := sel.UnknownMinutes(); len(ms) > 0 {
+		var err error
+		if marked, err = src.Store.MarkedMinutes(ctx, src.Name, ms); err != nil {
+			return nil, err
+		}
+	}
+	ids := sel.Check(marked)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return src.Store.Finished(ctx, src.Name, ids)
 }
 
 // take offers a poll's new records, each aggregate's in sequence order.
@@ -346,13 +369,14 @@ func (st *pollState) saveCursorNow() error {
 }
 
 // flushFinished records finished events in relay_finished, so a restart
-// re-reading the window behind the cursor skips them. A failed write puts
-// them back for the next save.
+// re-reading the window behind the cursor skips them: first the minutes
+// they were committed in, then the events. A failed write puts them back
+// for the next save.
 func (st *pollState) flushFinished() {
 	if st.marking {
 		return
 	}
-	ids := st.cursor.TakeMarks()
+	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
 	if len(ids) == 0 {
 		return
 	}
@@ -361,20 +385,32 @@ func (st *pollState) flushFinished() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		root.Send(self, &finishedMarked{ids: ids, err: src.Store.MarkFinished(ctx, src.Name, ids...)})
+		root.Send(self, &finishedMarked{minutes: ms, ids: ids, err: markFinished(ctx, src, ms, ids)})
 	})
 }
 
 // flushFinishedNow records finished events in relay_finished synchronously;
 // a failed write puts them back for a later save.
 func (st *pollState) flushFinishedNow(ctx context.Context) error {
-	ids := st.cursor.TakeMarks()
+	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
+	if err := markFinished(ctx, st.src, ms, ids); err != nil {
 		st.cursor.ReturnMarks(ids)
 		return fmt.Errorf("recording %d finished events: %w", len(ids), err)
 	}
+	st.cursor.Announced(ms)
 	return nil
+}
+
+// markFinished records the minutes, then the events: no mark is durable in
+// a minute a restarted relay would not look at.
+func markFinished(ctx context.Context, src PollingSource, ms []polling.Minute, ids []uuid.UUID) error {
+	if len(ms) > 0 {
+		if err := src.Store.MarkMinutes(ctx, src.Name, ms); err != nil {
+			return err
+		}
+	}
+	return src.Store.MarkFinished(ctx, src.Name, ids...)
 }

@@ -33,10 +33,12 @@ type pollResult struct {
 // reloadCursor retries a failed cursor load.
 type reloadCursor struct{}
 
-// finishedMarked is the outcome of recording finished events.
+// finishedMarked is the outcome of recording finished events and the
+// minutes they were committed in.
 type finishedMarked struct {
-	ids []uuid.UUID
-	err error
+	minutes []polling.Minute
+	ids     []uuid.UUID
+	err     error
 }
 
 // cursorSaved is the outcome of saving the cursor.

@@ -18,10 +18,18 @@
 // Rows an earlier poll read are re-read by key only (Selection.Reread):
 // the full row is read again only from the first one the poll does not
 // know, a batch that became visible late.
+//
+// Finished events are marked in the database (relay_finished) so that a
+// restarted relay does not publish again what a previous run finished in
+// the window it re-reads. A run first records each minute of commit time it
+// marks events in (Unannounced); a restarted relay checks an event against
+// the marks only if its minute holds some (Selection.Check), so a relay
+// draining a backlog that no run has touched looks nothing up per event.
 package polling
 
 import (
 	"container/heap"
+	"maps"
 	"sort"
 	"time"
 
@@ -42,11 +50,31 @@ type Cursor struct {
 	oldest  pendingHeap             // pending by commit time, stale entries skipped lazily
 	recent  map[uuid.UUID]time.Time // finished, still inside the re-read window: id → committed
 	toMark  []uuid.UUID             // finished, not yet recorded as such in the database
+	// unannounced: minutes of finished events not yet recorded as holding
+	// this run's marks; announced: recorded.
+	unannounced, announced map[Minute]bool
+	// priors: minutes looked up, and whether an earlier run marked events
+	// in them.
+	priors map[Minute]bool
+}
+
+// A Minute is a minute of commit time, counted from the Unix epoch: the
+// unit in which runs record where they marked events finished.
+type Minute int64
+
+// MinuteOf is the minute t falls in.
+func MinuteOf(t time.Time) Minute {
+	s := t.Unix()
+	if s < 0 && s%60 != 0 {
+		s -= 60
+	}
+	return Minute(s / 60)
 }
 
 // NewCursor returns a cursor at the saved position at.
 func NewCursor(at time.Time) *Cursor {
-	return &Cursor{at: at, frontier: at, pending: map[uuid.UUID]time.Time{}, recent: map[uuid.UUID]time.Time{}}
+	return &Cursor{at: at, frontier: at, pending: map[uuid.UUID]time.Time{}, recent: map[uuid.UUID]time.Time{},
+		unannounced: map[Minute]bool{}, announced: map[Minute]bool{}, priors: map[Minute]bool{}}
 }
 
 // Position is where the cursor stands: every event committed before it is
@@ -100,8 +128,14 @@ type Selection struct {
 	// Full reports that the poll stopped at its limit: more rows wait.
 	Full bool
 	// Unsure lists taken rows committed before the relay started, which a
-	// previous run may have finished: check them against the finished set.
+	// previous run may have finished: check them against the finished set
+	// (only those in minutes holding marks, with Check).
 	Unsure []uuid.UUID
+	// unsureIn is the minute of each Unsure row.
+	unsureIn []Minute
+	// priors: the cursor's minutes looked up when the poll started (nil
+	// for a poll started with Select); found: those the poll looked up.
+	priors, found map[Minute]bool
 }
 
 // Select starts a poll that scans up to until and takes at most limit rows
@@ -134,7 +168,7 @@ func (c *Cursor) Next(limit int, now, started time.Time, window time.Duration) *
 	// it can return a row committed just before from.
 	known := c.knownSince(from.Add(-time.Millisecond))
 	return &Selection{known: known, limit: limit, checkBefore: started, settles: now.Add(-window),
-		From: from, Seen: seen, ReadFrom: seen, Until: now}
+		From: from, Seen: seen, ReadFrom: seen, Until: now, priors: maps.Clone(c.priors)}
 }
 
 // Reread checks the key of a row in [From, Seen), in commit order. It
@@ -166,8 +200,40 @@ func (s *Selection) Add(rec outbox.Record) bool {
 	s.Records = append(s.Records, rec)
 	if rec.CommittedAt.Before(s.checkBefore) {
 		s.Unsure = append(s.Unsure, rec.EventID)
+		s.unsureIn = append(s.unsureIn, MinuteOf(rec.CommittedAt))
 	}
 	return true
+}
+
+// UnknownMinutes lists the minutes of the Unsure rows not yet looked up:
+// whether an earlier run marked events finished in them.
+func (s *Selection) UnknownMinutes() []Minute {
+	var out []Minute
+	seen := map[Minute]bool{}
+	for _, m := range s.unsureIn {
+		if _, known := s.priors[m]; !known && !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Check returns the Unsure rows to check against the finished set: those
+// in minutes holding marks. marked lists which of UnknownMinutes hold
+// some; the cursor remembers it when the poll is taken.
+func (s *Selection) Check(marked map[Minute]bool) []uuid.UUID {
+	s.found = map[Minute]bool{}
+	for _, m := range s.UnknownMinutes() {
+		s.found[m] = marked[m]
+	}
+	var out []uuid.UUID
+	for i, id := range s.Unsure {
+		if m := s.unsureIn[i]; s.priors[m] || s.found[m] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Take accepts a poll's selection and returns the records to offer, each
@@ -195,6 +261,7 @@ func (c *Cursor) Take(sel *Selection, finished map[uuid.UUID]bool) []outbox.Reco
 		heap.Push(&c.oldest, pendingAt{at: rec.CommittedAt, id: rec.EventID})
 	}
 	c.frontier = sel.Until
+	maps.Copy(c.priors, sel.found)
 	// Every row committed before From was settled when the poll started,
 	// and settled only grows, so the poll extends it: it saw every row of
 	// [From, Until) visible when it started.
@@ -242,6 +309,9 @@ func (c *Cursor) Finished(rec outbox.Record) {
 	delete(c.pending, rec.EventID)
 	c.recent[rec.EventID] = rec.CommittedAt
 	c.toMark = append(c.toMark, rec.EventID)
+	if m := MinuteOf(rec.CommittedAt); !c.announced[m] {
+		c.unannounced[m] = true
+	}
 	c.advance()
 }
 
@@ -286,6 +356,26 @@ func (c *Cursor) TakeMarks() []uuid.UUID {
 
 // ReturnMarks puts back events whose recording failed.
 func (c *Cursor) ReturnMarks(ids []uuid.UUID) { c.toMark = append(ids, c.toMark...) }
+
+// Unannounced returns the minutes of finished events not yet recorded as
+// holding this run's marks. The owner records them before the marks
+// TakeMarks returns with them, so that no mark is durable in a minute a
+// restarted relay would not check, and reports it with Announced.
+func (c *Cursor) Unannounced() []Minute {
+	out := make([]Minute, 0, len(c.unannounced))
+	for m := range c.unannounced {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Announced reports minutes recorded as holding this run's marks.
+func (c *Cursor) Announced(ms []Minute) {
+	for _, m := range ms {
+		c.announced[m] = true
+		delete(c.unannounced, m)
+	}
+}
 
 // InFlight is the number of offered, unfinished events.
 func (c *Cursor) InFlight() int { return len(c.pending) }

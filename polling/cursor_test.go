@@ -2,6 +2,7 @@ package polling
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -299,5 +300,105 @@ func TestNextTakesEveryRowOnceInOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMinuteOf(t *testing.T) {
+	for _, c := range []struct {
+		at   time.Time
+		want Minute
+	}{
+		{time.Unix(0, 0), 0},
+		{time.Unix(59, 999_999_999), 0},
+		{time.Unix(60, 0), 1},
+		{time.Unix(-1, 0), -1},
+		{time.Unix(-60, 0), -1},
+		{time.Unix(-61, 0), -2},
+		{time.Unix(1_700_000_000, 0).In(time.FixedZone("X", 5400)), 1_700_000_000 / 60},
+	} {
+		if got := MinuteOf(c.at); got != c.want {
+			t.Errorf("MinuteOf(%v) = %d, want %d", c.at, got, c.want)
+		}
+	}
+}
+
+// Events finished in a minute are marked only after the minute is
+// recorded; a minute recorded once is not recorded again, one whose
+// recording failed is.
+func TestUnannouncedMinutesPrecedeTheirMarks(t *testing.T) {
+	c := NewCursor(t0)
+	m0, m1 := rec(uuid.New(), 1, time.Second), rec(uuid.New(), 1, time.Minute+time.Second)
+	taken := take(c, []outbox.Record{m0, m1}, nil, t0.Add(2*time.Minute))
+	for _, r := range taken {
+		c.Finished(r)
+	}
+	steps := []struct {
+		name      string
+		announced []Minute // reported recorded before the step's Unannounced
+		want      []Minute
+	}{
+		{"both finished", nil, []Minute{MinuteOf(m0.CommittedAt), MinuteOf(m1.CommittedAt)}},
+		{"asked again before any was recorded", nil, []Minute{MinuteOf(m0.CommittedAt), MinuteOf(m1.CommittedAt)}},
+		{"the first recorded", []Minute{MinuteOf(m0.CommittedAt)}, []Minute{MinuteOf(m1.CommittedAt)}},
+		{"all recorded", []Minute{MinuteOf(m1.CommittedAt)}, []Minute{}},
+	}
+	for _, s := range steps {
+		c.Announced(s.announced)
+		got := c.Unannounced()
+		slices.Sort(got)
+		if !slices.Equal(got, s.want) {
+			t.Fatalf("%s: unannounced %v, want %v", s.name, got, s.want)
+		}
+	}
+	// A later event of a recorded minute needs no new record.
+	again := rec(uuid.New(), 2, 2*time.Second)
+	for _, r := range take(c, []outbox.Record{again}, nil, t0.Add(3*time.Minute)) {
+		c.Finished(r)
+	}
+	if got := c.Unannounced(); len(got) != 0 {
+		t.Fatalf("unannounced %v after finishing an event of a recorded minute", got)
+	}
+}
+
+// Rows a previous run may have finished are checked against the finished
+// set only in minutes holding marks; what a lookup found is remembered.
+func TestCheckOnlyMinutesHoldingMarks(t *testing.T) {
+	const window = time.Second
+	started := t0.Add(10 * time.Minute) // every row below is committed before it
+	marked, unmarked := rec(uuid.New(), 1, 10*time.Second), rec(uuid.New(), 1, time.Minute+10*time.Second)
+	fresh := rec(uuid.New(), 1, 11*time.Minute)
+	later, laterUnmarked := rec(uuid.New(), 1, 20*time.Second), rec(uuid.New(), 1, time.Minute+20*time.Second)
+	cases := []struct {
+		name        string
+		rows        []outbox.Record
+		marked      map[Minute]bool // what the minute lookup finds
+		wantUnknown []Minute
+		wantCheck   []uuid.UUID
+	}{
+		{
+			name: "first poll: both minutes looked up, one holds marks", rows: []outbox.Record{marked, unmarked, fresh},
+			marked:      map[Minute]bool{MinuteOf(marked.CommittedAt): true},
+			wantUnknown: []Minute{MinuteOf(marked.CommittedAt), MinuteOf(unmarked.CommittedAt)},
+			wantCheck:   []uuid.UUID{marked.EventID},
+		},
+		{
+			name: "later poll of the same minutes: nothing looked up again", rows: []outbox.Record{later, laterUnmarked},
+			wantUnknown: nil,
+			wantCheck:   []uuid.UUID{later.EventID},
+		},
+	}
+	c := NewCursor(t0.Add(-window))
+	for _, tc := range cases {
+		sel := c.Next(100, t0.Add(12*time.Minute), started, window)
+		for _, r := range tc.rows {
+			sel.Add(r)
+		}
+		if got := sel.UnknownMinutes(); !slices.Equal(got, tc.wantUnknown) {
+			t.Fatalf("%s: unknown minutes %v, want %v", tc.name, got, tc.wantUnknown)
+		}
+		if got := sel.Check(tc.marked); !slices.Equal(got, tc.wantCheck) {
+			t.Fatalf("%s: check %v, want %v", tc.name, got, tc.wantCheck)
+		}
+		c.Take(sel, nil)
 	}
 }

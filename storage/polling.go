@@ -13,6 +13,7 @@ import (
 	"github.com/scylladb/gocqlx/v2"
 
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
 	"github.com/scylla-outbox/scylla-outbox/schema"
 )
 
@@ -150,6 +151,48 @@ func (st *PollingStore) MarkFinished(ctx context.Context, name string, ids ...uu
 		}
 	}
 	return nil
+}
+
+// MarkMinutes records that the named relay marks finished events committed
+// in the minutes ms, before it writes those marks: Finished lookups for
+// events of a minute that holds none can be skipped. Each minute is a row
+// of relay_finished under an event id no event has (a name-based UUID),
+// expiring with the marks.
+func (st *PollingStore) MarkMinutes(ctx context.Context, name string, ms []polling.Minute) error {
+	ids := make([]uuid.UUID, len(ms))
+	for i, m := range ms {
+		ids[i] = minuteID(m)
+	}
+	if err := st.MarkFinished(ctx, name, ids...); err != nil {
+		return fmt.Errorf("storage: record %d minutes marked by %q: %w", len(ms), name, err)
+	}
+	return nil
+}
+
+// MarkedMinutes returns which of ms the named relay recorded with
+// MarkMinutes.
+func (st *PollingStore) MarkedMinutes(ctx context.Context, name string, ms []polling.Minute) (map[polling.Minute]bool, error) {
+	byID := make(map[uuid.UUID]polling.Minute, len(ms))
+	ids := make([]uuid.UUID, len(ms))
+	for i, m := range ms {
+		ids[i] = minuteID(m)
+		byID[ids[i]] = m
+	}
+	found, err := st.Finished(ctx, name, ids)
+	if err != nil {
+		return nil, fmt.Errorf("storage: minutes marked by %q: %w", name, err)
+	}
+	out := make(map[polling.Minute]bool, len(found))
+	for id := range found {
+		out[byID[id]] = true
+	}
+	return out, nil
+}
+
+// minuteID is the relay_finished event id that stands for a minute: a
+// version 5 UUID, which no event id is.
+func minuteID(m polling.Minute) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("scylla-outbox.relay_finished.minute."+strconv.FormatInt(int64(m), 10)))
 }
 
 // Finished returns which of ids the named relay marked finished.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
 )
 
 func TestDeadLetterStoreLifecycle(t *testing.T) {
@@ -164,6 +166,30 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 		if err != nil || len(fin) != c.want || (c.want == 1 && !fin[ids[0]]) {
 			t.Fatalf("%s: finished %v %v, want %d", c.name, fin, err, c.want)
 		}
+	}
+}
+
+// A minute recorded by one relay name is found for it only, under an id no
+// event has.
+func TestPollingStoreMarkedMinutes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ps := NewPollingStore(e.s, testKeyspace)
+	recorded, other := polling.Minute(29_000_000), polling.Minute(29_000_001)
+	if err := ps.MarkMinutes(ctx, "relay-a", []polling.Minute{recorded}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want map[polling.Minute]bool
+	}{{"relay-a", map[polling.Minute]bool{recorded: true}}, {"relay-b", map[polling.Minute]bool{}}} {
+		got, err := ps.MarkedMinutes(ctx, c.name, []polling.Minute{recorded, other})
+		if err != nil || !maps.Equal(got, c.want) {
+			t.Fatalf("%s: marked minutes %v %v, want %v", c.name, got, err, c.want)
+		}
+	}
+	if v := minuteID(recorded).Version(); v != 5 || minuteID(recorded) == minuteID(other) {
+		t.Fatalf("a minute's id has version %d, want 5 (event ids are v4 or v7), and one per minute", v)
 	}
 }
 
