@@ -111,8 +111,12 @@ type pollState struct {
 	src     PollingSource
 	started time.Time
 
-	cursor    *polling.Cursor // nil until loaded
-	scanning  bool
+	cursor   *polling.Cursor // nil until loaded
+	scanning bool
+	// behind: the last poll stopped at its limit, so more rows wait. The
+	// next poll starts as soon as there is room for half a batch instead
+	// of at the next tick, and not before: a drain reads in large batches.
+	behind    bool
 	closing   bool
 	saved     time.Time
 	saving    bool
@@ -198,6 +202,8 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 	case *pollResult:
 		st.scanning = false
 		if m.err != nil {
+			// The next attempt waits for the tick.
+			st.behind = false
 			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
 		}
@@ -254,12 +260,13 @@ func (st *pollState) poll() {
 	if st.cursor == nil || st.scanning || st.closing {
 		return
 	}
-	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
-	if room <= 0 {
+	batch := min(st.core.cfg.MaxInFlight, st.src.Batch)
+	limit := min(st.core.cfg.MaxInFlight-st.core.pipe.InFlight(), batch)
+	if limit <= 0 || (st.behind && limit < (batch+1)/2) {
 		return
 	}
 	st.scanning = true
-	sel := st.cursor.Next(min(room, st.src.Batch), st.core.cfg.Clock(), st.started, st.src.SafetyWindow)
+	sel := st.cursor.Next(limit, st.core.cfg.Clock(), st.started, st.src.SafetyWindow)
 	root, self, src := st.core.root, st.core.self, st.src
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
@@ -299,8 +306,9 @@ func previouslyFinished(ctx context.Context, src PollingSource, sel *polling.Sel
 // take offers a poll's new records, each aggregate's in sequence order.
 // All are in the ledger before the first is offered, so a panic midway
 // leaves nothing the restarted actor cannot recover.
-// A poll that stopped at its limit polls again at once: a backlog drains
-// at the speed of the reads, not one batch per Interval.
+// A poll that stopped at its limit polls again at once, or as soon as there
+// is room (see finished): a backlog drains at the speed of the reads and
+// the broker, not one batch per Interval.
 func (st *pollState) take(m *pollResult) {
 	recs := st.cursor.Take(m.sel, m.finished)
 	for _, rec := range recs {
@@ -309,7 +317,7 @@ func (st *pollState) take(m *pollResult) {
 	for _, rec := range recs {
 		st.core.offer(rec)
 	}
-	if m.sel.Full {
+	if st.behind = m.sel.Full; st.behind {
 		st.poll()
 	}
 }
@@ -324,8 +332,15 @@ func (st *pollState) saveProgress() {
 	st.flushFinished()
 }
 
-// finished is the core's hook: a finished event no longer holds the cursor.
-func (st *pollState) finished(rec outbox.Record, _ bool) { st.cursor.Finished(rec) }
+// finished is the core's hook: a finished event no longer holds the cursor,
+// and behind a backlog its slot may complete the room the next poll waits
+// for.
+func (st *pollState) finished(rec outbox.Record, _ bool) {
+	st.cursor.Finished(rec)
+	if st.behind && !st.scanning {
+		st.poll()
+	}
+}
 
 func (st *pollState) saveCursor() {
 	if st.saving || !st.cursor.Position().After(st.saved) {

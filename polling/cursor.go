@@ -85,12 +85,14 @@ func (c *Cursor) Position() time.Time { return c.at }
 // recently. The scan runs off the owner's goroutine, so it gets a copy.
 func (c *Cursor) Known() map[uuid.UUID]bool { return c.knownSince(time.Time{}) }
 
-// knownSince is Known without the finished events committed before from,
-// which a scan starting at from cannot read.
+// knownSince is Known without the events committed before from, which a
+// scan starting at from cannot read: behind a backlog, nearly all.
 func (c *Cursor) knownSince(from time.Time) map[uuid.UUID]bool {
-	known := make(map[uuid.UUID]bool, len(c.pending)+len(c.recent))
-	for id := range c.pending {
-		known[id] = true
+	known := map[uuid.UUID]bool{}
+	for id, at := range c.pending {
+		if !at.Before(from) {
+			known[id] = true
+		}
 	}
 	for id, at := range c.recent {
 		if !at.Before(from) {
