@@ -45,12 +45,14 @@ type PollingSource struct {
 	Name string
 	// Interval between polls. Default DefaultPollInterval.
 	Interval time.Duration
-	// SafetyWindow is re-read behind the cursor on every poll, so a batch
-	// that became visible on the replicas read after its committed_at (a
-	// slow replica, a write acknowledged just within its timeout) is still
-	// found; events seen again are skipped by event id. It must exceed the
-	// writers' storage timeout plus clock skew (config validation checks
-	// the timeout). Default DefaultSafetyWindow.
+	// SafetyWindow is how late after its committed_at a batch may become
+	// visible on the replicas read (a slow replica, a write acknowledged
+	// just within its timeout). Every poll re-reads, by key, the rows
+	// committed within it before the previous poll, so such a batch is
+	// still found; events seen again are skipped by event id. A restart
+	// re-reads it behind the saved cursor. It must exceed the writers'
+	// storage timeout plus clock skew (config validation checks the
+	// timeout). Default DefaultSafetyWindow.
 	SafetyWindow time.Duration
 	// Batch caps the records taken per poll. Default DefaultPollBatch.
 	Batch int
@@ -125,12 +127,16 @@ type pollState struct {
 }
 
 // NewPollingProcessorProps returns the PollingProcessorActor. Every Interval
-// it reads outbox_by_bucket from SafetyWindow behind its cursor up to now —
-// never with ALLOW FILTERING, one minute-bucket partition at a time — skips
+// it reads outbox_by_bucket up to now from where a row may still be unread
+// (polling.Cursor.Next: the safety window behind the previous poll while it
+// keeps up, where the last poll stopped while it drains a backlog) — never
+// with ALLOW FILTERING, one minute-bucket partition at a time — skips
 // events it has finished (in memory, and in relay_finished for what a
-// previous run finished), and publishes the rest through the same relay
-// pipeline as the CDC processor. The cursor, saved with the finished set
-// every ProgressInterval, only passes events that are finished.
+// previous run finished, looked up only in minutes holding marks), and
+// publishes the rest through the same relay pipeline as the CDC processor.
+// A poll that stopped at its limit is followed by the next as soon as there
+// is room for half a batch. The cursor, saved with the finished set every
+// ProgressInterval, only passes events that are finished.
 //
 // Receives the messages listed in processor_messages.go.
 func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Props, error) {

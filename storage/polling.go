@@ -20,7 +20,8 @@ import (
 // PollingStore is what the polling relay reads and writes: the time-ordered
 // outbox_by_bucket layout (read one minute-bucket partition at a time, never
 // with ALLOW FILTERING), its persisted cursor, and the event ids it has
-// finished, both by relay name.
+// finished with the minutes of commit time they fall in, both by relay
+// name.
 type PollingStore struct {
 	s        gocqlx.Session
 	byBucket string
