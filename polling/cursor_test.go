@@ -1,6 +1,7 @@
 package polling
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -400,5 +401,46 @@ func TestCheckOnlyMinutesHoldingMarks(t *testing.T) {
 			t.Fatalf("%s: check %v, want %v", tc.name, got, tc.wantCheck)
 		}
 		c.Take(sel, nil)
+	}
+}
+
+// Events finished out of commit order are forgotten, and known to a poll,
+// by their commit time.
+func TestForgetAndKnownGoByCommitTime(t *testing.T) {
+	c := NewCursor(t0)
+	var recs []outbox.Record
+	for i := range 6 {
+		recs = append(recs, rec(uuid.New(), 1, time.Duration(i+1)*time.Second))
+	}
+	taken := take(c, recs, nil, t0.Add(10*time.Second))
+	for _, i := range []int{3, 0, 5, 1, 4} { // recs[2] stays in flight
+		c.Finished(taken[i])
+	}
+	c.Finished(taken[3]) // reported twice
+	cases := []struct {
+		horizon    time.Duration // Forget before t0 + horizon
+		from       time.Duration // a poll reading from t0 + from
+		wantRecent int
+		wantKnown  []int // indexes into recs; recs[2] is in flight
+	}{
+		{0, 0, 5, []int{0, 1, 2, 3, 4, 5}},
+		{2500 * time.Millisecond, 3 * time.Second, 3, []int{2, 3, 4, 5}},
+		{2500 * time.Millisecond, 4 * time.Second, 3, []int{3, 4, 5}},
+		{5 * time.Second, 6 * time.Second, 2, []int{5}},
+		{time.Minute, 0, 0, []int{2}},
+	}
+	for _, tc := range cases {
+		c.Forget(t0.Add(tc.horizon))
+		if c.Remembered() != tc.wantRecent {
+			t.Fatalf("after Forget(%v): %d remembered, want %d", tc.horizon, c.Remembered(), tc.wantRecent)
+		}
+		known := c.knownSince(t0.Add(tc.from))
+		want := map[uuid.UUID]bool{}
+		for _, i := range tc.wantKnown {
+			want[recs[i].EventID] = true
+		}
+		if !maps.Equal(known, want) {
+			t.Fatalf("known from %v: %d events, want %d", tc.from, len(known), len(want))
+		}
 	}
 }

@@ -142,10 +142,11 @@ func (st *PollingStore) SaveCursor(ctx context.Context, name string, at time.Tim
 // costs at most a duplicate, never an event.
 func (st *PollingStore) MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error {
 	now := time.Now()
+	stmt := `INSERT INTO ` + st.finished + ` (relay_name, event_id, finished_at) VALUES (?, ?, ?)`
 	for start := 0; start < len(ids); start += 100 {
 		b := st.s.Session.BatchWithContext(ctx, gocql.UnloggedBatch)
 		for _, id := range ids[start:min(start+100, len(ids))] {
-			b.Query(`INSERT INTO `+st.finished+` (relay_name, event_id, finished_at) VALUES (?, ?, ?)`, name, id, now)
+			b.Query(stmt, name, id, now)
 		}
 		if err := st.s.ExecuteBatch(b); err != nil {
 			return fmt.Errorf("storage: mark %d events finished by %q: %w", len(ids), name, err)
