@@ -26,6 +26,8 @@ type PollingStore interface {
 	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 	MarkMinutes(ctx context.Context, name string, ms []polling.Minute) error
 	MarkedMinutes(ctx context.Context, name string, ms []polling.Minute) (map[polling.Minute]bool, error)
+	KeepMinutes(ctx context.Context, name string) error
+	MinutesKept(ctx context.Context, name string) (bool, error)
 }
 
 // CursorStore keeps the polling processor's cursor. The relay's store
@@ -118,8 +120,15 @@ type pollState struct {
 	// behind: the last poll stopped at its limit, so more rows wait. The
 	// next poll starts as soon as there is room for half a batch instead
 	// of at the next tick, and not before: a drain reads in large batches.
-	behind    bool
-	closing   bool
+	behind  bool
+	closing bool
+	// legacy: a previous run may have marked events finished without
+	// recording their minutes (a version before minutes, seen as a saved
+	// cursor without MinutesKept). Every row committed before the start is
+	// then checked against the marks, and minutes are recorded as kept
+	// only once the cursor has passed the start, every mark of a previous
+	// run found having its minute recorded by then.
+	legacy    bool
 	saved     time.Time
 	saving    bool
 	marking   bool
@@ -136,7 +145,10 @@ type pollState struct {
 // publishes the rest through the same relay pipeline as the CDC processor.
 // A poll that stopped at its limit is followed by the next as soon as there
 // is room for half a batch. The cursor, saved with the finished set every
-// ProgressInterval, only passes events that are finished.
+// ProgressInterval, only passes events that are finished. After a version
+// that did not record minutes (a saved cursor, minutes not recorded as
+// kept), the first run checks every row committed before its start, as
+// that version did, until its cursor has passed its start.
 //
 // Receives the messages listed in processor_messages.go.
 func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Props, error) {
@@ -200,7 +212,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.core.sched.SendOnce(st.src.Interval, ctx.Self(), &reloadCursor{})
 			return
 		}
-		st.cursor, st.saved = polling.NewCursor(m.at), m.at
+		st.cursor, st.saved, st.legacy = polling.NewCursor(m.at), m.at, m.legacy
 	case *reloadCursor:
 		st.loadCursor()
 	case *pollTick:
@@ -222,7 +234,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 				zap.Int("events", len(m.ids)), zap.Error(m.err))
 			return
 		}
-		st.cursor.Announced(m.minutes)
+		st.markedAll(m.minutes, m.kept)
 	case *cursorSaved:
 		st.saving = false
 		if errors.Is(m.err, leader.ErrFenced) {
@@ -255,7 +267,11 @@ func (st *pollState) loadCursor() {
 		if err == nil && !ok {
 			at = start
 		}
-		root.Send(self, &cursorLoaded{at: at, err: err})
+		kept := !ok
+		if err == nil && ok {
+			kept, err = src.Store.MinutesKept(ctx, src.Name)
+		}
+		root.Send(self, &cursorLoaded{at: at, legacy: !kept, err: err})
 	})
 }
 
@@ -273,7 +289,7 @@ func (st *pollState) poll() {
 	}
 	st.scanning = true
 	sel := st.cursor.Next(limit, st.core.cfg.Clock(), st.started, st.src.SafetyWindow)
-	root, self, src := st.core.root, st.core.self, st.src
+	root, self, src, legacy := st.core.root, st.core.self, st.src, st.legacy
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
@@ -285,7 +301,7 @@ func (st *pollState) poll() {
 			res.err = src.Store.Scan(ctx, sel.ReadFrom, sel.Until, sel.Add)
 		}
 		if res.err == nil && len(sel.Unsure) > 0 {
-			res.finished, res.err = previouslyFinished(ctx, src, sel)
+			res.finished, res.err = previouslyFinished(ctx, src, sel, legacy)
 		}
 		root.Send(self, res)
 	})
@@ -293,10 +309,17 @@ func (st *pollState) poll() {
 
 // previouslyFinished returns which of a poll's rows committed before the
 // relay started a previous run finished: it looks up the minutes it does
-// not know yet, then the rows of minutes that hold marks.
-func previouslyFinished(ctx context.Context, src PollingSource, sel *polling.Selection) (map[uuid.UUID]bool, error) {
+// not know yet, then the rows of minutes that hold marks (every minute, in
+// legacy mode).
+func previouslyFinished(ctx context.Context, src PollingSource, sel *polling.Selection, legacy bool) (map[uuid.UUID]bool, error) {
 	var marked map[polling.Minute]bool
-	if ms := sel.UnknownMinutes(); len(ms) > 0 {
+	switch ms := sel.UnknownMinutes(); {
+	case legacy:
+		marked = map[polling.Minute]bool{}
+		for _, m := range ms {
+			marked[m] = true
+		}
+	case len(ms) > 0:
 		var err error
 		if marked, err = src.Store.MarkedMinutes(ctx, src.Name, ms); err != nil {
 			return nil, err
@@ -398,7 +421,8 @@ func (st *pollState) flushFinished() {
 		return
 	}
 	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
-	if len(ids) == 0 {
+	keep := st.keepMinutes(ms)
+	if len(ids) == 0 && len(ms) == 0 && !keep {
 		return
 	}
 	st.marking = true
@@ -406,30 +430,55 @@ func (st *pollState) flushFinished() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		root.Send(self, &finishedMarked{minutes: ms, ids: ids, err: markFinished(ctx, src, ms, ids)})
+		root.Send(self, &finishedMarked{minutes: ms, ids: ids, kept: keep, err: markFinished(ctx, src, ms, ids, keep)})
 	})
+}
+
+// keepMinutes reports whether a flush recording the minutes ms records
+// minutes as kept: with every new minute out of legacy mode (the row
+// expires), and once the cursor has passed the start in legacy mode.
+func (st *pollState) keepMinutes(ms []polling.Minute) bool {
+	if st.legacy {
+		return !st.cursor.Position().Before(st.started)
+	}
+	return len(ms) > 0
+}
+
+// markedAll reports a flush that succeeded.
+func (st *pollState) markedAll(ms []polling.Minute, kept bool) {
+	st.cursor.Announced(ms)
+	if kept {
+		st.legacy = false
+	}
 }
 
 // flushFinishedNow records finished events in relay_finished synchronously;
 // a failed write puts them back for a later save.
 func (st *pollState) flushFinishedNow(ctx context.Context) error {
 	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
-	if len(ids) == 0 {
+	keep := st.keepMinutes(ms)
+	if len(ids) == 0 && len(ms) == 0 && !keep {
 		return nil
 	}
-	if err := markFinished(ctx, st.src, ms, ids); err != nil {
+	if err := markFinished(ctx, st.src, ms, ids, keep); err != nil {
 		st.cursor.ReturnMarks(ids)
 		return fmt.Errorf("recording %d finished events: %w", len(ids), err)
 	}
-	st.cursor.Announced(ms)
+	st.markedAll(ms, keep)
 	return nil
 }
 
-// markFinished records the minutes, then the events: no mark is durable in
-// a minute a restarted relay would not look at.
-func markFinished(ctx context.Context, src PollingSource, ms []polling.Minute, ids []uuid.UUID) error {
+// markFinished records the minutes, then (keep) that minutes are kept, then
+// the events: no mark is durable in a minute a restarted relay would not
+// look at.
+func markFinished(ctx context.Context, src PollingSource, ms []polling.Minute, ids []uuid.UUID, keep bool) error {
 	if len(ms) > 0 {
 		if err := src.Store.MarkMinutes(ctx, src.Name, ms); err != nil {
+			return err
+		}
+	}
+	if keep {
+		if err := src.Store.KeepMinutes(ctx, src.Name); err != nil {
 			return err
 		}
 	}

@@ -16,10 +16,12 @@ import (
 // pollTick is the repeating poll timer.
 type pollTick struct{}
 
-// cursorLoaded is the saved cursor, read at start.
+// cursorLoaded is the saved cursor, read at start, and whether a previous
+// run may have marked events without recording their minutes.
 type cursorLoaded struct {
-	at  time.Time
-	err error
+	at     time.Time
+	legacy bool
+	err    error
 }
 
 // pollResult is one poll's selection.
@@ -38,7 +40,9 @@ type reloadCursor struct{}
 type finishedMarked struct {
 	minutes []polling.Minute
 	ids     []uuid.UUID
-	err     error
+	// kept: minutes were recorded as kept (see pollState.legacy).
+	kept bool
+	err  error
 }
 
 // cursorSaved is the outcome of saving the cursor.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gocql/gocql"
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
@@ -52,6 +53,23 @@ func (r *pollingRig) write(t *testing.T, n int) []uuid.UUID {
 			t.Fatal(err)
 		}
 		ids[i] = created.EventID()
+	}
+	return ids
+}
+
+// writeAt inserts n events committed at at (a millisecond apart), as the
+// order store would have, and returns their ids.
+func (r *pollingRig) writeAt(t *testing.T, at time.Time, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = uuid.New()
+		committed := at.Add(time.Duration(i) * time.Millisecond)
+		err := r.db.Session.Query(`INSERT INTO `+r.db.Keyspace+`.outbox_by_bucket (bucket, committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload, content_type, occurred_at) VALUES (?, ?, ?, ?, 1, 'Order', 'OrderCreated', 0x7b7d, 'application/json', ?)`, nil).
+			Bind(storage.BucketOf(committed), gocql.MinTimeUUID(committed), ids[i], uuid.New(), committed).ExecRelease()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return ids
 }
@@ -148,6 +166,47 @@ func TestPollingProcessorRestartSkipsWhatAPreviousRunFinished(t *testing.T) {
 				t.Fatalf("rows looked up: %v, want %v", looked, tc.wantLooks)
 			}
 		})
+	}
+}
+
+// A relay upgraded from a version that marked events finished without
+// recording their minutes (a saved cursor, MinutesKept not recorded)
+// checks every row committed before its start against the marks, records
+// the minutes of those it finds, and records minutes as kept once its
+// cursor has passed its start; the run after it trusts the minutes and
+// publishes none of the old version's events either, though they lie in a
+// minute in which the new version itself finished nothing.
+func TestPollingProcessorAfterAVersionWithoutMinutes(t *testing.T) {
+	r := newPollingRig(t)
+	ctx := context.Background()
+	oldAt := time.Now().Add(-3 * time.Minute)
+	old := r.writeAt(t, oldAt, 20)
+	// The old version published them and marked them, and nothing else.
+	if err := r.store.MarkFinished(ctx, "relay", old...); err != nil {
+		t.Fatal(err)
+	}
+	saved := &memoryCursor{at: oldAt.Add(-time.Second)}
+	sys, _ := newTestSystem(t)
+	for run := range 2 {
+		fresh := r.write(t, 1)
+		before := r.store.lookups()
+		// A window of an hour re-reads everything from the start.
+		pid, pub := r.run(t, sys, "relay", PollingSource{Progress: saved, SafetyWindow: time.Hour}, 100)
+		sys.Root().Send(pid, &pollTick{})
+		waitFor(t, "the fresh event published", func() bool { return pub.published(fresh) == 1 })
+		waitFor(t, "minutes kept", func() bool {
+			kept, err := r.store.MinutesKept(ctx, "relay")
+			return err == nil && kept
+		})
+		if err := sys.Root().StopFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if n := pub.published(old); n != 0 {
+			t.Fatalf("run %d: %d events the old version finished published again", run, n)
+		}
+		if got := r.store.lookups(); got.rows-before.rows < len(old) {
+			t.Fatalf("run %d: %d rows looked up, want at least the %d the old version finished", run, got.rows-before.rows, len(old))
+		}
 	}
 }
 

@@ -25,6 +25,10 @@
 // marks events in (Unannounced); a restarted relay checks an event against
 // the marks only if its minute holds some (Selection.Check), so a relay
 // draining a backlog that no run has touched looks nothing up per event.
+// Marks written by a version that did not record minutes are covered by
+// the first run after it, which checks every row and records the minutes
+// of the marks it finds (the owner's part, with the database's word on
+// whether minutes are kept).
 package polling
 
 import (
@@ -247,6 +251,7 @@ func (c *Cursor) Take(sel *Selection, finished map[uuid.UUID]bool) []outbox.Reco
 	for _, rec := range sel.Records {
 		if finished[rec.EventID] {
 			c.recent[rec.EventID] = rec.CommittedAt
+			c.unannouncedIn(rec.CommittedAt)
 			continue
 		}
 		if _, inFlight := c.pending[rec.EventID]; inFlight {
@@ -311,10 +316,16 @@ func (c *Cursor) Finished(rec outbox.Record) {
 	delete(c.pending, rec.EventID)
 	c.recent[rec.EventID] = rec.CommittedAt
 	c.toMark = append(c.toMark, rec.EventID)
-	if m := MinuteOf(rec.CommittedAt); !c.announced[m] {
+	c.unannouncedIn(rec.CommittedAt)
+	c.advance()
+}
+
+// unannouncedIn notes the minute of an event marked finished, unless it is
+// recorded already.
+func (c *Cursor) unannouncedIn(at time.Time) {
+	if m := MinuteOf(at); !c.announced[m] {
 		c.unannounced[m] = true
 	}
-	c.advance()
 }
 
 // advance moves the cursor to the oldest unfinished event, or to where the
@@ -359,10 +370,12 @@ func (c *Cursor) TakeMarks() []uuid.UUID {
 // ReturnMarks puts back events whose recording failed.
 func (c *Cursor) ReturnMarks(ids []uuid.UUID) { c.toMark = append(ids, c.toMark...) }
 
-// Unannounced returns the minutes of finished events not yet recorded as
-// holding this run's marks. The owner records them before the marks
-// TakeMarks returns with them, so that no mark is durable in a minute a
-// restarted relay would not check, and reports it with Announced.
+// Unannounced returns the minutes of events marked finished — by this run,
+// or by a previous one (found by Take) — not yet recorded as holding
+// marks. The owner records them before the marks TakeMarks returns with
+// them, so that no mark is durable in a minute a restarted relay would not
+// check, and reports it with Announced. Recording the minutes of a previous
+// run's marks covers marks of a version that did not record minutes.
 func (c *Cursor) Unannounced() []Minute {
 	out := make([]Minute, 0, len(c.unannounced))
 	for m := range c.unannounced {

@@ -361,6 +361,23 @@ func TestUnannouncedMinutesPrecedeTheirMarks(t *testing.T) {
 	}
 }
 
+// The minute of an event a previous run finished is recorded too: the
+// previous run may be a version that did not record minutes.
+func TestTakeRecordsTheMinutesOfAPreviousRunsMarks(t *testing.T) {
+	c := NewCursor(t0)
+	prev, fresh := rec(uuid.New(), 1, time.Second), rec(uuid.New(), 1, time.Minute+time.Second)
+	taken := take(c, []outbox.Record{prev, fresh}, map[uuid.UUID]bool{prev.EventID: true}, t0.Add(2*time.Minute))
+	if len(taken) != 1 || taken[0].EventID != fresh.EventID {
+		t.Fatalf("took %d records, want the fresh one", len(taken))
+	}
+	if got, want := c.Unannounced(), []Minute{MinuteOf(prev.CommittedAt)}; !slices.Equal(got, want) {
+		t.Fatalf("unannounced %v, want %v", got, want)
+	}
+	if marks := c.TakeMarks(); len(marks) != 0 {
+		t.Fatalf("%d marks: the previous run's event is marked already", len(marks))
+	}
+}
+
 // Rows a previous run may have finished are checked against the finished
 // set only in minutes holding marks; what a lookup found is remembered.
 func TestCheckOnlyMinutesHoldingMarks(t *testing.T) {

@@ -191,10 +191,38 @@ func (st *PollingStore) MarkedMinutes(ctx context.Context, name string, ms []pol
 	return out, nil
 }
 
+// KeepMinutes records that every mark of the named relay a later run may
+// read again lies in a minute recorded with MarkMinutes: marks written by
+// a version that did not record minutes are all covered. Its row expires
+// with the marks, so the relay writes it again with the minutes it
+// records.
+func (st *PollingStore) KeepMinutes(ctx context.Context, name string) error {
+	if err := st.MarkFinished(ctx, name, minutesKeptID()); err != nil {
+		return fmt.Errorf("storage: record that %q keeps minutes: %w", name, err)
+	}
+	return nil
+}
+
+// MinutesKept reports whether KeepMinutes was recorded for the named relay
+// (and has not expired).
+func (st *PollingStore) MinutesKept(ctx context.Context, name string) (bool, error) {
+	id := minutesKeptID()
+	found, err := st.Finished(ctx, name, []uuid.UUID{id})
+	if err != nil {
+		return false, fmt.Errorf("storage: whether %q keeps minutes: %w", name, err)
+	}
+	return found[id], nil
+}
+
 // minuteID is the relay_finished event id that stands for a minute: a
 // version 5 UUID, which no event id is.
 func minuteID(m polling.Minute) uuid.UUID {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("scylla-outbox.relay_finished.minute."+strconv.FormatInt(int64(m), 10)))
+}
+
+// minutesKeptID is the relay_finished event id of KeepMinutes' row.
+func minutesKeptID() uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte("scylla-outbox.relay_finished.minutes-kept"))
 }
 
 // Finished returns which of ids the named relay marked finished.

@@ -170,7 +170,7 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 }
 
 // A minute recorded by one relay name is found for it only, under an id no
-// event has.
+// event has; so is the record that it keeps minutes.
 func TestPollingStoreMarkedMinutes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -186,6 +186,19 @@ func TestPollingStoreMarkedMinutes(t *testing.T) {
 		got, err := ps.MarkedMinutes(ctx, c.name, []polling.Minute{recorded, other})
 		if err != nil || !maps.Equal(got, c.want) {
 			t.Fatalf("%s: marked minutes %v %v, want %v", c.name, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		keep bool
+	}{{"relay-a", true}, {"relay-b", false}} {
+		if c.keep {
+			if err := ps.KeepMinutes(ctx, c.name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if kept, err := ps.MinutesKept(ctx, c.name); err != nil || kept != c.keep {
+			t.Fatalf("%s: minutes kept %v %v, want %v", c.name, kept, err, c.keep)
 		}
 	}
 	if v := minuteID(recorded).Version(); v != 5 || minuteID(recorded) == minuteID(other) {
