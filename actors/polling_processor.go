@@ -17,11 +17,17 @@ import (
 )
 
 // PollingStore is what the polling processor reads and the events it marks
-// finished; *storage.PollingStore satisfies it.
+// finished, with the minutes of commit time it marks them in;
+// *storage.PollingStore satisfies it.
 type PollingStore interface {
 	Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error
+	Keys(ctx context.Context, after, before time.Time, fn func(committed time.Time, id uuid.UUID) bool) error
 	MarkFinished(ctx context.Context, name string, ids ...uuid.UUID) error
 	Finished(ctx context.Context, name string, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	MarkMinutes(ctx context.Context, name string, ms []polling.Minute) error
+	MarkedMinutes(ctx context.Context, name string, ms []polling.Minute) (map[polling.Minute]bool, error)
+	KeepMinutes(ctx context.Context, name string) error
+	MinutesKept(ctx context.Context, name string) (bool, error)
 }
 
 // CursorStore keeps the polling processor's cursor. The relay's store
@@ -41,12 +47,14 @@ type PollingSource struct {
 	Name string
 	// Interval between polls. Default DefaultPollInterval.
 	Interval time.Duration
-	// SafetyWindow is re-read behind the cursor on every poll, so a batch
-	// that became visible on the replicas read after its committed_at (a
-	// slow replica, a write acknowledged just within its timeout) is still
-	// found; events seen again are skipped by event id. It must exceed the
-	// writers' storage timeout plus clock skew (config validation checks
-	// the timeout). Default DefaultSafetyWindow.
+	// SafetyWindow is how late after its committed_at a batch may become
+	// visible on the replicas read (a slow replica, a write acknowledged
+	// just within its timeout). Every poll re-reads, by key, the rows
+	// committed within it before the previous poll, so such a batch is
+	// still found; events seen again are skipped by event id. A restart
+	// re-reads it behind the saved cursor. It must exceed the writers'
+	// storage timeout plus clock skew (config validation checks the
+	// timeout). Default DefaultSafetyWindow.
 	SafetyWindow time.Duration
 	// Batch caps the records taken per poll. Default DefaultPollBatch.
 	Batch int
@@ -107,9 +115,20 @@ type pollState struct {
 	src     PollingSource
 	started time.Time
 
-	cursor    *polling.Cursor // nil until loaded
-	scanning  bool
-	closing   bool
+	cursor   *polling.Cursor // nil until loaded
+	scanning bool
+	// behind: the last poll stopped at its limit, so more rows wait. The
+	// next poll starts as soon as there is room for half a batch instead
+	// of at the next tick, and not before: a drain reads in large batches.
+	behind  bool
+	closing bool
+	// legacy: a previous run may have marked events finished without
+	// recording their minutes (a version before minutes, seen as a saved
+	// cursor without MinutesKept). Every row committed before the start is
+	// then checked against the marks, and minutes are recorded as kept
+	// only once the cursor has passed the start, every mark of a previous
+	// run found having its minute recorded by then.
+	legacy    bool
 	saved     time.Time
 	saving    bool
 	marking   bool
@@ -117,12 +136,19 @@ type pollState struct {
 }
 
 // NewPollingProcessorProps returns the PollingProcessorActor. Every Interval
-// it reads outbox_by_bucket from SafetyWindow behind its cursor up to now —
-// never with ALLOW FILTERING, one minute-bucket partition at a time — skips
+// it reads outbox_by_bucket up to now from where a row may still be unread
+// (polling.Cursor.Next: the safety window behind the previous poll while it
+// keeps up, where the last poll stopped while it drains a backlog) — never
+// with ALLOW FILTERING, one minute-bucket partition at a time — skips
 // events it has finished (in memory, and in relay_finished for what a
-// previous run finished), and publishes the rest through the same relay
-// pipeline as the CDC processor. The cursor, saved with the finished set
-// every ProgressInterval, only passes events that are finished.
+// previous run finished, looked up only in minutes holding marks), and
+// publishes the rest through the same relay pipeline as the CDC processor.
+// A poll that stopped at its limit is followed by the next as soon as there
+// is room for half a batch. The cursor, saved with the finished set every
+// ProgressInterval, only passes events that are finished. After a version
+// that did not record minutes (a saved cursor, minutes not recorded as
+// kept), the first run checks every row committed before its start, as
+// that version did, until its cursor has passed its start.
 //
 // Receives the messages listed in processor_messages.go.
 func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Props, error) {
@@ -186,7 +212,7 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.core.sched.SendOnce(st.src.Interval, ctx.Self(), &reloadCursor{})
 			return
 		}
-		st.cursor, st.saved = polling.NewCursor(m.at), m.at
+		st.cursor, st.saved, st.legacy = polling.NewCursor(m.at), m.at, m.legacy
 	case *reloadCursor:
 		st.loadCursor()
 	case *pollTick:
@@ -194,6 +220,8 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 	case *pollResult:
 		st.scanning = false
 		if m.err != nil {
+			// The next attempt waits for the tick.
+			st.behind = false
 			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
 			return
 		}
@@ -204,7 +232,9 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			st.cursor.ReturnMarks(m.ids)
 			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", outbox.ProcessorPolling),
 				zap.Int("events", len(m.ids)), zap.Error(m.err))
+			return
 		}
+		st.markedAll(m.minutes, m.kept)
 	case *cursorSaved:
 		st.saving = false
 		if errors.Is(m.err, leader.ErrFenced) {
@@ -237,40 +267,77 @@ func (st *pollState) loadCursor() {
 		if err == nil && !ok {
 			at = start
 		}
-		root.Send(self, &cursorLoaded{at: at, err: err})
+		kept := !ok
+		if err == nil && ok {
+			kept, err = src.Store.MinutesKept(ctx, src.Name)
+		}
+		root.Send(self, &cursorLoaded{at: at, legacy: !kept, err: err})
 	})
 }
 
-// poll starts one scan off the actor's goroutine, from SafetyWindow behind
-// the cursor to now.
+// poll starts one scan off the actor's goroutine, up to now from where the
+// cursor says a row may still be unread (see polling.Cursor.Next): the
+// keys of rows an earlier poll read, then rows in full.
 func (st *pollState) poll() {
 	if st.cursor == nil || st.scanning || st.closing {
 		return
 	}
-	st.cursor.Forget(st.cursor.Position().Add(-2 * st.src.SafetyWindow))
-	room := st.core.cfg.MaxInFlight - st.core.pipe.InFlight()
-	if room <= 0 {
+	batch := min(st.core.cfg.MaxInFlight, st.src.Batch)
+	limit := min(st.core.cfg.MaxInFlight-st.core.pipe.InFlight(), batch)
+	if limit <= 0 || (st.behind && limit < (batch+1)/2) {
 		return
 	}
 	st.scanning = true
-	after := st.cursor.Position().Add(-st.src.SafetyWindow)
-	sel := st.cursor.Select(min(room, st.src.Batch), st.core.cfg.Clock(), st.started)
-	root, self, src := st.core.root, st.core.self, st.src
+	sel := st.cursor.Next(limit, st.core.cfg.Clock(), st.started, st.src.SafetyWindow)
+	root, self, src, legacy := st.core.root, st.core.self, st.src, st.legacy
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
 		res := &pollResult{sel: sel}
-		res.err = src.Store.Scan(ctx, after, sel.Until, sel.Add)
+		if sel.Seen.After(sel.From) {
+			res.err = src.Store.Keys(ctx, sel.From, sel.Seen, sel.Reread)
+		}
+		if res.err == nil {
+			res.err = src.Store.Scan(ctx, sel.ReadFrom, sel.Until, sel.Add)
+		}
 		if res.err == nil && len(sel.Unsure) > 0 {
-			res.finished, res.err = src.Store.Finished(ctx, src.Name, sel.Unsure)
+			res.finished, res.err = previouslyFinished(ctx, src, sel, legacy)
 		}
 		root.Send(self, res)
 	})
 }
 
+// previouslyFinished returns which of a poll's rows committed before the
+// relay started a previous run finished: it looks up the minutes it does
+// not know yet, then the rows of minutes that hold marks (every minute, in
+// legacy mode).
+func previouslyFinished(ctx context.Context, src PollingSource, sel *polling.Selection, legacy bool) (map[uuid.UUID]bool, error) {
+	var marked map[polling.Minute]bool
+	switch ms := sel.UnknownMinutes(); {
+	case legacy:
+		marked = map[polling.Minute]bool{}
+		for _, m := range ms {
+			marked[m] = true
+		}
+	case len(ms) > 0:
+		var err error
+		if marked, err = src.Store.MarkedMinutes(ctx, src.Name, ms); err != nil {
+			return nil, err
+		}
+	}
+	ids := sel.Check(marked)
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return src.Store.Finished(ctx, src.Name, ids)
+}
+
 // take offers a poll's new records, each aggregate's in sequence order.
 // All are in the ledger before the first is offered, so a panic midway
 // leaves nothing the restarted actor cannot recover.
+// A poll that stopped at its limit polls again at once, or as soon as there
+// is room (see finished): a backlog drains at the speed of the reads and
+// the broker, not one batch per Interval.
 func (st *pollState) take(m *pollResult) {
 	recs := st.cursor.Take(m.sel, m.finished)
 	for _, rec := range recs {
@@ -278,6 +345,9 @@ func (st *pollState) take(m *pollResult) {
 	}
 	for _, rec := range recs {
 		st.core.offer(rec)
+	}
+	if st.behind = m.sel.Full; st.behind {
+		st.poll()
 	}
 }
 
@@ -291,8 +361,15 @@ func (st *pollState) saveProgress() {
 	st.flushFinished()
 }
 
-// finished is the core's hook: a finished event no longer holds the cursor.
-func (st *pollState) finished(rec outbox.Record, _ bool) { st.cursor.Finished(rec) }
+// finished is the core's hook: a finished event no longer holds the cursor,
+// and behind a backlog its slot may complete the room the next poll waits
+// for.
+func (st *pollState) finished(rec outbox.Record, _ bool) {
+	st.cursor.Finished(rec)
+	if st.behind && !st.scanning {
+		st.poll()
+	}
+}
 
 func (st *pollState) saveCursor() {
 	if st.saving || !st.cursor.Position().After(st.saved) {
@@ -336,14 +413,16 @@ func (st *pollState) saveCursorNow() error {
 }
 
 // flushFinished records finished events in relay_finished, so a restart
-// re-reading the window behind the cursor skips them. A failed write puts
-// them back for the next save.
+// re-reading the window behind the cursor skips them: first the minutes
+// they were committed in, then the events. A failed write puts them back
+// for the next save.
 func (st *pollState) flushFinished() {
 	if st.marking {
 		return
 	}
-	ids := st.cursor.TakeMarks()
-	if len(ids) == 0 {
+	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
+	keep := st.keepMinutes(ms)
+	if len(ids) == 0 && len(ms) == 0 && !keep {
 		return
 	}
 	st.marking = true
@@ -351,20 +430,57 @@ func (st *pollState) flushFinished() {
 	st.core.background(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), src.Timeout)
 		defer cancel()
-		root.Send(self, &finishedMarked{ids: ids, err: src.Store.MarkFinished(ctx, src.Name, ids...)})
+		root.Send(self, &finishedMarked{minutes: ms, ids: ids, kept: keep, err: markFinished(ctx, src, ms, ids, keep)})
 	})
+}
+
+// keepMinutes reports whether a flush recording the minutes ms records
+// minutes as kept: with every new minute out of legacy mode (the row
+// expires), and once the cursor has passed the start in legacy mode.
+func (st *pollState) keepMinutes(ms []polling.Minute) bool {
+	if st.legacy {
+		return !st.cursor.Position().Before(st.started)
+	}
+	return len(ms) > 0
+}
+
+// markedAll reports a flush that succeeded.
+func (st *pollState) markedAll(ms []polling.Minute, kept bool) {
+	st.cursor.Announced(ms)
+	if kept {
+		st.legacy = false
+	}
 }
 
 // flushFinishedNow records finished events in relay_finished synchronously;
 // a failed write puts them back for a later save.
 func (st *pollState) flushFinishedNow(ctx context.Context) error {
-	ids := st.cursor.TakeMarks()
-	if len(ids) == 0 {
+	ms, ids := st.cursor.Unannounced(), st.cursor.TakeMarks()
+	keep := st.keepMinutes(ms)
+	if len(ids) == 0 && len(ms) == 0 && !keep {
 		return nil
 	}
-	if err := st.src.Store.MarkFinished(ctx, st.src.Name, ids...); err != nil {
+	if err := markFinished(ctx, st.src, ms, ids, keep); err != nil {
 		st.cursor.ReturnMarks(ids)
 		return fmt.Errorf("recording %d finished events: %w", len(ids), err)
 	}
+	st.markedAll(ms, keep)
 	return nil
+}
+
+// markFinished records the minutes, then (keep) that minutes are kept, then
+// the events: no mark is durable in a minute a restarted relay would not
+// look at.
+func markFinished(ctx context.Context, src PollingSource, ms []polling.Minute, ids []uuid.UUID, keep bool) error {
+	if len(ms) > 0 {
+		if err := src.Store.MarkMinutes(ctx, src.Name, ms); err != nil {
+			return err
+		}
+	}
+	if keep {
+		if err := src.Store.KeepMinutes(ctx, src.Name); err != nil {
+			return err
+		}
+	}
+	return src.Store.MarkFinished(ctx, src.Name, ids...)
 }

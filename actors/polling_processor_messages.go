@@ -16,10 +16,12 @@ import (
 // pollTick is the repeating poll timer.
 type pollTick struct{}
 
-// cursorLoaded is the saved cursor, read at start.
+// cursorLoaded is the saved cursor, read at start, and whether a previous
+// run may have marked events without recording their minutes.
 type cursorLoaded struct {
-	at  time.Time
-	err error
+	at     time.Time
+	legacy bool
+	err    error
 }
 
 // pollResult is one poll's selection.
@@ -33,10 +35,14 @@ type pollResult struct {
 // reloadCursor retries a failed cursor load.
 type reloadCursor struct{}
 
-// finishedMarked is the outcome of recording finished events.
+// finishedMarked is the outcome of recording finished events and the
+// minutes they were committed in.
 type finishedMarked struct {
-	ids []uuid.UUID
-	err error
+	minutes []polling.Minute
+	ids     []uuid.UUID
+	// kept: minutes were recorded as kept (see pollState.legacy).
+	kept bool
+	err  error
 }
 
 // cursorSaved is the outcome of saving the cursor.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
 )
 
 func TestDeadLetterStoreLifecycle(t *testing.T) {
@@ -121,6 +123,26 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 	if stopped != 2 {
 		t.Fatalf("scan must stop when fn says so, visited %d", stopped)
 	}
+	// Keys re-reads [after, before): before is exclusive, since the full
+	// read that follows starts there.
+	for _, c := range []struct {
+		name  string
+		stop  int // fn returns false at this key; 0: never
+		want  int
+		after time.Time
+	}{{"all before the fourth", 0, 3, start}, {"stopped at the second", 2, 2, start}, {"from the second", 0, 2, got[1].CommittedAt}} {
+		var keys []uuid.UUID
+		err := ps.Keys(ctx, c.after, got[3].CommittedAt, func(committed time.Time, id uuid.UUID) bool {
+			if want := got[indexOf(got, c.after)+len(keys)]; committed != want.CommittedAt || id != want.EventID {
+				t.Errorf("%s: key %d is %v %s, want %v %s", c.name, len(keys), committed, id, want.CommittedAt, want.EventID)
+			}
+			keys = append(keys, id)
+			return len(keys) != c.stop
+		})
+		if err != nil || len(keys) != c.want {
+			t.Fatalf("%s: %d keys, %v; want %d", c.name, len(keys), err, c.want)
+		}
+	}
 
 	if _, ok, err := ps.Cursor(ctx, "relay-a"); ok || err != nil {
 		t.Fatalf("fresh cursor: ok=%v err=%v", ok, err)
@@ -145,6 +167,53 @@ func TestPollingStoreScanCursorAndFinished(t *testing.T) {
 			t.Fatalf("%s: finished %v %v, want %d", c.name, fin, err, c.want)
 		}
 	}
+}
+
+// A minute recorded by one relay name is found for it only, under an id no
+// event has; so is the record that it keeps minutes.
+func TestPollingStoreMarkedMinutes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ps := NewPollingStore(e.s, testKeyspace)
+	recorded, other := polling.Minute(29_000_000), polling.Minute(29_000_001)
+	if err := ps.MarkMinutes(ctx, "relay-a", []polling.Minute{recorded}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want map[polling.Minute]bool
+	}{{"relay-a", map[polling.Minute]bool{recorded: true}}, {"relay-b", map[polling.Minute]bool{}}} {
+		got, err := ps.MarkedMinutes(ctx, c.name, []polling.Minute{recorded, other})
+		if err != nil || !maps.Equal(got, c.want) {
+			t.Fatalf("%s: marked minutes %v %v, want %v", c.name, got, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		keep bool
+	}{{"relay-a", true}, {"relay-b", false}} {
+		if c.keep {
+			if err := ps.KeepMinutes(ctx, c.name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if kept, err := ps.MinutesKept(ctx, c.name); err != nil || kept != c.keep {
+			t.Fatalf("%s: minutes kept %v %v, want %v", c.name, kept, err, c.keep)
+		}
+	}
+	if v := minuteID(recorded).Version(); v != 5 || minuteID(recorded) == minuteID(other) {
+		t.Fatalf("a minute's id has version %d, want 5 (event ids are v4 or v7), and one per minute", v)
+	}
+}
+
+// indexOf is the index of the first record committed at or after at.
+func indexOf(recs []outbox.Record, at time.Time) int {
+	for i, r := range recs {
+		if !r.CommittedAt.Before(at) {
+			return i
+		}
+	}
+	return len(recs)
 }
 
 // A writer picks the bucket from its clock before the server stamps
