@@ -14,6 +14,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/domain"
 	"github.com/scylla-outbox/scylla-outbox/leader"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/polling"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 )
 
@@ -80,6 +81,8 @@ type db struct {
 	cursor    time.Time
 	hasCursor bool
 	finished  map[uuid.UUID]bool
+	// minutes the polling relay recorded as holding its marks.
+	minutes map[polling.Minute]bool
 
 	dlq map[uuid.UUID]deadLetter
 	// dlqCreated counts the entries created: an index read when it was n
@@ -120,7 +123,7 @@ type deadLetter struct {
 
 func newDB(w *world, streams int) *db {
 	d := &db{w: w, byID: map[uuid.UUID]*event{}, visibleUntil: map[uuid.UUID]time.Time{}, logs: map[string][]*change{}, progress: map[string]gocql.UUID{},
-		finished: map[uuid.UUID]bool{}, dlq: map[uuid.UUID]deadLetter{}}
+		finished: map[uuid.UUID]bool{}, minutes: map[polling.Minute]bool{}, dlq: map[uuid.UUID]deadLetter{}}
 	d.addGeneration(simStart.Add(-time.Hour), streams)
 	return d
 }
@@ -297,9 +300,14 @@ func (d *db) saveCursor(epoch leader.Epoch, at time.Time) error {
 
 // markFinished is PollingStore.MarkFinished: not fenced (an event a zombie
 // finished is finished), but it fails with the progress writes.
-func (d *db) markFinished(ids []uuid.UUID) error {
+// markFinished records the minutes the events fall in, then the events,
+// as storage.PollingStore.MarkMinutes and MarkFinished.
+func (d *db) markFinished(ms []polling.Minute, ids []uuid.UUID) error {
 	if d.progressFail.on(d.w.now) {
 		return errFault
+	}
+	for _, m := range ms {
+		d.minutes[m] = true
 	}
 	for _, id := range ids {
 		d.finished[id] = true

@@ -76,16 +76,13 @@ func (s *pollSource) poll() {
 	if s.cursor == nil || s.scanning || p.closing {
 		return
 	}
-	safety := p.r.s.SafetyWindow
-	s.cursor.Forget(s.cursor.Position().Add(-2 * safety))
 	room := p.r.s.MaxInFlight - p.pipe.InFlight()
 	if room <= 0 {
 		return
 	}
 	s.scanning = true
-	after := s.cursor.Position().Add(-safety)
-	sel := s.cursor.Select(min(room, pollBatch), p.r.w.now, s.started)
-	p.r.trace("poll", "after", after.Sub(simStart), "limit", min(room, pollBatch), "cursor", s.cursor.Position().Sub(simStart))
+	sel := s.cursor.Next(min(room, pollBatch), p.r.w.now, s.started, p.r.s.SafetyWindow)
+	p.r.trace("poll", "from", sel.From.Sub(simStart), "seen", sel.Seen.Sub(simStart), "limit", min(room, pollBatch), "cursor", s.cursor.Position().Sub(simStart))
 	p.after(p.r.w.between(time.Millisecond, 10*time.Millisecond), func() {
 		if !p.alive {
 			return
@@ -93,12 +90,23 @@ func (s *pollSource) poll() {
 		failed := p.r.db.readFail.on(p.r.w.now)
 		finished := map[uuid.UUID]bool{}
 		if !failed {
-			for _, rec := range p.r.db.scan(after, sel.Until) {
+			// The key re-read of rows an earlier poll read, then rows in
+			// full from the first one the poll does not know.
+			for _, rec := range p.r.db.scan(sel.From, sel.Seen) {
+				if !rec.CommittedAt.Before(sel.Seen) || !sel.Reread(rec.CommittedAt, rec.EventID) {
+					break
+				}
+			}
+			for _, rec := range p.r.db.scan(sel.ReadFrom, sel.Until) {
 				if !sel.Add(rec) {
 					break
 				}
 			}
-			for _, id := range sel.Unsure {
+			marked := map[polling.Minute]bool{}
+			for _, m := range sel.UnknownMinutes() {
+				marked[m] = p.r.db.minutes[m]
+			}
+			for _, id := range sel.Check(marked) {
 				if p.r.db.finished[id] {
 					finished[id] = true
 				}
@@ -177,10 +185,12 @@ func (s *pollSource) finalSave() error {
 			s.saved = at
 		}
 	}
-	if ids := s.cursor.TakeMarks(); len(ids) > 0 {
-		if merr := s.p.r.db.markFinished(ids); merr != nil {
+	if ms, ids := s.cursor.Unannounced(), s.cursor.TakeMarks(); len(ids) > 0 || len(ms) > 0 {
+		if merr := s.p.r.db.markFinished(ms, ids); merr != nil {
 			s.cursor.ReturnMarks(ids)
 			err = errors.Join(err, merr)
+		} else {
+			s.cursor.Announced(ms)
 		}
 	}
 	return err
@@ -191,8 +201,8 @@ func (s *pollSource) flushFinished() {
 	if s.marking {
 		return
 	}
-	ids := s.cursor.TakeMarks()
-	if len(ids) == 0 {
+	ms, ids := s.cursor.Unannounced(), s.cursor.TakeMarks()
+	if len(ids) == 0 && len(ms) == 0 {
 		return
 	}
 	s.marking = true
@@ -200,12 +210,14 @@ func (s *pollSource) flushFinished() {
 		if !p.up() {
 			return
 		}
-		ok := p.r.db.markFinished(ids) == nil
+		ok := p.r.db.markFinished(ms, ids) == nil
 		p.message(func() {
 			s.marking = false
 			if !ok {
 				s.cursor.ReturnMarks(ids)
+				return
 			}
+			s.cursor.Announced(ms)
 		})
 	})
 }
