@@ -93,7 +93,10 @@
 // [TableRelayFinished] (relay_finished) remembers, per relay name, the
 // event ids it finished (published or dead-lettered), for as long as the
 // outbox rows they refer to ([Options.OutboxTTL]): a relay restarted after
-// any downtime it can survive still skips what it already published.
+// any downtime it can survive still skips what it already published. It
+// also holds one row per minute of commit time in which a run marked
+// events (under a version-5 id no event id can have) and a row saying that
+// minutes are kept, so that a restarted relay looks up only those minutes.
 //
 // [TableCDCProgress] (cdc_progress) is the per-stream progress of the CDC
 // relay, in exactly the layout of scylla-cdc-go's TableBackedProgressManager
