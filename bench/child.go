@@ -452,8 +452,8 @@ const (
 // watchHeap writes prefix+"-peak.heap.pprof" whenever the live heap (as of
 // the last GC, which is also what a heap profile shows) has grown by
 // heapGrowth over the last one written, until the returned function is
-// called; that writes prefix+"-end.heap.pprof" and reports the first
-// failure. The peak profile explains a peak RSS; the end one carries the
+// called; that writes prefix+"-end.heap.pprof" (and the peak profile too if
+// none was written yet) and reports the first failure. The peak profile explains a peak RSS; the end one carries the
 // allocation totals of the whole run.
 func watchHeap(prefix string) (stop func() error) {
 	done := make(chan struct{})
@@ -466,6 +466,12 @@ func watchHeap(prefix string) (stop func() error) {
 		for {
 			select {
 			case <-done:
+				if peak == 0 {
+					// Stopped before the first reading (a drain shorter
+					// than heapWatchEvery): the heap now is the peak seen.
+					result <- writeHeapProfile(prefix + "-peak.heap.pprof")
+					return
+				}
 				result <- nil
 				return
 			case <-tick.C:
