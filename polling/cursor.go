@@ -113,11 +113,10 @@ type Selection struct {
 	limit       int
 	checkBefore time.Time
 	// settles is the poll's start less the safety window: the rows it
-	// scans that were committed before it were visible to the scan. Zero
-	// for a poll started with Select.
+	// scans that were committed before it were visible to the scan.
 	settles time.Time
-	// From is where a poll started with Next reads from: rows committed
-	// before it are settled.
+	// From is where the poll reads from: rows committed before it are
+	// settled.
 	From time.Time
 	// Seen: rows in [From, Seen) were read by an earlier poll; Reread
 	// their keys, then read rows in full from ReadFrom.
@@ -139,17 +138,9 @@ type Selection struct {
 	Unsure []uuid.UUID
 	// unsureIn is the minute of each Unsure row.
 	unsureIn []Minute
-	// priors: the cursor's minutes looked up when the poll started (nil
-	// for a poll started with Select); found: those the poll looked up.
+	// priors: the cursor's minutes looked up when the poll started;
+	// found: those the poll looked up.
 	priors, found map[Minute]bool
-}
-
-// Select starts a poll that scans up to until and takes at most limit rows
-// (more only to keep one batch whole); rows committed before started may
-// have been finished by a previous run. The caller picks where the scan
-// starts (window behind Position); Next picks it instead.
-func (c *Cursor) Select(limit int, until, started time.Time) *Selection {
-	return &Selection{known: c.Known(), limit: limit, checkBefore: started, Until: until}
 }
 
 // Next starts a poll at now that takes at most limit rows (more only to
@@ -272,7 +263,7 @@ func (c *Cursor) Take(sel *Selection, finished map[uuid.UUID]bool) []outbox.Reco
 	// Every row committed before From was settled when the poll started,
 	// and settled only grows, so the poll extends it: it saw every row of
 	// [From, Until) visible when it started.
-	if bound := earlier(sel.Until, sel.settles); !sel.settles.IsZero() && bound.After(c.settled) {
+	if bound := earlier(sel.Until, sel.settles); bound.After(c.settled) {
 		c.settled = bound
 	}
 	c.advance()

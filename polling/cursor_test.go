@@ -21,7 +21,7 @@ func rec(agg uuid.UUID, seq int64, committed time.Duration) outbox.Record {
 
 // take runs one poll that scans recs, with room for limit records.
 func take(c *Cursor, recs []outbox.Record, finished map[uuid.UUID]bool, until time.Time) []outbox.Record {
-	sel := c.Select(1000, until, t0)
+	sel := c.Next(1000, until, t0, 0)
 	for _, r := range recs {
 		if !sel.Add(r) {
 			break
@@ -101,7 +101,7 @@ func TestSelectionKeepsABatchWhole(t *testing.T) {
 	agg := uuid.New()
 	e2, e1 := rec(agg, 2, time.Second), rec(agg, 1, time.Second) // one batch, clustered by event id
 	next := rec(uuid.New(), 1, 2*time.Second)
-	sel := c.Select(1, t0.Add(3*time.Second), t0)
+	sel := c.Next(1, t0.Add(3*time.Second), t0, 0)
 	for _, r := range []outbox.Record{e2, e1, next} {
 		if !sel.Add(r) {
 			break
@@ -120,7 +120,7 @@ func TestSelectionKeepsABatchWhole(t *testing.T) {
 func TestTakeSkipsWhatFinishedDuringThePoll(t *testing.T) {
 	c := NewCursor(t0)
 	r := rec(uuid.New(), 1, time.Second)
-	late := c.Select(10, t0.Add(2*time.Second), t0) // started before r was taken
+	late := c.Next(10, t0.Add(2*time.Second), t0, 0) // started before r was taken
 	late.Add(r)
 	if got := take(c, []outbox.Record{r}, nil, t0.Add(2*time.Second)); len(got) != 1 {
 		t.Fatal("the other poll takes r")
