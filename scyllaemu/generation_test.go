@@ -32,29 +32,8 @@ func TestReaderFollowsGenerationChange(t *testing.T) {
 	}
 	progress := &recordingProgress{TableBackedProgressManager: tbpm}
 	consumed := &changeLog{notify: make(chan struct{}, 1)}
-	reader, err := scyllacdc.NewReader(context.Background(), &scyllacdc.ReaderConfig{
-		Session:               s.Session,
-		TableNames:            []string{"ks.ev"},
-		Consistency:           gocql.One,
-		ChangeConsumerFactory: consumed,
-		ProgressManager:       progress,
-		Advanced: scyllacdc.AdvancedReaderConfig{
-			ConfidenceWindowSize:   time.Millisecond,
-			QueryTimeWindowSize:    time.Second,
-			PostNonEmptyQueryDelay: 20 * time.Millisecond,
-			PostEmptyQueryDelay:    20 * time.Millisecond,
-			PostFailedQueryDelay:   100 * time.Millisecond,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- reader.Run(context.Background()) }()
-	stop := sync.OnceValue(func() error {
-		reader.Stop()
-		return <-runErr
-	})
+	stop := startReader(t, scyllacdc.ReaderConfig{Session: s.Session, TableNames: []string{"ks.ev"},
+		ChangeConsumerFactory: consumed, ProgressManager: progress})
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("reader: %v", err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	scyllacdc "github.com/scylladb/scylla-cdc-go"
+
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
 
@@ -84,4 +86,26 @@ func errCode(err error) int {
 		return re.Code()
 	}
 	return -1
+}
+
+// startReader runs scylla-cdc-go with cfg at consistency ONE and windows
+// short enough for tests (1 ms confidence, 1 s queries, 20 ms pauses), and
+// returns a function that stops it and reports its error; a second call
+// returns the same.
+func startReader(t *testing.T, cfg scyllacdc.ReaderConfig) (stop func() error) {
+	t.Helper()
+	cfg.Consistency = gocql.One
+	a := &cfg.Advanced
+	a.ConfidenceWindowSize, a.QueryTimeWindowSize = time.Millisecond, time.Second
+	a.PostNonEmptyQueryDelay, a.PostEmptyQueryDelay, a.PostFailedQueryDelay = 20*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond
+	reader, err := scyllacdc.NewReader(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- reader.Run(context.Background()) }()
+	return sync.OnceValue(func() error {
+		reader.Stop()
+		return <-runErr
+	})
 }

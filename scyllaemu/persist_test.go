@@ -313,28 +313,7 @@ func runReader(t *testing.T, s *gocql.Session, consumer *changeLog) func() error
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := scyllacdc.NewReader(context.Background(), &scyllacdc.ReaderConfig{
-		Session:               s,
-		TableNames:            []string{"ks.ev"},
-		Consistency:           gocql.One,
-		ChangeConsumerFactory: consumer,
-		ProgressManager:       tbpm,
-		Advanced: scyllacdc.AdvancedReaderConfig{
-			ConfidenceWindowSize:   time.Millisecond,
-			QueryTimeWindowSize:    time.Second,
-			PostNonEmptyQueryDelay: 20 * time.Millisecond,
-			PostEmptyQueryDelay:    20 * time.Millisecond,
-			PostFailedQueryDelay:   100 * time.Millisecond,
-			ChangeAgeLimit:         10 * time.Minute,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- reader.Run(context.Background()) }()
-	return sync.OnceValue(func() error {
-		reader.Stop()
-		return <-runErr
-	})
+	cfg := scyllacdc.ReaderConfig{Session: s, TableNames: []string{"ks.ev"}, ChangeConsumerFactory: consumer, ProgressManager: tbpm}
+	cfg.Advanced.ChangeAgeLimit = 10 * time.Minute
+	return startReader(t, cfg)
 }

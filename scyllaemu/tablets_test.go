@@ -1,7 +1,6 @@
 package scyllaemu_test
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"sort"
@@ -66,24 +65,7 @@ func TestTabletsCDC(t *testing.T) {
 	}
 
 	consumed := &changeLog{notify: make(chan struct{}, 1)}
-	reader, err := scyllacdc.NewReader(context.Background(), &scyllacdc.ReaderConfig{
-		Session:               s,
-		TableNames:            []string{"tks.ev"},
-		Consistency:           gocql.One,
-		ChangeConsumerFactory: consumed,
-		Advanced: scyllacdc.AdvancedReaderConfig{
-			ConfidenceWindowSize:   time.Millisecond,
-			QueryTimeWindowSize:    time.Second,
-			PostNonEmptyQueryDelay: 20 * time.Millisecond,
-			PostEmptyQueryDelay:    20 * time.Millisecond,
-			PostFailedQueryDelay:   100 * time.Millisecond,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- reader.Run(context.Background()) }()
+	stop := startReader(t, scyllacdc.ReaderConfig{Session: s, TableNames: []string{"tks.ev"}, ChangeConsumerFactory: consumed})
 
 	written := 0
 	write := func(n int) {
@@ -120,8 +102,7 @@ func TestTabletsCDC(t *testing.T) {
 	}
 	write(20)
 	consumed.waitFor(t, written, 40*time.Second)
-	reader.Stop()
-	if err := <-runErr; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("reader: %v", err)
 	}
 
