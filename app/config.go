@@ -48,6 +48,7 @@ func DefaultConfig() config.Config {
 			MaxMessageBytes: messaging.DefaultMaxMessageBytes,
 			Timeout:         messaging.DefaultTimeout,
 			DeliveryTimeout: messaging.DefaultDeliveryTimeout,
+			Linger:          messaging.DefaultLinger,
 			SASL:            config.SASLSettings{Mechanism: messaging.SASLMechanismPlain},
 		},
 		Relay: config.RelaySettings{
@@ -170,6 +171,8 @@ func kafkaKey(field string) string {
 		return "kafka.timeout"
 	case field == "DeliveryTimeout":
 		return "kafka.delivery_timeout"
+	case field == "Linger":
+		return "kafka.linger"
 	case field == "MaxMessageBytes":
 		return "kafka.max_message_bytes"
 	case field == "SASL.Mechanism":
@@ -240,6 +243,7 @@ func toMessaging(c config.Config) messaging.Config {
 		MaxMessageBytes: k.MaxMessageBytes,
 		Timeout:         k.Timeout,
 		DeliveryTimeout: k.DeliveryTimeout,
+		Linger:          k.Linger,
 	}
 	if k.TLS.On() {
 		mc.TLS = &messaging.TLSConfig{CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify}

@@ -61,10 +61,12 @@ func TestNewSettingsReportsComponentRules(t *testing.T) {
 			c.Kafka.TopicTemplate = "{{.Nope"
 			c.Kafka.Timeout = time.Millisecond
 			c.Kafka.DeliveryTimeout = 10 * time.Millisecond
+			c.Kafka.Linger = -time.Millisecond
 		}, []string{
 			`config: kafka.client_id: "a b": only ASCII letters`,
 			"config: kafka.topic_template: ",
 			"config: kafka.timeout: must be at least 10ms, got 1ms",
+			"config: kafka.linger: must be between 0 and 1s, got -1ms",
 			"config: kafka.delivery_timeout: ",
 		}},
 		{"sasl mechanism", func(c *config.Config) {
@@ -106,6 +108,7 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	c.Scylla.LocalDC = "dc1"
 	c.Scylla.ReplicationFactor = 3
 	c.Kafka.SASL.User, c.Kafka.SASL.Password = "ku", "kp"
+	c.Kafka.Linger = 20 * time.Millisecond
 	c.Relay.PoisonPolicy = "hold"
 	c.Relay.Member = "relay-a"
 	c.Relay.Election.SessionTimeout, c.Relay.Election.HeartbeatInterval = 9*time.Second, 2*time.Second
@@ -131,10 +134,12 @@ func TestNewSettingsConvertsEverySection(t *testing.T) {
 	}
 	if d, err := NewSettings(DefaultConfig(), nil); err != nil || d.Storage.TLS != nil || d.Messaging.TLS != nil || d.Messaging.SASL != nil {
 		t.Errorf("TLS or SASL on by default (%v)", err)
+	} else if d.Messaging.Linger != messaging.DefaultLinger {
+		t.Errorf("default linger %s, want %s", d.Messaging.Linger, messaging.DefaultLinger)
 	}
 	mc := s.Messaging
 	if mc.SASL == nil || mc.SASL.Mechanism != "PLAIN" || mc.SASL.User != "ku" || mc.SASL.Password != "kp" ||
-		!reflect.DeepEqual(mc.Brokers, []string{"127.0.0.1:9092"}) || mc.Timeout != 10*time.Second {
+		!reflect.DeepEqual(mc.Brokers, []string{"127.0.0.1:9092"}) || mc.Timeout != 10*time.Second || mc.Linger != 20*time.Millisecond {
 		t.Errorf("messaging: %+v", mc)
 	}
 

@@ -14,11 +14,11 @@ import (
 )
 
 // producerSettings are messaging.Publisher's producer settings (see
-// messaging/config.go, saramaConfig), which the baseline copies: an
+// messaging/config.go, producerConfig), which the baseline copies: an
 // idempotent producer, acks from all in-sync replicas, one request in flight
-// per broker (what keeps an aggregate's order under retries), sarama's
-// default batching.
-func producerSettings() ProducerSettings {
+// per broker (what keeps an aggregate's order under retries), batches that
+// linger.
+func producerSettings(linger time.Duration) ProducerSettings {
 	return ProducerSettings{
 		KafkaVersion:    messaging.DefaultKafkaVersion,
 		Idempotent:      true,
@@ -27,15 +27,24 @@ func producerSettings() ProducerSettings {
 		RetryMax:        3,
 		MaxMessageBytes: messaging.DefaultMaxMessageBytes,
 		Partitioner:     "hash (FNV-1a of the aggregate id)",
-		Flush:           "sarama defaults (no linger, no size trigger)",
+		Linger:          Duration(linger),
+		Flush:           flushDescription(linger),
 	}
 }
 
+// flushDescription says when a batch leaves the producer.
+func flushDescription(linger time.Duration) string {
+	if linger <= 0 {
+		return "no linger: as soon as the request before it is answered"
+	}
+	return fmt.Sprintf("after a linger of %s, or at max message bytes", linger)
+}
+
 // baselineConfig is the sarama configuration of messaging.Publisher with
-// its defaults (Timeout 10 s), rebuilt here because the publisher's is
-// unexported: the baseline must differ from the relay only in everything
-// the relay adds around the producer.
-func baselineConfig() (*sarama.Config, error) {
+// its defaults (Timeout 10 s) and the given linger, rebuilt here because the
+// publisher's is unexported: the baseline must differ from the relay only
+// in everything the relay adds around the producer.
+func baselineConfig(linger time.Duration) (*sarama.Config, error) {
 	v, err := sarama.ParseKafkaVersion(messaging.DefaultKafkaVersion)
 	if err != nil {
 		return nil, err
@@ -52,6 +61,7 @@ func baselineConfig() (*sarama.Config, error) {
 	sc.Producer.Retry.Max = 3
 	sc.Producer.Retry.Backoff = 100 * time.Millisecond
 	sc.Producer.MaxMessageBytes = messaging.DefaultMaxMessageBytes
+	sc.Producer.Flush.Frequency = linger
 	timeout := messaging.DefaultTimeout
 	sc.Net.DialTimeout, sc.Net.ReadTimeout, sc.Net.WriteTimeout = timeout, timeout, timeout
 	sc.Producer.Timeout = timeout * 3 / 4
@@ -108,8 +118,8 @@ func baselineMessages(topic string, n, perOrder int, t *tracker) ([]*sarama.Prod
 // runBaseline sends msgs through a fresh AsyncProducer as fast as it takes
 // them, while the consumer behind t reads the topic. It returns when the
 // consumer has every message.
-func runBaseline(ctx context.Context, brokers []string, msgs []*sarama.ProducerMessage, t *tracker, wait time.Duration) (acked, consumed time.Duration, err error) {
-	sc, err := baselineConfig()
+func runBaseline(ctx context.Context, brokers []string, linger time.Duration, msgs []*sarama.ProducerMessage, t *tracker, wait time.Duration) (acked, consumed time.Duration, err error) {
+	sc, err := baselineConfig(linger)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -244,7 +244,7 @@ func TestHistogramBuckets(t *testing.T) {
 func TestRelaySettingsEnvRoundTrip(t *testing.T) {
 	in := RelaySettings{Processor: "polling", ScyllaHosts: []string{"127.0.0.1:9042", "h2"}, KafkaBrokers: []string{"b:9092"},
 		Name: "bench-run-steady-polling", Keyspace: "ks", Topic: "t.1", StartFrom: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), CPUProfile: "/tmp/p",
-		HeapProfile: "/tmp/h"}.withDefaults()
+		HeapProfile: "/tmp/h", Linger: Duration(5 * time.Millisecond)}.withDefaults()
 	env := map[string]string{}
 	for _, kv := range in.env() {
 		k, v, _ := strings.Cut(kv, "=")

@@ -46,6 +46,7 @@ const (
 	envPollEvery   = "OUTBOX_BENCH_POLL_INTERVAL"
 	envPollSafety  = "OUTBOX_BENCH_POLL_SAFETY_WINDOW"
 	envPollBatch   = "OUTBOX_BENCH_POLL_BATCH"
+	envLinger      = "OUTBOX_BENCH_LINGER"
 	// envCPUProfile names a file the child writes a CPU profile to, from
 	// start to shutdown: the evidence behind the tuning notes.
 	envCPUProfile = "OUTBOX_BENCH_CPUPROFILE"
@@ -109,6 +110,9 @@ type RelaySettings struct {
 	Consistency  string   `json:"consistency"`
 	// MaxInFlight is the relay's bound on records read but not finished.
 	MaxInFlight int `json:"max_in_flight"`
+	// Linger is the relay producer's linger (messaging.Config.Linger;
+	// zero: none), the baseline's too.
+	Linger Duration `json:"linger_ms"`
 	// StartFrom is where a relay with no saved progress starts reading
 	// (both processors): just before the run's first write.
 	StartFrom time.Time      `json:"start_from,omitzero"`
@@ -230,6 +234,7 @@ func (rs RelaySettings) env() []string {
 		envPollEvery + "=" + time.Duration(rs.Polling.Interval).String(),
 		envPollSafety + "=" + time.Duration(rs.Polling.SafetyWindow).String(),
 		envPollBatch + "=" + strconv.Itoa(rs.Polling.Batch),
+		envLinger + "=" + time.Duration(rs.Linger).String(),
 	}
 	if !rs.StartFrom.IsZero() {
 		e = append(e, envStartFrom+"="+rs.StartFrom.UTC().Format(time.RFC3339Nano))
@@ -292,6 +297,7 @@ func relaySettingsFromEnv(get func(string) string) (RelaySettings, error) {
 		return Duration(d)
 	}
 	rs.MaxInFlight = atoi(envMaxInFlight)
+	rs.Linger = dur(envLinger)
 	rs.GOGC = atoi("GOGC")
 	rs.Polling = PollingWindows{Interval: dur(envPollEvery), SafetyWindow: dur(envPollSafety), Batch: atoi(envPollBatch)}
 	if v := get(envStartFrom); v != "" {
@@ -325,7 +331,7 @@ func (rs RelaySettings) appSettings(logger *zap.Logger) (app.Settings, error) {
 		Storage: storage.Config{Hosts: rs.ScyllaHosts, Consistency: rs.Consistency},
 		// The topic template is the run's literal topic name: every run
 		// publishes to a topic of its own.
-		Messaging: messaging.Config{Brokers: rs.KafkaBrokers, TopicTemplate: rs.Topic},
+		Messaging: messaging.Config{Brokers: rs.KafkaBrokers, TopicTemplate: rs.Topic, Linger: time.Duration(rs.Linger)},
 		Relay: app.RelayConfig{
 			Processor:   rs.Processor,
 			Keyspace:    rs.Keyspace,

@@ -159,6 +159,7 @@ func comparedSettings() [][2]string {
 		{"partitions", "settings.partitions"},
 		{"consistency", "settings.relay.consistency"},
 		{"max in flight", "settings.relay.max_in_flight"},
+		{"producer linger ms", "settings.producer.linger_ms"},
 		{"relay GOGC", "settings.relay.gogc"},
 		{"poll interval ms", "settings.relay.polling.interval_ms"},
 		{"poll batch", "settings.relay.polling.batch"},

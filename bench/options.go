@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 )
 
@@ -75,6 +76,11 @@ type Options struct {
 	PollBatch        int
 	// RelayGOGC sets the relay child's GOGC (0: Go's default, 100).
 	RelayGOGC int
+	// Linger is the producer linger of the relay and of the baseline
+	// (messaging.Config.Linger): zero is messaging.DefaultLinger, the
+	// relay's default; negative is none, each batch sent as soon as the
+	// request before it is answered.
+	Linger time.Duration
 	// SteadyWriters and BacklogWriters are the writer goroutines (default
 	// 16 and 32).
 	SteadyWriters, BacklogWriters int
@@ -153,6 +159,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.EventsPerOrder <= 0 {
 		o.EventsPerOrder = 5
+	}
+	switch {
+	case o.Linger == 0:
+		o.Linger = messaging.DefaultLinger
+	case o.Linger < 0:
+		o.Linger = 0
 	}
 	external := len(o.ScyllaHosts) > 0
 	if o.Consistency == "" {
@@ -261,6 +273,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.PollBatch, "poll-batch", o.PollBatch, fmt.Sprintf("polling processor records per poll (default %d)", DefaultPollBatch))
 	fs.DurationVar(&o.PollSafetyWindow, "poll-safety-window", o.PollSafetyWindow, fmt.Sprintf("polling processor safety window (default %s)", DefaultPollSafetyWindow))
 	fs.IntVar(&o.RelayGOGC, "relay-gogc", o.RelayGOGC, "GOGC of the relay process (default: Go's, 100)")
+	fs.DurationVar(&o.Linger, "linger", o.Linger, fmt.Sprintf("producer linger of the relay and the baseline (default %s, the relay's; negative: none)", messaging.DefaultLinger))
 	fs.StringVar(&o.CPUProfileDir, "cpuprofile-dir", o.CPUProfileDir, "write a CPU profile of every relay child to this directory")
 	fs.StringVar(&o.HeapProfileDir, "memprofile-dir", o.HeapProfileDir, "write heap profiles of the relay children (at their highest live heap, and when stopped) and of the bench process (each backlog written) to this directory")
 	fs.IntVar(&o.BaselineMax, "baseline-max", o.BaselineMax, fmt.Sprintf("cap of the baseline's messages, a sample of a larger backlog (default %d; negative: no cap)", DefaultBaselineMax))

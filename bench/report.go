@@ -90,8 +90,11 @@ type ProducerSettings struct {
 	RetryMax        int    `json:"retry_max"`
 	MaxMessageBytes int    `json:"max_message_bytes"`
 	Partitioner     string `json:"partitioner"`
-	// Flush is sarama's batching trigger; zero values mean "send what is
-	// queued as soon as the previous request is answered".
+	// Linger is how long a batch waits for more records (sarama's
+	// Flush.Frequency, Java's linger.ms); zero sends what is queued as
+	// soon as the previous request is answered.
+	Linger Duration `json:"linger_ms"`
+	// Flush says in words when a batch leaves.
 	Flush string `json:"flush"`
 }
 

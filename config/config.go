@@ -61,6 +61,7 @@ type KafkaConfig struct {
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"Largest record the producer sends, in bytes; set it to at most the broker's or topic's max.message.bytes so oversized events fail alone."`
 	Timeout         time.Duration `yaml:"timeout" help:"Time limit of one broker request (dial, write, read), a duration of at least 10ms; a vanished broker surfaces within about 3 times this (plus kafka.delivery_timeout while the producer retries)."`
 	DeliveryTimeout time.Duration `yaml:"delivery_timeout" help:"How long the producer itself retries a record (same producer sequence, so the broker drops a copy it already has) before the relay sees the failure and may publish it again, a duration of at least 100ms."`
+	Linger          time.Duration `yaml:"linger" help:"How long the producer waits for more records before it sends a batch (Kafka's linger.ms), 0 to 1s; 0 sends at once. Larger batches cost the broker and its consumers far less per event under load, for at most this much more latency per event."`
 	TLS             TLSSettings   `yaml:"tls"`
 	SASL            SASLSettings  `yaml:"sasl"`
 }

@@ -40,6 +40,14 @@ const (
 	// keeps a graceful stop (drain, then close) within a typical 30 s
 	// termination grace period.
 	DefaultDeliveryTimeout = 10 * time.Second
+	// DefaultLinger is the batching delay the relay's configuration
+	// starts from (see [Config.Linger]): Kafka's own linger.ms default
+	// since Apache Kafka 4.0 (KIP-1030, up from 0), a few milliseconds
+	// of latency for batches that cost the broker far less per record.
+	DefaultLinger = 5 * time.Millisecond
+	// maxLinger bounds [Config.Linger]: beyond it the delay, added to
+	// every event's latency, buys nothing more.
+	maxLinger = time.Second
 
 	// minTimeout keeps the broker-side produce timeout, derived from
 	// Timeout and sent in milliseconds, meaningfully above zero.
@@ -174,6 +182,18 @@ type Config struct {
 	// longer [Publisher.Close] when the broker misbehaves.
 	DeliveryTimeout time.Duration
 
+	// Linger is how long the producer waits for more records before it
+	// sends a batch (Java's linger.ms; zero, unlike the other fields,
+	// means no wait: every batch leaves as soon as the request before it
+	// is answered). With one request in flight per broker (what keeps an
+	// aggregate's order), a batch otherwise holds only what arrived
+	// during the previous round trip, a handful of records when the
+	// broker is close: each costs the broker a request, an append and
+	// its fetchers a read. A few milliseconds turn a drain into batches
+	// of hundreds, for that much more latency per event. At most 1s. A
+	// batch that reaches MaxMessageBytes leaves at once.
+	Linger time.Duration
+
 	// TLS enables TLS to the brokers when non-nil.
 	TLS *TLSConfig
 
@@ -281,6 +301,9 @@ func (c Config) Validate() error {
 	if c.Timeout < minTimeout {
 		bad("Timeout", "must be at least %s, got %s", minTimeout, c.Timeout)
 	}
+	if c.Linger < 0 || c.Linger > maxLinger {
+		bad("Linger", "must be between 0 and %s, got %s", maxLinger, c.Linger)
+	}
 	if c.DeliveryTimeout < retryBackoffMin {
 		bad("DeliveryTimeout", "must be at least %s, got %s", retryBackoffMin, c.DeliveryTimeout)
 	}
@@ -354,6 +377,10 @@ func (c Config) producerConfig() (*sarama.Config, error) {
 	sc.Producer.Transaction.Retry.Max = 2
 	sc.Producer.Transaction.Retry.Backoff = retryBackoffMin
 	sc.Producer.MaxMessageBytes = c.MaxMessageBytes
+	// Frequency alone, no size trigger: a batch leaves when the linger
+	// ends or when it would outgrow MaxMessageBytes, as Java's batch.size
+	// makes it leave when full.
+	sc.Producer.Flush.Frequency = c.Linger
 	sc.Producer.Timeout = c.Timeout * 3 / 4
 	// sarama asks the broker to auto-create unknown topics; brokers that
 	// allow it (Kafka's default) then behave as Debezium users expect,
