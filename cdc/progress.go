@@ -41,10 +41,16 @@ type PendingChange struct {
 // and must not be delivered again. A change whose delivery fails halfway is
 // not committed, so it is delivered whole when read again.
 func (s *StreamProgress) Begin(at gocql.UUID, n int) (p *PendingChange, fresh bool) {
-	if s.delivered && scyllacdc.CompareTimeUUID(at, s.last) <= 0 {
+	if !s.fresh(at) {
 		return nil, false
 	}
 	return &PendingChange{Time: at, left: n}, true
+}
+
+// fresh is Begin's test, for a caller that allocates the PendingChange
+// itself.
+func (s *StreamProgress) fresh(at gocql.UUID) bool {
+	return !s.delivered || scyllacdc.CompareTimeUUID(at, s.last) > 0
 }
 
 // Commit records a change whose records were all handed over.
