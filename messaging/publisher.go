@@ -303,6 +303,15 @@ func (p *Publisher) publish(abort <-chan struct{}, rec outbox.Record, done func(
 		p.fail(pd, Transient, p.notConnectedLocked())
 		return
 	}
+	// The input has room unless the broker is slow: trying it alone first
+	// spares most records the three-way select. Close cannot have closed
+	// the input meanwhile (it waits for mu), and the select below could
+	// pick the send as well.
+	select {
+	case p.producer.Input() <- &o.msg:
+		return
+	default:
+	}
 	select {
 	case p.producer.Input() <- &o.msg:
 	case <-p.closing:
