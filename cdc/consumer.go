@@ -288,7 +288,7 @@ type Stream struct {
 // delivered again.
 func (s *Stream) Consume(ctx context.Context, at gocql.UUID, recs []outbox.Record) error {
 	s.mu.Lock()
-	fresh := s.progress.fresh(at)
+	fresh := s.progress.Fresh(at)
 	s.mu.Unlock()
 	if !fresh {
 		return nil
