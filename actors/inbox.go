@@ -16,6 +16,11 @@ type inbox struct {
 	mu      sync.Mutex
 	records []outbox.Record
 	results []publishResult
+	// What the previous takes handed out: the next take of the kind
+	// refills it, so that batches reuse two arrays instead of growing a
+	// new one each.
+	spareRecords []outbox.Record
+	spareResults []publishResult
 }
 
 // addRecord queues rec and reports whether the actor needs a wake-up
@@ -34,18 +39,24 @@ func (b *inbox) addResult(r publishResult) bool {
 	return len(b.results) == 1
 }
 
+// takeRecords returns the queued records; the slice is the caller's until
+// its next takeRecords.
 func (b *inbox) takeRecords() []outbox.Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := b.records
-	b.records = nil
+	clear(b.spareRecords) // let the collector have the last batch's payloads
+	b.records, b.spareRecords = b.spareRecords[:0], out
 	return out
 }
 
+// takeResults returns the queued results; the slice is the caller's until
+// its next takeResults.
 func (b *inbox) takeResults() []publishResult {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := b.results
-	b.results = nil
+	clear(b.spareResults)
+	b.results, b.spareResults = b.spareResults[:0], out
 	return out
 }

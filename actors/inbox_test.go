@@ -145,3 +145,24 @@ func TestInboxConcurrentWakeUps(t *testing.T) {
 		t.Fatalf("%d records left after every wake-up was handled", len(rest))
 	}
 }
+
+// BenchmarkInbox measures handing records and publish results to the
+// actor in batches, as a source and the publisher do under load.
+func BenchmarkInbox(b *testing.B) {
+	const batch = 64
+	rec := ledgerRecord(1)
+	res := publishResult{eventID: rec.EventID}
+	var b0 inbox
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		for range batch {
+			b0.addRecord(rec)
+			b0.addResult(res)
+		}
+		n += len(b0.takeRecords()) + len(b0.takeResults())
+	}
+	if n == 0 {
+		b.Fatal("nothing taken")
+	}
+}

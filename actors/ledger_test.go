@@ -348,3 +348,41 @@ func TestLedgerConcurrentAdmission(t *testing.T) {
 		t.Errorf("size = %d after settling everything", l.size())
 	}
 }
+
+// BenchmarkLedgerAdmitSettle measures the ledger's part of one event: a
+// source admits it (taking a credit), the processor settles it.
+func BenchmarkLedgerAdmitSettle(b *testing.B) {
+	tests := []struct {
+		name  string
+		batch int // admitted before the first of them is settled
+	}{
+		{"one at a time", 1},
+		{"batches of 64", 64},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			l := newLedger(DefaultMaxInFlight)
+			recs := make([]outbox.Record, tt.batch)
+			for i := range recs {
+				recs[i] = ledgerRecord(1)
+			}
+			ctx := context.Background()
+			acked := 0
+			ack := func() { acked++ }
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, rec := range recs {
+					if err := l.admit(ctx, rec, ack); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, rec := range recs {
+					l.settle(rec.EventID)
+				}
+			}
+			if l.size() != 0 {
+				b.Fatalf("%d entries left", l.size())
+			}
+		})
+	}
+}

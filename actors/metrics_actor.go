@@ -84,11 +84,13 @@ func (a *metricsActor) Receive(ctx actor.Context) {
 		ctx.Respond(&MetricsAddr{Addr: a.addr})
 	case *EventFailed:
 		m.EventFailed(msg.EventType)
-	case *EventPublished:
-		m.EventPublished(msg.Processor, msg.EventType, msg.CommittedAt, msg.AckedAt)
-		if !msg.CommittedAt.IsZero() {
-			// One message feeds both: the relay sends one per event.
-			m.EventProcessed(msg.EventType, msg.AckedAt.Sub(msg.CommittedAt))
+	case *EventsPublished:
+		for _, e := range msg.Events {
+			m.EventPublished(msg.Processor, e.EventType, e.CommittedAt, msg.AckedAt)
+			if !e.CommittedAt.IsZero() {
+				// One message feeds both.
+				m.EventProcessed(e.EventType, msg.AckedAt.Sub(e.CommittedAt))
+			}
 		}
 	case *DuplicateSkipped:
 		m.DuplicateSkipped()

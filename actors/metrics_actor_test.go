@@ -99,11 +99,16 @@ func TestMetricsActorUpdatesRegistry(t *testing.T) {
 		want []series
 	}{
 		{&EventFailed{EventType: "Mystery"}, []series{{"cdc_events_failed_total", et("other"), 1}}},
-		{&EventPublished{Processor: "cdc", EventType: "OrderUpdated", CommittedAt: commit, AckedAt: commit.Add(time.Second)}, []series{
-			{"outbox_events_published_total", map[string]string{"processor": "cdc", "event_type": "OrderUpdated"}, 1},
-			{"outbox_end_to_end_latency_seconds", nil, 1},
-			{"cdc_events_processed_total", et("OrderUpdated"), 1},
-			{"cdc_processing_duration_seconds", et("OrderUpdated"), 1},
+		{&EventsPublished{Processor: "cdc", AckedAt: commit.Add(time.Second), Events: []AckedEvent{
+			{EventType: "OrderUpdated", CommittedAt: commit},
+			{EventType: "OrderUpdated", CommittedAt: commit.Add(-time.Millisecond)},
+			{EventType: "OrderCancelled"}, // commit time unknown: counted, no latency
+		}}, []series{
+			{"outbox_events_published_total", map[string]string{"processor": "cdc", "event_type": "OrderUpdated"}, 2},
+			{"outbox_events_published_total", map[string]string{"processor": "cdc", "event_type": "OrderCancelled"}, 1},
+			{"outbox_end_to_end_latency_seconds", nil, 2},
+			{"cdc_events_processed_total", et("OrderUpdated"), 2},
+			{"cdc_processing_duration_seconds", et("OrderUpdated"), 2},
 		}},
 		{&DuplicateSkipped{}, []series{{"outbox_duplicates_total", nil, 1}}},
 		{&RetryAttempted{EventType: "OrderCreated"}, []series{{"retry_attempts_total", et("OrderCreated"), 1}}},

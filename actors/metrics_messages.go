@@ -19,15 +19,24 @@ type EventFailed struct {
 	EventType string
 }
 
-// EventPublished reports a broker acknowledgement. CommittedAt is the outbox
-// row's commit time (zero if unknown); AckedAt the acknowledgement time. It
-// also counts the event as processed (cdc_events_processed_total and
-// cdc_processing_duration_seconds, the tutorial's names).
-type EventPublished struct {
-	Processor   string
+// EventsPublished reports broker acknowledgements a processor learned
+// together, at AckedAt. Each also counts its event as processed
+// (cdc_events_processed_total and cdc_processing_duration_seconds, the
+// tutorial's names). One message per batch, not per event: under load a
+// message per event cost the relay an allocation, a mailbox push and often
+// a goroutine to run the metrics actor, for every event.
+type EventsPublished struct {
+	Processor string
+	AckedAt   time.Time
+	Events    []AckedEvent
+}
+
+// AckedEvent is one event of [EventsPublished]. CommittedAt is the outbox
+// row's commit time (zero if unknown: the event is counted without a
+// latency).
+type AckedEvent struct {
 	EventType   string
 	CommittedAt time.Time
-	AckedAt     time.Time
 }
 
 // DuplicateSkipped reports an event recognised as already published.

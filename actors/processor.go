@@ -171,6 +171,9 @@ type processorCore struct {
 	// kept by value, since it changes on every publish.
 	lastPub   PublishedEvent
 	published bool
+	// acked collects the events published in a batch of publish results,
+	// for one metrics message.
+	acked []AckedEvent
 	// inbox batches records and publish results between wake-ups.
 	inbox *inbox
 	// The source's part, set by each processor: saveProgress saves its
@@ -323,9 +326,17 @@ func (c *processorCore) receive(ctx actor.Context) bool {
 			c.offer(rec)
 		}
 	case *publishResults:
-		for _, r := range c.inbox.takeResults() {
+		results := c.inbox.takeResults()
+		if c.cfg.Metrics != nil && c.acked == nil {
+			c.acked = make([]AckedEvent, 0, len(results))
+		}
+		for _, r := range results {
 			c.pipe.OnPublished(r.eventID, r.err)
 		}
+		if len(c.acked) > 0 {
+			c.metric(&EventsPublished{Processor: c.name, AckedAt: c.cfg.Clock(), Events: c.acked})
+		}
+		c.acked = nil
 	case *retryDue:
 		c.pipe.OnRetryDue(m.eventID)
 	case *probeDue:
@@ -526,12 +537,15 @@ func (c *processorCore) Finished(rec outbox.Record, published bool) {
 
 // relay.Observer: metrics and logs.
 
+// Published is called only while a batch of publish results is handled:
+// the batch reports its events to the metrics actor in one message.
 func (c *processorCore) Published(rec outbox.Record, attempts int) {
-	now := c.cfg.Clock()
 	c.lastPub = PublishedEvent{EventID: rec.EventID, AggregateID: rec.AggregateID, Sequence: rec.Sequence,
 		EventType: rec.EventType, CommittedAt: rec.CommittedAt}
 	c.published = true
-	c.metric(&EventPublished{Processor: c.name, EventType: rec.EventType, CommittedAt: rec.CommittedAt, AckedAt: now})
+	if c.cfg.Metrics != nil {
+		c.acked = append(c.acked, AckedEvent{EventType: rec.EventType, CommittedAt: rec.CommittedAt})
+	}
 	if attempts > 1 {
 		c.metric(&RetrySucceeded{EventType: rec.EventType})
 	}

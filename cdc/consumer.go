@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -230,6 +231,9 @@ type consumer struct {
 	stream  *Stream
 	pacer   *pacer
 	columns columnIndex
+	// recs is reused from change to change: the sink takes records by
+	// value, so none outlives Consume.
+	recs []outbox.Record
 }
 
 var _ scyllacdc.ChangeOrEmptyNotificationConsumer = (*consumer)(nil)
@@ -241,14 +245,17 @@ func (c *consumer) Consume(ctx context.Context, ch scyllacdc.Change) error {
 	if c.pacer != nil {
 		c.pacer.read()
 	}
-	var recs []outbox.Record
+	recs := c.recs[:0]
 	for i, row := range ch.Delta {
 		if row.GetOperation() != scyllacdc.Insert {
 			continue
 		}
 		recs = append(recs, decodeRow(row, ch.StreamID, ch.Time, i, &c.columns))
 	}
-	return c.stream.Consume(ctx, ch.Time, recs)
+	err := c.stream.Consume(ctx, ch.Time, recs)
+	clear(recs) // the payloads are the sink's now, not this buffer's
+	c.recs = recs[:0]
+	return err
 }
 
 // Empty implements scyllacdc.ChangeOrEmptyNotificationConsumer: it records
@@ -281,21 +288,53 @@ type Stream struct {
 // delivered again.
 func (s *Stream) Consume(ctx context.Context, at gocql.UUID, recs []outbox.Record) error {
 	s.mu.Lock()
-	p, fresh := s.progress.Begin(at, len(recs))
+	fresh := s.progress.Fresh(at)
 	s.mu.Unlock()
-	if fresh {
-		for _, rec := range recs {
-			if err := s.factory.sink.Deliver(ctx, rec, s.acker(p)); err != nil {
-				// Not committed: the change is delivered again, whole,
-				// when it is read again.
-				return err
-			}
-		}
-		s.mu.Lock()
-		s.progress.Commit(p)
-		s.mu.Unlock()
+	if !fresh {
+		return nil
 	}
+	d := &delivery{s: s, change: PendingChange{Time: at, left: len(recs)}}
+	d.acked = d.one[:]
+	if len(recs) > len(d.one) {
+		d.acked = make([]atomic.Bool, len(recs))
+	}
+	for i, rec := range recs {
+		if err := s.factory.sink.Deliver(ctx, rec, d.acker(i)); err != nil {
+			// Not committed: the change is delivered again, whole,
+			// when it is read again.
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.progress.Commit(&d.change)
+	s.mu.Unlock()
 	return nil
+}
+
+// delivery is one change handed to the sink: its progress entry and which
+// of its records were acknowledged, in one allocation for the usual change
+// of one record (with the acknowledgement's closure, two; a PendingChange,
+// a sync.Once and a closure per record were four).
+type delivery struct {
+	s      *Stream
+	change PendingChange
+	acked  []atomic.Bool // by record
+	one    [1]atomic.Bool
+}
+
+// acker is the acknowledgement of record i; a second call does nothing,
+// so a misbehaving sink cannot finish a change whose records are in
+// flight.
+func (d *delivery) acker(i int) func() {
+	return func() {
+		if !d.acked[i].CompareAndSwap(false, true) {
+			return
+		}
+		d.s.mu.Lock()
+		d.s.progress.Finish(&d.change)
+		d.s.mu.Unlock()
+		d.s.factory.finished()
+	}
 }
 
 // Empty records that a query window held nothing: with nothing pending the
@@ -316,18 +355,6 @@ func (s *Stream) unfinished() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.progress.Unfinished()
-}
-
-func (s *Stream) acker(p *PendingChange) func() {
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			s.progress.Finish(p)
-			s.mu.Unlock()
-			s.factory.finished()
-		})
-	}
 }
 
 // malformedID namespaces the ids derived for log rows without an event id.

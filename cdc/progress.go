@@ -34,17 +34,15 @@ type PendingChange struct {
 	left int
 }
 
-// Begin starts delivering a change whose n records are handed to the
-// relay, each reported later with Finish; Commit it once all are handed
-// over. fresh is false for a change at or before one already committed (a
-// re-read after a reader restart): its records are in flight or finished,
-// and must not be delivered again. A change whose delivery fails halfway is
-// not committed, so it is delivered whole when read again.
-func (s *StreamProgress) Begin(at gocql.UUID, n int) (p *PendingChange, fresh bool) {
-	if s.delivered && scyllacdc.CompareTimeUUID(at, s.last) <= 0 {
-		return nil, false
-	}
-	return &PendingChange{Time: at, left: n}, true
+// Fresh reports whether the change logged at `at` is to be delivered:
+// false for a change at or before one already committed (a re-read after a
+// reader restart), whose records are in flight or finished and must not be
+// delivered again. A fresh change's n records are handed to the relay as a
+// PendingChange{Time: at} with n left, each reported later with Finish;
+// Commit it once all are handed over. A change whose delivery fails
+// halfway is not committed, so it is delivered whole when read again.
+func (s *StreamProgress) Fresh(at gocql.UUID) bool {
+	return !s.delivered || scyllacdc.CompareTimeUUID(at, s.last) > 0
 }
 
 // Commit records a change whose records were all handed over.

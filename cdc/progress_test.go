@@ -63,10 +63,10 @@ func TestStreamProgressEmptyWindowWaitsForPending(t *testing.T) {
 
 func deliver(t *testing.T, s *StreamProgress, when gocql.UUID, n int) *PendingChange {
 	t.Helper()
-	p, fresh := s.Begin(when, n)
-	if !fresh {
+	if !s.Fresh(when) {
 		t.Fatalf("change at %v is not fresh", when.Time())
 	}
+	p := &PendingChange{Time: when, left: n}
 	s.Commit(p)
 	return p
 }
@@ -79,18 +79,20 @@ func TestStreamProgressSkipsWhatWasDelivered(t *testing.T) {
 	deliver(t, &s, at(2), 1) // still in flight
 	s.Finish(finished)
 	for _, ms := range []int{1, 2} {
-		if _, fresh := s.Begin(at(ms), 1); fresh {
+		if s.Fresh(at(ms)) {
 			t.Fatalf("change at %d ms delivered again", ms)
 		}
 	}
-	if _, fresh := s.Begin(at(3), 1); !fresh {
+	if !s.Fresh(at(3)) {
 		t.Fatal("a new change must be delivered")
 	}
 	// A change whose delivery failed halfway was never committed: it is
 	// delivered again, whole.
-	half, _ := s.Begin(at(4), 2)
-	s.Finish(half)
-	if _, fresh := s.Begin(at(4), 2); !fresh {
+	if !s.Fresh(at(4)) {
+		t.Fatal("a new change must be delivered")
+	}
+	s.Finish(&PendingChange{Time: at(4), left: 2})
+	if !s.Fresh(at(4)) {
 		t.Fatal("an uncommitted change must be delivered again")
 	}
 }

@@ -3,7 +3,10 @@ package messaging
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 
@@ -56,7 +59,33 @@ type topicRouter struct {
 	// is then skipped entirely.
 	constant string
 	tmpl     *template.Template
+	// reads, when the template's output depends on nothing but the
+	// record's type names, says which of them: the topics rendered for
+	// them are then kept in cached instead of rendering the template for
+	// every record. Zero when the template may read anything else.
+	reads  topicFields
+	cached atomic.Pointer[map[topicKey]string]
+	mu     sync.Mutex // serialises additions to cached
 }
+
+// topicFields are the record fields a cacheable template reads: fields
+// that repeat from record to record, so their topics are few.
+type topicFields uint8
+
+const (
+	readsAggregateType topicFields = 1 << iota
+	readsEventType
+	readsContentType
+)
+
+// topicKey is what a cacheable template's topic depends on: the fields it
+// reads, the others left empty.
+type topicKey struct{ aggregateType, eventType, contentType string }
+
+// maxCachedTopics bounds the cache: the type names come from the outbox
+// rows, and foreign or corrupt rows must not grow it without limit. Past
+// it, topics are rendered for each record.
+const maxCachedTopics = 256
 
 func newTopicRouter(text string) (*topicRouter, error) {
 	tmpl, err := template.New("topic").Funcs(topicFuncs).Option("missingkey=error").Parse(text)
@@ -76,7 +105,12 @@ func newTopicRouter(text string) (*topicRouter, error) {
 	if err := tmpl.Execute(new(strings.Builder), probe); err != nil {
 		return nil, err
 	}
-	return &topicRouter{tmpl: tmpl}, nil
+	r := &topicRouter{tmpl: tmpl}
+	if reads, ok := readsOf(tmpl.Root); ok {
+		r.reads = reads
+		r.cached.Store(&map[topicKey]string{})
+	}
+	return r, nil
 }
 
 func isConstant(t *template.Template) bool {
@@ -91,14 +125,135 @@ func isConstant(t *template.Template) bool {
 	return true
 }
 
+// readsOf reports which repeating fields the template tree reads, and
+// whether its output depends on nothing else: text, and actions whose
+// pipelines hold only those fields, literals and functions whose result
+// depends on their arguments alone. Anything else — the whole record (.),
+// variables, other fields or methods, control structures — makes it not
+// cacheable, which only costs the cache.
+func readsOf(n parse.Node) (topicFields, bool) {
+	var reads topicFields
+	var walk func(parse.Node) bool
+	walk = func(n parse.Node) bool {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			for _, c := range n.Nodes {
+				if !walk(c) {
+					return false
+				}
+			}
+			return true
+		case *parse.TextNode, *parse.StringNode, *parse.NumberNode, *parse.BoolNode:
+			return true
+		case *parse.ActionNode:
+			return walk(n.Pipe)
+		case *parse.PipeNode:
+			if n.IsAssign || len(n.Decl) > 0 {
+				return false
+			}
+			for _, c := range n.Cmds {
+				if !walk(c) {
+					return false
+				}
+			}
+			return true
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				if !walk(a) {
+					return false
+				}
+			}
+			return true
+		case *parse.IdentifierNode:
+			// A function: ours and text/template's builtins depend on
+			// their arguments alone (call could only call a function
+			// value, and no argument allowed here is one).
+			return true
+		case *parse.FieldNode:
+			f, ok := repeatingField(n.Ident)
+			reads |= f
+			return ok
+		}
+		return false
+	}
+	if !walk(n) {
+		return 0, false
+	}
+	return reads, true
+}
+
+// repeatingField maps a field reference (.AggregateType, or through the
+// embedded envelope, .Envelope.AggregateType) to the cacheable field it
+// reads.
+func repeatingField(ident []string) (topicFields, bool) {
+	if len(ident) == 2 && ident[0] == "Envelope" {
+		ident = ident[1:]
+	}
+	if len(ident) != 1 {
+		return 0, false
+	}
+	switch ident[0] {
+	case "AggregateType":
+		return readsAggregateType, true
+	case "EventType":
+		return readsEventType, true
+	case "ContentType":
+		return readsContentType, true
+	}
+	return 0, false
+}
+
 // topic renders and validates the topic of rec. Errors wrap
 // [ErrTopicTemplate] or [ErrInvalidTopic]; both are Permanent.
 func (r *topicRouter) topic(rec *outbox.Record) (string, error) {
 	if r.tmpl == nil {
 		return r.constant, nil
 	}
+	if r.reads == 0 {
+		return r.render(rec)
+	}
+	var key topicKey
+	if r.reads&readsAggregateType != 0 {
+		key.aggregateType = rec.AggregateType
+	}
+	if r.reads&readsEventType != 0 {
+		key.eventType = rec.EventType
+	}
+	if r.reads&readsContentType != 0 {
+		key.contentType = rec.ContentType
+	}
+	if name, ok := (*r.cached.Load())[key]; ok {
+		return name, nil
+	}
+	name, err := r.render(rec)
+	if err != nil {
+		return "", err
+	}
+	r.remember(key, name)
+	return name, nil
+}
+
+// remember adds a rendered topic to the cache, copying it: readers use the
+// cached map without a lock. Copies are bounded by maxCachedTopics.
+func (r *topicRouter) remember(key topicKey, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.cached.Load()
+	if len(old) >= maxCachedTopics {
+		return
+	}
+	next := make(map[topicKey]string, len(old)+1)
+	maps.Copy(next, old)
+	next[key] = name
+	r.cached.Store(&next)
+}
+
+// render executes the template for rec.
+func (r *topicRouter) render(rec *outbox.Record) (string, error) {
 	var b strings.Builder
-	if err := r.tmpl.Execute(&b, rec); err != nil {
+	// The template gets a copy: handing it rec would move every caller's
+	// record to the heap, including those that never render.
+	if err := r.tmpl.Execute(&b, *rec); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrTopicTemplate, err)
 	}
 	name := b.String()

@@ -183,6 +183,57 @@ type entry struct {
 	offers   int     // Offer calls for this event id, each owed a Finished
 	// republish is why the next publish may duplicate the record, if it may.
 	republish string
+	// next is the aggregate's next event; tail, on the aggregate's head
+	// only, its last. An aggregate's events are a list through their
+	// entries, so a new aggregate costs no allocation.
+	next, tail *entry
+}
+
+// readyLine holds the events waiting for the breaker, oldest first. It is
+// consumed from the front by an index and compacted when it must grow, so
+// that publishing as events arrive reuses one array: popping by reslicing
+// lost the array's front and allocated anew whenever the line refilled.
+type readyLine struct {
+	items []*entry
+	head  int
+}
+
+func (q *readyLine) len() int { return len(q.items) - q.head }
+
+func (q *readyLine) push(e *entry) {
+	if len(q.items) == cap(q.items) && q.head > 0 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, e)
+}
+
+// pushFront puts e back at the front: it keeps its place in the line.
+func (q *readyLine) pushFront(e *entry) {
+	if q.head > 0 {
+		q.head--
+		q.items[q.head] = e
+		return
+	}
+	q.items = append(q.items, nil)
+	copy(q.items[1:], q.items)
+	q.items[0] = e
+}
+
+func (q *readyLine) pop() *entry {
+	e := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return e
+}
+
+func (q *readyLine) reset() {
+	clear(q.items)
+	q.items, q.head = q.items[:0], 0
 }
 
 // hold is a held aggregate: its events from sequence from on go to the DLQ.
@@ -206,10 +257,14 @@ type Pipeline struct {
 	breaker *resilience.Breaker
 
 	entries map[uuid.UUID]*entry
-	// aggs holds each aggregate's events in offer order; the head is the
-	// only one that may be published.
-	aggs  map[uuid.UUID][]*entry
-	ready []*entry
+	// aggs holds each aggregate's head, the only one of its events that
+	// may be published; the rest follow it in offer order (entry.next).
+	aggs  map[uuid.UUID]*entry
+	ready readyLine
+	// free holds finished entries for reuse: an event in flight costs no
+	// allocation of its own, and the list is never longer than the most
+	// events ever in flight.
+	free  []*entry
 	probe bool // a probe timer is armed
 	seq   uint64
 	// acks counts broker acknowledgements: an attempt during which it did
@@ -234,7 +289,7 @@ type Pipeline struct {
 func New(cfg Config, fx Effects, obs Observer, now func() time.Time, rnd *rand.Rand) *Pipeline {
 	p := &Pipeline{cfg: cfg, fx: fx, obs: obs, now: now, rnd: rnd,
 		breaker: resilience.NewBreaker(cfg.Breaker),
-		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID][]*entry{},
+		entries: map[uuid.UUID]*entry{}, aggs: map[uuid.UUID]*entry{},
 		dead: map[uuid.UUID]uint64{}, held: map[uuid.UUID]hold{}}
 	p.breaker.OnTransition = func(from, to resilience.BreakerState) {
 		if obs != nil {
@@ -277,10 +332,20 @@ func (p *Pipeline) Offer(rec outbox.Record) {
 		}
 	}
 	p.seq++
-	e := &entry{rec: rec, key: rec.OrderKey(), seq: p.seq, offers: 1}
+	var e *entry
+	if n := len(p.free); n > 0 {
+		e, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		e = &entry{}
+	}
+	*e = entry{rec: rec, key: rec.OrderKey(), seq: p.seq, offers: 1}
 	p.entries[rec.EventID] = e
-	p.aggs[e.key] = append(p.aggs[e.key], e)
-	if len(p.aggs[e.key]) == 1 {
+	if head := p.aggs[e.key]; head != nil {
+		head.tail.next = e
+		head.tail = e
+	} else {
+		e.tail = e
+		p.aggs[e.key] = e
 		p.activate(e)
 	}
 	p.pump()
@@ -386,14 +451,19 @@ func (p *Pipeline) activate(e *entry) {
 		p.deadLetter(e, KindHeld, errors.New("held: an earlier event of this aggregate is in the dead-letter queue"))
 	default:
 		e.state = ready
-		p.ready = append(p.ready, e)
+		p.ready.push(e)
 	}
 }
 
 // pump publishes ready events while the breaker allows.
 func (p *Pipeline) pump() {
-	for len(p.ready) > 0 {
-		now := p.now()
+	if p.ready.len() == 0 {
+		return
+	}
+	// One reading for the whole batch: pump runs without yielding, and
+	// reading the clock per event cost more than the rest of this loop.
+	now := p.now()
+	for p.ready.len() > 0 {
 		if !p.breaker.Allow(now) {
 			if p.breaker.State() == resilience.Open && !p.probe {
 				p.probe = true
@@ -401,8 +471,7 @@ func (p *Pipeline) pump() {
 			}
 			return
 		}
-		e := p.ready[0]
-		p.ready = p.ready[1:]
+		e := p.ready.pop()
 		e.state = publishing
 		e.sentAcks = p.acks
 		if e.republish != "" && p.obs != nil {
@@ -419,7 +488,6 @@ func (p *Pipeline) OnPublished(eventID uuid.UUID, err error) {
 	if e == nil || e.state != publishing {
 		return
 	}
-	now := p.now()
 	if err == nil {
 		p.acks++
 		p.breaker.Success()
@@ -430,6 +498,7 @@ func (p *Pipeline) OnPublished(eventID uuid.UUID, err error) {
 		p.pump()
 		return
 	}
+	now := p.now()
 	if e.first.IsZero() {
 		e.first = now
 	}
@@ -473,7 +542,7 @@ func (p *Pipeline) OnPublished(eventID uuid.UUID, err error) {
 		// keeps its place at the front of the line until the breaker lets
 		// traffic through again.
 		e.state = ready
-		p.ready = append([]*entry{e}, p.ready...)
+		p.ready.pushFront(e)
 		p.pump()
 		return
 	}
@@ -492,7 +561,7 @@ func (p *Pipeline) OnRetryDue(eventID uuid.UUID) {
 		return
 	}
 	e.state = ready
-	p.ready = append(p.ready, e)
+	p.ready.push(e)
 	p.pump()
 }
 
@@ -540,21 +609,23 @@ func (p *Pipeline) deadLetter(e *entry, kind string, err error) {
 	p.fx.DeadLetter(e.rec, f)
 }
 
+// finish ends e, the head of its aggregate, and activates the next one.
 func (p *Pipeline) finish(e *entry, published bool) {
 	delete(p.entries, e.rec.EventID)
-	q := p.aggs[e.key]
-	if len(q) > 0 && q[0] == e {
-		q = q[1:]
-	}
-	if len(q) == 0 {
+	if next := e.next; next == nil {
 		delete(p.aggs, e.key)
 	} else {
-		p.aggs[e.key] = q
-		p.activate(q[0])
+		next.tail = e.tail
+		p.aggs[e.key] = next
+		p.activate(next)
 	}
 	for i := 0; i < e.offers; i++ {
 		p.fx.Finished(e.rec, published)
 	}
+	// Nothing refers to e any more: the maps, the lines and the timers
+	// know events by id.
+	*e = entry{}
+	p.free = append(p.free, e)
 }
 
 // Recover re-issues every effect whose outcome may have been lost — after
@@ -563,11 +634,11 @@ func (p *Pipeline) finish(e *entry, published bool) {
 // (at-least-once: consumers deduplicate by event id), in offer order.
 func (p *Pipeline) Recover() {
 	p.probe = false
-	p.ready = p.ready[:0]
+	p.ready.reset()
 	heads := make([]*entry, 0, len(p.aggs))
-	for _, q := range p.aggs {
-		if q[0].state != waitingDLQ {
-			heads = append(heads, q[0])
+	for _, head := range p.aggs {
+		if head.state != waitingDLQ {
+			heads = append(heads, head)
 		}
 	}
 	sort.Slice(heads, func(i, j int) bool { return heads[i].seq < heads[j].seq })
@@ -580,7 +651,7 @@ func (p *Pipeline) Recover() {
 			fallthrough
 		default:
 			e.state = ready
-			p.ready = append(p.ready, e)
+			p.ready.push(e)
 		}
 	}
 	// Probes in flight before the restart will never report.

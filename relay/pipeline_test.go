@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -256,5 +257,60 @@ func TestRecoverRepublishesWhatWasInFlight(t *testing.T) {
 	}
 	if f, ok := h.dlq[r2.EventID]; !ok || f.Kind != KindPermanent {
 		t.Fatalf("recover must re-request r2's DLQ write with its kind, got %+v", f)
+	}
+}
+
+// The ready line keeps its order through pushes, pops, pushes to the
+// front and the compaction a push may do.
+func TestReadyLine(t *testing.T) {
+	type op struct {
+		kind string // "push", "front" or "pop"
+		n    int    // the entry pushed, or the one a pop must return
+	}
+	tests := []struct {
+		name string
+		ops  []op
+		rest []int // what pops return at the end, in order
+	}{
+		{"first in, first out", []op{{"push", 1}, {"push", 2}, {"pop", 1}, {"push", 3}}, []int{2, 3}},
+		{"front on an empty line", []op{{"front", 1}, {"push", 2}}, []int{1, 2}},
+		{"front after pops reuses the room", []op{{"push", 1}, {"push", 2}, {"pop", 1}, {"front", 1}}, []int{1, 2}},
+		{"front with no room before the head", []op{{"push", 1}, {"push", 2}, {"front", 3}}, []int{3, 1, 2}},
+		{"emptied and refilled", []op{{"push", 1}, {"pop", 1}, {"push", 2}, {"pop", 2}, {"push", 3}}, []int{3}},
+		{"a push into a full array compacts it", []op{
+			{"push", 1}, {"push", 2}, {"push", 3}, {"push", 4}, {"pop", 1}, {"pop", 2},
+			{"push", 5}, {"push", 6}, {"push", 7}, {"push", 8}, {"pop", 3},
+		}, []int{4, 5, 6, 7, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries := map[int]*entry{}
+			get := func(n int) *entry {
+				if entries[n] == nil {
+					entries[n] = &entry{seq: uint64(n)}
+				}
+				return entries[n]
+			}
+			var q readyLine
+			for i, o := range tt.ops {
+				switch o.kind {
+				case "push":
+					q.push(get(o.n))
+				case "front":
+					q.pushFront(get(o.n))
+				case "pop":
+					if got := q.pop(); got != get(o.n) {
+						t.Fatalf("op %d: popped %d, want %d", i, got.seq, o.n)
+					}
+				}
+			}
+			var rest []int
+			for q.len() > 0 {
+				rest = append(rest, int(q.pop().seq))
+			}
+			if fmt.Sprint(rest) != fmt.Sprint(tt.rest) {
+				t.Fatalf("left %v, want %v", rest, tt.rest)
+			}
+		})
 	}
 }
