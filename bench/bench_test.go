@@ -54,11 +54,13 @@ func TestRunTiny(t *testing.T) {
 		t.Skip("starts the embedded stack and eight relay processes")
 	}
 	dir := t.TempDir()
+	// Not there yet: Run creates it.
+	heapDir := filepath.Join(dir, "heap")
 	var table bytes.Buffer
 	o := Options{
 		Rate: 200, Duration: 2 * time.Second, Backlog: 1000, BaselineMax: 600,
 		RelayCommand:   testRelayCommand,
-		HeapProfileDir: dir,
+		HeapProfileDir: heapDir,
 		ComparePath:    "results/full-2core.json",
 		JSONPath:       filepath.Join(dir, "report.json"),
 		SVGPath:        filepath.Join(dir, "latency.svg"),
@@ -142,14 +144,14 @@ func TestRunTiny(t *testing.T) {
 	// protocol buffers.
 	for _, name := range []string{"steady-cdc", "steady-polling", "backlog-cdc", "backlog-polling"} {
 		for _, when := range []string{"peak", "end"} {
-			b, err := os.ReadFile(filepath.Join(dir, name+"-"+when+".heap.pprof"))
+			b, err := os.ReadFile(filepath.Join(heapDir, name+"-"+when+".heap.pprof"))
 			if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 				t.Errorf("%s %s heap profile: %v (%d bytes)", name, when, err, len(b))
 			}
 		}
 	}
 	for _, name := range []string{"stack-backlog-cdc", "stack-backlog-polling"} {
-		if b, err := os.ReadFile(filepath.Join(dir, name+".heap.pprof")); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		if b, err := os.ReadFile(filepath.Join(heapDir, name+".heap.pprof")); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 			t.Errorf("%s heap profile: %v (%d bytes)", name, err, len(b))
 		}
 	}

@@ -77,6 +77,16 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			return Report{}, err
 		}
 	}
+	// Created now, for the same reason: a profile that cannot be written
+	// would stop the first relay child minutes into the run.
+	for _, dir := range []string{o.CPUProfileDir, o.HeapProfileDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return Report{}, fmt.Errorf("bench: profile directory: %w", err)
+		}
+	}
 	started := time.Now()
 	rep := Report{Machine: machineInfo(), Started: started.UTC()}
 	// The run id keeps keyspaces and topics of concurrent or earlier runs
