@@ -283,6 +283,53 @@ func TestLargeBacklogTarget(t *testing.T) {
 	}
 }
 
+// The performance issue's targets, each at and beyond its bound.
+func TestPerformanceTargets(t *testing.T) {
+	steady := func(proc string, p99 time.Duration, cpu float64) SteadyResult {
+		return SteadyResult{Processor: proc, Rate: 1000, AchievedRate: 1000, P99: Duration(p99), CPUSecondsPer1000: cpu}
+	}
+	for _, tc := range []struct {
+		name   string
+		r      Report
+		target string
+		met    bool
+	}{
+		{name: "cdc drain at the ratio", r: Report{Backlog: []BacklogResult{{Processor: "cdc", Events: 100_000, EventsPerSec: 50_000, RatioToProducer: 0.35, RatioToBaseline: 0.4}}},
+			target: "backlog drain vs raw producer (msgs/s to acknowledged), cdc", met: true},
+		{name: "cdc drain below it, however it compares to consumed", r: Report{Backlog: []BacklogResult{{Processor: "cdc", Events: 100_000, EventsPerSec: 50_000, RatioToProducer: 0.34, RatioToBaseline: 0.5}}},
+			target: "backlog drain vs raw producer (msgs/s to acknowledged), cdc"},
+		{name: "cdc drain missing an event", r: Report{Backlog: []BacklogResult{{Processor: "cdc", Events: 100_000, EventsPerSec: 50_000, RatioToProducer: 0.5, Missing: 1}}},
+			target: "backlog drain vs raw producer (msgs/s to acknowledged), cdc"},
+		{name: "polling drain at the rate", r: Report{Backlog: []BacklogResult{{Processor: "polling", Events: 100_000, EventsPerSec: 25_000, StackCPUSeconds: 2}}},
+			target: "backlog drain, polling", met: true},
+		{name: "polling drain below it", r: Report{Backlog: []BacklogResult{{Processor: "polling", Events: 100_000, EventsPerSec: 24_999}}},
+			target: "backlog drain, polling"},
+		{name: "steady p99 at the bound", r: Report{Steady: []SteadyResult{steady("cdc", 150*time.Millisecond, 0.1)}},
+			target: "steady 1000 events/s p99, cdc", met: true},
+		{name: "steady p99 beyond it", r: Report{Steady: []SteadyResult{steady("cdc", 151*time.Millisecond, 0.1)}},
+			target: "steady 1000 events/s p99, cdc"},
+		{name: "steady CPU at the bound", r: Report{Steady: []SteadyResult{steady("polling", 50*time.Millisecond, 0.15)}},
+			target: "steady 1000 events/s relay CPU per 1,000 events, polling", met: true},
+		{name: "steady CPU beyond it", r: Report{Steady: []SteadyResult{steady("polling", 50*time.Millisecond, 0.151)}},
+			target: "steady 1000 events/s relay CPU per 1,000 events, polling"},
+		{name: "steady CPU not measured", r: Report{Steady: []SteadyResult{steady("polling", 50*time.Millisecond, 0)}},
+			target: "steady 1000 events/s relay CPU per 1,000 events, polling"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.checkTargets()
+			var found *Target
+			for i := range tc.r.Targets {
+				if tc.r.Targets[i].Name == tc.target {
+					found = &tc.r.Targets[i]
+				}
+			}
+			if found == nil || found.Met != tc.met {
+				t.Fatalf("target %q: got %+v among %+v, want met=%v", tc.target, found, tc.r.Targets, tc.met)
+			}
+		})
+	}
+}
+
 // How many messages the baseline sends: the backlog, capped by
 // --baseline-max unless that is negative.
 func TestBaselineMessages(t *testing.T) {
