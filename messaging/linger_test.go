@@ -1,6 +1,7 @@
 package messaging_test
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"testing"
@@ -73,6 +74,44 @@ func TestLingerBatchesRecords(t *testing.T) {
 		}
 		if got := m.Headers[messaging.HeaderSequence]; got != strconv.Itoa(i+1) {
 			t.Fatalf("message %d has sequence %s, want %d", i, got, i+1)
+		}
+	}
+}
+
+// TestCloseFlushesLingeringBatch: Close while records wait out the linger
+// sends them and reports each as published; none is lost or failed.
+func TestCloseFlushesLingeringBatch(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, kafkaemu.Options{Topics: []string{orderTopic}, Partitions: 1})
+	cfg := fastConfig(b)
+	cfg.Linger = time.Second // the records are still waiting when Close runs
+	p, err := messaging.NewPublisher(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PublishSync(context.Background(), record("Order", uuid.New(), 1)); err != nil {
+		t.Fatalf("first record (connects the producer): %v", err)
+	}
+
+	const n = 20
+	res := newResults(t)
+	agg := uuid.New()
+	for seq := int64(1); seq <= n; seq++ {
+		rec := record("Order", agg, seq)
+		p.Publish(rec, res.callback(rec.EventID))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for id, err := range res.wait(n, 10*time.Second) {
+		if err != nil {
+			t.Errorf("event %s: %v, want published", id, err)
+		}
+	}
+	msgs := readBack(t, b.Brokers(), []string{orderTopic}, n+1, 10*time.Second)
+	for i, m := range msgs[1:] {
+		if got := m.Headers[messaging.HeaderSequence]; got != strconv.Itoa(i+1) {
+			t.Fatalf("message %d has sequence %s, want %d", i+1, got, i+1)
 		}
 	}
 }
