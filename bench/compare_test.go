@@ -330,6 +330,31 @@ func TestPerformanceTargets(t *testing.T) {
 	}
 }
 
+// The baseline the ratios divide by: the median repetition, and of an even
+// number the faster of the middle two, so that a slow moment of the
+// baseline never flatters the relay.
+func TestMedianBaseline(t *testing.T) {
+	for _, tc := range []struct {
+		rates []float64
+		want  float64
+	}{
+		{[]float64{150_000}, 150_000},
+		{[]float64{210_000, 140_000}, 210_000},
+		{[]float64{140_000, 210_000}, 210_000},
+		{[]float64{200_000, 100_000, 150_000}, 150_000},
+		{[]float64{300_000, 100_000, 200_000, 400_000}, 300_000},
+	} {
+		reps := make([]BaselineResult, len(tc.rates))
+		for i, r := range tc.rates {
+			reps[i] = BaselineResult{MsgsPerSec: r, ProducerMsgsPerSec: r + 1}
+		}
+		m := medianBaseline(reps)
+		if m.MsgsPerSec != tc.want || m.ProducerMsgsPerSec != tc.want+1 || m.Repetitions != len(tc.rates) || len(m.RunsMsgsPerSec) != len(tc.rates) {
+			t.Errorf("medianBaseline(%v) = %v msgs/s (%d repetitions, runs %v), want %v", tc.rates, m.MsgsPerSec, m.Repetitions, m.RunsMsgsPerSec, tc.want)
+		}
+	}
+}
+
 // How many messages the baseline sends: the backlog, capped by
 // --baseline-max unless that is negative.
 func TestBaselineMessages(t *testing.T) {
