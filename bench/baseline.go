@@ -13,19 +13,23 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 )
 
-// producerSettings are messaging.Publisher's producer settings (see
-// messaging/config.go, producerConfig), which the baseline copies: an
-// idempotent producer, acks from all in-sync replicas, one request in flight
-// per broker (what keeps an aggregate's order under retries), batches that
-// linger.
-func producerSettings(linger time.Duration) ProducerSettings {
+// producerSettings describe sc, the producer of the relay and of the
+// baseline: an idempotent producer, acks from all in-sync replicas, one
+// request in flight per broker (what keeps an aggregate's order under
+// retries), batches that linger.
+func producerSettings(sc *sarama.Config) ProducerSettings {
+	acks := "all"
+	if sc.Producer.RequiredAcks != sarama.WaitForAll {
+		acks = strconv.Itoa(int(sc.Producer.RequiredAcks))
+	}
+	linger := sc.Producer.Flush.Frequency
 	return ProducerSettings{
-		KafkaVersion:    messaging.DefaultKafkaVersion,
-		Idempotent:      true,
-		Acks:            "all",
-		MaxOpenRequests: 1,
-		RetryMax:        3,
-		MaxMessageBytes: messaging.DefaultMaxMessageBytes,
+		KafkaVersion:    sc.Version.String(),
+		Idempotent:      sc.Producer.Idempotent,
+		Acks:            acks,
+		MaxOpenRequests: sc.Net.MaxOpenRequests,
+		RetryMax:        sc.Producer.Retry.Max,
+		MaxMessageBytes: sc.Producer.MaxMessageBytes,
 		Partitioner:     "hash (FNV-1a of the aggregate id)",
 		Linger:          Duration(linger),
 		Flush:           flushDescription(linger),
@@ -40,33 +44,12 @@ func flushDescription(linger time.Duration) string {
 	return fmt.Sprintf("after a linger of %s, or at max message bytes", linger)
 }
 
-// baselineConfig is the sarama configuration of messaging.Publisher with
-// its defaults (Timeout 10 s) and the given linger, rebuilt here because the
-// publisher's is unexported: the baseline must differ from the relay only
-// in everything the relay adds around the producer.
-func baselineConfig(linger time.Duration) (*sarama.Config, error) {
-	v, err := sarama.ParseKafkaVersion(messaging.DefaultKafkaVersion)
-	if err != nil {
-		return nil, err
-	}
-	sc := sarama.NewConfig()
-	sc.ClientID = "scylla-outbox-bench-baseline"
-	sc.Version = v
-	sc.Net.MaxOpenRequests = 1
-	sc.Producer.Idempotent = true
-	sc.Producer.RequiredAcks = sarama.WaitForAll
-	sc.Producer.Partitioner = sarama.NewHashPartitioner
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
-	sc.Producer.Retry.Max = 3
-	sc.Producer.Retry.Backoff = 100 * time.Millisecond
-	sc.Producer.MaxMessageBytes = messaging.DefaultMaxMessageBytes
-	sc.Producer.Flush.Frequency = linger
-	timeout := messaging.DefaultTimeout
-	sc.Net.DialTimeout, sc.Net.ReadTimeout, sc.Net.WriteTimeout = timeout, timeout, timeout
-	sc.Producer.Timeout = timeout * 3 / 4
-	sc.Metadata.Timeout = timeout
-	return sc, sc.Validate()
+// baselineConfig is messaging.Publisher's sarama configuration with its
+// defaults and the given linger, under a client id of its own: the baseline
+// differs from the relay only in everything the relay adds around the
+// producer.
+func baselineConfig(brokers []string, linger time.Duration) (*sarama.Config, error) {
+	return messaging.Config{Brokers: brokers, ClientID: "scylla-outbox-bench-baseline", Linger: linger}.ProducerConfig()
 }
 
 // baselineMessages builds n records exactly as messaging.Publisher would
@@ -118,11 +101,7 @@ func baselineMessages(topic string, n, perOrder int, t *tracker) ([]*sarama.Prod
 // runBaseline sends msgs through a fresh AsyncProducer as fast as it takes
 // them, while the consumer behind t reads the topic. It returns when the
 // consumer has every message.
-func runBaseline(ctx context.Context, brokers []string, linger time.Duration, msgs []*sarama.ProducerMessage, t *tracker, wait time.Duration) (acked, consumed time.Duration, err error) {
-	sc, err := baselineConfig(linger)
-	if err != nil {
-		return 0, 0, err
-	}
+func runBaseline(ctx context.Context, brokers []string, sc *sarama.Config, msgs []*sarama.ProducerMessage, t *tracker, wait time.Duration) (acked, consumed time.Duration, err error) {
 	producer, err := sarama.NewAsyncProducer(brokers, sc)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: baseline producer: %w", err)

@@ -297,13 +297,7 @@ func TestWorkloadSelection(t *testing.T) {
 		{args: []string{"--workloads", "steady,crash"}, invalid: `workload "crash"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var o Options
-			fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-			o.RegisterFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			o = o.withDefaults()
+			o := parseOptions(t, tc.args).withDefaults()
 			err := o.validate()
 			if tc.invalid != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.invalid) {
@@ -433,4 +427,16 @@ func TestTrackerFirstPublishedAfter(t *testing.T) {
 	if st := tr.stats(); st.unique != 3 || st.dupes != 1 || st.outOfOrder != 0 {
 		t.Fatalf("%+v", st)
 	}
+}
+
+// parseOptions parses args as `outbox bench` does.
+func parseOptions(t *testing.T, args []string) Options {
+	t.Helper()
+	var o Options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	o.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -369,13 +368,7 @@ func TestBaselineMessages(t *testing.T) {
 		{args: []string{"--backlog", "1000000", "--baseline-max", "-1"}, want: 1_000_000},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var o Options
-			fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-			o.RegisterFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			if got := o.withDefaults().baselineMessages(); got != tc.want {
+			if got := parseOptions(t, tc.args).withDefaults().baselineMessages(); got != tc.want {
 				t.Fatalf("baseline of %d messages, want %d", got, tc.want)
 			}
 		})

@@ -159,6 +159,10 @@ func (b *bencher) run(ctx context.Context) (err error) {
 		defer closeJoin(&err, "embedded stack", emb)
 		b.hosts, b.brokers = []string{emb.DB.Addr()}, emb.Broker.Brokers()
 	}
+	sc, err := baselineConfig(b.brokers, o.Linger)
+	if err != nil {
+		return err
+	}
 	b.rep.Settings = Settings{
 		Command: o.Command, Quick: o.Quick, Processors: o.Processors, Workloads: o.Workloads,
 		Rate: o.Rate, Duration: Duration(o.Duration), Backlog: o.Backlog,
@@ -166,7 +170,7 @@ func (b *bencher) run(ctx context.Context) (err error) {
 		SteadyWriters: o.SteadyWriters, BacklogWriters: o.BacklogWriters, BaselineMax: max(o.BaselineMax, 0),
 		Settle: Duration(settle), Stack: stack, ScyllaHosts: b.hosts, KafkaBrokers: b.brokers, Partitions: o.Partitions,
 		Relay:    b.relaySettings("", runEnv{}, time.Time{}),
-		Producer: producerSettings(o.Linger),
+		Producer: producerSettings(sc),
 	}
 	if b.rep.Settings.Command == "" {
 		b.rep.Settings.Command = strings.Join(os.Args, " ")
@@ -192,10 +196,6 @@ func (b *bencher) run(ctx context.Context) (err error) {
 	}
 	b.session = gocqlx.NewSession(s)
 	defer b.session.Close()
-	sc, err := baselineConfig(o.Linger)
-	if err != nil {
-		return err
-	}
 	if b.admin, err = sarama.NewClusterAdmin(b.brokers, sc); err != nil {
 		return fmt.Errorf("bench: kafka admin %v: %w", b.brokers, err)
 	}
@@ -550,7 +550,11 @@ func (b *bencher) baseline(ctx context.Context, rep int) (BaselineResult, error)
 	collectBeforeTiming()
 	self0, _ := sampleProc("self")
 	stopProfile := b.profileSelf(re)
-	acked, consumed, err := runBaseline(ctx, b.brokers, o.Linger, msgs, tr, 2*time.Minute+time.Duration(o.Backlog)*time.Millisecond)
+	sc, err := baselineConfig(b.brokers, o.Linger)
+	if err != nil {
+		return BaselineResult{}, err
+	}
+	acked, consumed, err := runBaseline(ctx, b.brokers, sc, msgs, tr, 2*time.Minute+time.Duration(o.Backlog)*time.Millisecond)
 	stopProfile()
 	self1, _ := sampleProc("self")
 	stopConsume()

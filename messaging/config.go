@@ -341,6 +341,16 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
+// ProducerConfig is the sarama configuration a [Publisher] built from c
+// produces with, for tools that must produce exactly as the relay does
+// (the benchmark's raw-producer baseline). Errors are [Config.Validate]'s.
+func (c Config) ProducerConfig() (*sarama.Config, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c.withDefaults().producerConfig()
+}
+
 // producerConfig is [Config.saramaConfig] plus the producer's settings.
 func (c Config) producerConfig() (*sarama.Config, error) {
 	sc, err := c.saramaConfig()

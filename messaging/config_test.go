@@ -205,3 +205,23 @@ func TestValidateTopicName(t *testing.T) {
 		}
 	}
 }
+
+// ProducerConfig hands tools the publisher's own producer configuration,
+// and refuses a configuration the publisher would refuse.
+func TestProducerConfig(t *testing.T) {
+	sc, err := Config{Brokers: []string{"k:9092"}, Linger: 7 * time.Millisecond}.ProducerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Config{Brokers: []string{"k:9092"}, Linger: 7 * time.Millisecond}.withDefaults().producerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Producer.Flush.Frequency != 7*time.Millisecond || sc.Producer.Retry.Max != want.Producer.Retry.Max ||
+		!sc.Producer.Idempotent || sc.Net.MaxOpenRequests != 1 || sc.ClientID != DefaultClientID {
+		t.Errorf("ProducerConfig: %+v", sc.Producer)
+	}
+	if _, err := (Config{Brokers: []string{"k:9092"}, Linger: -time.Second}).ProducerConfig(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("invalid linger: %v, want ErrInvalidConfig", err)
+	}
+}

@@ -51,11 +51,7 @@ func TestLingerBatchesRecords(t *testing.T) {
 
 	const n = 30
 	res := newResults(t)
-	agg := uuid.New()
-	for seq := int64(1); seq <= n; seq++ {
-		rec := record("Order", agg, seq)
-		p.Publish(rec, res.callback(rec.EventID))
-	}
+	agg := publishAggregate(p, res, n)
 	for id, err := range res.wait(n, 20*time.Second) {
 		if err != nil {
 			t.Errorf("event %s: %v", id, err)
@@ -67,15 +63,7 @@ func TestLingerBatchesRecords(t *testing.T) {
 	if len(got) != 1 || got[0] != n {
 		t.Errorf("records per produce request %v, want one request of %d", got, n)
 	}
-	msgs := readBack(t, b.Brokers(), []string{orderTopic}, n, 10*time.Second)
-	for i, m := range msgs {
-		if string(m.Key) != agg.String() {
-			t.Fatalf("message %d key %q, want %q", i, m.Key, agg)
-		}
-		if got := m.Headers[messaging.HeaderSequence]; got != strconv.Itoa(i+1) {
-			t.Fatalf("message %d has sequence %s, want %d", i, got, i+1)
-		}
-	}
+	requireInOrder(t, readBack(t, b.Brokers(), []string{orderTopic}, n, 10*time.Second), agg)
 }
 
 // TestCloseFlushesLingeringBatch: Close while records wait out the linger
@@ -95,11 +83,7 @@ func TestCloseFlushesLingeringBatch(t *testing.T) {
 
 	const n = 20
 	res := newResults(t)
-	agg := uuid.New()
-	for seq := int64(1); seq <= n; seq++ {
-		rec := record("Order", agg, seq)
-		p.Publish(rec, res.callback(rec.EventID))
-	}
+	agg := publishAggregate(p, res, n)
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -108,10 +92,29 @@ func TestCloseFlushesLingeringBatch(t *testing.T) {
 			t.Errorf("event %s: %v, want published", id, err)
 		}
 	}
-	msgs := readBack(t, b.Brokers(), []string{orderTopic}, n+1, 10*time.Second)
-	for i, m := range msgs[1:] {
+	requireInOrder(t, readBack(t, b.Brokers(), []string{orderTopic}, n+1, 10*time.Second)[1:], agg)
+}
+
+// publishAggregate publishes events 1 to n of a new aggregate, results to
+// res, and returns the aggregate.
+func publishAggregate(p *messaging.Publisher, res *results, n int) uuid.UUID {
+	agg := uuid.New()
+	for seq := int64(1); seq <= int64(n); seq++ {
+		rec := record("Order", agg, seq)
+		p.Publish(rec, res.callback(rec.EventID))
+	}
+	return agg
+}
+
+// requireInOrder checks that msgs are events 1, 2, … of aggregate agg.
+func requireInOrder(t *testing.T, msgs []messaging.Message, agg uuid.UUID) {
+	t.Helper()
+	for i, m := range msgs {
+		if string(m.Key) != agg.String() {
+			t.Fatalf("message %d key %q, want %q", i, m.Key, agg)
+		}
 		if got := m.Headers[messaging.HeaderSequence]; got != strconv.Itoa(i+1) {
-			t.Fatalf("message %d has sequence %s, want %d", i+1, got, i+1)
+			t.Fatalf("message %d has sequence %s, want %d", i, got, i+1)
 		}
 	}
 }
