@@ -61,8 +61,9 @@ type OrderStoreOptions struct {
 	// default keyspace ([Config.Keyspace]).
 	Keyspace string
 	// Clock chooses the outbox_by_bucket partition of a Save ([BucketOf]
-	// of its reading); default time.Now. It stamps nothing: committed_at
-	// and the write timestamp are the server's (see [OrderStore.Save]).
+	// of its reading) and the orders row's write timestamp (see
+	// [OrderStore.Save]); default time.Now. committed_at and the outbox
+	// rows' write timestamps are the server's.
 	Clock func() time.Time
 }
 
@@ -79,7 +80,8 @@ type cql struct {
 type OrderStore struct {
 	s     gocqlx.Session
 	clock func() time.Time
-	// lastStamp is the order row's latest write timestamp (µs).
+	// lastStamp is the latest orders row write timestamp (µs) this store
+	// wrote or loaded.
 	lastStamp atomic.Int64
 	err       error // invalid options; returned by every method
 
@@ -107,7 +109,9 @@ func NewOrderStore(s gocqlx.Session, o OrderStoreOptions) *OrderStore {
 	}
 	ks := o.Keyspace
 	orders := ordersTable(ks)
-	st.getOrder.stmt, st.getOrder.names = orders.Get(orders.Metadata().Columns...)
+	st.getOrder.stmt, st.getOrder.names = qb.Select(orders.Name()).
+		Columns(append(slices.Clone(orders.Metadata().Columns), qb.As("WRITETIME(version)", "stamp"))...).
+		Where(qb.Eq("id")).ToCql()
 	st.insertOrder.stmt, st.insertOrder.names = orders.Insert()
 	// The order row keeps a client timestamp (the rest of the batch is
 	// stamped by the server): a batch delayed in the network beyond its
@@ -135,7 +139,7 @@ func (st *OrderStore) Load(ctx context.Context, id uuid.UUID) (*domain.Order, er
 	if st.err != nil {
 		return nil, st.err
 	}
-	var row orderRow
+	var row storedOrderRow
 	err := st.s.ContextQuery(ctx, st.getOrder.stmt, st.getOrder.names).
 		BindMap(map[string]any{"id": id}).GetRelease(&row)
 	switch {
@@ -144,6 +148,7 @@ func (st *OrderStore) Load(ctx context.Context, id uuid.UUID) (*domain.Order, er
 	case err != nil:
 		return nil, fmt.Errorf("storage: load order %s: %w", id, err)
 	}
+	st.observeStamp(row.Stamp)
 	o, err := row.order()
 	if err != nil {
 		return nil, fmt.Errorf("storage: load order %s: %w: %w", id, ErrCorruptOrder, err)
@@ -275,15 +280,29 @@ func (st *OrderStore) Save(ctx context.Context, o *domain.Order, events ...domai
 }
 
 // nextStamp returns the order row's write timestamp (µs): now, but strictly
-// after every one this store returned before, so that a clock that stepped
-// back (or stands still, in tests) cannot order a later version of a row
-// before an earlier one.
+// after every one this store returned or loaded before, so that a clock that
+// stepped back (or stands still, in tests), or a previous writer's clock
+// running ahead of this one, cannot order a later version of a row before an
+// earlier one.
 func (st *OrderStore) nextStamp(now time.Time) int64 {
 	for {
 		last := st.lastStamp.Load()
 		next := max(now.UnixMicro(), last+1)
 		if st.lastStamp.CompareAndSwap(last, next) {
 			return next
+		}
+	}
+}
+
+// observeStamp makes every later stamp follow a loaded row's: a writer
+// builds each version on the row it loaded, so the row it writes must
+// supersede that one whatever the two writers' clocks say (a Lamport clock
+// over the orders rows).
+func (st *OrderStore) observeStamp(stamp int64) {
+	for {
+		last := st.lastStamp.Load()
+		if stamp <= last || st.lastStamp.CompareAndSwap(last, stamp) {
+			return
 		}
 	}
 }

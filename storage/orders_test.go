@@ -538,3 +538,39 @@ func TestLateBatchDoesNotRollTheOrderBack(t *testing.T) {
 		t.Fatalf("order at version %d (%v), want 2: a late batch rolled it back", got.Version(), err)
 	}
 }
+
+// The order's next writer may run on a clock behind the previous one's (a
+// lease handed to another process, a process restarted after its clock
+// stepped back). Its save must still supersede the stored row: were it
+// stamped by its own clock alone, the write would lose last-write-wins
+// while its event landed, and the next load would build that version again
+// under a new event id.
+func TestSaveSupersedesARowStampedByAClockAhead(t *testing.T) {
+	for _, skew := range []time.Duration{time.Millisecond, 30 * time.Second, time.Hour} {
+		t.Run(skew.String(), func(t *testing.T) {
+			env := newEnv(t)
+			ctx := context.Background()
+			ahead := env.store(func(o *OrderStoreOptions) { o.Clock = func() time.Time { return time.Now().Add(skew) } })
+			behind := env.store()
+			o, created := newOrder(t)
+			if err := ahead.Save(ctx, o, created); err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := behind.Load(ctx, o.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			updated, err := loaded.UpdateItems(items(2), t0.Add(time.Second), uuid.NewV7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := behind.Save(ctx, loaded, updated); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ahead.Load(ctx, o.ID())
+			if err != nil || got.Version() != 2 {
+				t.Fatalf("order at version %d (%v), want 2: the save of a writer %s behind was lost", got.Version(), err, skew)
+			}
+		})
+	}
+}

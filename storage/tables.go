@@ -65,6 +65,13 @@ type orderRow struct {
 	UpdatedAt  time.Time `db:"updated_at"`
 }
 
+// storedOrderRow is an orders row as Load reads it, with the write
+// timestamp (µs) of its latest version.
+type storedOrderRow struct {
+	orderRow
+	Stamp int64 `db:"stamp"`
+}
+
 // itemJSON is one element of orders.items. It matches the items of the
 // event payloads, so a row and its latest event read alike.
 type itemJSON struct {
