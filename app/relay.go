@@ -60,10 +60,17 @@ type RelayConfig struct {
 	Polling actors.PollingSource
 	// Consistency of relay reads; default LOCAL_QUORUM.
 	Consistency gocql.Consistency
-	// PanicOnce makes the processor panic on its first record (fault
-	// injection: the supervisor restarts it and nothing is lost).
-	PanicOnce bool
-	Logger    *zap.Logger
+	// PanicOn, if set, makes the processor panic on each record it returns
+	// true for (fault injection, to watch the supervision: see PanicOnce).
+	PanicOn func(outbox.Record) bool
+	Logger  *zap.Logger
+}
+
+// PanicOnce returns a [RelayConfig.PanicOn] that fires on the first record
+// only: the supervisor restarts the processor and nothing is lost.
+func PanicOnce() func(outbox.Record) bool {
+	var fired atomic.Bool
+	return func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
 }
 
 // setDefaults fills every zero optional field.
@@ -132,10 +139,7 @@ func StartRelay(ctx context.Context, sys *actors.System, session gocqlx.Session,
 	pcfg := cfg.Processing
 	pcfg.Publisher, pcfg.DLQ, pcfg.Metrics, pcfg.DeadLetters = pub, r.dlq, metricsPID, r.DLQ
 	pcfg.Classify, pcfg.Ambiguous, pcfg.Logger = classifyPublishError, messaging.IsAmbiguous, cfg.Logger
-	if cfg.PanicOnce {
-		var fired atomic.Bool
-		pcfg.PanicOn = func(outbox.Record) bool { return fired.CompareAndSwap(false, true) }
-	}
+	pcfg.PanicOn = cfg.PanicOn
 	relays := storage.NewRelayProgress(session, cfg.Keyspace, storage.RelayProgressOptions{StreamTTL: cfg.CDCProgressTTL})
 	processor := func(epoch leader.Epoch) (*actor.Props, error) {
 		progress := relays.Fenced(cfg.Name, epoch)

@@ -550,7 +550,7 @@ func TestRelayProcessorPanic(t *testing.T) {
 			s := newStack(t, 0)
 			core, logs := observer.New(zap.InfoLevel)
 			cfg := relayConfig(proc)
-			cfg.PanicOnce = true
+			cfg.PanicOn = PanicOnce()
 			s.startRelay(t, cfg, zap.New(core))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -565,6 +565,62 @@ func TestRelayProcessorPanic(t *testing.T) {
 			if !strings.Contains(fmt.Sprint(fields["actor"]), proc+"-processor") || !strings.Contains(fmt.Sprint(fields["reason"]), "injected panic") {
 				t.Fatalf("supervision line fields: %v", fields)
 			}
+		})
+	}
+}
+
+// A processor that panics on every record it is handed: past its restart
+// limit the supervisor stops it, the relay leaves its group and reports
+// that it can serve no more (the process exits 1), and a standby of the
+// same name takes over and publishes every event, in order. A record
+// recovered after a restart is republished without being handed again, so
+// the test keeps writing until the relay gives up: a crash loop needs new
+// records. Duplicates are allowed: each restart republishes what was in
+// flight (README, duplicates case 2).
+func TestRelayCrashLoopingProcessorHandsOver(t *testing.T) {
+	for _, proc := range processors {
+		t.Run(proc, func(t *testing.T) {
+			s := newStack(t, 0)
+			core, logs := observer.New(zap.InfoLevel)
+			stopped := make(chan error, 1)
+			cfg := relayConfig(proc)
+			cfg.PanicOn = func(outbox.Record) bool { return true }
+			cfg.OnStopped = func(err error) { stopped <- err }
+			looping := s.startRelay(t, cfg, zap.New(core))
+			standby := s.launchRelay(t, relayConfig(proc), nil)
+			defer func() {
+				for _, rr := range []*runningRelay{looping, standby} {
+					if err := rr.stop(); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := s.consume(t, ctx)
+			giveUp := time.After(time.Minute)
+		writing:
+			for {
+				s.writeOrders(t, 1, 1, nil)
+				select {
+				case err := <-stopped:
+					if !strings.Contains(err.Error(), "cannot run") {
+						t.Fatalf("OnStopped error %q, want the processor named as unable to run", err)
+					}
+					break writing
+				case <-giveUp:
+					t.Fatal("the crash-looping relay never gave up")
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if n := len(logs.FilterMessage("supervisor restarted actor").All()); n < actors.DefaultMaxRestarts {
+				t.Fatalf("%d restarts logged before giving up, want %d", n, actors.DefaultMaxRestarts)
+			}
+			if len(logs.FilterMessage("relay left its group: its processor cannot run").All()) == 0 {
+				t.Fatal("no log line for the relay leaving its group")
+			}
+			s.writeOrders(t, 5, 3, nil)
+			s.waitAll(t, r, time.Minute)
 		})
 	}
 }

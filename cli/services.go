@@ -79,7 +79,9 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	s.Relay.PanicOnce = *fault == "panic"
+	if *fault == "panic" {
+		s.Relay.PanicOn = app.PanicOnce()
+	}
 	env.Stdout.printf("processor: %s (cdc profile %s); seeding %d orders\n", cfg.Processor, cfg.CDC.Profile, *orders)
 	rt, err := startServices(ctx, s, cfg, logger)
 	if err != nil {
