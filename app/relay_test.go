@@ -354,6 +354,8 @@ func dlqCount(t *testing.T, s *stack) int {
 	return n
 }
 
+// counterValue sums the values of reg's counters and gauges called name
+// that carry labels.
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -372,12 +374,23 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 					continue metric
 				}
 			}
-			if m.GetCounter() != nil {
-				sum += m.GetCounter().GetValue()
-			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum
+}
+
+// awaitMetric waits until a counter or gauge of reg reaches want: the
+// metrics actor applies updates asynchronously.
+func awaitMetric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for got := counterValue(t, reg, name, labels); got != want; got = counterValue(t, reg, name, labels) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func hasLabel(m *dto.Metric, k, v string) bool {
@@ -595,6 +608,9 @@ func TestRelayCrashLoopingProcessorHandsOver(t *testing.T) {
 					}
 				}
 			}()
+			relay := map[string]string{"relay": looping.relay.cfg.Name}
+			awaitMetric(t, looping.reg, "relay_active", relay, 1)
+			awaitMetric(t, standby.reg, "relay_active", relay, 0)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := s.consume(t, ctx)
@@ -621,6 +637,10 @@ func TestRelayCrashLoopingProcessorHandsOver(t *testing.T) {
 			}
 			s.writeOrders(t, 5, 3, nil)
 			s.waitAll(t, r, time.Minute)
+			awaitMetric(t, looping.reg, "relay_active", relay, 0)
+			awaitMetric(t, standby.reg, "relay_active", relay, 1)
+			awaitMetric(t, looping.reg, "relay_leadership_changes_total", relay, 2)
+			awaitMetric(t, standby.reg, "relay_leadership_changes_total", relay, 1)
 		})
 	}
 }
