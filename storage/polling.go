@@ -42,16 +42,18 @@ func NewPollingStore(s gocqlx.Session, keyspace string) *PollingStore {
 // false. The bound is inclusive of after's millisecond: callers re-reading a
 // window deduplicate by event id. A writer picks a row's bucket from its own
 // clock before it sends the batch, and the server stamps committed_at when
-// it applies it — later, by the time the save took (prepares, retries,
-// queueing, clock skew) — so a row can sit in the bucket before its
-// committed_at's minute: Scan also reads the bucket before, which covers
-// saves that land within BucketWidth of starting (a save is bounded by the
-// storage timeout).
+// it applies it, so the two differ by the time the save took (prepares,
+// retries, queueing) plus the skew between the writer's clock and the
+// server's, either way: a row can sit in the bucket before its committed_at's
+// minute (a slow save, a writer clock behind) or in the bucket after it (a
+// writer clock ahead). Scan reads both neighbours of the window's buckets,
+// which covers every row whose writer and server disagree by less than
+// BucketWidth.
 func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn func(outbox.Record) bool) error {
 	stmt := `SELECT committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload, content_type, trace_parent, occurred_at FROM ` +
 		st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at <= ?`
 	lo, hi := gocql.MinTimeUUID(after), gocql.MaxTimeUUID(until)
-	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(until); b++ {
+	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(until.Add(BucketWidth)); b++ {
 		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(1000).Iter()
 		var committed gocql.UUID
 		var rec outbox.Record
@@ -80,7 +82,7 @@ func (st *PollingStore) Scan(ctx context.Context, after, until time.Time, fn fun
 func (st *PollingStore) Keys(ctx context.Context, after, before time.Time, fn func(committed time.Time, id uuid.UUID) bool) error {
 	stmt := `SELECT committed_at, event_id FROM ` + st.byBucket + ` WHERE bucket = ? AND committed_at >= ? AND committed_at < ?`
 	lo, hi := gocql.MinTimeUUID(after), gocql.MinTimeUUID(before)
-	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(before); b++ {
+	for b := BucketOf(after.Add(-BucketWidth)); b <= BucketOf(before.Add(BucketWidth)); b++ {
 		iter := st.s.Session.Query(stmt, b, lo, hi).WithContext(ctx).PageSize(5000).Iter()
 		var committed gocql.UUID
 		var id uuid.UUID

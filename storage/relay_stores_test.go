@@ -237,3 +237,27 @@ func TestPollingStoreScanFindsRowsInTheBucketBefore(t *testing.T) {
 		t.Fatalf("found %v, want the row in the bucket before", found)
 	}
 }
+
+// A writer clock ahead of the server's files a row in the bucket after its
+// committed_at's minute; Scan and Keys must find it there.
+func TestPollingStoreScanFindsRowsInTheBucketAfter(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	at := time.Now().Truncate(time.Minute).Add(58 * time.Second)
+	id := uuid.New()
+	if err := e.s.Query(`INSERT INTO `+testKeyspace+`.outbox_by_bucket (bucket, committed_at, event_id, aggregate_id, sequence, aggregate_type, event_type, payload) VALUES (?, ?, ?, ?, 1, 'Order', 'OrderCreated', 0x7b7d)`, nil).
+		Bind(BucketOf(at)+1, gocql.MinTimeUUID(at), id, uuid.New()).ExecRelease(); err != nil {
+		t.Fatal(err)
+	}
+	ps := NewPollingStore(e.s, testKeyspace)
+	var scanned, keys []uuid.UUID
+	if err := ps.Scan(ctx, at.Add(-time.Second), at.Add(time.Second), func(r outbox.Record) bool { scanned = append(scanned, r.EventID); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ps.Keys(ctx, at.Add(-time.Second), at.Add(time.Second), func(_ time.Time, id uuid.UUID) bool { keys = append(keys, id); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(scanned) != 1 || scanned[0] != id || len(keys) != 1 || keys[0] != id {
+		t.Fatalf("Scan found %v, Keys %v; want the row in the bucket after", scanned, keys)
+	}
+}

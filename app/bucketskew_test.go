@@ -1,0 +1,53 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
+	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
+	"github.com/scylla-outbox/scylla-outbox/storage"
+)
+
+// A writer whose clock disagrees with the server's files a row in the
+// outbox_by_bucket minute before or after its committed_at's. The
+// database's clock is set to 50 s past a minute and the writer's 59 s ahead
+// of it (every row one bucket late) or behind it (one bucket early); the
+// polling relay, on the database's clock, must publish each event, in
+// order. A writer ahead used to lose every such row: only the bucket before
+// was read.
+func TestPollingWriterClockSkew(t *testing.T) {
+	for _, skew := range []time.Duration{59 * time.Second, -59 * time.Second} {
+		t.Run(skew.String(), func(t *testing.T) {
+			t.Parallel()
+			now := time.Now()
+			offset := time.Duration((110-now.Second())%60)*time.Second - time.Duration(now.Nanosecond())
+			server := func() time.Time { return time.Now().Add(offset) }
+			writer := func() time.Time { return server().Add(skew) }
+			db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: server}))
+			s := &stack{db: db, dbAddr: db.Addr, session: db.Session,
+				broker:    outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}}),
+				store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace, Clock: writer}),
+				committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+			cfg := relayConfig(outbox.ProcessorPolling)
+			cfg.Processing.Clock = server
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := s.consume(t, ctx)
+			rr := s.startRelay(t, cfg, nil)
+			defer func() {
+				if err := rr.stop(); err != nil {
+					t.Error(err)
+				}
+			}()
+			o := s.newOrders(t, 3)
+			o.update(t)
+			s.waitAll(t, r, 40*time.Second)
+		})
+	}
+}
