@@ -242,6 +242,27 @@ func TestRelayLeaderFenced(t *testing.T) {
 	}
 }
 
+// An active relay that never hears from the group or from a rejected
+// write still learns of a newer epoch from its periodic read of the
+// holder, and stops its processor: another relay took the epoch while this
+// one was cut off. Still named by the group, it then takes a newer epoch
+// itself, after FencedDelay.
+func TestRelayLeaderFencedByANewerHolder(t *testing.T) {
+	f := startLeader(t, func(c *LeaderConfig) { c.HolderRefresh = 20 * time.Millisecond })
+	f.handler.Elected(term1)
+	if e := f.next(t); e != "start 1" {
+		t.Fatalf("processor event %q, want start under epoch 1", e)
+	}
+	if _, err := f.epochs.Acquire(context.Background(), "r", "other"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"stop 1", "start 3"} {
+		if e := f.next(t); e != want {
+			t.Fatalf("processor event %q, want %q", e, want)
+		}
+	}
+}
+
 // Shutdown drains the processor, then leaves the group; what the drain
 // could not do (its progress save failed) reaches Shutdown's caller.
 func TestRelayLeaderShutdownDrainsThenLeaves(t *testing.T) {
