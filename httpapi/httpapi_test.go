@@ -128,6 +128,7 @@ func TestCommandErrorsMapToHTTP(t *testing.T) {
 		{fmt.Errorf("update: %w", domain.ErrOrderCancelled), http.StatusConflict},
 		{&actors.ConflictError{OrderID: uuid.New(), Err: errors.New("held by b")}, http.StatusConflict},
 		{errors.New("storage timeout"), http.StatusServiceUnavailable},
+		{&actors.SaveAmbiguousError{OrderID: uuid.New(), Version: 2, EventID: uuid.New(), Err: errors.New("timeout")}, http.StatusServiceUnavailable},
 	}
 	for _, tc := range tests {
 		if got := statusOf(tc.err); got != tc.code {
