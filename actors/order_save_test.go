@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -229,6 +230,41 @@ func TestAmbiguousSaveIsSettledBeforeTheNextWrite(t *testing.T) {
 					t.Errorf("stored order version %d quantity %d, want version %d quantity 3", got.Version, got.Items[0].Quantity, wantVersion)
 				}
 			})
+		})
+	}
+}
+
+// GetOrder settles a save of unknown outcome before it answers, so its
+// Version tells the caller whether the ambiguous change took: whether the
+// first attempt landed late or never did (then GetOrder re-sends it), the
+// answer is version 2 and the stored event is the one the ambiguous
+// answer named.
+func TestGetOrderSettlesAnAmbiguousSave(t *testing.T) {
+	for _, landed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("landed=%t", landed), func(t *testing.T) {
+			sys, _ := newTestSystem(t)
+			store := newAmbiguousStore()
+			pid := spawnOrders(t, sys, store.fakeStore, store.use)
+			id := mustCreate(t, sys, pid)
+			store.mu.Lock()
+			store.faults = []saveFault{saveLandsLater, saveLost}
+			store.mu.Unlock()
+			_, err := ask(t, sys, pid, &UpdateOrder{OrderID: id, Items: items(2)})
+			var ambiguous *SaveAmbiguousError
+			if !errors.As(err, &ambiguous) {
+				t.Fatalf("update: %v, want a *SaveAmbiguousError", err)
+			}
+			if landed {
+				store.landLate()
+			}
+			got, err := ask(t, sys, pid, &GetOrder{OrderID: id})
+			if err != nil || got.Order.Version != 2 {
+				t.Fatalf("GetOrder: %+v, %v; want version 2, the ambiguous save settled", got, err)
+			}
+			store.landLate()
+			if events := store.eventsBySequence(t, id); len(events) != 2 || events[2] != ambiguous.EventID {
+				t.Errorf("events by sequence %v, want version 2 as event %s", events, ambiguous.EventID)
+			}
 		})
 	}
 }
