@@ -450,3 +450,66 @@ func TestRelayMalformedRow(t *testing.T) {
 		})
 	}
 }
+
+// A CDC log row without an event id is dead-lettered under an id derived
+// from its position in the log (stream, cdc$time, row), so that reading it
+// again files the same entry instead of a second one: a second relay name,
+// which reads the log from the start, leaves one entry.
+func TestRelayMalformedRowWithoutEventID(t *testing.T) {
+	s := newStack(t, 0)
+	first := s.startRelay(t, relayConfig(outbox.ProcessorCDC), nil)
+	ords := s.newOrders(t, 1)
+	ord := ords.list[0]
+	if err := s.session.Query(`INSERT INTO outbox.outbox_messages (aggregate_id, sequence, aggregate_type, event_type, payload, committed_at) VALUES (?, 2, 'Order', 'OrderUpdated', 0x7b7d, now())`, nil).
+		Bind(ord.ID()).ExecRelease(); err != nil {
+		t.Fatal(err)
+	}
+	dlq := storage.NewDeadLetterStore(s.session, "outbox")
+	entries := func() []storage.DeadLetter {
+		t.Helper()
+		list, err := dlq.List(context.Background(), storage.DeadLetterFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the malformed row's DLQ entry", func() bool { return len(entries()) == 1 })
+	entry := entries()[0]
+	if entry.EventID == uuid.Nil || entry.ErrorKind != relay.KindMalformed || !strings.Contains(entry.Error, "event_id") || entry.Raw["sequence"] != "2" {
+		t.Fatalf("entry: id %s kind %q error %q raw %v", entry.EventID, entry.ErrorKind, entry.Error, entry.Raw)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := relayConfig(outbox.ProcessorCDC)
+	cfg.Name = "second-reader"
+	second := s.startRelay(t, cfg, nil)
+	defer func() {
+		if err := second.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := s.consume(t, ctx)
+	ords.update(t) // sequence 3, after the malformed row in the stream
+	waitFor("the event after the malformed row", func() bool { return r.unique() == s.total() })
+	if list := entries(); len(list) != 1 || list[0].EventID != entry.EventID {
+		ids := make([]uuid.UUID, len(list))
+		for i, d := range list {
+			ids[i] = d.EventID
+		}
+		t.Fatalf("after a second read of the log: entries %v, want only %s", ids, entry.EventID)
+	}
+}
