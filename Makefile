@@ -66,7 +66,7 @@ integration-test:
 ## metrics: the relay's metrics from a running `make dev` (or relay).
 METRICS_URL ?= http://localhost:8080/metrics
 metrics:
-	@curl -fsS $(METRICS_URL) | grep -E '^(cdc_|outbox_|circuit_breaker|dlq_|retry_|actor_restarts|orders_)'
+	@curl -fsS $(METRICS_URL) | grep -E '^(cdc_|outbox_|circuit_breaker|dlq_|retry_|actor_restarts|orders_|relay_)'
 
 ## lint: gofmt, go vet, then golangci-lint (.golangci.yml) at the version
 ## scripts/install-golangci-lint.sh pins, which it installs into bin/ first

@@ -1162,3 +1162,18 @@ func TestInstallScriptIsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// `make metrics` filters the scrape down to the relay's own metrics; a
+// prefix missing from its pattern hides a metric from users (relay_* was).
+func TestMakeMetricsShowsEveryMetric(t *testing.T) {
+	m := regexp.MustCompile(`(?m)^metrics:\n\t.*grep -E '([^']+)'`).FindSubmatch(readFile(t, "Makefile"))
+	if m == nil {
+		t.Fatal("no grep -E pattern in the Makefile's metrics target")
+	}
+	shown := regexp.MustCompile(string(m[1]))
+	for name := range exportedNames(t) {
+		if !shown.MatchString(name) {
+			t.Errorf("make metrics hides %s (pattern %s)", name, m[1])
+		}
+	}
+}

@@ -36,10 +36,25 @@ func TestBackoffJitterStaysWithinItsFraction(t *testing.T) {
 }
 
 func TestRetryPresetsAndValidation(t *testing.T) {
-	for _, name := range []string{"default", "aggressive", "conservative"} {
-		p, err := RetryPreset(name)
+	// The README's figures: attempts, first delay → cap, doubling.
+	presets := []struct {
+		name     string
+		attempts int
+		initial  time.Duration
+		max      time.Duration
+	}{
+		{"default", 3, 100 * time.Millisecond, 10 * time.Second},
+		{"", 3, 100 * time.Millisecond, 10 * time.Second},
+		{"Aggressive", 5, 50 * time.Millisecond, 30 * time.Second},
+		{"conservative", 2, 200 * time.Millisecond, 5 * time.Second},
+	}
+	for _, tc := range presets {
+		p, err := RetryPreset(tc.name)
 		if err != nil || p.Validate() != nil {
-			t.Fatalf("%s: %v %v", name, err, p.Validate())
+			t.Fatalf("%q: %v %v", tc.name, err, p.Validate())
+		}
+		if p.MaxAttempts != tc.attempts || p.InitialBackoff != tc.initial || p.MaxBackoff != tc.max || p.Multiplier != 2 {
+			t.Errorf("%q: %+v, want %d attempts, %s doubling to %s", tc.name, p, tc.attempts, tc.initial, tc.max)
 		}
 	}
 	if _, err := RetryPreset("reckless"); err == nil {
