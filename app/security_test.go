@@ -260,6 +260,20 @@ func TestRelayOverTLSWithAuthFailures(t *testing.T) {
 			},
 		},
 		{
+			name: "expired server certificate", dep: "scylla", setting: "scylla.tls",
+			breaks: func(s *securedStack, _ *config.Config) {
+				s.dbCert.Store(s.ca.Issue(t, outboxtest.CertOptions{Server: true, NotAfter: time.Now().Add(-time.Hour)}))
+			},
+			mends: func(s *securedStack, _ *config.Config) {
+				s.dbCert.Store(s.ca.Issue(t, outboxtest.CertOptions{Server: true}))
+			},
+			want: func(s *securedStack) []string {
+				return []string{"scylla.tls: storage: connect to " + s.dbAddr + ": ScyllaDB's certificate expired at ",
+					": it must be renewed on the server, unless this machine's clock is wrong",
+					"x509: certificate has expired or is not yet valid"}
+			},
+		},
+		{
 			name: "expired client certificate", dep: "scylla", setting: "scylla.tls.cert_file",
 			breaks: func(s *securedStack, c *config.Config) {
 				c.Scylla.TLS.CertFile, c.Scylla.TLS.KeyFile = s.oldCertFile, s.oldKeyFile
@@ -352,14 +366,14 @@ func TestRelayOverTLSWithAuthFailures(t *testing.T) {
 			if tt.dep == "kafka" {
 				awaitStatusRole(t, rt, "standby")
 			}
-			shutdown(t, rt)
-			noSecrets(t, logs, failure)
-
 			if tt.mends != nil {
+				// Fixed on the server: the same relay recovers, unrestarted.
 				tt.mends(s, &bad)
-				good = bad
+			} else {
+				shutdown(t, rt)
+				noSecrets(t, logs, failure)
+				rt = s.run(t, good, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 			}
-			rt = s.run(t, good, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 			started(t, rt)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -370,6 +384,10 @@ func TestRelayOverTLSWithAuthFailures(t *testing.T) {
 				t.Fatalf("%d events dead-lettered", n)
 			}
 			ready(t, rt)
+			if tt.mends != nil {
+				shutdown(t, rt)
+				noSecrets(t, logs, failure)
+			}
 		})
 	}
 }
