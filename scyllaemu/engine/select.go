@@ -371,9 +371,12 @@ type selectRun struct {
 	left     int64
 	ppl      int64
 	rows     [][][]byte
-	agg      *aggState
-	next     *pagingState
-	err      error
+	// slab backs the rows' value slices, rowsPerSlab rows per allocation
+	// instead of one each: a CDC read returns thousands of wide rows.
+	slab [][]byte
+	agg  *aggState
+	next *pagingState
+	err  error
 }
 
 func (p *selectPlan) exec(e *Engine, x *execCtx) (*Result, error) {
@@ -601,7 +604,12 @@ func (run *selectRun) emit(src *rowSource, key []byte, ck [][]byte, partitionDon
 		run.agg.add(src)
 		return run.left > 0
 	}
-	row := make([][]byte, len(run.p.sels))
+	n := len(run.p.sels)
+	if len(run.slab) < n {
+		run.slab = make([][]byte, n*rowsPerSlab)
+	}
+	row := run.slab[:n:n]
+	run.slab = run.slab[n:]
 	for i := range run.p.sels {
 		row[i] = run.p.sels[i].value(src)
 	}
@@ -615,6 +623,8 @@ func (run *selectRun) emit(src *rowSource, key []byte, ck [][]byte, partitionDon
 	}
 	return true
 }
+
+const rowsPerSlab = 64
 
 func cloneCK(ck [][]byte) [][]byte {
 	if ck == nil {

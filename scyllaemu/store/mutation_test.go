@@ -70,3 +70,42 @@ func TestTTLExpiryAndPurge(t *testing.T) {
 		t.Fatalf("expired partition not purged: %d left", tbl.Len())
 	}
 }
+
+// TestRowValuesStayIndependent attacks the shared buffer one row write's
+// values are stored in: the caller reusing its write buffers, an append to
+// a stored value, and an empty value, which must stay empty and not null.
+func TestRowValuesStayIndependent(t *testing.T) {
+	tbl := NewTable("ks", "t", [16]byte{}, []*Column{
+		{Name: "id", Type: types.MustParse("int"), Kind: PartitionKey},
+		{Name: "a", Type: types.MustParse("text"), Kind: Regular},
+		{Name: "b", Type: types.MustParse("text"), Kind: Regular},
+		{Name: "c", Type: types.MustParse("text"), Kind: Regular},
+	})
+	key := []byte{0, 0, 0, 3}
+	a, b, empty := []byte("first"), []byte("second"), []byte{}
+	tbl.Apply(&Mutation{Table: tbl, Key: key, TS: 1, Rows: []RowWrite{{CK: [][]byte{}, Marker: true,
+		Cells: []CellWrite{{Slot: 0, Value: a}, {Slot: 1, Value: empty}, {Slot: 2, Value: b}}}}}, 0)
+	copy(a, "XXXXX")
+	copy(b, "YYYYYY")
+
+	p := tbl.Partition(key)
+	r := p.Row([][]byte{})
+	value := func(slot int) []byte {
+		t.Helper()
+		c, ok := tbl.LiveCell(p, r, slot, 0)
+		if !ok {
+			t.Fatalf("slot %d: no live value", slot)
+		}
+		return c.Value
+	}
+	_ = append(value(0), '!')
+	tests := []struct {
+		slot int
+		want string
+	}{{0, "first"}, {1, ""}, {2, "second"}}
+	for _, tc := range tests {
+		if got := value(tc.slot); string(got) != tc.want || got == nil {
+			t.Errorf("slot %d = %q (nil %t), want %q", tc.slot, got, got == nil, tc.want)
+		}
+	}
+}
