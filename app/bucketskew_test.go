@@ -5,13 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
-	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
-	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
 // A writer whose clock disagrees with the server's files a row in the
@@ -29,11 +23,7 @@ func TestPollingWriterClockSkew(t *testing.T) {
 			offset := time.Duration((110-now.Second())%60)*time.Second - time.Duration(now.Nanosecond())
 			server := func() time.Time { return time.Now().Add(offset) }
 			writer := func() time.Time { return server().Add(skew) }
-			db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: server}))
-			s := &stack{db: db, dbAddr: db.Addr, session: db.Session,
-				broker:    outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}}),
-				store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace, Clock: writer}),
-				committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+			s := newClockedStack(t, server, writer)
 			cfg := relayConfig(outbox.ProcessorPolling)
 			cfg.Processing.Clock = server
 			ctx, cancel := context.WithCancel(context.Background())

@@ -33,6 +33,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/resilience"
+	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
@@ -60,6 +61,17 @@ func newStack(t *testing.T, brokerMaxBytes int) *stack {
 	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}, MaxMessageBytes: brokerMaxBytes})
 	return &stack{db: db, dbAddr: db.Addr, broker: broker, session: db.Session,
 		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace}),
+		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+}
+
+// newClockedStack is newStack on the given clocks: the database's, and
+// that of the writer of the stack's orders.
+func newClockedStack(t *testing.T, server, writer func() time.Time) *stack {
+	t.Helper()
+	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: server}))
+	return &stack{db: db, dbAddr: db.Addr, session: db.Session,
+		broker:    outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}}),
+		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace, Clock: writer}),
 		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
 }
 

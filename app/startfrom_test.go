@@ -7,11 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
-	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
-	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
-	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
 // A relay name's first start reads back only so far: cdc.change_age_limit
@@ -33,11 +28,7 @@ func TestRelayFirstStartReadsBack(t *testing.T) {
 				var behind atomic.Int64 // how far the clocks run behind, ns
 				clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
 				behind.Store(int64(2 * time.Minute))
-				db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: clock}))
-				s := &stack{db: db, dbAddr: db.Addr, session: db.Session,
-					broker:    outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}}),
-					store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace, Clock: clock}),
-					committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+				s := newClockedStack(t, clock, clock)
 				o := s.newOrders(t, 3)
 				o.update(t)
 				old := s.eventIDs()
