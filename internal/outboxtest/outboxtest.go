@@ -72,6 +72,9 @@ func Tablets() bool { return os.Getenv(TabletsEnv) == "1" }
 const (
 	sessionTimeout        = 5 * time.Second
 	sessionConnectTimeout = 5 * time.Second
+	// sessionReconnectInterval is how often the session tries a node it
+	// saw go down (gocql's default: 60 s).
+	sessionReconnectInterval = time.Second
 )
 
 // BrokerMinSessionTimeout is the group.min.session.timeout.ms of the
@@ -187,6 +190,11 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 	cluster.ReadTimeout = sessionTimeout
 	cluster.WriteTimeout = sessionTimeout
 	cluster.ConnectTimeout = sessionConnectTimeout
+	// gocql marks the node down when its connections drop, and by default
+	// looks at a down node again only every 60 s (or at its control
+	// connection's next heartbeat, up to 30 s): after a Restart the
+	// session would wait that long before using the node again.
+	cluster.ReconnectInterval = sessionReconnectInterval
 	if o.tls != nil {
 		cluster.SslOpts = &gocql.SslOptions{Config: o.tls, EnableHostVerification: true}
 	}
