@@ -14,6 +14,10 @@
 // files settings name; [ServerTLS] and [ClientTLS] configure both ends,
 // and [WithSessionLogin] logs StartDB's session in to a secured emulator.
 //
+// For outage tests, [DB.Stop] takes the emulator down and [DB.Restart]
+// brings it back on the same address with its data (StartDB with
+// [WithEmulator] and a DataDir); StartDB's session reconnects by itself.
+//
 // The package depends only on scyllaemu, schema, kafkaemu and the drivers,
 // never on the packages under test (storage, cdc, actors, app, …): a
 // package's internal tests cannot import a fixture that imports that
