@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -55,9 +56,9 @@ type stack struct {
 	expected  map[uuid.UUID][]uuid.UUID
 }
 
-func newStack(t *testing.T, brokerMaxBytes int) *stack {
+func newStack(t *testing.T, brokerMaxBytes int, dbOpts ...outboxtest.Option) *stack {
 	t.Helper()
-	db := outboxtest.StartDB(t)
+	db := outboxtest.StartDB(t, dbOpts...)
 	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}, MaxMessageBytes: brokerMaxBytes})
 	return &stack{db: db, dbAddr: db.Addr, broker: broker, session: db.Session,
 		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace}),
@@ -680,8 +681,17 @@ func runChildRelay() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	cfg := childRelayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))
+	if cfg.Processing.MaxInFlight, err = childSetting(envMaxInFlight, strconv.Atoi); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if cfg.Processing.ProgressInterval, err = childSetting(envProgressInterval, time.ParseDuration); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	sys := actors.NewSystem(nil)
-	if _, err := StartRelay(ctx, sys, s, pub, nil, kafka, childRelayConfig(os.Getenv("OUTBOX_TEST_RELAY_CHILD"))); err != nil {
+	if _, err := StartRelay(ctx, sys, s, pub, nil, kafka, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -689,39 +699,116 @@ func runChildRelay() {
 	select {}
 }
 
-// A relay killed without a graceful shutdown mid-stream, then a new one:
-// every event arrives; duplicates, if any, are counted and reported.
+// Settings of a child relay (runChildRelay) beyond childRelayConfig; unset,
+// the processor's defaults apply.
+const (
+	envMaxInFlight      = "OUTBOX_TEST_MAX_IN_FLIGHT"
+	envProgressInterval = "OUTBOX_TEST_PROGRESS_INTERVAL"
+)
+
+// childSetting parses the environment variable name, or returns the zero
+// value when it is unset.
+func childSetting[T any](name string, parse func(string) (T, error)) (T, error) {
+	var zero T
+	v := os.Getenv(name)
+	if v == "" {
+		return zero, nil
+	}
+	x, err := parse(v)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", name, err)
+	}
+	return x, nil
+}
+
+// A relay killed (SIGKILL) mid-stream, three times, each time replaced by
+// a new relay process: every event arrives, in order per order, and each
+// kill re-publishes no more than the README promises: the events finished
+// since the last progress save (progress_interval of traffic) plus those
+// in flight (max_in_flight). Events are written at a steady rate the relay
+// keeps up with, so that "progress_interval of traffic" is rate ×
+// progress_interval; before the next kill the successor publishes a
+// second of events written after this one, so that the duplicates of a
+// kill are received before the next kill is counted.
 func TestRelayCrashAndRestart(t *testing.T) {
+	const (
+		rate        = 200 // events written per second
+		kills       = 3
+		maxInFlight = 32
+		// How many events a relay publishes before it is killed, and its
+		// successor after the kill before the next: a second of traffic.
+		steady = rate
+	)
+	progressInterval := actors.DefaultProgressInterval
+	bound := int(math.Ceil(rate*progressInterval.Seconds())) + maxInFlight
 	for _, proc := range processors {
 		t.Run(proc, func(t *testing.T) {
 			s := newStack(t, 0)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			r := s.consume(t, ctx)
-			child := exec.Command(os.Args[0], "-test.run=^$")
-			child.Env = append(os.Environ(), "OUTBOX_TEST_RELAY_CHILD="+proc, "OUTBOX_TEST_DB="+s.dbAddr, "OUTBOX_TEST_BROKER="+s.broker.Addr())
-			child.Stderr = os.Stderr
-			if err := child.Start(); err != nil {
-				t.Fatal(err)
+			startChild := func() *exec.Cmd {
+				child := exec.Command(os.Args[0], "-test.run=^$")
+				child.Env = append(os.Environ(), "OUTBOX_TEST_RELAY_CHILD="+proc, "OUTBOX_TEST_DB="+s.dbAddr, "OUTBOX_TEST_BROKER="+s.broker.Addr(),
+					envMaxInFlight+"="+strconv.Itoa(maxInFlight), envProgressInterval+"="+progressInterval.String())
+				child.Stderr = os.Stderr
+				if err := child.Start(); err != nil {
+					t.Fatal(err)
+				}
+				return child
 			}
+			child := startChild()
+			defer func() { killChild(t, child) }() // the one running at the end
+			ords := s.newOrders(t, 50)
+			stopWriting := make(chan struct{})
 			done := make(chan struct{})
+			// Also when the test fails early: a write after the test ended
+			// must not report to it.
+			stop := sync.OnceFunc(func() { close(stopWriting); <-done })
+			defer stop()
 			go func() {
 				defer close(done)
-				s.writeOrders(t, 50, 20, nil)
+				tick := time.NewTicker(time.Second / rate)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-stopWriting:
+						return
+					case <-tick.C:
+						ords.updateOne(t, i%len(ords.list))
+					}
+				}
 			}()
-			for r.unique() < 300 {
-				time.Sleep(5 * time.Millisecond)
+			awaitUnique := func(n int) {
+				t.Helper()
+				for deadline := time.Now().Add(time.Minute); r.unique() < n; time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d events arrived, want %d", r.unique(), n)
+					}
+				}
 			}
-			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
+			perKill := make([]int, kills)
+			for k := 0; k < kills; k++ {
+				awaitUnique(s.total() + steady)
+				before := r.duplicates()
+				if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				reapKilled(t, child)
+				child = startChild()
+				awaitUnique(s.total() + steady)
+				perKill[k] = r.duplicates() - before
 			}
-			reapKilled(t, child)
-			killedAt := r.unique()
-			<-done
-			s.startRelay(t, relayConfig(proc), nil)
+			stop()
 			s.waitAll(t, r, time.Minute)
-			t.Logf("%s: killed after %d of %d events; all %d arrived with %d duplicates (detectable by event id)",
-				proc, killedAt, s.total(), s.total(), r.dupes)
+			t.Logf("%s: %d events at %d/s, %d SIGKILLs: duplicates per kill %v (same event ids), bound %d",
+				proc, s.total(), rate, kills, perKill, bound)
+			for k, n := range perKill {
+				if n > bound {
+					t.Errorf("kill %d re-published %d events; the bound is %d: progress_interval %s × %d events/s + max_in_flight %d",
+						k+1, n, bound, progressInterval, rate, maxInFlight)
+				}
+			}
 		})
 	}
 }

@@ -14,6 +14,10 @@
 // files settings name; [ServerTLS] and [ClientTLS] configure both ends,
 // and [WithSessionLogin] logs StartDB's session in to a secured emulator.
 //
+// For outage tests, [DB.Stop] takes the emulator down and [DB.Restart]
+// brings it back on the same address with its data (StartDB with
+// [WithEmulator] and a DataDir); StartDB's session reconnects by itself.
+//
 // The package depends only on scyllaemu, schema, kafkaemu and the drivers,
 // never on the packages under test (storage, cdc, actors, app, …): a
 // package's internal tests cannot import a fixture that imports that
@@ -40,6 +44,7 @@ package outboxtest
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -71,6 +76,9 @@ func Tablets() bool { return os.Getenv(TabletsEnv) == "1" }
 const (
 	sessionTimeout        = 5 * time.Second
 	sessionConnectTimeout = 5 * time.Second
+	// sessionReconnectInterval is how often the session tries a node it
+	// saw go down (gocql's default: 60 s).
+	sessionReconnectInterval = time.Second
 )
 
 // BrokerMinSessionTimeout is the group.min.session.timeout.ms of the
@@ -98,6 +106,8 @@ type DB struct {
 	// tablets, and so do NetworkTopologyStrategy keyspaces created without
 	// a tablets option.
 	Tablets bool
+
+	emulator scyllaemu.Options // what Restart starts the emulator with again
 }
 
 // Option configures [StartDB].
@@ -169,8 +179,10 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 	if err != nil {
 		t.Fatalf("outboxtest: start scyllaemu: %v", err)
 	}
+	db := &DB{Server: srv, Addr: srv.Addr(), Tablets: o.tablets, emulator: o.emulator}
+	// db.Server, not srv: after a Restart the running emulator is another.
 	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
+		if err := db.Server.Close(); err != nil {
 			t.Errorf("outboxtest: close scyllaemu: %v", err)
 		}
 	})
@@ -182,6 +194,11 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 	cluster.ReadTimeout = sessionTimeout
 	cluster.WriteTimeout = sessionTimeout
 	cluster.ConnectTimeout = sessionConnectTimeout
+	// gocql marks the node down when its connections drop, and by default
+	// looks at a down node again only every 60 s (or at its control
+	// connection's next heartbeat, up to 30 s): after a Restart the
+	// session would wait that long before using the node again.
+	cluster.ReconnectInterval = sessionReconnectInterval
 	if o.tls != nil {
 		cluster.SslOpts = &gocql.SslOptions{Config: o.tls, EnableHostVerification: true}
 	}
@@ -193,7 +210,7 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 		t.Fatalf("outboxtest: session on scyllaemu at %s: %v", srv.Addr(), err)
 	}
 	t.Cleanup(session.Close)
-	db := &DB{Server: srv, Addr: srv.Addr(), Session: session, Tablets: o.tablets}
+	db.Session = session
 	if o.schema != nil {
 		if err := schema.Apply(t.Context(), session.Session, *o.schema); err != nil {
 			t.Fatalf("outboxtest: apply the schema in %q: %v", o.schema.Keyspace, err)
@@ -201,6 +218,38 @@ func StartDB(t testing.TB, opts ...Option) *DB {
 		db.Keyspace = o.schema.Keyspace
 	}
 	return db
+}
+
+// ErrNoDataDir is returned by [DB.Restart] for an emulator that keeps its
+// data in memory only: restarting it would lose everything.
+var ErrNoDataDir = errors.New("outboxtest: the emulator has no data directory (WithEmulator with DataDir)")
+
+// Stop closes the emulator, as a ScyllaDB node going down: its clients'
+// connections drop and new ones are refused until [DB.Restart].
+func (db *DB) Stop() error {
+	if err := db.Server.Close(); err != nil {
+		return fmt.Errorf("outboxtest: stop scyllaemu: %w", err)
+	}
+	return nil
+}
+
+// Restart starts the emulator again after [DB.Stop], on the same address
+// and data directory, so it comes back with every acknowledged write and
+// clients reconnect to it as to a node that came back up. The emulator
+// must have been started with a DataDir ([WithEmulator]). Like StartDB's,
+// the new emulator runs until the test ends, whatever context the test has.
+func (db *DB) Restart() error {
+	if db.emulator.DataDir == "" {
+		return ErrNoDataDir
+	}
+	o := db.emulator
+	o.Listen = db.Addr
+	srv, err := scyllaemu.Start(context.Background(), o)
+	if err != nil {
+		return fmt.Errorf("outboxtest: restart scyllaemu at %s: %w", db.Addr, err)
+	}
+	db.Server = srv
+	return nil
 }
 
 // NewStreams moves the CDC log of outbox_messages in db.Keyspace to new
