@@ -57,7 +57,8 @@ type cdcState struct {
 	src     CDCSource
 	factory *cdc.ConsumerFactory
 
-	flushing atomic.Bool
+	flushing     atomic.Bool
+	saveFailures *failureLog // used by one flush at a time
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -84,6 +85,8 @@ func NewCDCProcessorProps(cfg ProcessorConfig, src CDCSource) (*actor.Props, err
 		return nil, err
 	}
 	st := &cdcState{core: newProcessorCore(outbox.ProcessorCDC, cfg), src: src}
+	st.saveFailures = newFailureLog(st.core.cfg.Logger.With(zap.String("actor", outbox.ProcessorCDC)),
+		"saving CDC progress failed; the next save retries", "saving CDC progress works again")
 	st.factory = cdc.NewConsumerFactory(sink{core: st.core}, src.Progress)
 	st.core.saveProgress = st.flush
 	st.core.finalSave = st.saveNow
@@ -190,7 +193,9 @@ func (st *cdcState) flush() {
 			st.core.logRejected(err)
 			st.core.root.Send(st.core.self, &progressFenced{err: err})
 		case err != nil:
-			st.core.cfg.Logger.Warn("saving CDC progress failed; the next save retries", zap.String("actor", outbox.ProcessorCDC), zap.Error(err))
+			st.saveFailures.failure(st.core.cfg.Clock(), err)
+		default:
+			st.saveFailures.success(st.core.cfg.Clock())
 		}
 	})
 }

@@ -133,6 +133,10 @@ type pollState struct {
 	saving    bool
 	marking   bool
 	timerStop scheduler.CancelFunc
+
+	// An outage fails every poll, save and mark: each is logged once,
+	// then every failureLogEvery.
+	pollFailures, saveFailures, markFailures *failureLog
 }
 
 // NewPollingProcessorProps returns the PollingProcessorActor. Every Interval
@@ -161,6 +165,10 @@ func NewPollingProcessorProps(cfg ProcessorConfig, src PollingSource) (*actor.Pr
 		return nil, err
 	}
 	st := &pollState{core: newProcessorCore(outbox.ProcessorPolling, cfg), src: src}
+	log := st.core.cfg.Logger.With(zap.String("actor", outbox.ProcessorPolling))
+	st.pollFailures = newFailureLog(log, "polling the outbox failed", "polling the outbox works again")
+	st.saveFailures = newFailureLog(log, "saving the polling cursor failed", "saving the polling cursor works again")
+	st.markFailures = newFailureLog(log, "recording finished events failed; retrying", "recording finished events works again")
 	st.core.onFinished = st.finished
 	st.core.saveProgress = st.saveProgress
 	st.core.finalSave = st.saveNow
@@ -222,18 +230,19 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 		if m.err != nil {
 			// The next attempt waits for the tick.
 			st.behind = false
-			st.core.cfg.Logger.Warn("polling the outbox failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
+			st.pollFailures.failure(st.core.cfg.Clock(), m.err)
 			return
 		}
+		st.pollFailures.success(st.core.cfg.Clock())
 		st.take(m)
 	case *finishedMarked:
 		st.marking = false
 		if m.err != nil {
 			st.cursor.ReturnMarks(m.ids)
-			st.core.cfg.Logger.Warn("recording finished events failed; retrying", zap.String("actor", outbox.ProcessorPolling),
-				zap.Int("events", len(m.ids)), zap.Error(m.err))
+			st.markFailures.failure(st.core.cfg.Clock(), m.err, zap.Int("events", len(m.ids)))
 			return
 		}
+		st.markFailures.success(st.core.cfg.Clock())
 		st.markedAll(m.minutes, m.kept)
 	case *cursorSaved:
 		st.saving = false
@@ -242,9 +251,10 @@ func (a *pollingProcessor) Receive(ctx actor.Context) {
 			return
 		}
 		if m.err != nil {
-			st.core.cfg.Logger.Warn("saving the polling cursor failed", zap.String("actor", outbox.ProcessorPolling), zap.Error(m.err))
+			st.saveFailures.failure(st.core.cfg.Clock(), m.err)
 			return
 		}
+		st.saveFailures.success(st.core.cfg.Clock())
 		// A save at the end of a drain may have overtaken this one.
 		if m.at.After(st.saved) {
 			st.saved = m.at

@@ -69,11 +69,9 @@ func newStack(t *testing.T, brokerMaxBytes int, dbOpts ...outboxtest.Option) *st
 // that of the writer of the stack's orders.
 func newClockedStack(t *testing.T, server, writer func() time.Time) *stack {
 	t.Helper()
-	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{Clock: server}))
-	return &stack{db: db, dbAddr: db.Addr, session: db.Session,
-		broker:    outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}}),
-		store:     storage.NewOrderStore(db.Session, storage.OrderStoreOptions{Keyspace: db.Keyspace, Clock: writer}),
-		committed: map[uuid.UUID]time.Time{}, expected: map[uuid.UUID][]uuid.UUID{}}
+	s := newStack(t, 0, outboxtest.WithEmulator(scyllaemu.Options{Clock: server}))
+	s.store = storage.NewOrderStore(s.session, storage.OrderStoreOptions{Keyspace: s.db.Keyspace, Clock: writer})
+	return s
 }
 
 // relayConfig is the low-latency configuration recommended for the

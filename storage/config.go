@@ -27,6 +27,10 @@ const (
 	DefaultNumConns       = 2
 )
 
+// ReconnectInterval is how often a session tries again a node it saw go
+// down (gocql's default: 60 s).
+const ReconnectInterval = 2 * time.Second
+
 // Config is how services connect to ScyllaDB. The zero value of every field
 // except Hosts selects a default.
 type Config struct {
@@ -173,6 +177,12 @@ func (c Config) ClusterConfig() (*gocql.ClusterConfig, error) {
 	cluster.ReadTimeout = cluster.Timeout
 	cluster.WriteTimeout = cluster.Timeout
 	cluster.ConnectTimeout = orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+	// gocql marks a node down when its connections drop and by default
+	// tries it again only every 60 s (or at its control connection's next
+	// heartbeat, up to 30 s): a relay or writer would stay stalled that
+	// long after ScyllaDB came back. A connection attempt every few
+	// seconds to a node that is down costs nothing.
+	cluster.ReconnectInterval = ReconnectInterval
 	cluster.NumConns = c.NumConns
 	if cluster.NumConns == 0 {
 		cluster.NumConns = DefaultNumConns

@@ -66,7 +66,7 @@ func TestClusterConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Consistency != gocql.LocalQuorum || c.SerialConsistency != gocql.LocalSerial ||
-		c.Timeout != DefaultTimeout || c.ConnectTimeout != DefaultConnectTimeout || c.NumConns != DefaultNumConns ||
+		c.Timeout != DefaultTimeout || c.ConnectTimeout != DefaultConnectTimeout || c.NumConns != DefaultNumConns || c.ReconnectInterval != ReconnectInterval ||
 		c.Authenticator != nil || c.SslOpts != nil || c.PoolConfig.HostSelectionPolicy == nil {
 		t.Errorf("defaults: %+v", c)
 	}
