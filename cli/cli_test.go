@@ -716,3 +716,16 @@ func TestDriverErrorPrintedOnOneLine(t *testing.T) {
 		t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming the connection", code, ExitFailure, errOut.String())
 	}
 }
+
+// The relay refuses the low-latency window on a cluster that is not the
+// emulator: a bad setting, so exit 2, with one line naming it.
+func TestRelayRefusesAnUnsafeWindowWithExit2(t *testing.T) {
+	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{ClusterName: "prod-eu1"}))
+	env, _, errOut := testEnv(nil)
+	code := Run(context.Background(), env, []string{"relay", "--scylla-hosts", db.Addr, "--kafka-brokers", outboxtest.FreeAddr(t),
+		"--scylla.consistency", "ONE", "--cdc.profile", "low-latency", "--http.listen", "", "--log.level", "error"})
+	lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+	if code != ExitUsage || len(lines) != 1 || !strings.HasPrefix(lines[0], "outbox relay: cdc.confidence_window: window too small for late-visible writes: ") {
+		t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming cdc.confidence_window", code, ExitUsage, errOut.String())
+	}
+}
