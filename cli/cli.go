@@ -141,11 +141,12 @@ func exit(env *cmdEnv, cmd string, err error) int {
 
 // errorLines splits an error message into the lines to print under the
 // command's name: one per joined error (one per bad setting), so that each
-// names what it is about. Drivers format some errors over several lines — a
-// trailing newline, or a list of causes indented below a header (sarama's
-// "2 errors occurred:\n\t* ...") —; their blank lines are dropped and an
-// indented line continues the line above it, so no printed line is empty or
-// a fragment without its subject.
+// names what it is about. Drivers format some errors over several lines (a
+// trailing newline, or causes indented below a header as in sarama's
+// "2 errors occurred:\n\t* ..."), so blank lines are dropped and an
+// indented line continues the line above it: no printed line is empty or a
+// fragment without its subject. An error without a message still gets a
+// line, so that a failure is never silent.
 func errorLines(msg string) []string {
 	var lines []string
 	for _, line := range strings.Split(msg, "\n") {
@@ -157,6 +158,9 @@ func errorLines(msg string) []string {
 		default:
 			lines = append(lines, text)
 		}
+	}
+	if len(lines) == 0 {
+		lines = []string{"failed (the error has no message)"}
 	}
 	return lines
 }

@@ -696,6 +696,7 @@ func TestErrorLines(t *testing.T) {
 		{"indented causes", "kafka: client has run out of available brokers to talk to: 2 errors occurred:\n\t* dial tcp a: refused\n\t* dial tcp b: refused\n",
 			[]string{"kafka: client has run out of available brokers to talk to: 2 errors occurred: * dial tcp a: refused * dial tcp b: refused"}},
 		{"blank lines between", "first\n\n  \nsecond", []string{"first", "second"}},
+		{"no message", "\n", []string{"failed (the error has no message)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
