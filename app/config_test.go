@@ -76,6 +76,9 @@ func TestNewSettingsReportsComponentRules(t *testing.T) {
 			[]string{`config: relay.max_attempts: is used only with relay.retry_preset custom, but the preset is "aggressive"`}},
 		{"election topic", func(c *config.Config) { c.Relay.Election.Topic = "no spaces please" },
 			[]string{"config: relay.election.topic: "}},
+		{"heartbeat above a third of the session", func(c *config.Config) {
+			c.Relay.Election.SessionTimeout, c.Relay.Election.HeartbeatInterval = 6*time.Second, 3*time.Second
+		}, []string{"config: relay.election.heartbeat_interval: must be at most a third of the session timeout (6s), got 3s"}},
 		{"a settings rule comes first", func(c *config.Config) { c.Processor = "magic" },
 			[]string{`config: processor: "magic" is not a processor (want cdc or polling)`}},
 	}

@@ -210,7 +210,8 @@ func electionSession(c messaging.ElectionConfig) time.Duration {
 }
 
 // ErrUnsafeWindow is returned when the CDC confidence window or the polling
-// safety window does not exceed the writers' timeout on a real cluster.
+// safety window does not exceed the writers' timeout on a real cluster. The
+// error wraps [ErrInvalidSettings] too: the setting must change.
 var ErrUnsafeWindow = errors.New("window too small for late-visible writes")
 
 // emulatorClusterName is the cluster_name scyllaemu reports.
@@ -234,8 +235,8 @@ func checkVisibilityMargin(ctx context.Context, session gocqlx.Session, cfg Rela
 	if cluster == emulatorClusterName {
 		return nil
 	}
-	return fmt.Errorf("%s: %w: %s does not exceed scylla.timeout %s; a write acknowledged just within its timeout can become visible that late and would be skipped for good. Use a window above the write timeout plus the clock skew between nodes (cdc.profile default: 30s); windows this small are safe only on the embedded emulator",
-		setting, ErrUnsafeWindow, window, cfg.WriteTimeout)
+	return fmt.Errorf("%w: %s: %w: %s does not exceed scylla.timeout %s; a write acknowledged just within its timeout can become visible that late and would be skipped for good. Use a window above the write timeout plus the clock skew between nodes (cdc.profile default: 30s); windows this small are safe only on the embedded emulator",
+		ErrInvalidSettings, setting, ErrUnsafeWindow, window, cfg.WriteTimeout)
 }
 
 // visibilityMargin returns the processor's window setting and value, and

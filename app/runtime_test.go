@@ -305,6 +305,48 @@ func TestRunSchemaMissingAndInvalidSettings(t *testing.T) {
 	}
 }
 
+// A window that does not exceed the write timeout is refused on a cluster
+// other than the emulator, once the relay has read the cluster's name, as
+// an invalid setting naming the window; the emulator's name exempts it.
+func TestRunRefusesAnUnsafeWindowOnARealCluster(t *testing.T) {
+	broker := outboxtest.StartBroker(t, kafkaemu.Options{Topics: []string{topic}})
+	tests := []struct {
+		name, processor, cluster string
+		setting                  string // empty: the relay starts
+	}{
+		{"cdc on another cluster", outbox.ProcessorCDC, "prod-eu1", "cdc.confidence_window"},
+		{"polling on another cluster", outbox.ProcessorPolling, "prod-eu1", "polling.safety_window"},
+		{"cdc on the emulator", outbox.ProcessorCDC, "", ""},
+		{"polling on the emulator", outbox.ProcessorPolling, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{ClusterName: tc.cluster}))
+			s := settingsFor(db.Addr, broker.Brokers(), tc.processor, nil)
+			s.Relay.WriteTimeout = 2 * time.Second
+			s.Relay.Polling.SafetyWindow = s.Relay.WriteTimeout // the low-latency CDC window is 10 ms
+			rt, err := Run(context.Background(), s, RunOptions{})
+			if tc.setting == "" {
+				if err != nil {
+					t.Fatalf("Run on the emulator: %v", err)
+				}
+				shutdownOnCleanup(t, rt)
+				select {
+				case <-rt.Started():
+				case <-rt.Failed():
+					t.Fatalf("the relay failed on the emulator: %v", rt.Err())
+				case <-time.After(time.Minute):
+					t.Fatal("the relay did not start on the emulator within a minute")
+				}
+				return
+			}
+			if rt != nil || !errors.Is(err, ErrUnsafeWindow) || !errors.Is(err, ErrInvalidSettings) || !strings.Contains(err.Error(), tc.setting) {
+				t.Fatalf("Run = %v, %v; want ErrUnsafeWindow and ErrInvalidSettings naming %s", rt, err, tc.setting)
+			}
+		})
+	}
+}
+
 // A session timeout the brokers refuse (below their
 // group.min.session.timeout.ms) cannot work however long the relay retries:
 // the runtime fails with an invalid-settings error naming the setting.

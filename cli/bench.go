@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/scylla-outbox/scylla-outbox/bench"
@@ -22,15 +23,20 @@ func runBench(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	o := bench.Options{JSONPath: "bench-report.json", SVGPath: "bench-latency.svg"}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	// As for the other subcommands: the help on stdout for --help only,
+	// a mistake as one line on stderr (Run prints the error).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	o.RegisterFlags(fs)
 	quiet := fs.Bool("quiet", false, "do not print progress and relay logs on stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			env.Stdout.println("Usage: outbox bench [flags]\n\nbench flags:")
+			fs.SetOutput(env.Stdout)
+			fs.PrintDefaults()
 			return err
 		}
-		// The flag package printed the problem and the usage.
-		return badUsage(errReported)
+		return badUsage(err)
 	}
 	o.Out, o.Command = env.Stdout, strings.TrimSpace("outbox bench "+strings.Join(args, " "))
 	o.RelayCommand = bench.SelfCommand("bench")

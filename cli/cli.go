@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -69,7 +70,7 @@ func commands() []command {
 // returns the process exit code. ctx ends on SIGINT/SIGTERM in main.
 func Run(ctx context.Context, env Env, args []string) int {
 	ce := &cmdEnv{Stdout: &console{w: env.Stdout}, Stderr: &console{w: env.Stderr}, Getenv: env.Getenv, Environ: env.Environ}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(ce.Stdout)
 		if len(args) == 0 {
 			return ExitUsage
@@ -92,6 +93,15 @@ func Run(ctx context.Context, env Env, args []string) int {
 	return ExitUsage
 }
 
+// isHelp reports whether arg asks for help in place of a subcommand.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 // usageError is a bad command line or configuration: exit code 2.
 type usageError struct{ err error }
 
@@ -107,7 +117,7 @@ func badUsagef(format string, args ...any) error { return badUsage(fmt.Errorf(fo
 // errReported is a failure whose explanation the command already printed.
 var errReported = errors.New("failed")
 
-// exit prints err under the command's name, one line per line, and returns
+// exit prints err under the command's name (see [errorLines]) and returns
 // its exit code. If stderr itself fails there is nowhere left to say so; the
 // exit code still does.
 func exit(env *cmdEnv, cmd string, err error) int {
@@ -123,10 +133,36 @@ func exit(env *cmdEnv, cmd string, err error) int {
 		return code
 	}
 	msg := strings.TrimPrefix(err.Error(), app.ErrInvalidSettings.Error()+": ")
-	for _, line := range strings.Split(msg, "\n") {
+	for _, line := range errorLines(msg) {
 		env.Stderr.printf("%s: %s\n", cmd, line)
 	}
 	return code
+}
+
+// errorLines splits an error message into the lines to print under the
+// command's name: one per joined error (one per bad setting), so that each
+// names what it is about. Drivers format some errors over several lines (a
+// trailing newline, or causes indented below a header as in sarama's
+// "2 errors occurred:\n\t* ..."), so blank lines are dropped and an
+// indented line continues the line above it: no printed line is empty or a
+// fragment without its subject. An error without a message still gets a
+// line, so that a failure is never silent.
+func errorLines(msg string) []string {
+	var lines []string
+	for _, line := range strings.Split(msg, "\n") {
+		text := strings.TrimSpace(line)
+		switch {
+		case text == "":
+		case len(lines) > 0 && strings.TrimLeft(line, " \t") != line:
+			lines[len(lines)-1] += " " + text
+		default:
+			lines = append(lines, text)
+		}
+	}
+	if len(lines) == 0 {
+		lines = []string{"failed (the error has no message)"}
+	}
+	return lines
 }
 
 func usage(w *console) {
@@ -148,6 +184,7 @@ func SignalContext() (context.Context, context.CancelFunc) {
 // setting, over base.
 type cmdLine struct {
 	name     string
+	operands string // the positional arguments' synopsis in the help; empty: none
 	fs       *flag.FlagSet
 	settings *config.Flags
 	own      map[string]bool
@@ -167,6 +204,11 @@ func newCmdLine(name string) *cmdLine {
 // parse parses args (flags may follow positional arguments) and builds
 // the configuration over base. For --help it prints the subcommand's flags
 // and the settings, and returns flag.ErrHelp.
+//
+// A boolean flag takes its value only as --flag=value: the flag package
+// reads `--flag false` as the flag set to true and a positional "false".
+// No subcommand has a positional argument that is a boolean, so such an
+// argument is refused here, saying how to write it.
 func (c *cmdLine) parse(env *cmdEnv, args []string, base config.Config) (config.Config, []string, error) {
 	c.own = map[string]bool{}
 	c.fs.VisitAll(func(f *flag.Flag) { c.own[f.Name] = true })
@@ -180,21 +222,59 @@ func (c *cmdLine) parse(env *cmdEnv, args []string, base config.Config) (config.
 			}
 			return config.Config{}, nil, badUsage(c.parseError(err))
 		}
-		args = c.fs.Args()
-		if len(args) == 0 {
+		rest := c.fs.Args()
+		if len(rest) == 0 {
 			break
 		}
-		if args[0] == "--" {
-			positional = append(positional, args[1:]...)
+		if rest[0] == "--" {
+			positional = append(positional, rest[1:]...)
 			break
 		}
-		positional, args = append(positional, args[0]), args[1:]
+		if n := len(args) - len(rest); n > 0 {
+			if name, ok := c.bareBoolFlag(args[n-1]); ok {
+				if _, err := strconv.ParseBool(rest[0]); err == nil {
+					return config.Config{}, nil, badUsagef("unexpected argument %q after --%s: a boolean flag takes its value as --%s=%s", rest[0], name, name, rest[0])
+				}
+			}
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
 	cfg, err := c.settings.Load(base, env.Getenv, env.Environ)
 	if err != nil {
 		return config.Config{}, nil, badUsage(err)
 	}
 	return cfg, positional, nil
+}
+
+// bareBoolFlag reports whether arg is a boolean flag of c given without a
+// value (--flag, not --flag=value), and its name.
+func (c *cmdLine) bareBoolFlag(arg string) (string, bool) {
+	if !strings.HasPrefix(arg, "-") || strings.Contains(arg, "=") {
+		return "", false
+	}
+	name := strings.TrimLeft(arg, "-")
+	f := c.fs.Lookup(name)
+	if f == nil {
+		return "", false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return name, ok && b.IsBoolFlag()
+}
+
+// parseFlags is parse for a subcommand that takes flags only: a
+// positional argument is a usage error naming it.
+func (c *cmdLine) parseFlags(env *cmdEnv, args []string, base config.Config) (config.Config, error) {
+	cfg, positional, err := c.parse(env, args, base)
+	if err == nil && len(positional) > 0 {
+		err = c.unexpected(positional[0])
+	}
+	return cfg, err
+}
+
+// unexpected is the usage error for a positional argument the subcommand
+// does not take.
+func (c *cmdLine) unexpected(arg string) error {
+	return badUsagef("unexpected argument %q: outbox %s takes flags only (see --help)", arg, c.name)
 }
 
 // parseError words a flag error: the subcommand's own flags by name, the
@@ -214,7 +294,11 @@ func (c *cmdLine) parseError(err error) error {
 }
 
 func (c *cmdLine) help(w *console, base config.Config) {
-	w.printf("Usage: outbox %s [flags]\n", c.name)
+	w.printf("Usage: outbox %s [flags]", c.name)
+	if c.operands != "" {
+		w.printf(" %s", c.operands)
+	}
+	w.println()
 	var own []*flag.Flag
 	c.fs.VisitAll(func(f *flag.Flag) {
 		if c.own[f.Name] {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,6 +62,7 @@ func testEnv(vars map[string]string) (Env, *syncBuf, *syncBuf) {
 // Bad configuration exits non-zero with one clear line naming the setting.
 func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 	dir := t.TempDir()
+	unreachable := outboxtest.FreeAddr(t)
 	badYAML := filepath.Join(dir, "bad.yaml")
 	unknownKey := filepath.Join(dir, "unknown.yaml")
 	for path, yaml := range map[string]string{
@@ -85,10 +87,32 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		{"unknown YAML key", []string{"relay", "--config", unknownKey}, nil, ExitUsage, "max_in_flihgt"},
 		{"bad port", []string{"relay", "--scylla-hosts", "127.0.0.1:99999"}, nil, ExitUsage, "scylla.hosts"},
 		{"unknown flag", []string{"relay", "--proccessor", "cdc"}, nil, ExitUsage, "--proccessor"},
+		// The flag package takes a boolean's value only as --flag=value:
+		// `--flag false` sets it true and leaves "false" as an argument.
+		{"bool setting with a separate value", []string{"relay", "--scylla.tls.insecure-skip-verify", "false"}, nil, ExitUsage,
+			`outbox relay: unexpected argument "false" after --scylla.tls.insecure-skip-verify: a boolean flag takes its value as --scylla.tls.insecure-skip-verify=false`},
+		{"bool setting with a separate value, migrate", []string{"migrate", "--schema.tablets", "false"}, nil, ExitUsage, "--schema.tablets=false"},
+		{"own bool flag with a separate value", []string{"relay", "--print-config", "false"}, nil, ExitUsage, "--print-config=false"},
+		{"bool flag with a separate value, cql", []string{"cql", "--schema.tablets", "false", "SELECT * FROM system.local"}, nil, ExitUsage, "--schema.tablets=false"},
+		{"bool flag with a separate value, dlq", []string{"dlq", "discard", "--dry-run", "false"}, nil, ExitUsage, "--dry-run=false"},
+		{"list given as two arguments", []string{"relay", "--scylla-hosts", "h1", "h2"}, nil, ExitUsage, `unexpected argument "h2"`},
+		{"relay with an argument", []string{"relay", "extra-arg"}, nil, ExitUsage, `outbox relay: unexpected argument "extra-arg"`},
+		{"migrate with an argument", []string{"migrate", "extra-arg"}, nil, ExitUsage, `outbox migrate: unexpected argument "extra-arg"`},
+		{"demo with an argument", []string{"demo", "--orders", "1", "extra-arg"}, nil, ExitUsage, `outbox demo: unexpected argument "extra-arg"`},
+		{"dev with an argument", []string{"dev", "--cql-listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0", "extra-arg"}, nil, ExitUsage, `outbox dev: unexpected argument "extra-arg"`},
+		{"dlq list with an argument", []string{"dlq", "list", "extra-arg"}, nil, ExitUsage, `unexpected argument "extra-arg"`},
+		{"unknown dlq kind", []string{"dlq", "list", "--kind", "permanet"}, nil, ExitUsage, `--kind: "permanet" is not a kind (want permanent, exhausted, held, malformed)`},
+		{"unknown dlq kind, discard", []string{"dlq", "discard", "--kind", "Held"}, nil, ExitUsage, `--kind: "Held"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, _, errOut := testEnv(tc.env)
+			// A command line accepted by mistake must not reach a cluster
+			// on the default ports (another stack on this machine).
+			vars := map[string]string{"OUTBOX_SCYLLA_HOSTS": unreachable, "OUTBOX_KAFKA_BROKERS": unreachable, "OUTBOX_HTTP_LISTEN": ""}
+			for k, v := range tc.env {
+				vars[k] = v
+			}
+			env, _, errOut := testEnv(vars)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			code := Run(ctx, env, tc.args)
@@ -640,5 +664,69 @@ func TestDlqMalformedEntries(t *testing.T) {
 	}
 	if n, err := dlq.Count(ctx); err != nil || n != 0 {
 		t.Errorf("after discard: %d entries, %v", n, err)
+	}
+}
+
+// Every subcommand's --help prints its usage on stdout and exits 0, as the
+// top-level help does.
+func TestHelpExitsZero(t *testing.T) {
+	tests := [][]string{{"--help"}, {"help"}, {"dlq", "-h"}, {"dlq", "help"}, {"dlq", "list", "--help"}, {"dlq", "show", "--help"}}
+	for _, c := range commands() {
+		tests = append(tests, []string{c.name, "--help"})
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			env, out, errOut := testEnv(nil)
+			code := Run(context.Background(), env, args)
+			if code != ExitOK || !strings.Contains(out.String(), "Usage: outbox ") || errOut.String() != "" {
+				t.Fatalf("exit %d (want 0), stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+func TestErrorLines(t *testing.T) {
+	tests := []struct {
+		name, msg string
+		want      []string
+	}{
+		{"one line", "scylla.hosts: refused", []string{"scylla.hosts: refused"}},
+		{"joined settings", "config: processor: bad\nconfig: cdc.confidence_window: negative", []string{"config: processor: bad", "config: cdc.confidence_window: negative"}},
+		{"trailing newline", "gocql: unable to create session: dial tcp: refused\n", []string{"gocql: unable to create session: dial tcp: refused"}},
+		{"indented causes", "kafka: client has run out of available brokers to talk to: 2 errors occurred:\n\t* dial tcp a: refused\n\t* dial tcp b: refused\n",
+			[]string{"kafka: client has run out of available brokers to talk to: 2 errors occurred: * dial tcp a: refused * dial tcp b: refused"}},
+		{"blank lines between", "first\n\n  \nsecond", []string{"first", "second"}},
+		{"no message", "\n", []string{"failed (the error has no message)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errorLines(tc.msg); !slices.Equal(got, tc.want) {
+				t.Fatalf("errorLines(%q) = %q, want %q", tc.msg, got, tc.want)
+			}
+		})
+	}
+}
+
+// A driver error that spans lines (gocql's ends with a newline) is printed
+// once, on one line under the command's name, with no empty line.
+func TestDriverErrorPrintedOnOneLine(t *testing.T) {
+	env, _, errOut := testEnv(nil)
+	code := Run(context.Background(), env, []string{"dlq", "list", "--scylla-hosts", outboxtest.FreeAddr(t), "--scylla.connect-timeout", "300ms"})
+	lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+	if code != ExitFailure || len(lines) != 1 || !strings.HasPrefix(lines[0], "outbox dlq: storage: connect to ") {
+		t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming the connection", code, ExitFailure, errOut.String())
+	}
+}
+
+// The relay refuses the low-latency window on a cluster that is not the
+// emulator: a bad setting, so exit 2, with one line naming it.
+func TestRelayRefusesAnUnsafeWindowWithExit2(t *testing.T) {
+	db := outboxtest.StartDB(t, outboxtest.WithEmulator(scyllaemu.Options{ClusterName: "prod-eu1"}))
+	env, _, errOut := testEnv(nil)
+	code := Run(context.Background(), env, []string{"relay", "--scylla-hosts", db.Addr, "--kafka-brokers", outboxtest.FreeAddr(t),
+		"--scylla.consistency", "ONE", "--cdc.profile", "low-latency", "--http.listen", "", "--log.level", "error"})
+	lines := strings.Split(strings.TrimSuffix(errOut.String(), "\n"), "\n")
+	if code != ExitUsage || len(lines) != 1 || !strings.HasPrefix(lines[0], "outbox relay: cdc.confidence_window: window too small for late-visible writes: ") {
+		t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming cdc.confidence_window", code, ExitUsage, errOut.String())
 	}
 }

@@ -42,7 +42,7 @@ func runDemo(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	base := embeddedBase()
 	// A demo should not fail because something already serves :8080.
 	base.HTTP.Listen = "127.0.0.1:0"
-	cfg, _, err := cl.parse(env, args, base)
+	cfg, err := cl.parseFlags(env, args, base)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func runDev(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	cqlListen := cl.fs.String("cql-listen", "127.0.0.1:9042", "address of the embedded CQL server")
 	kafkaListen := cl.fs.String("kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker")
 	dataDir := cl.fs.String("data-dir", "", "keep the embedded ScyllaDB's and Kafka's data in this directory, so a restart resumes (default: ScyllaDB data in memory)")
-	cfg, _, err := cl.parse(env, args, embeddedBase())
+	cfg, err := cl.parseFlags(env, args, embeddedBase())
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func runDev(ctx context.Context, env *cmdEnv, args []string) (err error) {
 func runRelay(ctx context.Context, env *cmdEnv, args []string) error {
 	cl := newCmdLine("relay")
 	printConfig := cl.fs.Bool("print-config", false, "print the effective configuration (secrets masked) and exit")
-	cfg, _, err := cl.parse(env, args, app.DefaultConfig())
+	cfg, err := cl.parseFlags(env, args, app.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func awaitStart(ctx context.Context, rt *app.Runtime) error {
 
 // runMigrate: `outbox migrate`.
 func runMigrate(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, _, err := newCmdLine("migrate").parse(env, args, app.DefaultConfig())
+	cfg, err := newCmdLine("migrate").parseFlags(env, args, app.DefaultConfig())
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,13 +17,16 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/app"
 	"github.com/scylla-outbox/scylla-outbox/dlqtool"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
 
 // runCQL: `outbox cql "<statement>"` — handy on the dev stack, which has no
 // cqlsh. The statement may come before or after the flags.
 func runCQL(ctx context.Context, env *cmdEnv, args []string) error {
-	cfg, positional, err := newCmdLine("cql").parse(env, args, app.DefaultConfig())
+	cl := newCmdLine("cql")
+	cl.operands = `"STATEMENT"`
+	cfg, positional, err := cl.parse(env, args, app.DefaultConfig())
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ type dlqFlags struct {
 func (f *dlqFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.eventType, "event-type", "", "only entries of this event type")
 	fs.StringVar(&f.aggregate, "aggregate", "", "only entries of this aggregate id")
-	fs.StringVar(&f.kind, "kind", "", "only entries of this kind (permanent, exhausted, held, malformed)")
+	fs.StringVar(&f.kind, "kind", "", "only entries of this kind ("+strings.Join(dlqKinds(), ", ")+")")
 	fs.StringVar(&f.since, "since", "", "only entries whose last failure is at or after this RFC 3339 time")
 	fs.StringVar(&f.until, "until", "", "only entries whose last failure is before this RFC 3339 time")
 	fs.StringVar(&f.format, "format", dlqtool.FormatTable, "list output: table or json")
@@ -126,23 +130,55 @@ func (f *dlqFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.all, "all", false, "discard: allow discarding every entry when no filter or id is given")
 }
 
+// dlqOperands are the positional arguments of an `outbox dlq` subcommand
+// for its help; ok is false for an unknown subcommand.
+func dlqOperands(sub string) (operands string, ok bool) {
+	switch sub {
+	case "list":
+		return "", true
+	case "show":
+		return "EVENT_ID", true
+	case "replay", "discard":
+		return "[EVENT_ID...]", true
+	}
+	return "", false
+}
+
+// dlqSynopsis is the subcommands of `outbox dlq` with their arguments.
+const dlqSynopsis = "list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]"
+
+// dlqKinds are the values of --kind: the kinds the relay dead-letters with.
+func dlqKinds() []string {
+	return []string{relay.KindPermanent, relay.KindExhausted, relay.KindHeld, relay.KindMalformed}
+}
+
 // runDLQ: `outbox dlq list|show|replay|discard [flags] [event-id...]`.
 func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return badUsagef("want a subcommand: list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]")
-	}
-	sub := args[0]
-	switch sub {
-	case "list", "show", "replay", "discard":
+	cl := newCmdLine("dlq")
+	sub, rest := "", args
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		// The subcommands share every flag: the help of `outbox dlq` is
+		// theirs.
+		cl.name, cl.operands, rest = "dlq list|show|replay|discard", "[EVENT_ID...]", []string{"--help"}
+	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
+		return badUsagef("want a subcommand: %s", dlqSynopsis)
 	default:
-		return badUsagef("unknown subcommand %q (want list, show, replay or discard)", sub)
+		sub, rest = args[0], args[1:]
+		operands, ok := dlqOperands(sub)
+		if !ok {
+			return badUsagef("unknown subcommand %q (want list, show, replay or discard)", sub)
+		}
+		cl.name, cl.operands = "dlq "+sub, operands
 	}
-	cl := newCmdLine("dlq " + sub)
 	var f dlqFlags
 	f.register(cl.fs)
-	cfg, positional, err := cl.parse(env, args[1:], app.DefaultConfig())
+	cfg, positional, err := cl.parse(env, rest, app.DefaultConfig())
 	if err != nil {
 		return err
+	}
+	if sub == "list" && len(positional) > 0 {
+		return cl.unexpected(positional[0])
 	}
 	filter, ids, err := f.selection(positional)
 	if err != nil {
@@ -202,6 +238,9 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 // selection is the entries the flags and the positional event ids choose.
 func (f *dlqFlags) selection(positional []string) (storage.DeadLetterFilter, []uuid.UUID, error) {
 	filter := storage.DeadLetterFilter{EventType: f.eventType, Kind: f.kind}
+	if f.kind != "" && !slices.Contains(dlqKinds(), f.kind) {
+		return filter, nil, fmt.Errorf("--kind: %q is not a kind (want %s)", f.kind, strings.Join(dlqKinds(), ", "))
+	}
 	if f.aggregate != "" {
 		id, err := uuid.Parse(f.aggregate)
 		if err != nil {

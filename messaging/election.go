@@ -100,8 +100,8 @@ type ElectionConfig struct {
 
 	// HeartbeatInterval is how often a member heartbeats, and so how soon a
 	// standby learns that the group is rebalancing (default
-	// [DefaultHeartbeatInterval]). It must be below SessionTimeout and
-	// should be at most a third of it.
+	// [DefaultHeartbeatInterval]). It must be at most a third of
+	// SessionTimeout.
 	HeartbeatInterval time.Duration
 
 	// RebalanceTimeout is how long the broker waits, once a rebalance has
@@ -175,8 +175,10 @@ func (c ElectionConfig) Validate() error {
 			bad(d.field, "must be between 1ms and %s, got %s", math.MaxInt32*time.Millisecond, d.value)
 		}
 	}
-	if c.HeartbeatInterval >= c.SessionTimeout {
-		bad("HeartbeatInterval", "must be below SessionTimeout (%s), got %s", c.SessionTimeout, c.HeartbeatInterval)
+	// Kafka's advice: a member whose heartbeats are a third of its session
+	// apart keeps the session through two lost in a row.
+	if c.HeartbeatInterval > c.SessionTimeout/3 {
+		bad("HeartbeatInterval", "must be at most a third of the session timeout (%s), got %s", c.SessionTimeout, c.HeartbeatInterval)
 	}
 	return errors.Join(errs...)
 }

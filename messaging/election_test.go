@@ -55,6 +55,11 @@ func TestElectionConfigValidate(t *testing.T) {
 		{"negative session timeout", func(c *ElectionConfig) { c.SessionTimeout = -time.Second }, []string{"SessionTimeout", "RebalanceTimeout", "HeartbeatInterval"}},
 		{"sub-millisecond heartbeat", func(c *ElectionConfig) { c.HeartbeatInterval = time.Microsecond }, []string{"HeartbeatInterval"}},
 		{"heartbeat not below session", func(c *ElectionConfig) { c.HeartbeatInterval = c.withDefaults().SessionTimeout }, []string{"HeartbeatInterval"}},
+		{"heartbeat a third of session", func(c *ElectionConfig) { c.SessionTimeout, c.HeartbeatInterval = 6*time.Second, 2*time.Second }, nil},
+		{"heartbeat above a third of session", func(c *ElectionConfig) {
+			c.SessionTimeout, c.HeartbeatInterval = 6*time.Second, 2*time.Second+time.Millisecond
+		}, []string{"HeartbeatInterval"}},
+		{"heartbeat half the default session", func(c *ElectionConfig) { c.HeartbeatInterval = c.withDefaults().SessionTimeout / 2 }, []string{"HeartbeatInterval"}},
 		{"rebalance timeout beyond int32 ms", func(c *ElectionConfig) { c.RebalanceTimeout = 1000 * time.Hour }, []string{"RebalanceTimeout"}},
 	}
 	for _, tc := range tests {

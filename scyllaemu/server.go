@@ -75,6 +75,10 @@ type Options struct {
 	// TLS, when set, serves TLS only, configured by it (certificates, and
 	// ClientAuth with ClientCAs to require client certificates).
 	TLS *tls.Config
+	// ClusterName is the cluster_name system.local reports; default
+	// "scyllaemu" ([engine.DefaultClusterName]), by which the relay knows
+	// it runs on the emulator. Tests set another to play a real cluster.
+	ClusterName string
 	// Users, when not empty, turns on ScyllaDB's PasswordAuthenticator:
 	// clients must log in as one of these user names with its password
 	// (SASL PLAIN) before any other request.
@@ -123,6 +127,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		Address:          tcp.IP,
 		Port:             tcp.Port,
 		TabletsByDefault: opts.TabletsByDefault,
+		ClusterName:      opts.ClusterName,
 		OnSchemaChange:   s.broadcast,
 		Logger:           opts.Logger,
 		DataDir:          opts.DataDir,

@@ -53,3 +53,24 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("tables: %v", len(km.Tables))
 }
+
+// system.local reports the cluster name given, "scyllaemu" by default (by
+// which the relay recognises the emulator).
+func TestClusterName(t *testing.T) {
+	tests := []struct{ name, given, want string }{
+		{"default", "", "scyllaemu"},
+		{"given", "prod-eu1", "prod-eu1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := startEmu(t, scyllaemu.Options{ClusterName: tc.given})
+			var got string
+			if err := s.Query(`SELECT cluster_name FROM system.local WHERE key = 'local'`, nil).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Fatalf("cluster_name %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

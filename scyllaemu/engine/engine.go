@@ -44,6 +44,8 @@ type Options struct {
 	// Address and Port are what system.local advertises.
 	Address net.IP
 	Port    int
+	// ClusterName is system.local's cluster_name; default [DefaultClusterName].
+	ClusterName string
 	// TabletsByDefault makes NetworkTopologyStrategy keyspaces use tablets
 	// unless `tablets = {'enabled': false}`, as recent ScyllaDB does.
 	TabletsByDefault bool
@@ -56,6 +58,10 @@ type Options struct {
 	DataDir     string
 	FsyncAlways bool
 }
+
+// DefaultClusterName is the cluster_name the emulator reports unless told
+// otherwise: clients recognise the emulator by it.
+const DefaultClusterName = "scyllaemu"
 
 // SchemaChange describes a DDL effect, as RESULT and EVENT frames report it.
 type SchemaChange struct {
@@ -188,6 +194,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Address == nil {
 		opts.Address = net.IPv4(127, 0, 0, 1)
+	}
+	if opts.ClusterName == "" {
+		opts.ClusterName = DefaultClusterName
 	}
 	rnd := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	e := &Engine{

@@ -87,7 +87,7 @@ func (e *Engine) bootstrapLocal() {
 		"key":                     []byte("local"),
 		"bootstrapped":            []byte("COMPLETED"),
 		"broadcast_address":       addr,
-		"cluster_name":            []byte("scyllaemu"),
+		"cluster_name":            []byte(e.opts.ClusterName),
 		"cql_version":             []byte("3.3.1"),
 		"data_center":             []byte("datacenter1"),
 		"gossip_generation":       be32(uint32(e.opts.Clock().Unix())),
