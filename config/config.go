@@ -101,7 +101,7 @@ type RelaySettings struct {
 type ElectionSettings struct {
 	Topic             string        `yaml:"topic" help:"Kafka topic whose partition 0 the relays of a name compete for: one partition, created if missing, nothing is written to it; every relay name may share it."`
 	SessionTimeout    time.Duration `yaml:"session_timeout" help:"How long Kafka waits for a silent relay before electing another, a duration: an active relay that dies is replaced after about this long plus one heartbeat. The brokers refuse values below their group.min.session.timeout.ms (6s by default)."`
-	HeartbeatInterval time.Duration `yaml:"heartbeat_interval" help:"How often a relay heartbeats to its group, a duration below the session timeout (a third of it at most): a standby learns of a failover within one interval."`
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval" help:"How often a relay heartbeats to its group, a duration of at most a third of the session timeout: a standby learns of a failover within one interval."`
 }
 
 // BreakerSettings configures the relay's circuit breaker.

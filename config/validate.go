@@ -142,9 +142,8 @@ func (c Config) validateRelay(p *problems) {
 	}
 	positive(p, "relay.election.session_timeout", e.SessionTimeout)
 	positive(p, "relay.election.heartbeat_interval", e.HeartbeatInterval)
-	if e.HeartbeatInterval >= e.SessionTimeout && e.SessionTimeout > 0 {
-		p.add("relay.election.heartbeat_interval", "must be below relay.election.session_timeout (%s), got %s", formatDuration(e.SessionTimeout), formatDuration(e.HeartbeatInterval))
-	}
+	// Its bound against the session timeout is the election's own rule
+	// (messaging.ElectionConfig.Validate), reported under this name.
 
 	b := r.Breaker
 	if b.FailureThreshold < 1 {
