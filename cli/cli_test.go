@@ -730,3 +730,13 @@ func TestRelayRefusesAnUnsafeWindowWithExit2(t *testing.T) {
 		t.Fatalf("exit %d (want %d), stderr:\n%s\nwant one line naming cdc.confidence_window", code, ExitUsage, errOut.String())
 	}
 }
+
+// A demo whose events do not all arrive says how many and exits 1: a wait
+// of 1 ns gives up before the relay can read the seeded event.
+func TestDemoMissingEventsExit1(t *testing.T) {
+	env, stdout, stderr := testEnv(nil)
+	code := Run(context.Background(), env, []string{"demo", "--orders", "1", "--updates", "0", "--wait", "1ns"})
+	if code != ExitFailure || !strings.Contains(stdout.String(), "result: 1 events did not arrive") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and the missing event counted", code, stdout.String(), stderr.String())
+	}
+}

@@ -110,6 +110,12 @@ func TestStatusDocument(t *testing.T) {
 		t.Fatalf("leader %v", l)
 	}
 
+	// Before the relay has started it has no status: 503 with the reason.
+	code, doc = get(t, NewHandler(Options{Relay: fakeRelay{err: errors.New("the relay has not started")}}), "/status")
+	if code != http.StatusServiceUnavailable || doc["error"] != "the relay has not started" {
+		t.Fatalf("status before the start %d %v", code, doc)
+	}
+
 	code, doc = get(t, NewHandler(Options{Relay: fakeRelay{st: standby("standby")}}), "/status")
 	if code != http.StatusOK || doc["role"] != "standby" || doc["reading"] != false || doc["in_flight"].(float64) != 0 ||
 		doc["leader"].(map[string]any)["member"] != "host:2" {
