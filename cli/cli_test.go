@@ -101,7 +101,7 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		{"demo with an argument", []string{"demo", "--orders", "1", "extra-arg"}, nil, ExitUsage, `outbox demo: unexpected argument "extra-arg"`},
 		{"dev with an argument", []string{"dev", "--cql-listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0", "extra-arg"}, nil, ExitUsage, `outbox dev: unexpected argument "extra-arg"`},
 		{"dlq list with an argument", []string{"dlq", "list", "extra-arg"}, nil, ExitUsage, `unexpected argument "extra-arg"`},
-		{"unknown dlq kind", []string{"dlq", "list", "--kind", "permanet"}, nil, ExitUsage, `--kind: "permanet" is not a kind (want permanent, exhausted, held, malformed)`},
+		{"unknown dlq kind", []string{"dlq", "list", "--kind", "poison"}, nil, ExitUsage, `--kind: "poison" is not a kind (want permanent, exhausted, held, malformed)`},
 		{"unknown dlq kind, discard", []string{"dlq", "discard", "--kind", "Held"}, nil, ExitUsage, `--kind: "Held"`},
 	}
 	for _, tc := range tests {

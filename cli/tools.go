@@ -155,7 +155,8 @@ func dlqKinds() []string {
 // runDLQ: `outbox dlq list|show|replay|discard [flags] [event-id...]`.
 func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	cl := newCmdLine("dlq")
-	sub, rest := "", args
+	var sub string
+	var rest []string
 	switch {
 	case len(args) > 0 && isHelp(args[0]):
 		// The subcommands share every flag: the help of `outbox dlq` is
