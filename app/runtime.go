@@ -44,8 +44,19 @@ type Settings struct {
 	Logger     *zap.Logger
 }
 
-// Migrate applies the schema.
+// Migrate applies the schema ([schema.Apply]): `outbox migrate`.
 func Migrate(ctx context.Context, s Settings) error {
+	return withSchemaSession(ctx, s, "migrate", schema.Apply)
+}
+
+// EnsureSchema creates what is missing of the schema but keeps the options
+// of existing tables ([schema.Ensure]): what demo and dev run, since they
+// may point at a cluster migrated with other TTLs.
+func EnsureSchema(ctx context.Context, s Settings) error {
+	return withSchemaSession(ctx, s, "schema", schema.Ensure)
+}
+
+func withSchemaSession(ctx context.Context, s Settings, what string, do func(context.Context, *gocql.Session, schema.Options) error) error {
 	cfg := s.Storage
 	cfg.Keyspace = "" // the keyspace may not exist yet
 	session, err := storage.NewSession(ctx, cfg)
@@ -53,8 +64,8 @@ func Migrate(ctx context.Context, s Settings) error {
 		return fmt.Errorf("scylla.hosts %v: %w", cfg.Hosts, err)
 	}
 	defer session.Close()
-	if err := schema.Apply(ctx, session.Session, s.Schema); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := do(ctx, session.Session, s.Schema); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

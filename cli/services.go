@@ -185,10 +185,11 @@ func runRelay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 }
 
-// startServices applies the schema and runs the relay with the orders API,
-// as demo and dev do, and waits until they have started.
+// startServices creates what is missing of the schema and runs the relay
+// with the orders API, as demo and dev do, and waits until they have
+// started.
 func startServices(ctx context.Context, s app.Settings, cfg config.Config, logger *zap.Logger) (*app.Runtime, error) {
-	if err := app.Migrate(ctx, s); err != nil {
+	if err := app.EnsureSchema(ctx, s); err != nil {
 		return nil, err
 	}
 	rt, err := app.Run(ctx, s, app.RunOptions{Orders: true})

@@ -332,6 +332,21 @@ func addedColumns() []addedColumn {
 // same schema. Errors name the statement that failed and wrap the driver's
 // error.
 func Apply(ctx context.Context, s *gocql.Session, o Options) error {
+	return apply(ctx, s, o, true)
+}
+
+// Ensure is Apply for a process that uses a schema someone else manages
+// (`outbox demo` and `outbox dev` pointed at a cluster): it creates what is
+// missing and adds missing columns, but leaves the TTLs of existing tables
+// as they are, so running one against a cluster migrated with other TTLs
+// does not reset them. It only turns CDC back on where it is off, since the
+// relay cannot run without it.
+func Ensure(ctx context.Context, s *gocql.Session, o Options) error {
+	return apply(ctx, s, o, false)
+}
+
+// apply is Apply, or Ensure when alterOptions is false.
+func apply(ctx context.Context, s *gocql.Session, o Options, alterOptions bool) error {
 	r, err := o.resolve()
 	if err != nil {
 		return err
@@ -351,7 +366,7 @@ func Apply(ctx context.Context, s *gocql.Session, o Options) error {
 	if err := r.addColumns(ctx, s); err != nil {
 		return err
 	}
-	alters, err := r.alters(ctx, s)
+	alters, err := r.alters(ctx, s, alterOptions)
 	if err != nil {
 		return err
 	}
@@ -369,11 +384,12 @@ func firstLine(s string) string {
 }
 
 // alters returns the ALTER TABLE statements that bring the managed options
-// of existing tables to r. Options are compared with what system_schema
+// of existing tables to r, or with all false only those that turn a
+// disabled CDC back on. Options are compared with what system_schema
 // reports, so an unchanged configuration issues no schema change at all:
 // every ALTER is a cluster-wide schema change, and many processes starting
 // together should not each make one.
-func (r resolved) alters(ctx context.Context, s *gocql.Session) ([]string, error) {
+func (r resolved) alters(ctx context.Context, s *gocql.Session, all bool) ([]string, error) {
 	var out []string
 	for _, m := range r.managed() {
 		cur, err := readOptions(ctx, s, r.Keyspace, m.table)
@@ -381,10 +397,10 @@ func (r resolved) alters(ctx context.Context, s *gocql.Session) ([]string, error
 			return nil, err
 		}
 		var clauses []string
-		if m.cdc != nil && !cdcMatches(cur.cdc, m.cdc) {
+		if m.cdc != nil && (cur.cdc == nil || all && !cdcMatches(cur.cdc, m.cdc)) {
 			clauses = append(clauses, "cdc = "+mapLiteral(m.cdc))
 		}
-		if !cur.known || cur.ttl != m.ttl {
+		if all && (!cur.known || cur.ttl != m.ttl) {
 			clauses = append(clauses, "default_time_to_live = "+strconv.FormatInt(m.ttl, 10))
 		}
 		if len(clauses) > 0 {

@@ -71,7 +71,7 @@ func TestApplyCreatesEverythingAndIsIdempotent(t *testing.T) {
 		}
 	}
 	r, _ := o.resolve()
-	alters, err := r.alters(ctx, s)
+	alters, err := r.alters(ctx, s, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,5 +413,41 @@ func TestApplyAddsMissingColumns(t *testing.T) {
 	err := Apply(ctx, s, Options{Keyspace: "wrong"})
 	if err == nil || !strings.Contains(err.Error(), "column raw of wrong.dead_letter_queue has type text, want map<text, text>") {
 		t.Fatalf("Apply over a raw column of another type = %v, want an error naming it", err)
+	}
+}
+
+// Ensure, what demo and dev run, creates a missing schema but does not reset
+// the options of one someone migrated with other TTLs; it only turns a
+// disabled CDC back on.
+func TestEnsureKeepsExistingOptions(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	if err := Ensure(ctx, s, Options{Keyspace: "ks"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTable(t, s, "ks", TableOutboxMessages); got.ttl != 7*86400 {
+		t.Fatalf("created by Ensure: outbox_messages default_time_to_live = %d, want the default 7 days", got.ttl)
+	}
+	migrated := Options{Keyspace: "ks", CDCLogTTL: 48 * time.Hour, OutboxTTL: 3 * 24 * time.Hour}
+	if err := Apply(ctx, s, migrated); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ensure(ctx, s, Options{Keyspace: "ks"}); err != nil {
+		t.Fatal(err)
+	}
+	want := wantCDC(0)
+	want["ttl"] = "172800"
+	if got := readTable(t, s, "ks", TableOutboxMessages); got.ttl != 3*86400 || !cdcMatches(got.cdc, want) {
+		t.Errorf("after Ensure with the defaults: ttl %d cdc %v, want the migrated 3 days and a 48 h log", got.ttl, got.cdc)
+	}
+
+	if err := s.Query(`ALTER TABLE ks.outbox_messages WITH cdc = {'enabled': false}`).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ensure(ctx, s, Options{Keyspace: "ks"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTable(t, s, "ks", TableOutboxMessages); got.cdc == nil || got.ttl != 3*86400 {
+		t.Errorf("after Ensure on a disabled CDC: ttl %d cdc %v, want CDC on and the TTL kept", got.ttl, got.cdc)
 	}
 }
