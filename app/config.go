@@ -117,6 +117,9 @@ func NewSettings(cfg config.Config, logger *zap.Logger) (Settings, error) {
 		p = append(p, err)
 	}
 	s.Relay.Logger = logger
+	if logger != nil {
+		s.Storage.DriverLog = logger.Named("gocql")
+	}
 	if len(p) > 0 {
 		return Settings{}, fmt.Errorf("%w: %w", ErrInvalidSettings, errors.Join(p...))
 	}

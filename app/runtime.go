@@ -235,8 +235,9 @@ func (rt *Runtime) connect(ctx context.Context) (retry bool, err error) {
 		if setting, ok := refused(err, scyllaKey); ok {
 			return true, fmt.Errorf("%s: %w", setting, err)
 		}
-		if rt.keyspaceMissing(ctx) {
-			return false, fmt.Errorf("%w (keyspace %s does not exist)", ErrSchemaMissing, s.Storage.Keyspace)
+		var missing *storage.KeyspaceMissingError
+		if errors.As(err, &missing) {
+			return false, fmt.Errorf("%w (keyspace %s does not exist)", ErrSchemaMissing, missing.Keyspace)
 		}
 		return true, fmt.Errorf("scylla.hosts %v: %w", s.Storage.Hosts, err)
 	}
@@ -269,24 +270,6 @@ func (rt *Runtime) connect(ctx context.Context) (retry bool, err error) {
 	}
 	close(rt.started)
 	return false, nil
-}
-
-// keyspaceMissing tells a session that failed because its keyspace does
-// not exist (gocql then reports only that no connection was made) from an
-// unreachable cluster, by connecting without a keyspace.
-func (rt *Runtime) keyspaceMissing(ctx context.Context) bool {
-	cfg := rt.settings.Storage
-	if cfg.Keyspace == "" {
-		return false
-	}
-	keyspace := cfg.Keyspace
-	cfg.Keyspace = ""
-	probe, err := storage.NewSession(ctx, cfg)
-	if err != nil {
-		return false
-	}
-	defer probe.Close()
-	return errors.Is(checkSchema(ctx, probe, keyspace), ErrSchemaMissing)
 }
 
 // checkSchema fails with ErrSchemaMissing when the relay's tables do not

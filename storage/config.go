@@ -15,6 +15,7 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/scylladb/gocqlx/v2"
+	"go.uber.org/zap"
 )
 
 // Defaults for the zero values of [Config].
@@ -64,6 +65,11 @@ type Config struct {
 	Password string
 	// TLS, when non-nil, encrypts connections.
 	TLS *TLSConfig
+	// DriverLog receives gocql's own log lines, at Debug: every failure
+	// they tell of also reaches the caller as an error, which names the
+	// setting to fix, so printing them too (gocql's default, on stderr)
+	// says it twice. Nil discards them.
+	DriverLog *zap.Logger
 }
 
 // TLSConfig configures TLS to ScyllaDB.
@@ -183,6 +189,7 @@ func (c Config) ClusterConfig() (*gocql.ClusterConfig, error) {
 	// long after ScyllaDB came back. A connection attempt every few
 	// seconds to a node that is down costs nothing.
 	cluster.ReconnectInterval = ReconnectInterval
+	cluster.Logger = driverLog{c.DriverLog}
 	cluster.NumConns = c.NumConns
 	if cluster.NumConns == 0 {
 		cluster.NumConns = DefaultNumConns
@@ -203,6 +210,55 @@ func (c Config) ClusterConfig() (*gocql.ClusterConfig, error) {
 		cluster.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !c.TLS.InsecureSkipVerify}
 	}
 	return cluster, nil
+}
+
+// KeyspaceMissingError is NewSession's error when [Config.Keyspace] does
+// not exist on a cluster that answers.
+type KeyspaceMissingError struct {
+	Keyspace string
+	Err      error // the driver's
+}
+
+func (e *KeyspaceMissingError) Error() string {
+	return fmt.Sprintf("keyspace %q does not exist: run `outbox migrate` to create it, or fix the keyspace name", e.Keyspace)
+}
+
+func (e *KeyspaceMissingError) Unwrap() error { return e.Err }
+
+// keyspaceMissing reports whether the cluster answers without cfg's
+// keyspace. A session whose every connection failed to USE its default
+// keyspace fails with gocql's "no connections were made", the cause only in
+// gocql's log; a session without a keyspace asks.
+func (cfg Config) keyspaceMissing(ctx context.Context) bool {
+	probe := cfg
+	probe.Keyspace = ""
+	cluster, err := probe.ClusterConfig()
+	if err != nil {
+		return false
+	}
+	s, err := cluster.CreateSession()
+	if err != nil {
+		return false
+	}
+	defer s.Close()
+	var name string
+	err = s.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, cfg.Keyspace).WithContext(ctx).Scan(&name)
+	return errors.Is(err, gocql.ErrNotFound)
+}
+
+// driverLog is gocql's StdLogger over zap at Debug.
+type driverLog struct{ log *zap.Logger }
+
+func (d driverLog) Print(v ...any) { d.write(fmt.Sprint(v...)) }
+
+func (d driverLog) Printf(format string, v ...any) { d.write(fmt.Sprintf(format, v...)) }
+
+func (d driverLog) Println(v ...any) { d.write(fmt.Sprintln(v...)) }
+
+func (d driverLog) write(msg string) {
+	if d.log != nil {
+		d.log.Debug(strings.TrimSpace(msg))
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -261,7 +317,11 @@ func NewSession(ctx context.Context, cfg Config) (gocqlx.Session, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return gocqlx.Session{}, fmt.Errorf("storage: connect to %s: %w", strings.Join(cfg.Hosts, ","), cfg.explain(r.err, attempts.get()))
+			err := cfg.explain(r.err, attempts.get())
+			if errors.Is(r.err, gocql.ErrNoConnectionsStarted) && cfg.Keyspace != "" && cfg.keyspaceMissing(ctx) {
+				err = &KeyspaceMissingError{Keyspace: cfg.Keyspace, Err: r.err}
+			}
+			return gocqlx.Session{}, fmt.Errorf("storage: connect to %s: %w", strings.Join(cfg.Hosts, ","), err)
 		}
 		return gocqlx.NewSession(r.s), nil
 	case <-ctx.Done():

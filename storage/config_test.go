@@ -12,6 +12,8 @@ import (
 
 	"github.com/gocql/gocql"
 	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -87,6 +89,18 @@ func TestClusterConfig(t *testing.T) {
 		t.Errorf("TLS = %+v", c.SslOpts)
 	}
 
+	// gocql's own log lines go to DriverLog at Debug, or nowhere: the
+	// errors they tell of are returned anyway.
+	core, logs := observer.New(zap.DebugLevel)
+	c, err = Config{Hosts: []string{"h"}, DriverLog: zap.New(core)}.ClusterConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Logger.Printf("error: failed to connect to %s\n", "h")
+	if e := logs.All(); len(e) != 1 || e[0].Level != zap.DebugLevel || e[0].Message != "error: failed to connect to h" {
+		t.Errorf("driver log lines: %v", e)
+	}
+
 	// TLS files are read here, with errors naming the field.
 	dir := t.TempDir()
 	notPEM := filepath.Join(dir, "ca.pem")
@@ -125,8 +139,12 @@ func TestNewSessionConnects(t *testing.T) {
 		t.Fatalf("query in default keyspace: %v", err)
 	}
 
-	if _, err := NewSession(ctx, Config{Hosts: []string{env.addr}, Keyspace: "no_such_keyspace"}); err == nil {
-		t.Error("NewSession with a missing keyspace succeeded")
+	// gocql says why only in its log; the error must say it itself, and
+	// name the setting.
+	_, err = NewSession(ctx, Config{Hosts: []string{env.addr}, Keyspace: "no_such_keyspace"})
+	var missing *KeyspaceMissingError
+	if !errors.As(err, &missing) || missing.Keyspace != "no_such_keyspace" || !strings.Contains(err.Error(), `keyspace "no_such_keyspace" does not exist`) {
+		t.Errorf("NewSession with a missing keyspace: %v, want the keyspace named as missing", err)
 	}
 }
 
