@@ -29,10 +29,12 @@ const (
 	FormatJSON  = "json"
 )
 
-// errorWidth is how much of an error the table shows: enough for a
-// broker's whole message (sarama's are up to about 90 characters), short
-// enough to keep one entry per line. Show prints it whole.
-const errorWidth = 100
+// errorWidth is how much of an error the table shows: enough for a topic
+// name and a broker's whole message (sarama's are up to about 90
+// characters), as in "orders.OrderCreated: kafka server: Request was for a
+// topic or partition that does not exist on this broker", short enough to
+// keep one entry per line. Show prints it whole.
+const errorWidth = 120
 
 // List writes the entries matching filter to w, in replay order (aggregate,
 // then sequence), and returns how many it wrote.

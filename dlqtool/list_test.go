@@ -287,13 +287,13 @@ func TestListTableShowsTheCause(t *testing.T) {
 		name  string
 		kind  string
 		error func(d storage.DeadLetter) string
-		want  string // the column, truncated to 100 characters
+		want  string // the column, truncated to 120 characters
 	}{
 		{"missing topic", relay.KindPermanent,
 			func(d storage.DeadLetter) string {
-				return publishError(d, messaging.Permanent, "orders.OrderCreated", sarama.ErrUnknownTopicOrPartition)
+				return publishError(d, messaging.Permanent, "orders.OrderCreated", fmt.Errorf("orders.OrderCreated: %w", sarama.ErrUnknownTopicOrPartition))
 			},
-			"kafka server: Request was for a topic or partition that does not exist on this broker"},
+			"orders.OrderCreated: kafka server: Request was for a topic or partition that does not exist on this broker"},
 		{"exhausted retries", relay.KindExhausted,
 			func(d storage.DeadLetter) string {
 				return publishError(d, messaging.Transient, "outbox.event.Order", sarama.ErrNotEnoughReplicas)
@@ -317,9 +317,9 @@ func TestListTableShowsTheCause(t *testing.T) {
 			"held: an earlier event of this aggregate is in the dead-letter queue"},
 		{"long cause truncated", relay.KindPermanent,
 			func(d storage.DeadLetter) string {
-				return publishError(d, messaging.Permanent, "t", errors.New(strings.Repeat("x", 120)))
+				return publishError(d, messaging.Permanent, "t", errors.New(strings.Repeat("x", 130)))
 			},
-			strings.Repeat("x", 99) + "…"},
+			strings.Repeat("x", 119) + "…"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
