@@ -309,6 +309,12 @@ func (c *cmdLine) help(w *console, base config.Config) {
 		sort.Slice(own, func(i, j int) bool { return own[i].Name < own[j].Name })
 		w.printf("\n%s flags:\n", c.name)
 		for _, f := range own {
+			// As the flag package's own help: a default that is the zero
+			// value (false, "") says nothing.
+			if f.DefValue == "false" || f.DefValue == "" {
+				w.printf("  --%-16s %s\n", f.Name, f.Usage)
+				continue
+			}
 			w.printf("  --%-16s %s (default %q)\n", f.Name, f.Usage, f.DefValue)
 		}
 		w.println("\nShared settings:")

@@ -103,6 +103,25 @@ func TestBadConfigurationExitsWithOneLine(t *testing.T) {
 		{"dlq list with an argument", []string{"dlq", "list", "extra-arg"}, nil, ExitUsage, `unexpected argument "extra-arg"`},
 		{"unknown dlq kind", []string{"dlq", "list", "--kind", "poison"}, nil, ExitUsage, `--kind: "poison" is not a kind (want permanent, exhausted, held, malformed)`},
 		{"unknown dlq kind, discard", []string{"dlq", "discard", "--kind", "Held"}, nil, ExitUsage, `--kind: "Held"`},
+		// Discarding the whole queue takes --all: a command line to fix,
+		// told without reaching a database.
+		{"discard without a selection", []string{"dlq", "discard"}, nil, ExitUsage,
+			"outbox dlq: discard: nothing selected: give event ids or a filter, or pass --all"},
+		{"dry-run discard without a selection", []string{"dlq", "discard", "--dry-run"}, nil, ExitUsage, "or pass --all"},
+		// A flag of another dlq subcommand is named as such, wherever it
+		// stands; the values of the subcommand's own flags are skipped.
+		{"dlq list with replay and discard flags", []string{"dlq", "list", "--dry-run", "--all", "--max-replays", "9"}, nil, ExitUsage,
+			"outbox dlq: --dry-run: outbox dlq list does not take it (see outbox dlq list --help)"},
+		{"dlq show with --format", []string{"dlq", "show", "--format", "json", "0c6e8b0e-4b1f-4a57-9d43-6e1c2a4f5d01"}, nil, ExitUsage,
+			"--format: outbox dlq show does not take it"},
+		{"dlq show with --format after the id", []string{"dlq", "show", "0c6e8b0e-4b1f-4a57-9d43-6e1c2a4f5d01", "--format=json"}, nil, ExitUsage,
+			"--format: outbox dlq show does not take it"},
+		{"dlq replay with --all", []string{"dlq", "replay", "--kind", "held", "--all"}, nil, ExitUsage, "--all: outbox dlq replay does not take it"},
+		{"dlq replay with --format after values", []string{"dlq", "replay", "--since", "2025-01-01T00:00:00Z", "--dry-run", "--format", "json"}, nil, ExitUsage,
+			"--format: outbox dlq replay does not take it"},
+		{"dlq discard with --max-replays", []string{"dlq", "discard", "--scylla.consistency", "ONE", "--max-replays=5"}, nil, ExitUsage,
+			"--max-replays: outbox dlq discard does not take it"},
+		{"unknown dlq flag", []string{"dlq", "list", "--dry-rn"}, nil, ExitUsage, "unknown flag --dry-rn"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,11 +341,20 @@ func TestDLQReplayAfterTheCauseIsFixed(t *testing.T) {
 	if code := Run(ctx, env, append([]string{"dlq", "list"}, common...)); code != ExitOK || !strings.Contains(out.String(), "OrderCreated") {
 		t.Fatalf("dlq list: %d\n%s%s", code, out.String(), errOut.String())
 	}
+	// The table shows the broker's answer, not the publisher's prefix.
+	if table := out.String(); !strings.Contains(table, "does not exist on this broker") || strings.Contains(table, "messaging: publish event") {
+		t.Errorf("dlq list should show the cause of the failure:\n%s", table)
+	}
 	// Fix the cause, then replay through the same publisher configuration.
 	if err := broker.CreateTopic("orders.OrderCreated", 3, nil); err != nil {
 		t.Fatal(err)
 	}
 	replay := append([]string{"dlq", "replay", "--kafka.topic-template", "orders.{{.EventType}}"}, common...)
+	out.b.Reset()
+	if code := Run(ctx, env, append(replay, "--dry-run")); code != ExitOK ||
+		!strings.HasSuffix(out.String(), "\ndry run: 1 selected: would publish 1 to orders.OrderCreated, skipped 0, failed 0, blocked 0; nothing changed\n") {
+		t.Fatalf("dlq replay --dry-run: %d\n%s%s", code, out.String(), errOut.String())
+	}
 	if code := Run(ctx, env, replay); code != ExitOK {
 		t.Fatalf("dlq replay: %d\n%s%s", code, out.String(), errOut.String())
 	}
@@ -641,20 +669,25 @@ func TestDlqMalformedEntries(t *testing.T) {
 		name  string
 		args  []string
 		ids   []string
+		code  int
 		wants []string
 	}{
-		{"list", []string{"dlq", "list", "--kind", "malformed"}, nil, []string{id.String(), " malformed ", "(1 entries)"}},
-		{"list other kind", []string{"dlq", "list", "--kind", "permanent"}, nil, []string{"(0 entries)"}},
-		{"show", []string{"dlq", "show"}, []string{id.String()}, []string{"raw columns (2, as the relay read them):", "  aggregate_id  null", "  sequence      3"}},
-		{"replay", []string{"dlq", "replay"}, []string{id.String()}, []string{"refused  " + id.String() + " (malformed, no aggregate id): cannot be replayed", "malformed 1 (not replayable)"}},
-		{"discard", []string{"dlq", "discard", "--kind", "malformed"}, nil, []string{"discarded " + id.String(), "discarded 1 entries"}},
+		{"list", []string{"dlq", "list", "--kind", "malformed"}, nil, ExitOK, []string{id.String(), " malformed ", "\n(1 entry)\n"}},
+		{"list other kind", []string{"dlq", "list", "--kind", "permanent"}, nil, ExitOK, []string{"\n(0 entries)\n"}},
+		{"show", []string{"dlq", "show"}, []string{id.String()}, ExitOK, []string{"raw columns (2, as the relay read them):", "  aggregate_id  null", "  sequence      3"}},
+		// Nothing was published: the command failed, and its summary
+		// says why.
+		{"replay", []string{"dlq", "replay"}, []string{id.String()}, ExitFailure, []string{"refused  " + id.String() + " (malformed, no aggregate id): cannot be replayed",
+			"\nreplay: 1 selected: published 0, skipped 0, failed 0, blocked 0, malformed 1 (not replayable); 1 not published (malformed 1)\n"}},
+		{"replay dry run", []string{"dlq", "replay", "--dry-run"}, []string{id.String()}, ExitFailure, []string{"would leave 1 not published (malformed 1); nothing changed\n"}},
+		{"discard", []string{"dlq", "discard", "--kind", "malformed"}, nil, ExitOK, []string{"discarded " + id.String(), "discarded 1 entry\n"}},
 	}
 	for _, tc := range tests {
 		out.b.Reset()
 		errOut.b.Reset()
 		args := append(append(tc.args, common...), tc.ids...)
-		if code := Run(ctx, env, args); code != ExitOK {
-			t.Fatalf("%s: exit %d\n%s%s", tc.name, code, out.String(), errOut.String())
+		if code := Run(ctx, env, args); code != tc.code {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", tc.name, code, tc.code, out.String(), errOut.String())
 		}
 		for _, w := range tc.wants {
 			if !strings.Contains(out.String(), w) {
@@ -680,6 +713,41 @@ func TestHelpExitsZero(t *testing.T) {
 			code := Run(context.Background(), env, args)
 			if code != ExitOK || !strings.Contains(out.String(), "Usage: outbox ") || errOut.String() != "" {
 				t.Fatalf("exit %d (want 0), stdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+// Each dlq subcommand's help lists its own flags only, booleans without a
+// default of false; `outbox dlq --help` lists the subcommands.
+func TestDLQHelpPerSubcommand(t *testing.T) {
+	tests := []struct {
+		args        []string
+		wants, nots []string
+	}{
+		{[]string{"dlq", "--help"}, []string{"Usage: outbox dlq list|show|replay|discard", "  show EVENT_ID ", "  discard [EVENT_ID...] ", "outbox dlq SUBCOMMAND --help"}, []string{"--dry-run"}},
+		{[]string{"dlq", "list", "--help"}, []string{"Usage: outbox dlq list [flags]\n", "  --format ", "  --kind ", "  --since "}, []string{"--dry-run", "--all", "--max-replays"}},
+		{[]string{"dlq", "show", "--help"}, []string{"Usage: outbox dlq show [flags] EVENT_ID\n"}, []string{"dlq show flags:", "--format", "--kind", "--dry-run"}},
+		{[]string{"dlq", "replay", "--help"}, []string{"  --dry-run          show what would happen, change nothing\n", "  --max-replays      refuse entries already replayed this many times (default \"3\")\n"},
+			[]string{"--all ", "--format", `(default "false")`}},
+		{[]string{"dlq", "discard", "--help"}, []string{"  --all              allow discarding every entry when no filter or id is given\n", "  --dry-run "},
+			[]string{"--max-replays", "--format", `(default "false")`}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			env, out, _ := testEnv(nil)
+			if code := Run(context.Background(), env, tc.args); code != ExitOK {
+				t.Fatalf("exit %d", code)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("help lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range tc.nots {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("help has %q:\n%s", n, out.String())
+				}
 			}
 		})
 	}

@@ -111,71 +111,94 @@ func formatCell(v any) string {
 	}
 }
 
-// dlqFlags are the flags of `outbox dlq`.
+// dlqFlags are the flags of `outbox dlq`; each subcommand takes only those
+// its [dlqVerb] names.
 type dlqFlags struct {
 	eventType, aggregate, kind, since, until, format string
 	dryRun, all                                      bool
 	maxReplays                                       int
 }
 
-func (f *dlqFlags) register(fs *flag.FlagSet) {
+// registerAll adds every flag of every subcommand to fs.
+func (f *dlqFlags) registerAll(fs *flag.FlagSet) {
 	fs.StringVar(&f.eventType, "event-type", "", "only entries of this event type")
 	fs.StringVar(&f.aggregate, "aggregate", "", "only entries of this aggregate id")
 	fs.StringVar(&f.kind, "kind", "", "only entries of this kind ("+strings.Join(dlqKinds(), ", ")+")")
 	fs.StringVar(&f.since, "since", "", "only entries whose last failure is at or after this RFC 3339 time")
 	fs.StringVar(&f.until, "until", "", "only entries whose last failure is before this RFC 3339 time")
-	fs.StringVar(&f.format, "format", dlqtool.FormatTable, "list output: table or json")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "replay/discard: show what would happen, change nothing")
-	fs.IntVar(&f.maxReplays, "max-replays", 3, "replay: refuse entries already replayed this many times")
-	fs.BoolVar(&f.all, "all", false, "discard: allow discarding every entry when no filter or id is given")
+	fs.StringVar(&f.format, "format", dlqtool.FormatTable, "table, or json: JSON Lines, one object per entry with every field")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "show what would happen, change nothing")
+	fs.IntVar(&f.maxReplays, "max-replays", 3, "refuse entries already replayed this many times")
+	fs.BoolVar(&f.all, "all", false, "allow discarding every entry when no filter or id is given")
 }
 
-// dlqOperands are the positional arguments of an `outbox dlq` subcommand
-// for its help; ok is false for an unknown subcommand.
-func dlqOperands(sub string) (operands string, ok bool) {
-	switch sub {
-	case "list":
-		return "", true
-	case "show":
-		return "EVENT_ID", true
-	case "replay", "discard":
-		return "[EVENT_ID...]", true
+// register adds the flags of verb to fs, so that its help lists only
+// those and the flag package refuses the others.
+func (f *dlqFlags) register(fs *flag.FlagSet, verb dlqVerb) {
+	all := flag.NewFlagSet("dlq", flag.ContinueOnError)
+	f.registerAll(all)
+	for _, name := range verb.flags {
+		fl := all.Lookup(name)
+		fs.Var(fl.Value, fl.Name, fl.Usage)
 	}
-	return "", false
 }
 
-// dlqSynopsis is the subcommands of `outbox dlq` with their arguments.
-const dlqSynopsis = "list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]"
+// dlqVerb is a subcommand of `outbox dlq`.
+type dlqVerb struct {
+	name, operands, summary string
+	flags                   []string // the dlqFlags it takes
+}
+
+// dlqVerbs are the subcommands of `outbox dlq`, in the order of its help.
+func dlqVerbs() []dlqVerb {
+	filters := []string{"event-type", "aggregate", "kind", "since", "until"}
+	return []dlqVerb{
+		{"list", "", "print the entries: a table, or JSON Lines with --format json", slices.Concat(filters, []string{"format"})},
+		{"show", "EVENT_ID", "print every field of one entry", nil},
+		{"replay", "[EVENT_ID...]", "publish entries again, aggregate by aggregate in sequence order", slices.Concat(filters, []string{"dry-run", "max-replays"})},
+		{"discard", "[EVENT_ID...]", "delete entries that must never be published", slices.Concat(filters, []string{"dry-run", "all"})},
+	}
+}
 
 // dlqKinds are the values of --kind: the kinds the relay dead-letters with.
 func dlqKinds() []string {
 	return []string{relay.KindPermanent, relay.KindExhausted, relay.KindHeld, relay.KindMalformed}
 }
 
+// dlqHelp is the help of `outbox dlq`: its subcommands, each of which has
+// its own flags and help.
+func dlqHelp(w *console) {
+	w.println("Usage: outbox dlq list|show|replay|discard [flags] [EVENT_ID...]")
+	w.println("\nSubcommands (outbox dlq SUBCOMMAND --help for its flags):")
+	for _, v := range dlqVerbs() {
+		w.printf("  %-22s %s\n", strings.TrimSpace(v.name+" "+v.operands), v.summary)
+	}
+}
+
 // runDLQ: `outbox dlq list|show|replay|discard [flags] [event-id...]`.
 func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
-	cl := newCmdLine("dlq")
-	var sub string
-	var rest []string
-	switch {
-	case len(args) > 0 && isHelp(args[0]):
-		// The subcommands share every flag: the help of `outbox dlq` is
-		// theirs.
-		cl.name, cl.operands, rest = "dlq list|show|replay|discard", "[EVENT_ID...]", []string{"--help"}
-	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
-		return badUsagef("want a subcommand: %s", dlqSynopsis)
-	default:
-		sub, rest = args[0], args[1:]
-		operands, ok := dlqOperands(sub)
-		if !ok {
-			return badUsagef("unknown subcommand %q (want list, show, replay or discard)", sub)
-		}
-		cl.name, cl.operands = "dlq "+sub, operands
+	if len(args) > 0 && isHelp(args[0]) {
+		dlqHelp(env.Stdout)
+		return flag.ErrHelp
 	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return badUsagef("want a subcommand: list | show EVENT_ID | replay [EVENT_ID...] | discard [EVENT_ID...]")
+	}
+	sub, rest := args[0], args[1:]
+	i := slices.IndexFunc(dlqVerbs(), func(v dlqVerb) bool { return v.name == sub })
+	if i < 0 {
+		return badUsagef("unknown subcommand %q (want list, show, replay or discard)", sub)
+	}
+	verb := dlqVerbs()[i]
+	cl := newCmdLine("dlq " + sub)
+	cl.operands = verb.operands
 	var f dlqFlags
-	f.register(cl.fs)
+	f.register(cl.fs, verb)
 	cfg, positional, err := cl.parse(env, rest, app.DefaultConfig())
 	if err != nil {
+		if name, ok := foreignFlag(rest, cl.fs); ok && !errors.Is(err, flag.ErrHelp) {
+			return badUsagef("--%s: outbox dlq %s does not take it (see outbox dlq %s --help)", name, sub, sub)
+		}
 		return err
 	}
 	if sub == "list" && len(positional) > 0 {
@@ -184,6 +207,16 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 	filter, ids, err := f.selection(positional)
 	if err != nil {
 		return badUsage(fmt.Errorf("%s: %w", sub, err))
+	}
+	switch {
+	case sub == "show" && len(ids) != 1:
+		return badUsagef("show: want exactly one event id")
+	case sub == "replay" && f.maxReplays < 1:
+		return badUsagef("replay: --max-replays: %d is not a positive count", f.maxReplays)
+	case sub == "discard" && !f.all && filter == (storage.DeadLetterFilter{}) && len(ids) == 0:
+		// Checked here rather than left to dlqtool.ErrNoSelection: it is a
+		// command line to correct, which needs no database.
+		return badUsagef("discard: nothing selected: give event ids or a filter, or pass --all")
 	}
 	logger := newLogger(env, cfg)
 	s, err := app.NewSettings(cfg, logger)
@@ -203,19 +236,13 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 			return fmt.Errorf("list: %w", err)
 		}
 		if f.format != dlqtool.FormatJSON {
-			env.Stdout.printf("(%d entries)\n", n)
+			env.Stdout.printf("(%s)\n", countEntries(n))
 		}
 	case "show":
-		if len(ids) != 1 {
-			return badUsagef("show: want exactly one event id")
-		}
 		if err := dlqtool.Show(ctx, store, ids[0], env.Stdout); err != nil {
 			return fmt.Errorf("show: %w", err)
 		}
 	case "replay":
-		if f.maxReplays < 1 {
-			return badUsagef("replay: --max-replays: %d is not a positive count", f.maxReplays)
-		}
 		pub, err := messaging.NewPublisher(s.Messaging, logger)
 		if err != nil {
 			return fmt.Errorf("replay: kafka.brokers %v: %w", cfg.Kafka.Brokers, err)
@@ -225,7 +252,11 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
-		if rep.Err() != nil || rep.Failed > 0 {
+		// The summary, already printed, names the counts: exit 1 when an
+		// entry the replay was to publish stays in the queue (a dry run:
+		// would stay), so a script does not take a refused, blocked or
+		// failed entry for a replayed one.
+		if rep.NotPublished() > 0 {
 			return errReported
 		}
 	case "discard":
@@ -234,6 +265,45 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 		}
 	}
 	return nil
+}
+
+// countEntries is "1 entry" or "N entries".
+func countEntries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
+}
+
+// foreignFlag returns the first flag in args that belongs to another `outbox
+// dlq` subcommand than the one whose flags (and settings) fs holds: the flag
+// package would only call it undefined, as if it were a typo. It reads
+// args as the flag package does, skipping the value of each of fs's flags
+// that takes one.
+func foreignFlag(args []string, fs *flag.FlagSet) (string, bool) {
+	var probe dlqFlags
+	all := flag.NewFlagSet("dlq", flag.ContinueOnError)
+	probe.registerAll(all)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // a positional argument
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		if own := fs.Lookup(name); own != nil {
+			if b, ok := own.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
+				i++
+			}
+			continue
+		}
+		// A flag of no subcommand stops the flag package: its error
+		// is the one to report.
+		return name, all.Lookup(name) != nil
+	}
+	return "", false
 }
 
 // selection is the entries the flags and the positional event ids choose.

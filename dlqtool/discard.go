@@ -68,9 +68,17 @@ func Discard(ctx context.Context, store Store, opts DiscardOptions) (int, error)
 	}
 	p.finish()
 	if opts.DryRun {
-		p.note("dry run: %d entries would be discarded; nothing changed", n)
+		p.note("dry run: %s would be discarded; nothing changed", countEntries(n))
 	} else {
-		p.note("discarded %d entries", n)
+		p.note("discarded %s", countEntries(n))
 	}
 	return n, nil
+}
+
+// countEntries is "1 entry" or "N entries".
+func countEntries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }

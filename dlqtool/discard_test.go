@@ -57,7 +57,11 @@ func TestDiscard(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 
-	n, err = dlqtool.Discard(ctx, st, dlqtool.DiscardOptions{EventIDs: []uuid.UUID{b1.EventID}})
+	out.Reset()
+	n, err = dlqtool.Discard(ctx, st, dlqtool.DiscardOptions{EventIDs: []uuid.UUID{b1.EventID}, Progress: &out})
+	if want := "discarded 1 entry\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("output of one discard does not end with %q:\n%s", want, out.String())
+	}
 	if err != nil || n != 1 || count(t, st) != 0 || len(held(t, st)) != 0 {
 		t.Errorf("Discard of b1 = %d, %v; %d entries and held %v left", n, err, count(t, st), held(t, st))
 	}

@@ -174,7 +174,10 @@ type recordingPublisher struct {
 
 type dlqPublisher interface {
 	PublishSync(ctx context.Context, rec outbox.Record) error
+	Topic(rec outbox.Record) (string, error)
 }
+
+func (r *recordingPublisher) Topic(rec outbox.Record) (string, error) { return r.pub.Topic(rec) }
 
 func (r *recordingPublisher) PublishSync(ctx context.Context, rec outbox.Record) error {
 	r.mu.Lock()

@@ -29,17 +29,21 @@ const (
 	FormatJSON  = "json"
 )
 
-// errorWidth is how much of an error the table shows: enough to recognise
-// the cause, short enough to keep one entry per line. Show prints it whole.
-const errorWidth = 60
+// errorWidth is how much of an error the table shows: enough for a topic
+// name and a broker's whole message (sarama's are up to about 90
+// characters), as in "orders.OrderCreated: kafka server: Request was for a
+// topic or partition that does not exist on this broker", short enough to
+// keep one entry per line. Show prints it whole.
+const errorWidth = 120
 
 // List writes the entries matching filter to w, in replay order (aggregate,
 // then sequence), and returns how many it wrote.
 //
 // FormatTable (the default for "") is for people: one row per entry with its
 // event id, aggregate id, sequence, event type, kind, failure and replay
-// counts, last failure time and the start of the error. FormatJSON is for
-// scripts: one object per line with every stored field; the payload is
+// counts, last failure time and the start of the error's cause (see
+// [tableError]). FormatJSON is for scripts: JSON Lines, one object per
+// line with every stored field and the whole error; the payload is
 // embedded as JSON when the content type says JSON and it parses, otherwise
 // as base64, and payload_encoding ("json" or "base64") says which, because
 // a JSON string payload would otherwise look like base64.
@@ -69,7 +73,7 @@ func List(ctx context.Context, store Store, filter storage.DeadLetterFilter, w i
 	for _, d := range entries {
 		fmt.Fprintf(&rows, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\n",
 			d.EventID, aggregate(d.AggregateID), d.Sequence, orDash(oneLine(d.EventType)), d.ErrorKind,
-			d.FailureCount, d.ReplayCount, formatTime(d.LastFailureAt), truncate(oneLine(d.Error), errorWidth))
+			d.FailureCount, d.ReplayCount, formatTime(d.LastFailureAt), truncate(tableError(d), errorWidth))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	_, err = io.WriteString(tw, rows.String())
@@ -143,6 +147,30 @@ func formatTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// publishErrorPrefix starts the text of a *messaging.PublishError, the
+// error of most permanent and exhausted entries: "messaging: publish event
+// <id> to <topic> failed (<kind>): <cause>".
+const publishErrorPrefix = "messaging: publish event "
+
+// tableError is the error as the table shows it: on one line, and without
+// the publish error's prefix when it names the entry's own event. That
+// prefix repeats the event id and takes most of the column, so the cause
+// ("... topic or partition that does not exist ...") was cut off. The topic
+// goes with it; Show and the JSON keep the whole error.
+func tableError(d storage.DeadLetter) string {
+	s := oneLine(d.Error)
+	rest, ok := strings.CutPrefix(s, publishErrorPrefix+d.EventID.String()+" to ")
+	if !ok {
+		return s
+	}
+	// A topic name cannot contain a space or a parenthesis, the kind is
+	// one word: the first "): " ends the prefix.
+	if _, cause, ok := strings.Cut(rest, "): "); ok && strings.Contains(rest[:len(rest)-len(cause)], " failed (") {
+		return cause
+	}
+	return s
 }
 
 // oneLine folds whitespace, so a multi-line error cannot break the table.

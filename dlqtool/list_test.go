@@ -7,14 +7,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/scylla-outbox/scylla-outbox/dlqtool"
+	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/messaging"
+	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/relay"
 	"github.com/scylla-outbox/scylla-outbox/storage"
 )
@@ -263,5 +268,91 @@ func TestShow(t *testing.T) {
 
 	if err := dlqtool.Show(ctx, st, uuid.New(), &buf); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Show of a missing entry = %v, want ErrNotFound", err)
+	}
+}
+
+// TestListTableShowsTheCause: the table's ERROR column drops the prefix of
+// the publisher's error ("messaging: publish event <id> to <topic> failed
+// (<kind>): "), which repeats the event id and pushed the cause out of the
+// column, and keeps other errors as they are; JSON and Show keep the whole
+// error. The errors are built by messaging.PublishError itself, so a
+// change of its wording fails here.
+func TestListTableShowsTheCause(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	publishError := func(d storage.DeadLetter, kind messaging.ErrorKind, topic string, cause error) string {
+		return (&messaging.PublishError{Kind: kind, Err: cause, Topic: topic, EventID: d.EventID}).Error()
+	}
+	tests := []struct {
+		name  string
+		kind  string
+		error func(d storage.DeadLetter) string
+		want  string // the column, truncated to 120 characters
+	}{
+		{"missing topic", relay.KindPermanent,
+			func(d storage.DeadLetter) string {
+				return publishError(d, messaging.Permanent, "orders.OrderCreated", fmt.Errorf("orders.OrderCreated: %w", sarama.ErrUnknownTopicOrPartition))
+			},
+			"orders.OrderCreated: kafka server: Request was for a topic or partition that does not exist on this broker"},
+		{"exhausted retries", relay.KindExhausted,
+			func(d storage.DeadLetter) string {
+				return publishError(d, messaging.Transient, "outbox.event.Order", sarama.ErrNotEnoughReplicas)
+			},
+			"kafka server: Messages are rejected since there are fewer in-sync replicas than required"},
+		{"no topic rendered", relay.KindPermanent,
+			func(d storage.DeadLetter) string {
+				return publishError(d, messaging.Permanent, "", fmt.Errorf("%w: bad name", messaging.ErrInvalidTopic))
+			},
+			"messaging: invalid topic name: bad name"},
+		{"another event's publish error is kept", relay.KindPermanent,
+			func(storage.DeadLetter) string {
+				return publishError(storage.DeadLetter{Record: outbox.Record{Envelope: domain.Envelope{EventID: uuid.Nil}}},
+					messaging.Permanent, "t", errors.New("boom"))
+			},
+			"messaging: publish event 00000000-0000-0000-0000-000000000000 to t failed (permanent): boom"},
+		{"held", relay.KindHeld,
+			func(storage.DeadLetter) string {
+				return "held: an earlier event of this aggregate is in the dead-letter queue"
+			},
+			"held: an earlier event of this aggregate is in the dead-letter queue"},
+		{"long cause truncated", relay.KindPermanent,
+			func(d storage.DeadLetter) string {
+				return publishError(d, messaging.Permanent, "t", errors.New(strings.Repeat("x", 130)))
+			},
+			strings.Repeat("x", 119) + "…"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := entry(uuid.New(), 1, tc.kind)
+			d.Error = tc.error(d)
+			put(t, st, d)
+			var buf bytes.Buffer
+			if _, err := dlqtool.List(ctx, st, storage.DeadLetterFilter{AggregateID: d.AggregateID}, &buf, dlqtool.FormatTable); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want a header and one row:\n%s", buf.String())
+			}
+			// ERROR is the last column: every row's starts under it.
+			if got := lines[1][strings.Index(lines[0], "ERROR"):]; got != tc.want {
+				t.Errorf("ERROR column = %q\nwant           %q", got, tc.want)
+			}
+
+			buf.Reset()
+			if _, err := dlqtool.List(ctx, st, storage.DeadLetterFilter{AggregateID: d.AggregateID}, &buf, dlqtool.FormatJSON); err != nil {
+				t.Fatal(err)
+			}
+			var obj struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(buf.Bytes(), &obj); err != nil || obj.Error != d.Error {
+				t.Errorf("JSON error = %q (%v), want the whole %q", obj.Error, err, d.Error)
+			}
+			buf.Reset()
+			if err := dlqtool.Show(ctx, st, d.EventID, &buf); err != nil || !strings.Contains(buf.String(), "error:            "+d.Error+"\n") {
+				t.Errorf("Show (%v) lacks the whole error %q:\n%s", err, d.Error, buf.String())
+			}
+		})
 	}
 }

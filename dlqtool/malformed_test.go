@@ -165,7 +165,11 @@ func TestReplayRefusesMalformed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Replay: %v", err)
 			}
-			if want := (dlqtool.ReplayReport{Selected: 4, Published: 1, Malformed: 2, Blocked: 1}); !reflect.DeepEqual(rep, want) {
+			want := dlqtool.ReplayReport{Selected: 4, Published: 1, Malformed: 2, Blocked: 1}
+			if dry {
+				want.Topics = map[string]int{orderTopic: 1}
+			}
+			if !reflect.DeepEqual(rep, want) {
 				t.Errorf("report = %+v, want %+v", rep, want)
 			}
 			var published []uuid.UUID

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -40,7 +43,7 @@ type ReplayOptions struct {
 type ReplayReport struct {
 	Selected int
 	// Published entries were acknowledged by the broker and removed from
-	// the queue.
+	// the queue. In a dry run: the entries a replay would publish.
 	Published int
 	// Skipped entries were refused because their replay_count reached
 	// the limit; they stay in the queue unchanged.
@@ -61,15 +64,30 @@ type ReplayReport struct {
 	// (replayed or discarded by someone else).
 	Gone int
 	// Failures has one error per failed entry, naming it and wrapping the
-	// cause (for example a *messaging.PublishError).
+	// cause (for example a *messaging.PublishError). In a dry run an
+	// entry fails only when its topic cannot be rendered.
 	Failures []error
+	// Topics counts, in a dry run, the entries that would be published
+	// per destination topic; nil otherwise.
+	Topics map[string]int
 }
 
 // Err joins Failures: nil when every attempted publish succeeded.
 func (r ReplayReport) Err() error { return errors.Join(r.Failures...) }
 
+// NotPublished counts the selected entries that stay in the queue although
+// the replay (or, in a dry run, the replay it previews) tried to publish
+// them: skipped, failed, blocked and malformed ones. A replay that leaves
+// any has failed at part of its job. Gone entries are not counted: they
+// left the queue, so nothing is left to replay.
+func (r ReplayReport) NotPublished() int { return r.Skipped + r.Failed + r.Blocked + r.Malformed }
+
+// counts is the outcome counts so far, for the bar and the summary.
 func (r *ReplayReport) counts() string {
 	s := fmt.Sprintf("published %d, skipped %d, failed %d, blocked %d", r.Published, r.Skipped, r.Failed, r.Blocked)
+	if r.Topics != nil { // a dry run
+		s = fmt.Sprintf("would publish %d%s, skipped %d, failed %d, blocked %d", r.Published, r.topics(), r.Skipped, r.Failed, r.Blocked)
+	}
 	if r.Malformed > 0 {
 		s += fmt.Sprintf(", malformed %d (not replayable)", r.Malformed)
 	}
@@ -77,6 +95,39 @@ func (r *ReplayReport) counts() string {
 		s += fmt.Sprintf(", gone %d", r.Gone)
 	}
 	return s
+}
+
+// topics names the dry run's destination topics, with their counts when
+// there are several.
+func (r *ReplayReport) topics() string {
+	switch len(r.Topics) {
+	case 0:
+		return ""
+	case 1:
+		for t := range r.Topics {
+			return " to " + t
+		}
+	}
+	parts := make([]string, 0, len(r.Topics))
+	for _, t := range slices.Sorted(maps.Keys(r.Topics)) {
+		parts = append(parts, fmt.Sprintf("%s %d", t, r.Topics[t]))
+	}
+	return " (to " + strings.Join(parts, ", ") + ")"
+}
+
+// notPublished says which counts make up NotPublished, for the summary:
+// they are why the command fails.
+func (r *ReplayReport) notPublished() string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"skipped", r.Skipped}, {"failed", r.Failed}, {"blocked", r.Blocked}, {"malformed", r.Malformed}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	return fmt.Sprintf("%d not published (%s)", r.NotPublished(), strings.Join(parts, ", "))
 }
 
 // malformedAdvice says why a malformed entry is refused and what to do.
@@ -118,8 +169,12 @@ func Replay(ctx context.Context, store Store, pub Publisher, opts ReplayOptions)
 	case limit < 0:
 		return rep, fmt.Errorf("dlqtool: MaxReplays must not be negative, got %d", limit)
 	}
-	if pub == nil && !opts.DryRun {
+	if pub == nil {
+		// A dry run needs it too: it names the topics.
 		return rep, errors.New("dlqtool: replay needs a publisher")
+	}
+	if opts.DryRun {
+		rep.Topics = map[string]int{}
 	}
 	sel, err := selectEntries(ctx, store, opts.Filter, opts.EventIDs)
 	if err != nil {
@@ -203,8 +258,14 @@ func Replay(ctx context.Context, store Store, pub Publisher, opts ReplayOptions)
 			continue
 		}
 		if opts.DryRun {
+			topic, err := pub.Topic(cur.Record)
+			if err != nil {
+				fail(cur, fmt.Errorf("choose its topic: %w", err))
+				continue
+			}
 			rep.Published++
-			p.step(true, "would replay %s (replay %d of %d)", describe(cur), cur.ReplayCount+1, limit)
+			rep.Topics[topic]++
+			p.step(true, "would replay %s to %s (replay %d of %d)", describe(cur), topic, cur.ReplayCount+1, limit)
 			continue
 		}
 
@@ -226,11 +287,21 @@ func Replay(ctx context.Context, store Store, pub Publisher, opts ReplayOptions)
 		p.step(false, "published %s (replay %d of %d)", describe(cur), cur.ReplayCount+1, limit)
 	}
 	p.finish()
+	summary := fmt.Sprintf("replay: %d selected: %s", rep.Selected, rep.counts())
 	if opts.DryRun {
-		p.note("dry run: %d selected: %s; nothing changed", rep.Selected, rep.counts())
-	} else {
-		p.note("replay: %d selected: %s", rep.Selected, rep.counts())
+		summary = fmt.Sprintf("dry run: %d selected: %s", rep.Selected, rep.counts())
 	}
+	if rep.NotPublished() > 0 {
+		if opts.DryRun {
+			summary += "; would leave " + rep.notPublished()
+		} else {
+			summary += "; " + rep.notPublished()
+		}
+	}
+	if opts.DryRun {
+		summary += "; nothing changed"
+	}
+	p.note("%s", summary)
 	return rep, nil
 }
 

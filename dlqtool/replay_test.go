@@ -180,6 +180,7 @@ func TestReplayLimit(t *testing.T) {
 	}
 	out := progress.String()
 	for _, want := range []string{
+		"\nreplay: 3 selected: published 1, skipped 1, failed 0, blocked 1; 2 not published (skipped 1, blocked 1)\n",
 		"skipped  " + a1.EventID.String(),
 		"replayed 3 times, limit is 3",
 		"blocked  " + a2.EventID.String(),
@@ -303,7 +304,7 @@ func TestReplayDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	if want := (dlqtool.ReplayReport{Selected: 3, Published: 2, Skipped: 1}); !reflect.DeepEqual(rep, want) {
+	if want := (dlqtool.ReplayReport{Selected: 3, Published: 2, Skipped: 1, Topics: map[string]int{orderTopic: 2}}); !reflect.DeepEqual(rep, want) {
 		t.Errorf("report = %+v, want %+v", rep, want)
 	}
 	if n := len(rec.published()); n != 0 {
@@ -318,10 +319,10 @@ func TestReplayDryRun(t *testing.T) {
 	}
 	out := progress.String()
 	for _, want := range []string{
-		"would replay " + a1.EventID.String(),
+		"would replay " + a1.EventID.String() + " (aggregate Order/" + a1.AggregateID.String() + ", seq 1, OrderUpdated) to " + orderTopic + " (replay 1 of 3)\n",
 		"would replay " + a2.EventID.String(),
 		"skipped  " + b1.EventID.String(),
-		"dry run: 3 selected: published 2, skipped 1, failed 0, blocked 0; nothing changed",
+		"\ndry run: 3 selected: would publish 2 to " + orderTopic + ", skipped 1, failed 0, blocked 0; would leave 1 not published (skipped 1); nothing changed\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out)
@@ -400,5 +401,88 @@ func TestReplaySelection(t *testing.T) {
 	msgs := consume(t, b, 2, 300*time.Millisecond)
 	if len(msgs) != 2 {
 		t.Errorf("consumed %d records, want 2", len(msgs))
+	}
+}
+
+// TestReplayDryRunTopics: a dry run names the topic each entry would be
+// published to, by the publisher's own template, and counts them per topic
+// in its summary; an entry whose topic the template cannot render is
+// counted as failed and stops its aggregate, as the replay would.
+func TestReplayDryRunTopics(t *testing.T) {
+	st := newStore(t)
+	b, _ := newKafka(t, 0)
+	pub, err := messaging.NewPublisher(messaging.Config{Brokers: b.Brokers(), TopicTemplate: "orders.{{.EventType}}", Timeout: 2 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pub.Close(); err != nil {
+			t.Errorf("close publisher: %v", err)
+		}
+	})
+	ctx := context.Background()
+
+	aggA, aggB, aggC := uuid.New(), uuid.New(), uuid.New()
+	a1, a2 := entry(aggA, 1, relay.KindPermanent), entry(aggA, 2, relay.KindHeld)
+	a1.EventType = "OrderCreated"
+	b1 := entry(aggB, 1, relay.KindExhausted)
+	c1, c2 := entry(aggC, 1, relay.KindPermanent), entry(aggC, 2, relay.KindHeld)
+	c1.EventType = "Order Paid" // a space: not a legal topic name
+	put(t, st, a1, a2, b1, c1, c2)
+
+	var progress bytes.Buffer
+	rep, err := dlqtool.Replay(ctx, st, pub, dlqtool.ReplayOptions{DryRun: true, Progress: &progress})
+	if err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	wantTopics := map[string]int{"orders.OrderCreated": 1, "orders.OrderUpdated": 2}
+	if rep.Selected != 5 || rep.Published != 3 || rep.Failed != 1 || rep.Blocked != 1 || rep.NotPublished() != 2 || !reflect.DeepEqual(rep.Topics, wantTopics) {
+		t.Errorf("report = %+v, want 3 would be published (%v), 1 failed, 1 blocked", rep, wantTopics)
+	}
+	if !errors.Is(rep.Err(), messaging.ErrInvalidTopic) {
+		t.Errorf("failure = %v, want ErrInvalidTopic", rep.Err())
+	}
+	out := progress.String()
+	for _, want := range []string{
+		"would replay " + a1.EventID.String() + " (aggregate Order/" + aggA.String() + ", seq 1, OrderCreated) to orders.OrderCreated (replay 1 of 3)",
+		"would replay " + a2.EventID.String() + " (aggregate Order/" + aggA.String() + ", seq 2, OrderUpdated) to orders.OrderUpdated (replay 1 of 3)",
+		"failed   dlqtool: replay " + c1.EventID.String(),
+		"blocked  " + c2.EventID.String(),
+		"\ndry run: 5 selected: would publish 3 (to orders.OrderCreated 1, orders.OrderUpdated 2), skipped 0, failed 1, blocked 1; " +
+			"would leave 2 not published (failed 1, blocked 1); nothing changed\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, d := range []storage.DeadLetter{a1, a2, b1, c1, c2} {
+		if got, ok := get(t, st, d.EventID); !ok || got.ReplayCount != 0 {
+			t.Errorf("%s: in queue %v, replay count %d; a dry run changes nothing", d.EventID, ok, got.ReplayCount)
+		}
+	}
+}
+
+// TestReplayReportNotPublished: every selected entry left in the queue
+// counts (the CLI exits 1 on it); gone ones, which left the queue, do not.
+func TestReplayReportNotPublished(t *testing.T) {
+	tests := []struct {
+		name string
+		rep  dlqtool.ReplayReport
+		want int
+	}{
+		{"all published", dlqtool.ReplayReport{Selected: 4, Published: 4}, 0},
+		{"nothing selected", dlqtool.ReplayReport{}, 0},
+		{"gone only", dlqtool.ReplayReport{Selected: 2, Published: 1, Gone: 1}, 0},
+		{"skipped", dlqtool.ReplayReport{Selected: 2, Published: 1, Skipped: 1}, 1},
+		{"blocked under hold", dlqtool.ReplayReport{Selected: 3, Blocked: 3}, 3},
+		{"malformed", dlqtool.ReplayReport{Selected: 1, Malformed: 1}, 1},
+		{"every kind", dlqtool.ReplayReport{Selected: 9, Published: 1, Skipped: 1, Failed: 2, Blocked: 3, Malformed: 1, Gone: 1}, 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.rep.NotPublished(); got != tc.want {
+				t.Errorf("NotPublished() = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

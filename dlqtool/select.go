@@ -29,6 +29,9 @@ type Store interface {
 // acknowledgement; *messaging.Publisher implements it.
 type Publisher interface {
 	PublishSync(ctx context.Context, rec outbox.Record) error
+	// Topic returns the topic rec would be published to, with the
+	// error its publish would fail with: a dry run reports it.
+	Topic(rec outbox.Record) (string, error)
 }
 
 // ErrNoSelection is returned by [Discard] when neither a filter, event ids

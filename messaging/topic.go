@@ -203,6 +203,11 @@ func repeatingField(ident []string) (topicFields, bool) {
 	return 0, false
 }
 
+// Topic returns the topic rec is published to: what the topic template
+// renders for it. Its errors are those a publish of rec would fail with
+// (Permanent). `outbox dlq replay --dry-run` shows it without publishing.
+func (p *Publisher) Topic(rec outbox.Record) (string, error) { return p.router.topic(&rec) }
+
 // topic renders and validates the topic of rec. Errors wrap
 // [ErrTopicTemplate] or [ErrInvalidTopic]; both are Permanent.
 func (r *topicRouter) topic(rec *outbox.Record) (string, error) {
