@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scylla-outbox/scylla-outbox/httpapi"
 	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/outbox"
 	"github.com/scylla-outbox/scylla-outbox/scyllaemu"
@@ -21,23 +22,12 @@ import (
 // flight (read and not finished).
 func awaitRelayInFlight(t *testing.T, r *Relay, n int) {
 	t.Helper()
-	var last string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := r.Status(ctx)
-		cancel()
-		switch {
-		case err != nil:
-			last = err.Error()
-		case st.Processing == nil:
-			last = "no processor"
-		case st.Processing.InFlight == n:
-			return
-		default:
-			last = fmt.Sprintf("%d in flight", st.Processing.InFlight)
+	awaitStatus(t, r, fmt.Sprintf("%d events in flight", n), func(st *httpapi.RelayState) (string, bool) {
+		if st.Processing == nil {
+			return "no processor", false
 		}
-	}
-	t.Fatalf("the relay has %s after 30s, want %d events in flight", last, n)
+		return fmt.Sprintf("%d in flight", st.Processing.InFlight), st.Processing.InFlight == n
+	})
 }
 
 // awaitPublished waits until the relay's registry counts n events

@@ -27,6 +27,7 @@ import (
 	"github.com/scylla-outbox/scylla-outbox/actors"
 	"github.com/scylla-outbox/scylla-outbox/cdc"
 	"github.com/scylla-outbox/scylla-outbox/domain"
+	"github.com/scylla-outbox/scylla-outbox/httpapi"
 	"github.com/scylla-outbox/scylla-outbox/internal/outboxtest"
 	"github.com/scylla-outbox/scylla-outbox/messaging"
 	"github.com/scylla-outbox/scylla-outbox/messaging/kafkaemu"
@@ -155,21 +156,33 @@ func (s *stack) launchRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *
 	return rr
 }
 
-// awaitRole waits until the relay reports role.
-func awaitRole(t *testing.T, r *Relay, role string) {
+// awaitStatus waits up to 30 s until the relay's status satisfies ok, which
+// also describes the status for the failure message, as does want.
+func awaitStatus(t *testing.T, r *Relay, want string, ok func(*httpapi.RelayState) (string, bool)) {
 	t.Helper()
 	var last string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		st, err := r.Status(ctx)
 		cancel()
-		if err == nil {
-			if last = st.Leader.Role; last == role {
-				return
-			}
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		var done bool
+		if last, done = ok(st); done {
+			return
 		}
 	}
-	t.Fatalf("the relay is %q after 30s, want %q", last, role)
+	t.Fatalf("the relay: %s after 30s, want %s", last, want)
+}
+
+// awaitRole waits until the relay reports role.
+func awaitRole(t *testing.T, r *Relay, role string) {
+	t.Helper()
+	awaitStatus(t, r, "role "+role, func(st *httpapi.RelayState) (string, bool) {
+		return "role " + st.Leader.Role, st.Leader.Role == role
+	})
 }
 
 // stop shuts the relay down, the actors before the publisher they use. A
