@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -26,15 +25,7 @@ func TestPollingWriterClockSkew(t *testing.T) {
 			s := newClockedStack(t, server, writer)
 			cfg := relayConfig(outbox.ProcessorPolling)
 			cfg.Processing.Clock = server
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			r := s.consume(t, ctx)
-			rr := s.startRelay(t, cfg, nil)
-			defer func() {
-				if err := rr.stop(); err != nil {
-					t.Error(err)
-				}
-			}()
+			r := s.consumeThroughRelay(t, cfg)
 			o := s.newOrders(t, 3)
 			o.update(t)
 			s.waitAll(t, r, 40*time.Second)

@@ -156,6 +156,22 @@ func (s *stack) launchRelay(t *testing.T, cfg RelayConfig, logger *zap.Logger) *
 	return rr
 }
 
+// consumeThroughRelay starts a consumer of the topic and an active relay
+// with cfg, both stopped when the test ends (the relay first).
+func (s *stack) consumeThroughRelay(t *testing.T, cfg RelayConfig) *received {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := s.consume(t, ctx)
+	rr := s.startRelay(t, cfg, nil)
+	t.Cleanup(func() {
+		if err := rr.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
 // awaitStatus waits up to 30 s until the relay's status satisfies ok, which
 // also describes the status for the failure message, as does want.
 func awaitStatus(t *testing.T, r *Relay, want string, ok func(*httpapi.RelayState) (string, bool)) {

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,15 +38,7 @@ func TestRelayFirstStartReadsBack(t *testing.T) {
 					from := time.Now().Add(-3 * time.Minute)
 					cfg.CDC.StartFrom, cfg.Polling.StartFrom = from, from
 				}
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				r := s.consume(t, ctx)
-				rr := s.startRelay(t, cfg, nil)
-				defer func() {
-					if err := rr.stop(); err != nil {
-						t.Error(err)
-					}
-				}()
+				r := s.consumeThroughRelay(t, cfg)
 				o.update(t)
 				if withStartFrom {
 					s.waitAll(t, r, 30*time.Second)

@@ -236,7 +236,7 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 			return fmt.Errorf("list: %w", err)
 		}
 		if f.format != dlqtool.FormatJSON {
-			env.Stdout.printf("(%s)\n", countEntries(n))
+			env.Stdout.printf("(%s)\n", dlqtool.CountEntries(n))
 		}
 	case "show":
 		if err := dlqtool.Show(ctx, store, ids[0], env.Stdout); err != nil {
@@ -265,14 +265,6 @@ func runDLQ(ctx context.Context, env *cmdEnv, args []string) (err error) {
 		}
 	}
 	return nil
-}
-
-// countEntries is "1 entry" or "N entries".
-func countEntries(n int) string {
-	if n == 1 {
-		return "1 entry"
-	}
-	return fmt.Sprintf("%d entries", n)
 }
 
 // foreignFlag returns the first flag in args that belongs to another `outbox

@@ -68,15 +68,15 @@ func Discard(ctx context.Context, store Store, opts DiscardOptions) (int, error)
 	}
 	p.finish()
 	if opts.DryRun {
-		p.note("dry run: %s would be discarded; nothing changed", countEntries(n))
+		p.note("dry run: %s would be discarded; nothing changed", CountEntries(n))
 	} else {
-		p.note("discarded %s", countEntries(n))
+		p.note("discarded %s", CountEntries(n))
 	}
 	return n, nil
 }
 
-// countEntries is "1 entry" or "N entries".
-func countEntries(n int) string {
+// CountEntries is "1 entry" or "N entries".
+func CountEntries(n int) string {
 	if n == 1 {
 		return "1 entry"
 	}

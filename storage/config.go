@@ -232,17 +232,14 @@ func (e *KeyspaceMissingError) Unwrap() error { return e.Err }
 func (cfg Config) keyspaceMissing(ctx context.Context) bool {
 	probe := cfg
 	probe.Keyspace = ""
-	cluster, err := probe.ClusterConfig()
-	if err != nil {
-		return false
-	}
-	s, err := cluster.CreateSession()
+	s, err := NewSession(ctx, probe)
 	if err != nil {
 		return false
 	}
 	defer s.Close()
 	var name string
-	err = s.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, cfg.Keyspace).WithContext(ctx).Scan(&name)
+	err = s.Query(`SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?`, nil).
+		WithContext(ctx).Bind(cfg.Keyspace).Scan(&name)
 	return errors.Is(err, gocql.ErrNotFound)
 }
 
