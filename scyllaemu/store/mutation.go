@@ -45,6 +45,9 @@ func (t *Table) Apply(m *Mutation, now int64) {
 	if m.TTL > 0 {
 		expiry = now + int64(m.TTL)*1_000_000
 		t.hasTTL = true
+		if t.nextExpiry == 0 || expiry < t.nextExpiry {
+			t.nextExpiry = expiry
+		}
 	}
 	if m.PartitionDelete && m.TS > p.Deletion {
 		p.Deletion = m.TS
@@ -178,8 +181,14 @@ func cloneKey(ck [][]byte) [][]byte {
 // partitions left with nothing live and no tombstone. Tombstones are kept
 // (there is no gc_grace expiry yet), so deletes still shadow late writes.
 func (t *Table) Purge(now int64) {
-	if !t.hasTTL {
+	if !t.hasTTL || now < t.nextExpiry {
 		return
+	}
+	next := int64(0)
+	ahead := func(r *Row) {
+		if e := nextExpiryOf(r, now); e != 0 && (next == 0 || e < next) {
+			next = e
+		}
 	}
 	var emptyParts []*Partition
 	t.parts.Ascend(func(p *Partition) bool {
@@ -187,9 +196,14 @@ func (t *Table) Purge(now int64) {
 		p.ascend(func(r *Row) bool {
 			if r.Deletion == NoDeletion && !t.RowLive(p, r, now) && !hasTombstone(r) {
 				dead = append(dead, r)
+			} else {
+				ahead(r)
 			}
 			return true
 		})
+		if p.Static != nil {
+			ahead(p.Static)
+		}
 		for _, r := range dead {
 			p.deleteRow(r)
 		}
@@ -202,6 +216,30 @@ func (t *Table) Purge(now int64) {
 	for _, p := range emptyParts {
 		t.parts.Delete(p)
 	}
+	t.nextExpiry = next
+	t.hasTTL = next != 0
+}
+
+// nextExpiryOf is the earliest expiry after now among r's marker, cells
+// and collection elements (0: none).
+func nextExpiryOf(r *Row, now int64) int64 {
+	next := int64(0)
+	at := func(e int64) {
+		if e > now && (next == 0 || e < next) {
+			next = e
+		}
+	}
+	at(r.Marker.Expiry)
+	for i := range r.Cells {
+		c := &r.Cells[i]
+		at(c.Expiry)
+		if c.Coll != nil {
+			for j := range c.Coll.Elems {
+				at(c.Coll.Elems[j].Expiry)
+			}
+		}
+	}
+	return next
 }
 
 func hasTombstone(r *Row) bool {

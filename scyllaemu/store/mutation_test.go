@@ -71,6 +71,71 @@ func TestTTLExpiryAndPurge(t *testing.T) {
 	}
 }
 
+// TestPurgeWaitsForTheEarliestExpiry: Purge skips its scan (which blocks
+// every query) until something can have expired, and still drops each
+// row at the first purge at or after its expiry, whichever write, row or
+// cell, carries the earliest one.
+func TestPurgeWaitsForTheEarliestExpiry(t *testing.T) {
+	const s = 1_000_000 // µs
+	type write struct {
+		at     int64 // µs
+		key    byte
+		ttl    int32 // 0: none
+		marker bool
+	}
+	tests := []struct {
+		name   string
+		writes []write
+		purges []int64 // µs
+		left   []int   // partitions left after each purge
+		next   []int64 // nextExpiry after each purge
+	}{
+		{"one row: kept before its expiry, dropped at it",
+			[]write{{at: 0, key: 1, ttl: 10, marker: true}},
+			[]int64{9 * s, 10 * s}, []int{1, 0}, []int64{10 * s, 0}},
+		{"the earliest of two rows sets the next scan, then the later one",
+			[]write{{at: 0, key: 1, ttl: 100, marker: true}, {at: 0, key: 2, ttl: 10, marker: true}},
+			[]int64{10 * s, 50 * s, 100 * s}, []int{1, 1, 0}, []int64{100 * s, 100 * s, 0}},
+		{"a write after a purge brings the next scan forward",
+			[]write{{at: 0, key: 1, ttl: 100, marker: true}, {at: 20 * s, key: 2, ttl: 5, marker: true}},
+			[]int64{25 * s, 100 * s}, []int{1, 0}, []int64{100 * s, 0}},
+		{"a row kept alive by a cell without TTL does not bring the next scan back",
+			[]write{{at: 0, key: 1, ttl: 10, marker: true}, {at: 1, key: 1}},
+			[]int64{10 * s, 20 * s}, []int{1, 1}, []int64{0, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tbl := kvTable()
+			for i, w := range tc.writes {
+				m := &Mutation{Table: tbl, Key: []byte{0, 0, 0, w.key}, TS: int64(i + 1), TTL: w.ttl,
+					Rows: []RowWrite{{CK: [][]byte{}, Marker: w.marker, Cells: []CellWrite{{Slot: 0, Value: []byte("v")}}}}}
+				tbl.Apply(m, w.at)
+			}
+			for i, now := range tc.purges {
+				tbl.Purge(now)
+				if tbl.Len() != tc.left[i] || tbl.nextExpiry != tc.next[i] {
+					t.Fatalf("after the purge at %d s: %d partitions, next scan at %d µs; want %d, %d",
+						now/s, tbl.Len(), tbl.nextExpiry, tc.left[i], tc.next[i])
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPurgeLongTTL is a purge tick over 100,000 rows that expire in a
+// day: the outbox tables of a backlog between two expiries.
+func BenchmarkPurgeLongTTL(b *testing.B) {
+	tbl := kvTable()
+	for i := range 100_000 {
+		key := []byte{0, byte(i >> 16), byte(i >> 8), byte(i)}
+		tbl.Apply(&Mutation{Table: tbl, Key: key, TS: 1, TTL: 86_400,
+			Rows: []RowWrite{{CK: [][]byte{}, Marker: true, Cells: []CellWrite{{Slot: 0, Value: []byte("v")}}}}}, 0)
+	}
+	for b.Loop() {
+		tbl.Purge(1_000_000)
+	}
+}
+
 // TestRowValuesStayIndependent attacks the shared buffer one row write's
 // values are stored in: the caller reusing its write buffers, an append to
 // a stored value, and an empty value, which must stay empty and not null.

@@ -155,6 +155,11 @@ type Table struct {
 	parts   *btree.BTreeG[*Partition]
 	rowFree *btree.FreeListG[*Row]
 	hasTTL  bool
+	// nextExpiry is at or before the earliest expiry still ahead in the
+	// table (µs; 0: not known): Purge skips its scan, which holds every
+	// query up, until then. A table of week-long TTLs is then scanned once
+	// a week, not on every purge tick.
+	nextExpiry int64
 }
 
 // NewTable builds a table. pk and ck name columns of cols in key order; desc
