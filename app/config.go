@@ -392,6 +392,34 @@ func toReader(c config.Config) cdc.ReaderConfig {
 	return rc
 }
 
+// StartNotes says what each setting of cfg left at zero, which a CDC
+// profile or a component resolves only when the relay starts, becomes
+// then; --print-config prints them beside the zeros. Keyed by setting.
+func StartNotes(cfg config.Config) map[string]string {
+	notes := map[string]string{}
+	rc := toReader(cfg).Resolved()
+	for _, w := range []struct {
+		key           string
+		set, resolved time.Duration
+	}{
+		{"cdc.confidence_window", cfg.CDC.ConfidenceWindow, rc.ConfidenceWindow},
+		{"cdc.query_window", cfg.CDC.QueryWindow, rc.QueryWindow},
+		{"cdc.post_non_empty_query_delay", cfg.CDC.PostNonEmptyQueryDelay, rc.PostNonEmptyQueryDelay},
+		{"cdc.post_empty_query_delay", cfg.CDC.PostEmptyQueryDelay, rc.PostEmptyQueryDelay},
+		{"cdc.post_failed_query_delay", cfg.CDC.PostFailedQueryDelay, rc.PostFailedQueryDelay},
+		{"cdc.change_age_limit", cfg.CDC.ChangeAgeLimit, rc.ChangeAgeLimit},
+		{"cdc.progress_ttl", cfg.CDC.ProgressTTL, storage.DefaultStreamProgressTTL},
+	} {
+		if w.set == 0 {
+			notes[w.key] = "at start: " + w.resolved.String()
+		}
+	}
+	if cfg.Relay.Member == "" {
+		notes["relay.member"] = "at start: <hostname>:<pid> of the relay"
+	}
+	return notes
+}
+
 // toPolling is the polling processor's windows; the relay fills in the
 // store and the name.
 func toPolling(c config.Config) actors.PollingSource {

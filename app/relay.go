@@ -247,10 +247,7 @@ func visibilityMargin(cfg RelayConfig) (setting string, window time.Duration, ok
 		window = actors.DefaultSafetyWindow
 	}
 	if cfg.Processor == outbox.ProcessorCDC {
-		setting, window = "cdc.confidence_window", cfg.CDC.ConfidenceWindow
-		if window == 0 {
-			window = cdc.DefaultConfidenceWindow
-		}
+		setting, window = "cdc.confidence_window", cfg.CDC.Resolved().ConfidenceWindow
 	}
 	return setting, window, window > cfg.WriteTimeout
 }

@@ -77,6 +77,39 @@ const DefaultConfidenceWindow = 30 * time.Second
 // ReaderConfig.PostEmptyQueryDelay is zero.
 const DefaultPostEmptyQueryDelay = 30 * time.Second
 
+// scylla-cdc-go's own defaults (v1.2.0, AdvancedReaderConfig.setDefaults)
+// for the windows this package leaves to it; Resolved names them so that
+// what the reader runs with can be shown before it starts.
+const (
+	libraryQueryWindow            = 30 * time.Second
+	libraryPostNonEmptyQueryDelay = 10 * time.Second
+	libraryPostFailedQueryDelay   = time.Second
+	libraryChangeAgeLimit         = time.Minute
+)
+
+// Resolved is c with every zero window replaced by the value the reader
+// runs with: this package's defaults for the confidence window and the
+// post-empty delay, scylla-cdc-go's for the others. The idle delays stay
+// as they are: zero turns them off.
+func (c ReaderConfig) Resolved() ReaderConfig {
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{
+		{&c.ConfidenceWindow, DefaultConfidenceWindow},
+		{&c.QueryWindow, libraryQueryWindow},
+		{&c.PostNonEmptyQueryDelay, libraryPostNonEmptyQueryDelay},
+		{&c.PostEmptyQueryDelay, DefaultPostEmptyQueryDelay},
+		{&c.PostFailedQueryDelay, libraryPostFailedQueryDelay},
+		{&c.ChangeAgeLimit, libraryChangeAgeLimit},
+	} {
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
+	return c
+}
+
 // libraryEmptyDelay is the post-empty delay scylla-cdc-go is given: the
 // consumers take the real pause (ReaderConfig.PostEmptyQueryDelay) before
 // the library's delay starts counting, so this only has to be non-zero
@@ -163,11 +196,8 @@ func NewReader(ctx context.Context, session *gocql.Session, cfg ReaderConfig, fa
 	if consistency == 0 {
 		consistency = gocql.LocalQuorum
 	}
-	empty := cfg.PostEmptyQueryDelay
-	if empty == 0 {
-		empty = DefaultPostEmptyQueryDelay
-	}
-	p := newPacer(cadence{Active: empty, Idle: cfg.IdleQueryDelay, IdleAfter: cfg.IdleAfter, Align: cfg.AlignQueries}, time.Now)
+	cfg = cfg.Resolved()
+	p := newPacer(cadence{Active: cfg.PostEmptyQueryDelay, Idle: cfg.IdleQueryDelay, IdleAfter: cfg.IdleAfter, Align: cfg.AlignQueries}, time.Now)
 	r, err := scyllacdc.NewReader(ctx, &scyllacdc.ReaderConfig{
 		Session:               session,
 		TableNames:            []string{cfg.Keyspace + "." + cfg.Table},

@@ -188,3 +188,36 @@ func TestProgressStopsAtTheFirstUnackedEvent(t *testing.T) {
 		t.Fatalf("restart re-delivered %d events: progress of acked events was not saved", n)
 	}
 }
+
+// Resolved fills exactly the zero windows, with the values the reader
+// runs with: the low-latency profile's stay, set windows stay, and the
+// idle delays (zero: off) are left alone.
+func TestReaderConfigResolved(t *testing.T) {
+	low := cdc.LowLatency(cdc.ReaderConfig{})
+	tests := []struct {
+		name string
+		in   cdc.ReaderConfig
+		want cdc.ReaderConfig
+	}{
+		{"zero: the defaults", cdc.ReaderConfig{}, cdc.ReaderConfig{
+			ConfidenceWindow: cdc.DefaultConfidenceWindow, QueryWindow: 30 * time.Second,
+			PostNonEmptyQueryDelay: 10 * time.Second, PostEmptyQueryDelay: cdc.DefaultPostEmptyQueryDelay,
+			PostFailedQueryDelay: time.Second, ChangeAgeLimit: time.Minute}},
+		{"low latency: its windows, the library's change age limit", low, func() cdc.ReaderConfig {
+			c := low
+			c.ChangeAgeLimit = time.Minute
+			return c
+		}()},
+		{"set windows are kept", cdc.ReaderConfig{ConfidenceWindow: time.Minute, ChangeAgeLimit: time.Hour}, cdc.ReaderConfig{
+			ConfidenceWindow: time.Minute, QueryWindow: 30 * time.Second,
+			PostNonEmptyQueryDelay: 10 * time.Second, PostEmptyQueryDelay: cdc.DefaultPostEmptyQueryDelay,
+			PostFailedQueryDelay: time.Second, ChangeAgeLimit: time.Hour}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.in.Resolved(); got != tc.want {
+				t.Errorf("Resolved:\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}

@@ -153,6 +153,42 @@ func TestPrintConfigMasksSecrets(t *testing.T) {
 	}
 }
 
+// --print-config shows, beside a zero that the relay resolves at start,
+// what it becomes: the profile's value, or the component's default.
+func TestPrintConfigShowsWhatZerosBecome(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want, not []string
+	}{
+		{"default profile", nil,
+			[]string{"confidence_window: 0s # at start: 30s\n", "post_non_empty_query_delay: 0s # at start: 10s\n",
+				"progress_ttl: 0s # at start: 168h0m0s\n", `member: "" # at start: <hostname>:<pid> of the relay` + "\n"},
+			nil},
+		{"low-latency profile, one window set", []string{"--cdc.profile", "low-latency", "--cdc.query-window", "2s", "--relay.member", "m1"},
+			[]string{"confidence_window: 0s # at start: 10ms\n", "post_empty_query_delay: 0s # at start: 50ms\n", "query_window: 2s\n", "member: m1\n"},
+			[]string{"query_window: 2s #", "member: m1 #"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env, out, errOut := testEnv(nil)
+			if code := Run(context.Background(), env, append([]string{"relay", "--print-config"}, tc.args...)); code != ExitOK {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("print-config lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("print-config has %q:\n%s", n, out.String())
+				}
+			}
+		})
+	}
+}
+
 // failingWriter refuses every write, as a full disk or a closed pipe does.
 type failingWriter struct{}
 

@@ -146,7 +146,7 @@ func runRelay(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	logger := newLogger(env, cfg)
 	if *printConfig {
-		out, err := cfg.YAML()
+		out, err := cfg.AnnotatedYAML(app.StartNotes(cfg))
 		if err != nil {
 			return err
 		}

@@ -41,6 +41,6 @@
 // that is wrong.
 //
 // Secrets (the ScyllaDB and Kafka passwords) are masked by
-// [Config.Redacted], [Config.YAML] and [Config.String], and never appear
+// [Config.Redacted], [Config.YAML] (and [Config.AnnotatedYAML]) and [Config.String], and never appear
 // in error messages.
 package config

@@ -354,3 +354,27 @@ func TestYAMLRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Notes print as comments beside their settings, and a file printed with
+// them loads back to the same configuration; a note for a setting that
+// does not exist is an error, not a silently dropped line.
+func TestAnnotatedYAML(t *testing.T) {
+	c := mustLoad(t, nil, nil)
+	out, err := c.AnnotatedYAML(map[string]string{"cdc.query_window": "at start: 30s", "relay.member": "at start: host:pid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"query_window: 0s # at start: 30s\n", `member: "" # at start: host:pid` + "\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("annotated YAML lacks %q:\n%s", want, out)
+		}
+	}
+	back := mustLoad(t, []string{"--config", writeYAML(t, string(out))}, nil)
+	if !reflect.DeepEqual(back, c) {
+		t.Errorf("round trip changed the config:\nYAML:\n%s\nwant %v\ngot  %v", out, c, back)
+	}
+	_, err = c.AnnotatedYAML(map[string]string{"cdc.query_window": "x", "cdc.querywindow": "y", "nosuch": "z"})
+	if err == nil || !strings.Contains(err.Error(), "cdc.querywindow, nosuch") {
+		t.Errorf("notes for unknown settings: err = %v", err)
+	}
+}

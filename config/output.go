@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -28,7 +29,13 @@ func (c Config) Redacted() Config {
 // YAML renders c as a YAML file that Load reads back to the same values
 // (for --print-config), with secrets masked. Keys appear in [Reference]
 // order, every setting included, so the output is also a complete template.
-func (c Config) YAML() ([]byte, error) {
+func (c Config) YAML() ([]byte, error) { return c.AnnotatedYAML(nil) }
+
+// AnnotatedYAML is YAML with notes, keyed by setting ("cdc.query_window"),
+// as comments at the end of their settings' lines: what a value left at
+// zero becomes when the relay starts. A note for no setting is an error.
+func (c Config) AnnotatedYAML(notes map[string]string) ([]byte, error) {
+	used := 0
 	c = c.Redacted()
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	mappings := map[string]*yaml.Node{"": root}
@@ -45,7 +52,15 @@ func (c Config) YAML() ([]byte, error) {
 			}
 			parent = m
 		}
-		parent.Content = append(parent.Content, scalar("!!str", s.path[len(s.path)-1]), valueNode(s, &c))
+		v := valueNode(s, &c)
+		if note, ok := notes[s.key()]; ok {
+			v.LineComment = "# " + note
+			used++
+		}
+		parent.Content = append(parent.Content, scalar("!!str", s.path[len(s.path)-1]), v)
+	}
+	if used < len(notes) {
+		return nil, fmt.Errorf("config: notes for settings that do not exist: %s", unknownKeys(notes))
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -118,4 +133,20 @@ func Reference(base Config) string {
 			flags, s.env(), s.key(), s.kind.typeName(), d, strings.ReplaceAll(s.help, "|", `\|`))
 	}
 	return b.String()
+}
+
+// unknownKeys lists, sorted, the keys of notes that name no setting.
+func unknownKeys(notes map[string]string) string {
+	known := make(map[string]bool, len(table))
+	for i := range table {
+		known[table[i].key()] = true
+	}
+	var out []string
+	for k := range notes {
+		if !known[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
 }
