@@ -175,16 +175,7 @@ func TestPrintConfigShowsWhatZerosBecome(t *testing.T) {
 			if code := Run(context.Background(), env, append([]string{"relay", "--print-config"}, tc.args...)); code != ExitOK {
 				t.Fatalf("exit %d: %s", code, errOut.String())
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("print-config lacks %q:\n%s", w, out.String())
-				}
-			}
-			for _, n := range tc.not {
-				if strings.Contains(out.String(), n) {
-					t.Errorf("print-config has %q:\n%s", n, out.String())
-				}
-			}
+			checkOutput(t, "print-config", out.String(), tc.want, tc.not)
 		})
 	}
 }
@@ -775,16 +766,7 @@ func TestDLQHelpPerSubcommand(t *testing.T) {
 			if code := Run(context.Background(), env, tc.args); code != ExitOK {
 				t.Fatalf("exit %d", code)
 			}
-			for _, w := range tc.wants {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("help lacks %q:\n%s", w, out.String())
-				}
-			}
-			for _, n := range tc.nots {
-				if strings.Contains(out.String(), n) {
-					t.Errorf("help has %q:\n%s", n, out.String())
-				}
-			}
+			checkOutput(t, "help", out.String(), tc.wants, tc.nots)
 		})
 	}
 }
@@ -842,5 +824,21 @@ func TestDemoMissingEventsExit1(t *testing.T) {
 	code := Run(context.Background(), env, []string{"demo", "--orders", "1", "--updates", "0", "--wait", "1ns"})
 	if code != ExitFailure || !strings.Contains(stdout.String(), "result: 1 events did not arrive") {
 		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and the missing event counted", code, stdout.String(), stderr.String())
+	}
+}
+
+// checkOutput reports each of wants that text lacks and each of nots it
+// has; what names the output in the messages.
+func checkOutput(t *testing.T, what, text string, wants, nots []string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+	for _, n := range nots {
+		if strings.Contains(text, n) {
+			t.Errorf("%s has %q:\n%s", what, n, text)
+		}
 	}
 }
