@@ -105,6 +105,28 @@ func (s *stack) awaitDB(t *testing.T) {
 	t.Fatalf("the session does not reach the restarted database: %v", err)
 }
 
+// recoverFromOutage restarts the stopped database on its data, writes
+// more with write, and checks what the README promises of a ScyllaDB
+// outage: every event arrives, in order, none twice (dupCause says why a
+// duplicate would be a bug), nothing is dead-lettered, and the relay's
+// processor reads again.
+func (s *stack) recoverFromOutage(t *testing.T, r *received, relay *Relay, write func(), dupCause string) {
+	t.Helper()
+	if err := s.db.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	s.awaitDB(t)
+	write()
+	s.waitAll(t, r, time.Minute)
+	if n := r.duplicates(); n != 0 {
+		t.Errorf("%d duplicates after a ScyllaDB outage: %s", n, dupCause)
+	}
+	if n := dlqCount(t, s); n != 0 {
+		t.Errorf("%d events dead-lettered by a ScyllaDB outage", n)
+	}
+	awaitReading(t, relay)
+}
+
 // awaitReading waits until the relay's processor reports its source read.
 func awaitReading(t *testing.T, r *Relay) {
 	t.Helper()
@@ -150,19 +172,7 @@ func TestRelayScyllaOutage(t *testing.T) {
 			}
 			stoppedAt := r.unique()
 			time.Sleep(outage)
-			if err := s.db.Restart(); err != nil {
-				t.Fatal(err)
-			}
-			s.awaitDB(t)
-			s.writeOrders(t, 20, 5, nil)
-			s.waitAll(t, r, time.Minute)
-			if n := r.duplicates(); n != 0 {
-				t.Errorf("%d duplicates after a ScyllaDB outage", n)
-			}
-			if n := dlqCount(t, s); n != 0 {
-				t.Errorf("%d events dead-lettered by a ScyllaDB outage", n)
-			}
-			awaitReading(t, rr.relay)
+			s.recoverFromOutage(t, r, rr.relay, func() { s.writeOrders(t, 20, 5, nil) }, "an outage is not a cause of duplicates")
 			t.Logf("%s: %d of %d events had arrived when ScyllaDB stopped for %s; all arrived", proc, stoppedAt, s.total(), outage)
 		})
 	}
@@ -251,19 +261,7 @@ func TestRelayCDCReaderRestartsAfterScyllaOutage(t *testing.T) {
 				logs.FilterMessage("CDC reader stopped; restarting it").Len())
 		}
 	}
-	if err := s.db.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	s.awaitDB(t)
-	ords.update(t)
-	s.waitAll(t, r, time.Minute)
-	if n := r.duplicates(); n != 0 {
-		t.Errorf("%d duplicates: the restarted reader delivered again what the previous one had", n)
-	}
-	if n := dlqCount(t, s); n != 0 {
-		t.Errorf("%d events dead-lettered by a ScyllaDB outage", n)
-	}
-	awaitReading(t, rr.relay)
+	s.recoverFromOutage(t, r, rr.relay, func() { ords.update(t) }, "the restarted reader delivered again what the previous one had")
 	line := logs.FilterMessage("CDC reader stopped; restarting it").All()[0].ContextMap()
 	t.Logf("reader restarts: %d; the first: %v; all %d events arrived", logs.FilterMessage("CDC reader stopped; restarting it").Len(), line["error"], s.total())
 }
